@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install the system components the tests need (Debian/Ubuntu, apt-get).
+# As root (as CI runs) missing packages are installed; otherwise we print what
+# to install and the tests that need them skip (under CI=true they fail).
+set -euo pipefail
+
+# Packages the current test suite needs; extend as capabilities land.
+PACKAGES=()
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+  echo "installing system packages: ${missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "note: tests needing these system packages will skip: ${missing[*]}" >&2
+  echo "      install them with: sudo apt-get install ${missing[*]}" >&2
+fi

@@ -1,0 +1,41 @@
+"""Backends registry: name -> backend class, imported on first use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edgeloop.backends.base import Backend
+from edgeloop.errors import BackendError
+from edgeloop.registry import Registry
+
+BACKENDS = Registry(
+    "backend",
+    {
+        "onnxruntime": "edgeloop.backends.onnxruntime:OnnxRuntimeBackend",
+        "null": "edgeloop.backends.null:NullBackend",
+    },
+    BackendError,
+)
+
+_INSTALL = {"onnxruntime": "pip install onnxruntime"}
+
+
+def create_backend(name: str, **config: Any) -> Backend:
+    """Build a backend by registry name, validating ``config`` with its pydantic model.
+
+    Raises:
+        BackendError: unknown name, runtime not installed, or invalid settings.
+    """
+    cls = BACKENDS.get(name)
+    if not cls.available():
+        hint = _INSTALL.get(name, f"pip install 'edgeloop[{name}]'")
+        raise BackendError(f"backend '{name}' unavailable here: {hint}")
+    try:
+        settings = cls.Config(**config)
+    except ValueError as exc:
+        raise BackendError(f"invalid settings for backend '{name}': {exc}") from None
+    backend: Backend = cls(settings)
+    return backend
+
+
+__all__ = ["BACKENDS", "Backend", "create_backend"]

@@ -1,0 +1,1 @@
+"""Command-line interface: one thin Typer sub-app or command per module."""

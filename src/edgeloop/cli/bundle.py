@@ -1,0 +1,56 @@
+"""``edgeloop bundle``: inspect, verify, pack and unpack bundles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from edgeloop.cli.common import err, handle_errors, stdout_line
+
+app = typer.Typer(help="Inspect, verify, pack and unpack bundles.", no_args_is_help=True)
+
+
+@app.command("info")
+@handle_errors
+def info(bundle: Path = typer.Argument(..., help="Bundle folder or .tar.")) -> None:
+    """Print a bundle's manifest (after verifying it) as JSON."""
+    from edgeloop.bundle import load_bundle
+
+    stdout_line(load_bundle(bundle).manifest.model_dump_json(indent=2, exclude_none=True))
+
+
+@app.command("verify")
+@handle_errors
+def verify(bundle: Path = typer.Argument(..., help="Bundle folder or .tar.")) -> None:
+    """Check the manifest and every file's sha256."""
+    from edgeloop.bundle import load_bundle
+
+    m = load_bundle(bundle).manifest
+    err.print(f"ok: bundle '{m.name}' v{m.version}, {len(m.variants)} variant(s), {len(m.samples)} sample(s)")
+
+
+@app.command("pack")
+@handle_errors
+def pack(
+    bundle: Path = typer.Argument(..., help="Bundle folder."),
+    out: Path = typer.Argument(..., help="Archive to write, e.g. model.tar."),
+) -> None:
+    """Verify a bundle folder and write it as one .tar."""
+    from edgeloop.bundle import pack as pack_bundle
+
+    path = pack_bundle(bundle, out)
+    err.print(f"packed {bundle} -> {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+@app.command("unpack")
+@handle_errors
+def unpack(
+    archive: Path = typer.Argument(..., help="Bundle .tar."),
+    out: Path = typer.Argument(..., help="Empty or new folder to extract into."),
+) -> None:
+    """Safely extract a bundle .tar (no links, no paths outside OUT) and verify it."""
+    from edgeloop.bundle import unpack as unpack_bundle
+
+    m = unpack_bundle(archive, out).manifest
+    err.print(f"unpacked bundle '{m.name}' into {out}")

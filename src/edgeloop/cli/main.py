@@ -1,0 +1,40 @@
+"""The ``edgeloop`` command."""
+
+from __future__ import annotations
+
+import typer
+
+from edgeloop.cli import bundle, demo, import_, predict
+
+app = typer.Typer(
+    name="edgeloop",
+    help="Computer vision from dataset to edge devices, offline.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("import")(import_.import_model)
+app.command("predict")(predict.predict)
+app.command("demo")(demo.demo)
+app.add_typer(bundle.app, name="bundle")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from edgeloop import __version__
+
+        typer.echo(f"edgeloop {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
+) -> None:
+    """Computer vision from dataset to edge devices, offline."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

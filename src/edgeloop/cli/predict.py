@@ -1,0 +1,145 @@
+"""``edgeloop predict``: run a bundle on images, folders or globs."""
+
+from __future__ import annotations
+
+import glob
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from edgeloop.cli.common import err, error_line, handle_errors, stdout_line
+from edgeloop.errors import EdgeloopError
+
+if TYPE_CHECKING:
+    from edgeloop.postprocess import DecodeOptions
+    from edgeloop.predictor import Predictor
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
+
+def expand_sources(sources: list[str]) -> list[Path]:
+    """Image files named directly, found in folders (sorted), or matched by globs.
+
+    Raises:
+        EdgeloopError: a source that is none of these, or no images at all.
+    """
+    found: list[Path] = []
+    for source in sources:
+        path = Path(source)
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        elif path.exists():
+            found.append(path)
+        elif glob.has_magic(source):
+            found += sorted(
+                Path(p) for p in glob.glob(source, recursive=True)
+                if Path(p).suffix.lower() in IMAGE_SUFFIXES and Path(p).is_file()
+            )
+        else:
+            raise EdgeloopError(f"{source}: no such file, folder or glob match")
+    if not found:
+        raise EdgeloopError(f"no images found in {', '.join(sources)} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    return found
+
+
+def _out_path(out: Path, source: Path, used: set[Path]) -> Path:
+    candidate = out / source.name
+    n = 1
+    while candidate in used:
+        candidate = out / f"{source.stem}_{n}{source.suffix}"
+        n += 1
+    used.add(candidate)
+    return candidate
+
+
+@handle_errors
+def predict(
+    bundle: Path = typer.Argument(..., help="Bundle folder or .tar."),
+    sources: list[str] = typer.Argument(..., help="Image files, folders or quoted globs."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write annotated images here."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per image (JSONL) on stdout."),
+    conf: float | None = typer.Option(None, min=0, max=1, help="Confidence threshold (default: the bundle's)."),
+    iou: float | None = typer.Option(None, min=0, max=1, help="NMS IoU threshold (default: the bundle's)."),
+    max_det: int | None = typer.Option(None, "--max-det", min=1, help="Most detections per image."),
+    classes: str | None = typer.Option(None, help="Keep only these class ids, e.g. 0,2."),
+    agnostic: bool = typer.Option(False, "--agnostic", help="NMS across classes."),
+    backend: str = typer.Option("onnxruntime", help="Backend: onnxruntime, null."),
+    device: str = typer.Option("cpu", help="onnxruntime device: cpu, cuda, tensorrt, openvino, coreml, auto."),
+    threads: int = typer.Option(0, min=0, help="Inference threads (0: the runtime decides)."),
+    precision: str | None = typer.Option(None, help="Bundle variant to run: fp32, fp16, int8."),
+) -> None:
+    """Detect (or classify) objects in images with a bundle."""
+    from edgeloop.predictor import Predictor
+
+    paths = expand_sources(sources)
+    config = {"device": device, "intra_op_threads": threads} if backend == "onnxruntime" else {}
+    class_ids = [int(c) for c in classes.split(",") if c.strip()] if classes else None
+    failures = 0
+    with Predictor(bundle, backend=backend, precision=precision, backend_config=config) as predictor:
+        options = predictor.options(conf=conf, iou=iou, max_det=max_det, classes=class_ids,
+                                    agnostic=agnostic or None)
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+        used: set[Path] = set()
+        with _progress(len(paths)) as advance:
+            for path in paths:
+                try:
+                    _one(predictor, path, options, as_json, out, used)
+                except EdgeloopError as exc:
+                    failures += 1
+                    error_line(str(exc).replace("[", "\\["))
+                advance()
+    if len(paths) > 1:
+        err.print(f"{len(paths) - failures} of {len(paths)} images done" + (f", {failures} failed" if failures else ""))
+    if failures:
+        raise typer.Exit(1)
+
+
+def _one(predictor: Predictor, path: Path, options: DecodeOptions, as_json: bool, out: Path | None,
+         used: set[Path]) -> None:
+    from edgeloop.imaging import draw_detections
+    from edgeloop.types import Detections
+
+    image = predictor.load_image(path)
+    result, timing = predictor.predict_timed(image, options)
+    height, width = image.shape[:2]
+    if as_json:
+        record = result.to_json((width, height), timing.total_s)
+        stdout_line(json.dumps({"source": str(path), **record}))
+    elif isinstance(result, Detections):
+        err.print(f"{path}: {len(result)} detections")
+    else:
+        err.print(f"{path}: {result.class_name(result.class_id)} {result.confidence:.2f}")
+    if out is not None:
+        import cv2
+
+        annotated = draw_detections(image, result) if isinstance(result, Detections) else image
+        target = _out_path(out, path, used)
+        if not cv2.imwrite(str(target), annotated):
+            raise EdgeloopError(f"{target}: could not write the annotated image")
+
+
+class _progress:
+    """A progress bar on stderr for more than one image on a terminal; silent otherwise."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self._bar: Any = None
+
+    def __enter__(self) -> Callable[[], None]:
+        if self.total > 1 and err.is_terminal:
+            from rich.progress import Progress
+
+            bar = Progress(console=err, transient=True)
+            bar.__enter__()
+            task = bar.add_task("predict", total=self.total)
+            self._bar = bar
+            return lambda: bar.advance(task)
+        return lambda: None
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)

@@ -1,0 +1,35 @@
+"""Errors raised by edgeloop.
+
+Every error says what went wrong and how to fix it. Only the CLI and web
+layers turn them into exit codes or HTTP status codes.
+"""
+
+from __future__ import annotations
+
+
+class EdgeloopError(Exception):
+    """Base class for every error edgeloop raises on purpose."""
+
+
+class ImageError(EdgeloopError):
+    """An image could not be decoded safely (empty, truncated, too large, not an image)."""
+
+
+class BundleError(EdgeloopError):
+    """A bundle is malformed, incomplete, or fails verification."""
+
+
+class ArchiveError(EdgeloopError):
+    """An archive holds unsafe or oversize members."""
+
+
+class BackendError(EdgeloopError):
+    """A backend is unknown, unavailable, or failed to load or run a model."""
+
+
+class ModelImportError(EdgeloopError):
+    """An ONNX model cannot be described as a bundle without more information."""
+
+
+class ConfigError(EdgeloopError):
+    """A configuration value is invalid."""

@@ -1,0 +1,1 @@
+"""Producing ONNX models: synthetic models here; torch export joins with training."""

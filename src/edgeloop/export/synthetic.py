@@ -1,0 +1,208 @@
+"""Synthetic ONNX models built with the ``onnx`` helper API (no torch, no downloads).
+
+- ``colour_detector``: a tiny model with real, predictable behaviour: every
+  ``stride`` x ``stride`` cell of the (letterboxed) input that is mostly red,
+  green or blue becomes a box of that class. It exists in the three YOLO
+  output layouts (``yolo``, ``yolo-e2e``, ``yolov5``) and as a classifier,
+  with Ultralytics-style metadata, so the whole inference path can be tested
+  against known answers.
+- ``random_yolo``: a yolo11n-sized network (about 3 GMACs at 640, 2.5 M
+  parameters) with random weights and a YOLOv8-style head, for benchmarks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+COLOURS = ["red", "green", "blue"]
+OPSET = 17
+
+
+def _const(name: str, array: np.ndarray) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.asarray(array), name)
+
+
+def _metadata(model: onnx.ModelProto, names: list[str], imgsz: tuple[int, int],
+              stride: int, task: str, end2end: bool | None) -> None:
+    props = {
+        "description": "edgeloop synthetic model",
+        "task": task,
+        "stride": str(stride),
+        "imgsz": str(list(imgsz)),
+        "names": str(dict(enumerate(names))),
+    }
+    if end2end is not None:
+        props["end2end"] = str(end2end)
+    for key, value in props.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+
+
+def _save(graph: onnx.GraphProto, path: Path, names: list[str], imgsz: tuple[int, int],
+          stride: int, task: str, end2end: bool | None, metadata: bool) -> Path:
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    if metadata:
+        _metadata(model, names, imgsz, stride, task, end2end)
+    onnx.checker.check_model(model)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path
+
+
+def _cell_boxes(h: int, w: int, stride: int) -> np.ndarray:
+    """(1, 4, h, w) cx, cy, w, h of each cell, in input pixels."""
+    gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
+    return np.stack([(gx + 0.5) * stride, (gy + 0.5) * stride,
+                     np.full_like(gx, stride), np.full_like(gy, stride)])[None]
+
+
+def colour_detector(path: str | Path, imgsz: tuple[int, int] = (640, 640), stride: int = 32,
+                    family: str = "yolo", metadata: bool = True) -> Path:
+    """Write the colour-cell detector (or classifier, ``family="classify"``) to ``path``.
+
+    A cell scores ~1 for a colour when its mean is that pure colour, and under
+    0.01 on grey (the letterbox padding and neutral backgrounds).
+    """
+    h, w = imgsz[0] // stride, imgsz[1] // stride
+    k = 20.0
+    weight = np.full((3, 3, 1, 1), -k / 2, np.float32)
+    for c in range(3):
+        weight[c, c] = k
+    init = [_const("W", weight), _const("B", np.full(3, -6.0, np.float32))]
+    x = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, imgsz[0], imgsz[1]])
+    if family == "classify":
+        nodes = [
+            helper.make_node("GlobalAveragePool", ["images"], ["pooled"]),
+            helper.make_node("Conv", ["pooled", "W", "B"], ["logits4"]),
+            helper.make_node("Flatten", ["logits4"], ["logits"]),
+        ]
+        y = helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 3])
+        graph = helper.make_graph(nodes, "colour_classifier", [x], [y], init)
+        return _save(graph, Path(path), COLOURS, imgsz, stride, "classify", None, metadata)
+    n = h * w
+    init += [_const("boxes", _cell_boxes(h, w, stride)), _const("shape", np.array([1, 7, n], np.int64))]
+    nodes = [
+        helper.make_node("AveragePool", ["images"], ["pooled"], kernel_shape=[stride, stride],
+                         strides=[stride, stride]),
+        helper.make_node("Conv", ["pooled", "W", "B"], ["logits"]),
+        helper.make_node("Sigmoid", ["logits"], ["scores"]),
+        helper.make_node("Concat", ["boxes", "scores"], ["grid"], axis=1),
+        helper.make_node("Reshape", ["grid", "shape"], ["raw"]),  # (1, 7, n): cx cy w h s0 s1 s2
+    ]
+    if family == "yolo":
+        nodes[-1].output[0] = "output0"
+        y = helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 7, n])
+    elif family == "yolov5":
+        init += [_const("split", np.array([4, 3], np.int64))]
+        nodes += [
+            helper.make_node("Split", ["raw", "split"], ["xywh", "cls"], axis=1),
+            helper.make_node("ReduceMax", ["cls"], ["obj"], axes=[1], keepdims=1),
+            helper.make_node("Concat", ["xywh", "obj", "cls"], ["v5"], axis=1),
+            helper.make_node("Transpose", ["v5"], ["output0"], perm=[0, 2, 1]),
+        ]
+        y = helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, n, 8])
+    elif family == "yolo-e2e":
+        nodes += _end_to_end_nodes(init, n, min(300, n))
+        y = helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, min(300, n), 6])
+    else:
+        raise ValueError(f"unknown family '{family}'")
+    graph = helper.make_graph(nodes, f"colour_detector_{family}", [x], [y], init)
+    return _save(graph, Path(path), COLOURS, imgsz, stride, "detect",
+                 True if family == "yolo-e2e" else None, metadata)
+
+
+def _end_to_end_nodes(init: list[onnx.TensorProto], n: int, k: int) -> list[onnx.NodeProto]:
+    """(1, 7, n) raw cells -> (1, k, 6) x1 y1 x2 y2 score class, best k first."""
+    init += [
+        _const("split2", np.array([2, 2, 3], np.int64)),
+        _const("half", np.array(0.5, np.float32)),
+        _const("k", np.array([k], np.int64)),
+        _const("out_shape", np.array([1, k, 6], np.int64)),
+        _const("axis0", np.array([0], np.int64)),
+        _const("axis1", np.array([1], np.int64)),
+    ]
+    return [
+        helper.make_node("Squeeze", ["raw", "axis0"], ["cells"]),  # (7, n)
+        helper.make_node("Transpose", ["cells"], ["rows"], perm=[1, 0]),  # (n, 7)
+        helper.make_node("Split", ["rows", "split2"], ["cxy", "wh", "cls"], axis=1),
+        helper.make_node("Mul", ["wh", "half"], ["half_wh"]),
+        helper.make_node("Sub", ["cxy", "half_wh"], ["xy1"]),
+        helper.make_node("Add", ["cxy", "half_wh"], ["xy2"]),
+        helper.make_node("ReduceMax", ["cls"], ["score"], axes=[1], keepdims=1),
+        helper.make_node("ArgMax", ["cls"], ["label_i"], axis=1, keepdims=1),
+        helper.make_node("Cast", ["label_i"], ["label"], to=TensorProto.FLOAT),
+        helper.make_node("Concat", ["xy1", "xy2", "score", "label"], ["dets"], axis=1),  # (n, 6)
+        helper.make_node("Squeeze", ["score", "axis1"], ["score_flat"]),
+        helper.make_node("TopK", ["score_flat", "k"], ["top_v", "top_i"], largest=1, sorted=1),
+        helper.make_node("Gather", ["dets", "top_i"], ["top"], axis=0),
+        helper.make_node("Reshape", ["top", "out_shape"], ["output0"]),
+    ]
+
+
+def _conv(nodes: list[onnx.NodeProto], init: list[onnx.TensorProto], rng: np.random.Generator,
+          x: str, name: str, cin: int, cout: int, k: int, stride: int, act: bool = True,
+          bias: float = 0.0) -> str:
+    std = np.sqrt(2.0 / (cin * k * k))
+    init += [_const(f"{name}.w", (rng.standard_normal((cout, cin, k, k)) * std).astype(np.float32)),
+             _const(f"{name}.b", np.full(cout, bias, np.float32))]
+    out = f"{name}.y"
+    nodes.append(helper.make_node("Conv", [x, f"{name}.w", f"{name}.b"], [out], kernel_shape=[k, k],
+                                  strides=[stride, stride], pads=[k // 2] * 4))
+    if not act:
+        return out
+    nodes += [helper.make_node("Sigmoid", [out], [f"{name}.s"]),
+              helper.make_node("Mul", [out, f"{name}.s"], [f"{name}.a"])]  # SiLU
+    return f"{name}.a"
+
+
+def random_yolo(path: str | Path, imgsz: int = 640, num_classes: int = 80, seed: int = 0,
+                class_bias: float = -4.0) -> Path:
+    """Write a yolo11n-sized random detector with a (1, 4 + nc, N) anchor-free output."""
+    rng = np.random.default_rng(seed)
+    nodes: list[onnx.NodeProto] = []
+    init: list[onnx.TensorProto] = []
+    x = _conv(nodes, init, rng, "images", "stem", 3, 16, 3, 2)
+    x = _conv(nodes, init, rng, x, "d1", 16, 32, 3, 2)
+    x = _conv(nodes, init, rng, x, "c1", 32, 32, 3, 1)
+    feats = []
+    channels = 32
+    for level, cout in enumerate([64, 128, 256]):
+        x = _conv(nodes, init, rng, x, f"d{level + 2}", channels, cout, 3, 2)
+        for j in range(2):
+            x = _conv(nodes, init, rng, x, f"b{level}_{j}", cout, cout, 3, 1)
+        feats.append((x, cout, 8 * 2**level))
+        channels = cout
+    parts = []
+    for i, (feat, c, stride) in enumerate(feats):
+        side = imgsz // stride
+        hfeat = _conv(nodes, init, rng, feat, f"h{i}", c, c, 3, 1)
+        box = _conv(nodes, init, rng, hfeat, f"box{i}", c, 4, 1, 1, act=False)
+        cls = _conv(nodes, init, rng, hfeat, f"cls{i}", c, num_classes, 1, 1, act=False, bias=class_bias)
+        gy, gx = np.mgrid[0:side, 0:side].astype(np.float32)
+        scale = np.array([2, 2, 8, 8], np.float32).reshape(1, 4, 1, 1) * stride
+        offset = np.stack([(gx - 0.5) * stride, (gy - 0.5) * stride, 0 * gx, 0 * gy])[None]
+        init += [_const(f"scale{i}", scale), _const(f"offset{i}", offset.astype(np.float32)),
+                 _const(f"shape{i}", np.array([1, 4 + num_classes, side * side], np.int64))]
+        nodes += [
+            helper.make_node("Sigmoid", [box], [f"box{i}.s"]),
+            helper.make_node("Mul", [f"box{i}.s", f"scale{i}"], [f"box{i}.m"]),
+            helper.make_node("Add", [f"box{i}.m", f"offset{i}"], [f"box{i}.xywh"]),
+            helper.make_node("Sigmoid", [cls], [f"cls{i}.p"]),
+            helper.make_node("Concat", [f"box{i}.xywh", f"cls{i}.p"], [f"lvl{i}"], axis=1),
+            helper.make_node("Reshape", [f"lvl{i}", f"shape{i}"], [f"flat{i}"]),
+        ]
+        parts.append(f"flat{i}")
+    nodes.append(helper.make_node("Concat", parts, ["output0"], axis=2))
+    n = sum((imgsz // s) ** 2 for s in (8, 16, 32))
+    graph = helper.make_graph(
+        nodes, "random_yolo",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, imgsz, imgsz])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 4 + num_classes, n])], init)
+    names = [f"class{i}" for i in range(num_classes)]
+    return _save(graph, Path(path), names, (imgsz, imgsz), 32, "detect", None, True)

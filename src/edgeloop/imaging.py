@@ -1,0 +1,230 @@
+"""Safe image decoding, encoding and drawing.
+
+Images are refused *before* decoding when their header declares more pixels
+than the cap, when they are truncated, or when they are not a format we can
+read the header of: a 243 KB PNG can declare 16000x16000 pixels (~540 MiB).
+
+Decoded images are uint8 HxWx3 arrays in BGR order (the OpenCV convention).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from edgeloop.errors import ImageError
+from edgeloop.types import Detections
+
+DEFAULT_MAX_PIXELS = 40_000_000
+DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+
+ImageArray = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image declares about itself, read without decoding pixels."""
+
+    format: str
+    width: int
+    height: int
+    orientation: int = 1  # EXIF orientation, 1 = as stored
+
+
+def read_header(data: bytes) -> ImageHeader:
+    """Read the format, size and EXIF orientation of an encoded image.
+
+    Raises:
+        ImageError: empty, unknown format, or a header that is cut short.
+    """
+    if not data:
+        raise ImageError("empty image: 0 bytes received")
+    try:
+        if data[:3] == b"\xff\xd8\xff":
+            return _jpeg_header(data)
+        if data[:8] == b"\x89PNG\r\n\x1a\n":
+            return _png_header(data)
+        if data[:2] == b"BM":
+            width, height = struct.unpack_from("<ii", data, 18)
+            return ImageHeader("bmp", width, abs(height))
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            return _webp_header(data)
+    except struct.error as exc:
+        raise ImageError("truncated image: the header is cut short") from exc
+    raise ImageError(
+        "not a supported image: expected JPEG, PNG, BMP or WebP data "
+        f"(first bytes: {data[:8]!r})"
+    )
+
+
+def _png_header(data: bytes) -> ImageHeader:
+    if data[12:16] != b"IHDR":
+        raise ImageError("corrupt PNG: the IHDR chunk is missing")
+    width, height = struct.unpack_from(">II", data, 16)
+    if b"IEND" not in data[-64:]:
+        raise ImageError("truncated PNG: the file ends before its IEND chunk")
+    return ImageHeader("png", width, height)
+
+
+def _webp_header(data: bytes) -> ImageHeader:
+    chunk = data[12:16]
+    if chunk == b"VP8 ":
+        width, height = struct.unpack_from("<HH", data, 26)
+        return ImageHeader("webp", width & 0x3FFF, height & 0x3FFF)
+    if chunk == b"VP8L":
+        (bits,) = struct.unpack_from("<I", data, 21)
+        return ImageHeader("webp", (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
+    if chunk == b"VP8X":
+        w = int.from_bytes(data[24:27], "little") + 1
+        h = int.from_bytes(data[27:30], "little") + 1
+        return ImageHeader("webp", w, h)
+    raise ImageError(f"corrupt WebP: unknown chunk {chunk!r}")
+
+
+# SOF markers carry the frame size; C4 (DHT), C8 (JPG) and CC (DAC) do not.
+_SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def _jpeg_header(data: bytes) -> ImageHeader:
+    pos, size, orientation = 2, None, 1
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            raise ImageError("corrupt JPEG: marker expected at byte %d" % pos)
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0x01, 0xD0, 0xD1, 0xD2, 0xD3, 0xD4, 0xD5, 0xD6, 0xD7):
+            pos += 2
+            continue
+        (length,) = struct.unpack_from(">H", data, pos + 2)
+        segment = data[pos + 4 : pos + 2 + length]
+        if marker in _SOF_MARKERS:
+            height, width = struct.unpack_from(">HH", segment, 1)
+            size = (width, height)
+        elif marker == 0xE1 and segment[:6] == b"Exif\x00\x00":
+            orientation = _exif_orientation(segment[6:])
+        elif marker == 0xDA:  # start of scan: entropy-coded data follows
+            if size is None:
+                break
+            if data.rfind(b"\xff\xd9") < pos:
+                raise ImageError("truncated JPEG: the file ends before its end-of-image marker")
+            return ImageHeader("jpeg", size[0], size[1], orientation)
+        pos += 2 + length
+    raise ImageError("truncated or corrupt JPEG: no frame header before the data ends")
+
+
+def _exif_orientation(tiff: bytes) -> int:
+    """The orientation tag (0x0112) of IFD0, or 1 when absent or unreadable."""
+    try:
+        endian = {b"II": "<", b"MM": ">"}[tiff[:2]]
+        (ifd,) = struct.unpack_from(endian + "I", tiff, 4)
+        (count,) = struct.unpack_from(endian + "H", tiff, ifd)
+        for i in range(min(count, 512)):
+            tag, _, _, value = struct.unpack_from(endian + "HHIH", tiff, ifd + 2 + 12 * i)
+            if tag == 0x0112:
+                return value if 1 <= value <= 8 else 1
+    except (KeyError, struct.error):
+        pass
+    return 1
+
+
+def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageArray:
+    """Decode an encoded image to HxWx3 uint8 BGR, EXIF orientation applied.
+
+    Raises:
+        ImageError: empty, truncated, not an image, or above ``max_pixels``.
+    """
+    header = read_header(data)
+    pixels = header.width * header.height
+    if header.width <= 0 or header.height <= 0:
+        raise ImageError(f"corrupt {header.format}: size {header.width}x{header.height}")
+    if pixels > max_pixels:
+        raise ImageError(
+            f"image too large: {header.width}x{header.height} = {pixels / 1e6:.1f} MP exceeds the "
+            f"{max_pixels / 1e6:.0f} MP cap; resize it or raise the cap (--max-pixels)"
+        )
+    flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    if image is None:
+        raise ImageError(f"corrupt {header.format}: the decoder could not read the pixel data")
+    return apply_orientation(image, header.orientation)
+
+
+def apply_orientation(image: ImageArray, orientation: int) -> ImageArray:
+    """Rotate/flip an image as stored so that it displays upright (EXIF 1..8)."""
+    if orientation == 2:
+        return cv2.flip(image, 1)
+    if orientation == 3:
+        return cv2.rotate(image, cv2.ROTATE_180)
+    if orientation == 4:
+        return cv2.flip(image, 0)
+    if orientation == 5:
+        return np.ascontiguousarray(image.transpose(1, 0, 2))
+    if orientation == 6:
+        return cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)
+    if orientation == 7:
+        return cv2.rotate(np.ascontiguousarray(image.transpose(1, 0, 2)), cv2.ROTATE_180)
+    if orientation == 8:
+        return cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    return image
+
+
+def read_image(
+    path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int = DEFAULT_MAX_BYTES
+) -> ImageArray:
+    """Read and safely decode an image file. Errors name the file."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ImageError(f"file is {size / 2**20:.0f} MiB, above the {max_bytes / 2**20:.0f} MiB cap")
+        return decode_image(path.read_bytes(), max_pixels)
+    except ImageError as exc:
+        raise ImageError(f"{path}: {exc}") from None
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def encode_jpeg(image: ImageArray, quality: int = 90) -> bytes:
+    """Encode a BGR image as JPEG bytes."""
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ImageError("could not encode the image as JPEG")
+    return bytes(buf.tobytes())
+
+
+def _color(class_id: int) -> tuple[int, int, int]:
+    # Golden-ratio hue steps give distinct, stable colours per class.
+    hue = int((class_id * 0.618033988749895 % 1.0) * 179)
+    hsv = np.array([[[hue, 220, 230]]], dtype=np.uint8)
+    b, g, r = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0]
+    return int(b), int(g), int(r)
+
+
+def draw_detections(image: ImageArray, detections: Detections) -> ImageArray:
+    """A copy of ``image`` with boxes and "name confidence" labels drawn."""
+    out = image.copy()
+    thickness = max(1, round(min(out.shape[:2]) / 300))
+    scale = max(0.4, min(out.shape[:2]) / 1000)
+    for (x1, y1, x2, y2), conf, cls in zip(
+        detections.xyxy.astype(int).tolist(),
+        detections.confidence.tolist(),
+        detections.class_id.tolist(),
+        strict=True,
+    ):
+        color = _color(cls)
+        cv2.rectangle(out, (x1, y1), (x2, y2), color, thickness)
+        label = f"{detections.class_name(cls)} {conf:.2f}"
+        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        ty = y1 - th - base if y1 - th - base >= 0 else y1
+        cv2.rectangle(out, (x1, ty), (x1 + tw, ty + th + base), color, -1)
+        cv2.putText(
+            out, label, (x1, ty + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA
+        )
+    return out

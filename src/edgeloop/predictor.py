@@ -1,0 +1,160 @@
+"""Predictor: the one inference path every edgeloop feature goes through.
+
+image bytes / path / ndarray -> imaging.decode -> preprocess -> Backend.infer
+-> decoder[family] (+ NMS) -> Detections or Classification, in original pixels.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from edgeloop.backends import Backend, create_backend
+from edgeloop.bundle import Bundle, load_bundle
+from edgeloop.errors import BundleError, ImageError
+from edgeloop.imaging import DEFAULT_MAX_PIXELS, ImageArray, decode_image, read_image
+from edgeloop.postprocess import DECODERS, DecodeOptions
+from edgeloop.preprocess import InputSpec, preprocess
+from edgeloop.types import Classification, Detections, ModelSpec
+
+Result = Detections | Classification
+ImageInput = ImageArray | bytes | str | Path
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Seconds spent in each stage of one prediction."""
+
+    decode_s: float
+    preprocess_s: float
+    infer_s: float
+    postprocess_s: float
+
+    @property
+    def total_s(self) -> float:
+        return self.decode_s + self.preprocess_s + self.infer_s + self.postprocess_s
+
+
+class Predictor:
+    """Runs a bundle's model on images.
+
+    Args:
+        bundle: a loaded ``Bundle`` or a path to a bundle folder or ``.tar``.
+        backend: a backend registry name, or a ready ``Backend`` instance.
+        precision: which variant to run (default: the bundle's default variant).
+        backend_config: settings for the named backend (validated by its config model).
+        max_pixels: images declaring more pixels are refused before decoding.
+    """
+
+    def __init__(
+        self,
+        bundle: Bundle | str | Path,
+        backend: str | Backend = "onnxruntime",
+        precision: str | None = None,
+        backend_config: dict[str, Any] | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
+        self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+        manifest = self.bundle.manifest
+        self.backend = (
+            create_backend(backend, **(backend_config or {})) if isinstance(backend, str) else backend
+        )
+        self.model_spec: ModelSpec = self.backend.load(self.bundle.model_path(precision))
+        self.input_name = self.model_spec.inputs[0].name
+        self.input_spec: InputSpec = manifest.input
+        self._check_input_shape()
+        self._decode = DECODERS.get(manifest.family)
+        self.defaults = DecodeOptions(
+            conf=manifest.conf, iou=manifest.iou, max_det=manifest.max_det, names=tuple(manifest.names)
+        )
+        self.max_pixels = max_pixels
+
+    def _check_input_shape(self) -> None:
+        shape = self.model_spec.inputs[0].shape
+        if len(shape) != 4:
+            raise BundleError(f"model input '{self.input_name}' has shape {shape}; expected 4 dimensions")
+        hw = shape[2:4] if self.input_spec.layout == "NCHW" else shape[1:3]
+        want = self.input_spec.size_hw
+        if all(isinstance(d, int) for d in hw) and tuple(hw) != tuple(want):
+            raise BundleError(
+                f"bundle.json input.size_hw {list(want)} does not match the model's input "
+                f"{list(hw)}; fix input.size_hw (or re-import with --imgsz {hw[1]},{hw[0]})"
+            )
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.defaults.names
+
+    @property
+    def task(self) -> str:
+        return self.bundle.manifest.task
+
+    def options(
+        self,
+        conf: float | None = None,
+        iou: float | None = None,
+        max_det: int | None = None,
+        classes: list[int] | None = None,
+        agnostic: bool | None = None,
+    ) -> DecodeOptions:
+        """The bundle's default decode options with the given values replaced."""
+        d = self.defaults
+        return DecodeOptions(
+            conf=d.conf if conf is None else conf,
+            iou=d.iou if iou is None else iou,
+            max_det=d.max_det if max_det is None else max_det,
+            agnostic=d.agnostic if agnostic is None else agnostic,
+            classes=tuple(classes) if classes is not None else d.classes,
+            names=d.names,
+        )
+
+    def load_image(self, image: ImageInput) -> ImageArray:
+        """Decode ``image`` (bytes, path or array) to HxWx3 uint8 BGR."""
+        if isinstance(image, (bytes, bytearray, memoryview)):
+            return decode_image(bytes(image), self.max_pixels)
+        if isinstance(image, (str, Path)):
+            return read_image(image, self.max_pixels)
+        array = np.asarray(image)
+        if array.dtype != np.uint8:
+            raise ImageError(f"image array must be uint8, got {array.dtype}")
+        if array.ndim == 2:
+            return cv2.cvtColor(array, cv2.COLOR_GRAY2BGR)  # type: ignore[no-any-return]
+        if array.ndim != 3 or array.shape[2] not in (3, 4):
+            raise ImageError(f"image array must be HxWx3 BGR, got shape {array.shape}")
+        if array.shape[2] == 4:
+            return cv2.cvtColor(array, cv2.COLOR_BGRA2BGR)  # type: ignore[no-any-return]
+        return array
+
+    def predict(self, image: ImageInput, options: DecodeOptions | None = None) -> Result:
+        """Run the model on one image (bytes, path, or HxWx3 BGR uint8 array)."""
+        return self.predict_timed(image, options)[0]
+
+    def predict_timed(
+        self, image: ImageInput, options: DecodeOptions | None = None
+    ) -> tuple[Result, Timing]:
+        """``predict`` plus the seconds spent in each stage."""
+        t0 = time.perf_counter()
+        array = self.load_image(image)
+        t1 = time.perf_counter()
+        tensor, transform = preprocess(array, self.input_spec)
+        t2 = time.perf_counter()
+        outputs = self.backend.infer({self.input_name: tensor})
+        t3 = time.perf_counter()
+        result = self._decode([o[0] for o in outputs], transform, options or self.defaults)
+        t4 = time.perf_counter()
+        return result, Timing(t1 - t0, t2 - t1, t3 - t2, t4 - t3)
+
+    def close(self) -> None:
+        """Release the backend. Safe to call more than once."""
+        self.backend.close()
+
+    def __enter__(self) -> Predictor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
