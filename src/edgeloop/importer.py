@@ -162,16 +162,16 @@ def describe(spec: ModelSpec, options: ImportOptions) -> tuple[str, InputSpec, l
     if imgsz is None:
         raise ModelImportError(f"model input has dynamic height/width {list(hw)}: pass --imgsz HEIGHT,WIDTH")
     names = options.names or _names_from_metadata(meta.get("names"))
+    if not names:
+        raise ModelImportError("the model carries no class names: pass --names a,b,c (or a file with one name per line)")
     task = meta.get("task") if isinstance(meta.get("task"), str) else None
     family = options.family
     if family is None:
         end2end = meta.get("end2end")
         family = infer_family(spec.outputs[0], task, end2end if isinstance(end2end, bool) else None,
-                              len(names) if names else None, imgsz)
+                              len(names), imgsz)
     if family not in DECODERS:
         raise ModelImportError(f"unknown --family '{family}': choose one of {', '.join(DECODERS.names())}")
-    if not names:
-        raise ModelImportError("the model carries no class names: pass --names a,b,c (or a file with one name per line)")
     _check_class_count(family, spec.outputs[0], names)
     resize = options.resize or ("stretch" if family == "classify" else "letterbox")
     dtype = spec.inputs[0].dtype if spec.inputs[0].dtype in ("float32", "float16", "uint8") else "float32"

@@ -66,6 +66,7 @@ class OnnxRuntimeBackend:
         self.config = config or OnnxRuntimeConfig()
         self._session: Any = None
         self._output_names: list[str] = []
+        self.spinning: bool | None = None  # what load() chose
 
     @staticmethod
     def available() -> bool:
@@ -126,6 +127,7 @@ class OnnxRuntimeBackend:
             if spinning is None:
                 spinning = _live_sessions == 0
             _live_sessions += 1
+        self.spinning = spinning
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
         options.add_session_config_entry("session.inter_op.allow_spinning", "1" if spinning else "0")
         try:

@@ -1,0 +1,44 @@
+import numpy as np
+
+from edgeloop.postprocess.nms import batched_nms, box_iou_one_to_many, nms
+
+
+def test_iou() -> None:
+    box = np.array([0, 0, 10, 10], np.float32)
+    boxes = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30], [0, 0, 0, 0]], np.float32)
+    np.testing.assert_allclose(box_iou_one_to_many(box, boxes), [1.0, 1 / 3, 0.0, 0.0], rtol=1e-6)
+
+
+def test_greedy_suppression_keeps_best_first() -> None:
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60], [0, 0, 10, 9]], np.float32)
+    scores = np.array([0.8, 0.9, 0.7, 0.3], np.float32)
+    assert nms(boxes, scores, 0.5).tolist() == [1, 2]
+    assert nms(boxes, scores, 0.95).tolist() == [1, 0, 2, 3]
+
+
+def test_threshold_is_strict() -> None:
+    boxes = np.array([[0, 0, 10, 10], [5, 0, 15, 10]], np.float32)  # IoU exactly 1/3
+    scores = np.array([0.9, 0.8], np.float32)
+    assert len(nms(boxes, scores, 1 / 3 + 1e-6)) == 2
+    assert len(nms(boxes, scores, 0.3)) == 1
+
+
+def test_max_keep_bounds_the_work() -> None:
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0, 1000, (5000, 2)).astype(np.float32)
+    boxes = np.hstack([xy, xy + 5]).astype(np.float32)
+    keep = nms(boxes, rng.random(5000).astype(np.float32), 0.5, max_keep=300)
+    assert len(keep) == 300
+
+
+def test_class_aware_and_agnostic() -> None:
+    boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 10]], np.float32)
+    scores = np.array([0.9, 0.8], np.float32)
+    classes = np.array([0, 1], np.int32)
+    assert len(batched_nms(boxes, scores, classes, 0.5)) == 2
+    assert batched_nms(boxes, scores, classes, 0.5, agnostic=True).tolist() == [0]
+
+
+def test_empty() -> None:
+    empty = np.zeros((0, 4), np.float32)
+    assert len(batched_nms(empty, np.zeros(0, np.float32), np.zeros(0, np.int32), 0.5)) == 0

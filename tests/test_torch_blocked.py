@@ -1,0 +1,58 @@
+"""The device path must import and run with torch impossible to import."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from edgeloop.bundle import Bundle
+
+BLOCK = """
+import sys, importlib.abc
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is blocked in this test")
+sys.meta_path.insert(0, Block())
+"""
+
+
+def run_blocked(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", BLOCK + code], capture_output=True, text=True, timeout=120)
+
+
+def test_block_works() -> None:
+    result = run_blocked("import torch")
+    assert result.returncode != 0 and "blocked" in result.stderr
+
+
+def test_device_modules_import_and_predict_without_torch(yolo_bundle: Bundle) -> None:
+    code = f"""
+import edgeloop.predictor, edgeloop.backends, edgeloop.bundle, edgeloop.imaging, edgeloop.cli.main
+import edgeloop.backends.onnxruntime, edgeloop.importer
+import numpy as np
+from edgeloop.predictor import Predictor
+with Predictor({str(yolo_bundle.root)!r}) as p:
+    print(len(p.predict(np.full((64, 64, 3), 128, np.uint8))))
+assert "torch" not in sys.modules
+"""
+    result = run_blocked(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0"
+
+
+def test_cli_predict_without_torch(yolo_bundle: Bundle, tmp_path: Path) -> None:
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((64, 64, 3), 128, np.uint8))
+    code = f"""
+sys.argv = ["edgeloop", "predict", {str(yolo_bundle.root)!r}, {str(tmp_path / 'a.png')!r}, "--json"]
+from edgeloop.cli.main import main
+try:
+    main()
+except SystemExit as e:
+    assert not e.code, e.code
+"""
+    result = run_blocked(code)
+    assert result.returncode == 0, result.stderr
+    assert '"predictions": []' in result.stdout
