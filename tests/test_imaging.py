@@ -24,10 +24,17 @@ def encoded(ext: str, image: np.ndarray | None = None) -> bytes:
 
 def png_declaring(width: int, height: int) -> bytes:
     """A tiny, valid-looking PNG whose header declares width x height."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
@@ -52,7 +59,7 @@ def test_lossless_decode_is_exact_bgr() -> None:
 
 
 def test_progressive_jpeg_header() -> None:
-    ok, buf = cv2.imencode(".jpg", gradient(), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    _, buf = cv2.imencode(".jpg", gradient(), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
     assert read_header(buf.tobytes()).width == 64
 
 

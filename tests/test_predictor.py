@@ -16,8 +16,11 @@ from tests.conftest import scene_640x480
 
 
 def cells(x1: int, y1: int, x2: int, y2: int, size: int = 32) -> set[tuple[float, ...]]:
-    return {(float(x), float(y), float(x + size), float(y + size))
-            for x in range(x1, x2, size) for y in range(y1, y2, size)}
+    return {
+        (float(x), float(y), float(x + size), float(y + size))
+        for x in range(x1, x2, size)
+        for y in range(y1, y2, size)
+    }
 
 
 def test_detectors_find_the_squares_in_original_pixels(detector_bundle: Bundle) -> None:
@@ -82,7 +85,8 @@ def test_timing_has_every_stage(yolo_bundle: Bundle) -> None:
         _, timing = predictor.predict_timed(encode_jpeg(scene_640x480()))
     assert min(timing.decode_s, timing.preprocess_s, timing.infer_s, timing.postprocess_s) > 0
     assert timing.total_s == pytest.approx(
-        timing.decode_s + timing.preprocess_s + timing.infer_s + timing.postprocess_s)
+        timing.decode_s + timing.preprocess_s + timing.infer_s + timing.postprocess_s
+    )
 
 
 def test_null_backend_runs_the_same_path(yolo_bundle: Bundle) -> None:

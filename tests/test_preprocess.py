@@ -12,8 +12,13 @@ def image(h: int, w: int) -> np.ndarray:
 
 @pytest.mark.parametrize(
     "hw,gain,pad",
-    [((480, 640), 1.0, (0, 80)), ((640, 480), 1.0, (80, 0)), ((720, 1280), 0.5, (0, 140)),
-     ((500, 500), 1.28, (0, 0)), ((333, 777), 640 / 777, (0, 183))],
+    [
+        ((480, 640), 1.0, (0, 80)),
+        ((640, 480), 1.0, (80, 0)),
+        ((720, 1280), 0.5, (0, 140)),
+        ((500, 500), 1.28, (0, 0)),
+        ((333, 777), 640 / 777, (0, 183)),
+    ],
 )
 def test_letterbox_geometry(hw: tuple[int, int], gain: float, pad: tuple[int, int]) -> None:
     out, t = letterbox(image(*hw), (640, 640))
@@ -23,7 +28,7 @@ def test_letterbox_geometry(hw: tuple[int, int], gain: float, pad: tuple[int, in
     assert t.original_wh == (hw[1], hw[0])
     px, py = pad
     if py:  # padding rows are the pad value
-        assert (out[: py - 1] == 114).all() and (out[-(py - 1):] == 114).all()
+        assert (out[: py - 1] == 114).all() and (out[-(py - 1) :] == 114).all()
     if px:
         assert (out[:, : px - 1] == 114).all()
 
@@ -58,8 +63,15 @@ def test_rgb_nchw_scaled() -> None:
 
 def test_bgr_nhwc_mean_std_stretch_fp16() -> None:
     im = image(30, 40)
-    spec = InputSpec(size_hw=(30, 40), layout="NHWC", color="BGR", resize="stretch",
-                     mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), dtype="float16")
+    spec = InputSpec(
+        size_hw=(30, 40),
+        layout="NHWC",
+        color="BGR",
+        resize="stretch",
+        mean=(0.5, 0.5, 0.5),
+        std=(0.25, 0.25, 0.25),
+        dtype="float16",
+    )
     tensor, t = preprocess(im, spec)
     assert tensor.shape == (1, 30, 40, 3) and tensor.dtype == np.float16
     np.testing.assert_allclose(tensor[0].astype(np.float32), (im / 255 - 0.5) / 0.25, atol=1e-2)

@@ -46,7 +46,7 @@ def test_cli_predict_without_torch(yolo_bundle: Bundle, tmp_path: Path) -> None:
 
     cv2.imwrite(str(tmp_path / "a.png"), np.full((64, 64, 3), 128, np.uint8))
     code = f"""
-sys.argv = ["edgeloop", "predict", {str(yolo_bundle.root)!r}, {str(tmp_path / 'a.png')!r}, "--json"]
+sys.argv = ["edgeloop", "predict", {str(yolo_bundle.root)!r}, {str(tmp_path / "a.png")!r}, "--json"]
 from edgeloop.cli.main import main
 try:
     main()

@@ -50,8 +50,15 @@ def test_wire_format() -> None:
     assert out["image"] == {"width": 640, "height": 480}
     assert out["time"] == pytest.approx(0.0213)
     first = out["predictions"][0]
-    assert first == {"x": 20.0, "y": 40.0, "width": 20.0, "height": 40.0,
-                     "confidence": 0.9, "class": "person", "class_id": 0}
+    assert first == {
+        "x": 20.0,
+        "y": 40.0,
+        "width": 20.0,
+        "height": 40.0,
+        "confidence": 0.9,
+        "class": "person",
+        "class_id": 0,
+    }
 
 
 def test_unknown_class_name_falls_back_to_number() -> None:

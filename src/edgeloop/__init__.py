@@ -27,7 +27,22 @@ _EXPORTS = {
     "read_image": "edgeloop.imaging",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "Bundle",
+    "Classification",
+    "Detections",
+    "EdgeloopError",
+    "ModelSpec",
+    "Predictor",
+    "TensorSpec",
+    "__version__",
+    "decode_image",
+    "import_onnx",
+    "load_bundle",
+    "pack",
+    "read_image",
+    "unpack",
+]
 
 if TYPE_CHECKING:
     from edgeloop.bundle import Bundle, load_bundle, pack, unpack

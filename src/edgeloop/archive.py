@@ -53,8 +53,7 @@ def check_members(members: list[tarfile.TarInfo], limits: ArchiveLimits) -> None
             raise ArchiveError(f"unsafe member '{member.name}': only files and folders are allowed")
         if member.size > limits.max_member_bytes:
             raise ArchiveError(
-                f"member '{member.name}' is {member.size} bytes, above the "
-                f"{limits.max_member_bytes} byte cap"
+                f"member '{member.name}' is {member.size} bytes, above the {limits.max_member_bytes} byte cap"
             )
         total += member.size
     if total > limits.max_total_bytes:
@@ -80,9 +79,7 @@ def extract_tar(archive: Path, dest: Path, limits: ArchiveLimits | None = None) 
     return written
 
 
-def _extract_member(
-    tar: tarfile.TarFile, member: tarfile.TarInfo, dest: Path, limits: ArchiveLimits
-) -> Path:
+def _extract_member(tar: tarfile.TarFile, member: tarfile.TarInfo, dest: Path, limits: ArchiveLimits) -> Path:
     target = dest.joinpath(*safe_member_path(member.name).parts)
     root = dest.resolve()
     if not target.resolve().is_relative_to(root):  # a folder that is a link inside dest

@@ -124,13 +124,17 @@ class Manifest(BaseModel):
     @classmethod
     def _version(cls, v: int) -> int:
         if v > FORMAT_VERSION:
-            raise ValueError(f"bundle format {v} is newer than this edgeloop reads ({FORMAT_VERSION}): upgrade edgeloop")
+            raise ValueError(
+                f"bundle format {v} is newer than this edgeloop reads ({FORMAT_VERSION}): upgrade edgeloop"
+            )
         return v
 
     @model_validator(mode="after")
     def _consistent(self) -> Manifest:
         if FAMILY_TASK[self.family] != self.task:
-            raise ValueError(f"family '{self.family}' is for task '{FAMILY_TASK[self.family]}', not '{self.task}'")
+            raise ValueError(
+                f"family '{self.family}' is for task '{FAMILY_TASK[self.family]}', not '{self.task}'"
+            )
         files = [v.file for v in self.variants]
         if len(set(files)) != len(files):
             raise ValueError("two variants name the same file")
@@ -195,7 +199,9 @@ def read_manifest(root: Path) -> Manifest:
     """Parse and validate ``bundle.json`` without checking the files it names."""
     path = root / MANIFEST
     if not path.is_file():
-        raise BundleError(f"{root}: not a bundle (no {MANIFEST}); create one with `edgeloop import MODEL.onnx --out DIR`")
+        raise BundleError(
+            f"{root}: not a bundle (no {MANIFEST}); create one with `edgeloop import MODEL.onnx --out DIR`"
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -69,11 +69,22 @@ def run_demo(out: Path) -> None:
             cv2.imwrite(str(path), image)
             result, timing = predictor.predict_timed(path)
             assert isinstance(result, Detections)
-            cv2.imwrite(str(annotated_dir / path.name), draw_detections(cv2.imread(str(path)), result))
-            lines.append(json.dumps({"source": str(path), **result.to_json((image.shape[1], image.shape[0]), timing.total_s)}))
+            cv2.imwrite(str(annotated_dir / path.name), draw_detections(predictor.load_image(path), result))
+            lines.append(
+                json.dumps(
+                    {
+                        "source": str(path),
+                        **result.to_json((image.shape[1], image.shape[0]), timing.total_s),
+                    }
+                )
+            )
             counts = {n: int((result.class_id == k).sum()) for k, n in enumerate(result.names)}
-            console.print(f"   {path.name} {image.shape[1]}x{image.shape[0]}: {len(result)} boxes {counts} "
-                          f"in {timing.total_s * 1e3:.1f} ms")
+            console.print(
+                f"   {path.name} {image.shape[1]}x{image.shape[0]}: {len(result)} boxes {counts} "
+                f"in {timing.total_s * 1e3:.1f} ms"
+            )
     (out / "predictions.jsonl").write_text("\n".join(lines) + "\n")
-    console.print(f"[bold green]done:[/] annotated images in {annotated_dir}, JSONL in {out / 'predictions.jsonl'}")
+    console.print(
+        f"[bold green]done:[/] annotated images in {annotated_dir}, JSONL in {out / 'predictions.jsonl'}"
+    )
     console.print(f"   try: edgeloop predict {bundle.root} {images_dir} --json")

@@ -57,8 +57,7 @@ def read_header(data: bytes) -> ImageHeader:
     except struct.error as exc:
         raise ImageError("truncated image: the header is cut short") from exc
     raise ImageError(
-        "not a supported image: expected JPEG, PNG, BMP or WebP data "
-        f"(first bytes: {data[:8]!r})"
+        f"not a supported image: expected JPEG, PNG, BMP or WebP data (first bytes: {data[:8]!r})"
     )
 
 
@@ -94,7 +93,7 @@ def _jpeg_header(data: bytes) -> ImageHeader:
     pos, size, orientation = 2, None, 1
     while pos + 4 <= len(data):
         if data[pos] != 0xFF:
-            raise ImageError("corrupt JPEG: marker expected at byte %d" % pos)
+            raise ImageError(f"corrupt JPEG: marker expected at byte {pos}")
         marker = data[pos + 1]
         if marker == 0xFF:  # fill byte
             pos += 1
@@ -224,7 +223,5 @@ def draw_detections(image: ImageArray, detections: Detections) -> ImageArray:
         (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         ty = y1 - th - base if y1 - th - base >= 0 else y1
         cv2.rectangle(out, (x1, ty), (x1 + tw, ty + th + base), color, -1)
-        cv2.putText(
-            out, label, (x1, ty + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA
-        )
+        cv2.putText(out, label, (x1, ty + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
     return out

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeloop.backends.onnxruntime import OnnxRuntimeBackend
-from edgeloop.bundle import Bundle, Manifest, Provenance, Variant, load_bundle, sha256_file, write_manifest
+from edgeloop.bundle import (
+    Bundle,
+    Manifest,
+    Provenance,
+    Variant,
+    load_bundle,
+    sha256_file,
+    write_manifest,
+)
 from edgeloop.errors import BundleError, ModelImportError
 from edgeloop.postprocess import DECODERS, FAMILY_TASK
 from edgeloop.preprocess import InputSpec
@@ -89,7 +97,10 @@ def _names_from_metadata(value: object) -> list[str] | None:
 def _input_layout(spec: TensorSpec) -> tuple[str, tuple[object, object]]:
     shape = spec.shape
     if len(shape) != 4:
-        raise ModelImportError(f"model input '{spec.name}' has shape {list(shape)}; edgeloop needs an image input [N,C,H,W] or [N,H,W,C]")
+        raise ModelImportError(
+            f"model input '{spec.name}' has shape {list(shape)}; "
+            "edgeloop needs an image input [N,C,H,W] or [N,H,W,C]"
+        )
     if shape[1] in (1, 3):
         return "NCHW", (shape[2], shape[3])
     if shape[3] in (1, 3):
@@ -102,8 +113,13 @@ def _anchor_count(imgsz_hw: tuple[int, int], strides: tuple[int, ...] = (8, 16, 
     return sum(-(-h // s) * -(-w // s) for s in strides)
 
 
-def infer_family(output: TensorSpec, task: str | None, end2end: bool | None,
-                 num_names: int | None, imgsz_hw: tuple[int, int]) -> str:
+def infer_family(
+    output: TensorSpec,
+    task: str | None,
+    end2end: bool | None,
+    num_names: int | None,
+    imgsz_hw: tuple[int, int],
+) -> str:
     """Guess the decoder family from the first output's shape.
 
     Raises:
@@ -158,26 +174,36 @@ def describe(spec: ModelSpec, options: ImportOptions) -> tuple[str, InputSpec, l
         imgsz = (int(hw[0]), int(hw[1]))  # type: ignore[call-overload]
     if imgsz is None and meta.get("imgsz") is not None:
         value = meta["imgsz"]
-        imgsz = parse_imgsz(",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value))
+        imgsz = parse_imgsz(
+            ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
+        )
     if imgsz is None:
         raise ModelImportError(f"model input has dynamic height/width {list(hw)}: pass --imgsz HEIGHT,WIDTH")
     names = options.names or _names_from_metadata(meta.get("names"))
     if not names:
-        raise ModelImportError("the model carries no class names: pass --names a,b,c (or a file with one name per line)")
-    task = meta.get("task") if isinstance(meta.get("task"), str) else None
+        raise ModelImportError(
+            "the model carries no class names: pass --names a,b,c (or a file with one name per line)"
+        )
+    task_value = meta.get("task")
+    task = task_value if isinstance(task_value, str) else None
     family = options.family
     if family is None:
         end2end = meta.get("end2end")
-        family = infer_family(spec.outputs[0], task, end2end if isinstance(end2end, bool) else None,
-                              len(names), imgsz)
+        family = infer_family(
+            spec.outputs[0], task, end2end if isinstance(end2end, bool) else None, len(names), imgsz
+        )
     if family not in DECODERS:
         raise ModelImportError(f"unknown --family '{family}': choose one of {', '.join(DECODERS.names())}")
     _check_class_count(family, spec.outputs[0], names)
     resize = options.resize or ("stretch" if family == "classify" else "letterbox")
     dtype = spec.inputs[0].dtype if spec.inputs[0].dtype in ("float32", "float16", "uint8") else "float32"
     input_spec = InputSpec(
-        name=spec.inputs[0].name, size_hw=imgsz, layout=layout, color=options.color or "RGB",  # type: ignore[arg-type]
-        dtype=dtype, resize=resize,  # type: ignore[arg-type]
+        name=spec.inputs[0].name,
+        size_hw=imgsz,
+        layout=layout,
+        color=options.color or "RGB",
+        dtype=dtype,
+        resize=resize,
     )
     return family, input_spec, names
 
@@ -206,8 +232,13 @@ def import_onnx(model_path: str | Path, out_dir: str | Path, options: ImportOpti
     digest = sha256_file(out_dir / MODEL_FILE)
     name = options.name or re.sub(r"[^A-Za-z0-9._-]", "-", model_path.stem).strip("-._") or "model"
     manifest = Manifest(
-        name=name, task=FAMILY_TASK[family], family=family, input=input_spec, names=names,  # type: ignore[arg-type]
-        conf=options.conf, iou=options.iou,
+        name=name,
+        task=FAMILY_TASK[family],
+        family=family,
+        input=input_spec,
+        names=names,
+        conf=options.conf,
+        iou=options.iou,
         variants=[Variant(file=MODEL_FILE, sha256=digest, size_bytes=(out_dir / MODEL_FILE).stat().st_size)],
         provenance=Provenance(source=model_path.name, source_sha256=digest),
     )

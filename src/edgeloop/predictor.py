@@ -70,7 +70,10 @@ class Predictor:
         self._check_input_shape()
         self._decode = DECODERS.get(manifest.family)
         self.defaults = DecodeOptions(
-            conf=manifest.conf, iou=manifest.iou, max_det=manifest.max_det, names=tuple(manifest.names)
+            conf=manifest.conf,
+            iou=manifest.iou,
+            max_det=manifest.max_det,
+            names=tuple(manifest.names),
         )
         self.max_pixels = max_pixels
 
@@ -123,20 +126,18 @@ class Predictor:
         if array.dtype != np.uint8:
             raise ImageError(f"image array must be uint8, got {array.dtype}")
         if array.ndim == 2:
-            return cv2.cvtColor(array, cv2.COLOR_GRAY2BGR)  # type: ignore[no-any-return]
+            return cv2.cvtColor(array, cv2.COLOR_GRAY2BGR)
         if array.ndim != 3 or array.shape[2] not in (3, 4):
             raise ImageError(f"image array must be HxWx3 BGR, got shape {array.shape}")
         if array.shape[2] == 4:
-            return cv2.cvtColor(array, cv2.COLOR_BGRA2BGR)  # type: ignore[no-any-return]
+            return cv2.cvtColor(array, cv2.COLOR_BGRA2BGR)
         return array
 
     def predict(self, image: ImageInput, options: DecodeOptions | None = None) -> Result:
         """Run the model on one image (bytes, path, or HxWx3 BGR uint8 array)."""
         return self.predict_timed(image, options)[0]
 
-    def predict_timed(
-        self, image: ImageInput, options: DecodeOptions | None = None
-    ) -> tuple[Result, Timing]:
+    def predict_timed(self, image: ImageInput, options: DecodeOptions | None = None) -> tuple[Result, Timing]:
         """``predict`` plus the seconds spent in each stage."""
         t0 = time.perf_counter()
         array = self.load_image(image)

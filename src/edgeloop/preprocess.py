@@ -33,9 +33,7 @@ class InputSpec(BaseModel):
     mean: tuple[float, float, float] | None = Field(
         default=None, description="subtracted after scaling, in input color order"
     )
-    std: tuple[float, float, float] | None = Field(
-        default=None, description="divides after subtracting mean"
-    )
+    std: tuple[float, float, float] | None = Field(default=None, description="divides after subtracting mean")
 
     @field_validator("size_hw")
     @classmethod
@@ -120,9 +118,7 @@ def preprocess(image: ImageArray, spec: InputSpec) -> tuple[npt.NDArray[np.gener
     swap = spec.color == "RGB"
     if spec.dtype == "uint8":
         rgb = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB) if swap else resized
-        tensor: npt.NDArray[np.generic] = (
-            rgb.transpose(2, 0, 1)[None] if spec.layout == "NCHW" else rgb[None]
-        )
+        tensor: npt.NDArray[np.generic] = rgb.transpose(2, 0, 1)[None] if spec.layout == "NCHW" else rgb[None]
         return np.ascontiguousarray(tensor), transform
     # blobFromImage does swap, scale and HWC->NCHW in one optimized pass.
     blob = cv2.dnn.blobFromImage(resized, scalefactor=spec.scale, swapRB=swap)

@@ -51,7 +51,10 @@ class Detections:
     def empty(cls, names: Sequence[str] = ()) -> Detections:
         """No detections."""
         return cls(
-            np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32), tuple(names)
+            np.zeros((0, 4), np.float32),
+            np.zeros(0, np.float32),
+            np.zeros(0, np.int32),
+            tuple(names),
         )
 
     def __len__(self) -> int:
@@ -61,13 +64,9 @@ class Detections:
         """Select detections by position, slice, index array or boolean mask."""
         if isinstance(index, (int, np.integer)):
             index = slice(int(index), int(index) + 1 or None)
-        return Detections(
-            self.xyxy[index], self.confidence[index], self.class_id[index], self.names
-        )
+        return Detections(self.xyxy[index], self.confidence[index], self.class_id[index], self.names)
 
-    def filter(
-        self, min_confidence: float = 0.0, classes: Sequence[int] | None = None
-    ) -> Detections:
+    def filter(self, min_confidence: float = 0.0, classes: Sequence[int] | None = None) -> Detections:
         """Keep detections at or above ``min_confidence`` and, if given, in ``classes``."""
         keep = self.confidence >= min_confidence
         if classes is not None:
@@ -86,9 +85,7 @@ class Detections:
         wh = np.clip(self.xyxy[:, 2:] - self.xyxy[:, :2], 0, None)
         return (wh[:, 0] * wh[:, 1]).astype(np.float32)
 
-    def to_json(
-        self, image_size_wh: tuple[int, int], time_s: float | None = None
-    ) -> dict[str, Any]:
+    def to_json(self, image_size_wh: tuple[int, int], time_s: float | None = None) -> dict[str, Any]:
         """The detection wire format: box centres and sizes in original-image pixels."""
         predictions = []
         for (x1, y1, x2, y2), conf, cls in zip(
@@ -125,9 +122,7 @@ class Classification:
     names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        object.__setattr__(
-            self, "probabilities", np.asarray(self.probabilities, np.float32).reshape(-1)
-        )
+        object.__setattr__(self, "probabilities", np.asarray(self.probabilities, np.float32).reshape(-1))
         object.__setattr__(self, "names", tuple(self.names))
 
     @property
@@ -157,8 +152,7 @@ class Classification:
         if time_s is not None:
             out["time"] = round(time_s, 4)
         out["predictions"] = [
-            {"class": self.class_name(i), "class_id": i, "confidence": round(p, 4)}
-            for i, p in self.top(k)
+            {"class": self.class_name(i), "class_id": i, "confidence": round(p, 4)} for i, p in self.top(k)
         ]
         out["top"] = self.class_name(self.class_id)
         out["confidence"] = round(self.confidence, 4)

@@ -45,8 +45,16 @@ def test_import_then_predict_json(tmp_path: Path, images: Path) -> None:
 
 def test_predict_glob_out_and_options(yolo_bundle: Bundle, images: Path, tmp_path: Path) -> None:
     out = tmp_path / "annotated"
-    result = run_cli("predict", str(yolo_bundle.root), str(images / "*.png"), "--out", str(out),
-                     "--classes", "1", "--json")
+    result = run_cli(
+        "predict",
+        str(yolo_bundle.root),
+        str(images / "*.png"),
+        "--out",
+        str(out),
+        "--classes",
+        "1",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout)
     assert {p["class"] for p in record["predictions"]} == {"green"}
@@ -63,7 +71,7 @@ def test_predict_max_det_and_human_output(yolo_bundle: Bundle, images: Path) -> 
 
 
 def hostile_files(tmp_path: Path) -> dict[str, Path]:
-    ok, jpeg = cv2.imencode(".jpg", (np.random.default_rng(0).random((480, 640, 3)) * 255).astype(np.uint8))
+    _, jpeg = cv2.imencode(".jpg", (np.random.default_rng(0).random((480, 640, 3)) * 255).astype(np.uint8))
     files = {
         "zero": (tmp_path / "zero.jpg", b""),
         "truncated": (tmp_path / "truncated.jpg", jpeg.tobytes()[:5000]),
@@ -77,11 +85,16 @@ def hostile_files(tmp_path: Path) -> dict[str, Path]:
 
 @pytest.mark.parametrize(
     "kind,message",
-    [("zero", "empty image"), ("truncated", "truncated JPEG"), ("bomb", "50000x50000"),
-     ("text", "not a supported image")],
+    [
+        ("zero", "empty image"),
+        ("truncated", "truncated JPEG"),
+        ("bomb", "50000x50000"),
+        ("text", "not a supported image"),
+    ],
 )
-def test_hostile_images_give_one_error_line(yolo_bundle: Bundle, tmp_path: Path, kind: str,
-                                            message: str) -> None:
+def test_hostile_images_give_one_error_line(
+    yolo_bundle: Bundle, tmp_path: Path, kind: str, message: str
+) -> None:
     path = hostile_files(tmp_path)[kind]
     result = run_cli("predict", str(yolo_bundle.root), str(path), "--json")
     assert result.returncode == 1
@@ -120,8 +133,10 @@ def test_traversal_tar(tmp_path: Path, images: Path) -> None:
         info = tarfile.TarInfo("../escaped.txt")
         info.size = 3
         tar.addfile(info, io.BytesIO(b"bad"))
-    for args in (["predict", str(archive), str(images / "a.png")],
-                 ["bundle", "unpack", str(archive), str(tmp_path / "out")]):
+    for args in (
+        ["predict", str(archive), str(images / "a.png")],
+        ["bundle", "unpack", str(archive), str(tmp_path / "out")],
+    ):
         result = run_cli(*args)
         assert result.returncode == 1 and "Traceback" not in result.stderr
         lines = result.stderr.strip().splitlines()

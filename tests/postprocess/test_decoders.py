@@ -18,12 +18,14 @@ def anchor_free(rows: list[list[float]], n_pad: int = 10) -> np.ndarray:
 
 
 def test_yolo_anchor_free_decode_nms_and_class() -> None:
-    out = anchor_free([
-        [100, 100, 20, 40, 0.1, 0.9, 0.0],   # class 1, kept
-        [101, 100, 20, 40, 0.0, 0.8, 0.0],   # duplicate of the first, suppressed
-        [101, 100, 20, 40, 0.0, 0.0, 0.6],   # same place, other class: kept (class-aware)
-        [300, 300, 10, 10, 0.2, 0.0, 0.0],   # below conf
-    ])
+    out = anchor_free(
+        [
+            [100, 100, 20, 40, 0.1, 0.9, 0.0],  # class 1, kept
+            [101, 100, 20, 40, 0.0, 0.8, 0.0],  # duplicate of the first, suppressed
+            [101, 100, 20, 40, 0.0, 0.0, 0.6],  # same place, other class: kept (class-aware)
+            [300, 300, 10, 10, 0.2, 0.0, 0.0],  # below conf
+        ]
+    )
     d = DECODERS.get("yolo")([out], IDENTITY, DecodeOptions(conf=0.25, iou=0.7, names=NAMES))
     assert d.class_id.tolist() == [1, 2]
     assert d.xyxy[0].tolist() == [90, 80, 110, 120]
@@ -49,11 +51,14 @@ def test_boxes_mapped_back_to_original() -> None:
 
 
 def test_yolov5_multiplies_objectness() -> None:
-    rows = np.array([
-        [100, 100, 20, 20, 0.9, 0.1, 0.9, 0.0],  # conf 0.81 class 1
-        [300, 300, 20, 20, 0.5, 0.4, 0.0, 0.0],  # conf 0.2 < 0.25 dropped
-        [500, 500, 20, 20, 0.1, 1.0, 0.0, 0.0],  # objectness below conf
-    ], np.float32)
+    rows = np.array(
+        [
+            [100, 100, 20, 20, 0.9, 0.1, 0.9, 0.0],  # conf 0.81 class 1
+            [300, 300, 20, 20, 0.5, 0.4, 0.0, 0.0],  # conf 0.2 < 0.25 dropped
+            [500, 500, 20, 20, 0.1, 1.0, 0.0, 0.0],  # objectness below conf
+        ],
+        np.float32,
+    )
     d = DECODERS.get("yolov5")([rows], IDENTITY, DecodeOptions(names=NAMES))
     assert d.class_id.tolist() == [1]
     assert d.confidence[0] == pytest.approx(0.81)
@@ -61,11 +66,14 @@ def test_yolov5_multiplies_objectness() -> None:
 
 
 def test_end_to_end_filters_without_nms() -> None:
-    rows = np.array([
-        [10, 10, 50, 50, 0.9, 2],
-        [11, 11, 50, 50, 0.8, 2],   # overlapping, still kept: the model already did NMS
-        [0, 0, 5, 5, 0.1, 0],
-    ], np.float32)
+    rows = np.array(
+        [
+            [10, 10, 50, 50, 0.9, 2],
+            [11, 11, 50, 50, 0.8, 2],  # overlapping, still kept: the model already did NMS
+            [0, 0, 5, 5, 0.1, 0],
+        ],
+        np.float32,
+    )
     d = DECODERS.get("yolo-e2e")([rows], IDENTITY, DecodeOptions(names=NAMES))
     assert d.class_id.tolist() == [2, 2]
     assert d.xyxy[1].tolist() == [11, 11, 50, 50]

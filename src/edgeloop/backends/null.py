@@ -14,6 +14,10 @@ from edgeloop.errors import BackendError
 from edgeloop.types import ModelSpec, TensorSpec
 
 
+def _default_outputs() -> list[tuple[int, ...]]:
+    return [(1, 84, 8400)]
+
+
 class NullConfig(BaseModel):
     """Shapes the null backend pretends to have."""
 
@@ -21,7 +25,7 @@ class NullConfig(BaseModel):
 
     type: Literal["null"] = "null"
     input_shape: tuple[int, ...] = (1, 3, 640, 640)
-    output_shapes: list[tuple[int, ...]] = Field(default_factory=lambda: [(1, 84, 8400)])
+    output_shapes: list[tuple[int, ...]] = Field(default_factory=_default_outputs)
 
 
 class NullBackend:
@@ -44,9 +48,7 @@ class NullBackend:
         self._loaded = True
         return ModelSpec(
             inputs=(TensorSpec("images", self.config.input_shape),),
-            outputs=tuple(
-                TensorSpec(f"output{i}", s) for i, s in enumerate(self.config.output_shapes)
-            ),
+            outputs=tuple(TensorSpec(f"output{i}", s) for i, s in enumerate(self.config.output_shapes)),
         )
 
     def set_outputs(self, outputs: list[Tensor]) -> None:

@@ -35,13 +35,16 @@ def expand_sources(sources: list[str]) -> list[Path]:
             found.append(path)
         elif glob.has_magic(source):
             found += sorted(
-                Path(p) for p in glob.glob(source, recursive=True)
+                Path(p)
+                for p in glob.glob(source, recursive=True)
                 if Path(p).suffix.lower() in IMAGE_SUFFIXES and Path(p).is_file()
             )
         else:
             raise EdgeloopError(f"{source}: no such file, folder or glob match")
     if not found:
-        raise EdgeloopError(f"no images found in {', '.join(sources)} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise EdgeloopError(
+            f"no images found in {', '.join(sources)} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"
+        )
     return found
 
 
@@ -61,13 +64,17 @@ def predict(
     sources: list[str] = typer.Argument(..., help="Image files, folders or quoted globs."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write annotated images here."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object per image (JSONL) on stdout."),
-    conf: float | None = typer.Option(None, min=0, max=1, help="Confidence threshold (default: the bundle's)."),
+    conf: float | None = typer.Option(
+        None, min=0, max=1, help="Confidence threshold (default: the bundle's)."
+    ),
     iou: float | None = typer.Option(None, min=0, max=1, help="NMS IoU threshold (default: the bundle's)."),
     max_det: int | None = typer.Option(None, "--max-det", min=1, help="Most detections per image."),
     classes: str | None = typer.Option(None, help="Keep only these class ids, e.g. 0,2."),
     agnostic: bool = typer.Option(False, "--agnostic", help="NMS across classes."),
     backend: str = typer.Option("onnxruntime", help="Backend: onnxruntime, null."),
-    device: str = typer.Option("cpu", help="onnxruntime device: cpu, cuda, tensorrt, openvino, coreml, auto."),
+    device: str = typer.Option(
+        "cpu", help="onnxruntime device: cpu, cuda, tensorrt, openvino, coreml, auto."
+    ),
     threads: int = typer.Option(0, min=0, help="Inference threads (0: the runtime decides)."),
     precision: str | None = typer.Option(None, help="Bundle variant to run: fp32, fp16, int8."),
 ) -> None:
@@ -79,8 +86,9 @@ def predict(
     class_ids = [int(c) for c in classes.split(",") if c.strip()] if classes else None
     failures = 0
     with Predictor(bundle, backend=backend, precision=precision, backend_config=config) as predictor:
-        options = predictor.options(conf=conf, iou=iou, max_det=max_det, classes=class_ids,
-                                    agnostic=agnostic or None)
+        options = predictor.options(
+            conf=conf, iou=iou, max_det=max_det, classes=class_ids, agnostic=agnostic or None
+        )
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
         used: set[Path] = set()
@@ -93,13 +101,22 @@ def predict(
                     error_line(str(exc).replace("[", "\\["))
                 advance()
     if len(paths) > 1:
-        err.print(f"{len(paths) - failures} of {len(paths)} images done" + (f", {failures} failed" if failures else ""))
+        err.print(
+            f"{len(paths) - failures} of {len(paths)} images done"
+            + (f", {failures} failed" if failures else "")
+        )
     if failures:
         raise typer.Exit(1)
 
 
-def _one(predictor: Predictor, path: Path, options: DecodeOptions, as_json: bool, out: Path | None,
-         used: set[Path]) -> None:
+def _one(
+    predictor: Predictor,
+    path: Path,
+    options: DecodeOptions,
+    as_json: bool,
+    out: Path | None,
+    used: set[Path],
+) -> None:
     from edgeloop.imaging import draw_detections
     from edgeloop.types import Detections
 

@@ -26,8 +26,14 @@ def _const(name: str, array: np.ndarray) -> onnx.TensorProto:
     return numpy_helper.from_array(np.asarray(array), name)
 
 
-def _metadata(model: onnx.ModelProto, names: list[str], imgsz: tuple[int, int],
-              stride: int, task: str, end2end: bool | None) -> None:
+def _metadata(
+    model: onnx.ModelProto,
+    names: list[str],
+    imgsz: tuple[int, int],
+    stride: int,
+    task: str,
+    end2end: bool | None,
+) -> None:
     props = {
         "description": "edgeloop synthetic model",
         "task": task,
@@ -42,8 +48,16 @@ def _metadata(model: onnx.ModelProto, names: list[str], imgsz: tuple[int, int],
         entry.key, entry.value = key, value
 
 
-def _save(graph: onnx.GraphProto, path: Path, names: list[str], imgsz: tuple[int, int],
-          stride: int, task: str, end2end: bool | None, metadata: bool) -> Path:
+def _save(
+    graph: onnx.GraphProto,
+    path: Path,
+    names: list[str],
+    imgsz: tuple[int, int],
+    stride: int,
+    task: str,
+    end2end: bool | None,
+    metadata: bool,
+) -> Path:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = 8
     if metadata:
@@ -58,12 +72,23 @@ def _save(graph: onnx.GraphProto, path: Path, names: list[str], imgsz: tuple[int
 def _cell_boxes(h: int, w: int, stride: int) -> np.ndarray:
     """(1, 4, h, w) cx, cy, w, h of each cell, in input pixels."""
     gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
-    return np.stack([(gx + 0.5) * stride, (gy + 0.5) * stride,
-                     np.full_like(gx, stride), np.full_like(gy, stride)])[None]
+    return np.stack(
+        [
+            (gx + 0.5) * stride,
+            (gy + 0.5) * stride,
+            np.full_like(gx, stride),
+            np.full_like(gy, stride),
+        ]
+    )[None]
 
 
-def colour_detector(path: str | Path, imgsz: tuple[int, int] = (640, 640), stride: int = 32,
-                    family: str = "yolo", metadata: bool = True) -> Path:
+def colour_detector(
+    path: str | Path,
+    imgsz: tuple[int, int] = (640, 640),
+    stride: int = 32,
+    family: str = "yolo",
+    metadata: bool = True,
+) -> Path:
     """Write the colour-cell detector (or classifier, ``family="classify"``) to ``path``.
 
     A cell scores ~1 for a colour when its mean is that pure colour, and under
@@ -86,10 +111,18 @@ def colour_detector(path: str | Path, imgsz: tuple[int, int] = (640, 640), strid
         graph = helper.make_graph(nodes, "colour_classifier", [x], [y], init)
         return _save(graph, Path(path), COLOURS, imgsz, stride, "classify", None, metadata)
     n = h * w
-    init += [_const("boxes", _cell_boxes(h, w, stride)), _const("shape", np.array([1, 7, n], np.int64))]
+    init += [
+        _const("boxes", _cell_boxes(h, w, stride)),
+        _const("shape", np.array([1, 7, n], np.int64)),
+    ]
     nodes = [
-        helper.make_node("AveragePool", ["images"], ["pooled"], kernel_shape=[stride, stride],
-                         strides=[stride, stride]),
+        helper.make_node(
+            "AveragePool",
+            ["images"],
+            ["pooled"],
+            kernel_shape=[stride, stride],
+            strides=[stride, stride],
+        ),
         helper.make_node("Conv", ["pooled", "W", "B"], ["logits"]),
         helper.make_node("Sigmoid", ["logits"], ["scores"]),
         helper.make_node("Concat", ["boxes", "scores"], ["grid"], axis=1),
@@ -113,8 +146,16 @@ def colour_detector(path: str | Path, imgsz: tuple[int, int] = (640, 640), strid
     else:
         raise ValueError(f"unknown family '{family}'")
     graph = helper.make_graph(nodes, f"colour_detector_{family}", [x], [y], init)
-    return _save(graph, Path(path), COLOURS, imgsz, stride, "detect",
-                 True if family == "yolo-e2e" else None, metadata)
+    return _save(
+        graph,
+        Path(path),
+        COLOURS,
+        imgsz,
+        stride,
+        "detect",
+        True if family == "yolo-e2e" else None,
+        metadata,
+    )
 
 
 def _end_to_end_nodes(init: list[onnx.TensorProto], n: int, k: int) -> list[onnx.NodeProto]:
@@ -145,24 +186,51 @@ def _end_to_end_nodes(init: list[onnx.TensorProto], n: int, k: int) -> list[onnx
     ]
 
 
-def _conv(nodes: list[onnx.NodeProto], init: list[onnx.TensorProto], rng: np.random.Generator,
-          x: str, name: str, cin: int, cout: int, k: int, stride: int, act: bool = True,
-          bias: float = 0.0) -> str:
+def _conv(
+    nodes: list[onnx.NodeProto],
+    init: list[onnx.TensorProto],
+    rng: np.random.Generator,
+    x: str,
+    name: str,
+    cin: int,
+    cout: int,
+    k: int,
+    stride: int,
+    act: bool = True,
+    bias: float = 0.0,
+) -> str:
     std = np.sqrt(2.0 / (cin * k * k))
-    init += [_const(f"{name}.w", (rng.standard_normal((cout, cin, k, k)) * std).astype(np.float32)),
-             _const(f"{name}.b", np.full(cout, bias, np.float32))]
+    init += [
+        _const(f"{name}.w", (rng.standard_normal((cout, cin, k, k)) * std).astype(np.float32)),
+        _const(f"{name}.b", np.full(cout, bias, np.float32)),
+    ]
     out = f"{name}.y"
-    nodes.append(helper.make_node("Conv", [x, f"{name}.w", f"{name}.b"], [out], kernel_shape=[k, k],
-                                  strides=[stride, stride], pads=[k // 2] * 4))
+    nodes.append(
+        helper.make_node(
+            "Conv",
+            [x, f"{name}.w", f"{name}.b"],
+            [out],
+            kernel_shape=[k, k],
+            strides=[stride, stride],
+            pads=[k // 2] * 4,
+        )
+    )
     if not act:
         return out
-    nodes += [helper.make_node("Sigmoid", [out], [f"{name}.s"]),
-              helper.make_node("Mul", [out, f"{name}.s"], [f"{name}.a"])]  # SiLU
+    nodes += [
+        helper.make_node("Sigmoid", [out], [f"{name}.s"]),
+        helper.make_node("Mul", [out, f"{name}.s"], [f"{name}.a"]),
+    ]  # SiLU
     return f"{name}.a"
 
 
-def random_yolo(path: str | Path, imgsz: int = 640, num_classes: int = 80, seed: int = 0,
-                class_bias: float = -4.0) -> Path:
+def random_yolo(
+    path: str | Path,
+    imgsz: int = 640,
+    num_classes: int = 80,
+    seed: int = 0,
+    class_bias: float = -4.0,
+) -> Path:
     """Write a yolo11n-sized random detector with a (1, 4 + nc, N) anchor-free output."""
     rng = np.random.default_rng(seed)
     nodes: list[onnx.NodeProto] = []
@@ -187,8 +255,11 @@ def random_yolo(path: str | Path, imgsz: int = 640, num_classes: int = 80, seed:
         gy, gx = np.mgrid[0:side, 0:side].astype(np.float32)
         scale = np.array([2, 2, 8, 8], np.float32).reshape(1, 4, 1, 1) * stride
         offset = np.stack([(gx - 0.5) * stride, (gy - 0.5) * stride, 0 * gx, 0 * gy])[None]
-        init += [_const(f"scale{i}", scale), _const(f"offset{i}", offset.astype(np.float32)),
-                 _const(f"shape{i}", np.array([1, 4 + num_classes, side * side], np.int64))]
+        init += [
+            _const(f"scale{i}", scale),
+            _const(f"offset{i}", offset.astype(np.float32)),
+            _const(f"shape{i}", np.array([1, 4 + num_classes, side * side], np.int64)),
+        ]
         nodes += [
             helper.make_node("Sigmoid", [box], [f"box{i}.s"]),
             helper.make_node("Mul", [f"box{i}.s", f"scale{i}"], [f"box{i}.m"]),
@@ -201,8 +272,11 @@ def random_yolo(path: str | Path, imgsz: int = 640, num_classes: int = 80, seed:
     nodes.append(helper.make_node("Concat", parts, ["output0"], axis=2))
     n = sum((imgsz // s) ** 2 for s in (8, 16, 32))
     graph = helper.make_graph(
-        nodes, "random_yolo",
+        nodes,
+        "random_yolo",
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, imgsz, imgsz])],
-        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 4 + num_classes, n])], init)
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 4 + num_classes, n])],
+        init,
+    )
     names = [f"class{i}" for i in range(num_classes)]
     return _save(graph, Path(path), names, (imgsz, imgsz), 32, "detect", None, True)

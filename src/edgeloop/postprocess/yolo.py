@@ -42,8 +42,8 @@ def _finish(
     run_nms: bool,
 ) -> Detections:
     if options.classes is not None:
-        keep = np.isin(cls, np.asarray(options.classes, np.int32))
-        xyxy, conf, cls = xyxy[keep], conf[keep], cls[keep]
+        wanted = np.isin(cls, np.asarray(options.classes, np.int32))
+        xyxy, conf, cls = xyxy[wanted], conf[wanted], cls[wanted]
     if run_nms:
         if len(conf) > MAX_NMS_CANDIDATES:
             top = np.argpartition(-conf, MAX_NMS_CANDIDATES)[:MAX_NMS_CANDIDATES]
