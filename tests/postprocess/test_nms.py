@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from edgeloop.postprocess.nms import batched_nms, box_iou_one_to_many, nms
 
@@ -42,3 +43,30 @@ def test_class_aware_and_agnostic() -> None:
 def test_empty() -> None:
     empty = np.zeros((0, 4), np.float32)
     assert len(batched_nms(empty, np.zeros(0, np.float32), np.zeros(0, np.int32), 0.5)) == 0
+
+
+def reference_nms(boxes: np.ndarray, scores: np.ndarray, thr: float) -> list[int]:
+    """Textbook greedy NMS, one pair at a time."""
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])
+    keep: list[int] = []
+    for i in order:
+        if all(box_iou_one_to_many(boxes[j], boxes[i : i + 1])[0] <= thr for j in keep):
+            keep.append(i)
+    return keep
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 200, 1500])
+def test_matches_textbook_greedy_nms(n: int) -> None:
+    from edgeloop.postprocess import nms as nms_module
+
+    rng = np.random.default_rng(n)
+    xy = rng.uniform(0, 300, (n, 2)).astype(np.float32)
+    boxes = np.hstack([xy, xy + rng.uniform(5, 80, (n, 2))]).astype(np.float32)
+    scores = rng.permutation(n).astype(np.float32) / max(n, 1)  # distinct scores: no tie ambiguity
+    expected = reference_nms(boxes, scores, 0.5) if n <= 200 else None
+    got = nms(boxes, scores, 0.5).tolist()
+    if expected is not None:
+        assert got == expected
+    # Both strategies agree, on either side of the matrix limit.
+    loop = nms_module._nms_sorted_loop(boxes[np.argsort(-scores)], 0.5, n)
+    assert got == np.argsort(-scores)[loop].tolist()

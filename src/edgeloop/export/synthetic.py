@@ -198,8 +198,9 @@ def _conv(
     stride: int,
     act: bool = True,
     bias: float = 0.0,
+    gain: float = 1.0,
 ) -> str:
-    std = np.sqrt(2.0 / (cin * k * k))
+    std = gain * np.sqrt(2.0 / (cin * k * k))
     init += [
         _const(f"{name}.w", (rng.standard_normal((cout, cin, k, k)) * std).astype(np.float32)),
         _const(f"{name}.b", np.full(cout, bias, np.float32)),
@@ -229,7 +230,7 @@ def random_yolo(
     imgsz: int = 640,
     num_classes: int = 80,
     seed: int = 0,
-    class_bias: float = -4.0,
+    class_bias: float = -7.0,
 ) -> Path:
     """Write a yolo11n-sized random detector with a (1, 4 + nc, N) anchor-free output."""
     rng = np.random.default_rng(seed)
@@ -251,7 +252,9 @@ def random_yolo(
         side = imgsz // stride
         hfeat = _conv(nodes, init, rng, feat, f"h{i}", c, c, 3, 1)
         box = _conv(nodes, init, rng, hfeat, f"box{i}", c, 4, 1, 1, act=False)
-        cls = _conv(nodes, init, rng, hfeat, f"cls{i}", c, num_classes, 1, 1, act=False, bias=class_bias)
+        cls = _conv(
+            nodes, init, rng, hfeat, f"cls{i}", c, num_classes, 1, 1, act=False, bias=class_bias, gain=13.0
+        )  # logits spread ~1.5, so some anchors pass a 0.25 threshold
         gy, gx = np.mgrid[0:side, 0:side].astype(np.float32)
         scale = np.array([2, 2, 8, 8], np.float32).reshape(1, 4, 1, 1) * stride
         offset = np.stack([(gx - 0.5) * stride, (gy - 0.5) * stride, 0 * gx, 0 * gy])[None]
