@@ -97,8 +97,11 @@ def cold_start(bundle: Path, image: Path, runs: int) -> float:
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "edgeloop", "predict", str(bundle), str(image), "--json"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "edgeloop", "predict", str(bundle), str(image), "--json"],
+            check=True,
+            capture_output=True,
+        )
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
@@ -107,43 +110,50 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, help="your own ONNX (default: a generated yolo11n-sized model)")
     parser.add_argument("--sizes", default="640,320", help="input sizes to test")
-    parser.add_argument("--image", default="1280x720", help="JPEG size WxH")
+    parser.add_argument("--images", default="640x480,1280x720", help="JPEG sizes WxH, comma-separated")
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: default)")
     parser.add_argument("--cold-runs", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     args = parser.parse_args()
-    width, height = (int(v) for v in args.image.lower().split("x"))
-    jpeg = scene_jpeg(width, height)
+    sizes_wh = [tuple(int(v) for v in size.lower().split("x")) for size in args.images.split(",")]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        image_path = workdir / "scene.jpg"
-        image_path.write_bytes(jpeg)
-        for imgsz in (int(s) for s in args.sizes.split(",")):
+        imgsz_list = [int(s) for s in args.sizes.split(",")]
+        for imgsz in imgsz_list[:1] if args.model is not None else imgsz_list:
             bundle = make_bundle(workdir, imgsz, args.model)
             config = {"intra_op_threads": args.threads}
-            with Predictor(bundle, backend_config=config) as predictor:
-                row = interleaved(predictor, jpeg, args.rounds)
-            row["imgsz"] = imgsz
-            row["cold_start_s"] = cold_start(bundle, image_path, args.cold_runs)
-            results.append(row)
-            if args.model is not None:
-                break  # a given model has one input size
+            for width, height in sizes_wh:
+                jpeg = scene_jpeg(width, height)
+                image_path = workdir / f"scene-{width}x{height}.jpg"
+                image_path.write_bytes(jpeg)
+                with Predictor(bundle, backend_config=config) as predictor:
+                    row = interleaved(predictor, jpeg, args.rounds)
+                    row["imgsz"] = predictor.input_spec.size_hw[0]
+                row["jpeg"] = f"{width}x{height}"
+                row["cold_start_s"] = cold_start(bundle, image_path, args.cold_runs)
+                results.append(row)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    print(f"model: {args.model or 'generated yolo11n-sized (random weights)'}; JPEG {width}x{height}; "
-          f"{args.rounds} interleaved rounds; cpu count {os.cpu_count()}")
-    header = (f"{'imgsz':>5} {'bare ms':>8} {'e2e ms':>8} {'ratio':>6} {'target':>6}  "
-              f"{'decode':>6} {'prep':>6} {'infer':>6} {'post':>6} {'dets':>4} {'cold s':>6}")
+    print(
+        f"model: {args.model or 'generated yolo11n-sized (random weights)'}; "
+        f"{args.rounds} interleaved rounds; cpu count {os.cpu_count()}"
+    )
+    header = (
+        f"{'imgsz':>5} {'jpeg':>9} {'bare ms':>8} {'e2e ms':>8} {'ratio':>6} {'target':>6}  "
+        f"{'decode':>6} {'prep':>6} {'infer':>6} {'post':>6} {'dets':>4} {'cold s':>6}"
+    )
     print(header)
     for r in results:
         target = TARGETS.get(int(r["imgsz"]))
         verdict = "" if target is None else ("ok" if r["ratio"] <= target else "MISS")
-        print(f"{r['imgsz']:>5} {r['bare_ms']:>8.2f} {r['predictor_ms']:>8.2f} {r['ratio']:>6.3f} "
-              f"{target or '-':>6} {r['decode_ms']:>6.2f} {r['preprocess_ms']:>6.2f} {r['infer_ms']:>6.2f} "
-              f"{r['postprocess_ms']:>6.2f} {r['detections']:>4} {r['cold_start_s']:>6.2f}  {verdict}")
+        print(
+            f"{r['imgsz']:>5} {r['jpeg']:>9} {r['bare_ms']:>8.2f} {r['predictor_ms']:>8.2f} {r['ratio']:>6.3f} "
+            f"{target or '-':>6} {r['decode_ms']:>6.2f} {r['preprocess_ms']:>6.2f} {r['infer_ms']:>6.2f} "
+            f"{r['postprocess_ms']:>6.2f} {r['detections']:>4} {r['cold_start_s']:>6.2f}  {verdict}"
+        )
     return 0
 
 

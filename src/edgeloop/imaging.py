@@ -144,9 +144,10 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageArra
     if header.width <= 0 or header.height <= 0:
         raise ImageError(f"corrupt {header.format}: size {header.width}x{header.height}")
     if pixels > max_pixels:
+        cap = f"{max_pixels / 1e6:g} MP" if max_pixels >= 1e6 else f"{max_pixels} pixel"
         raise ImageError(
             f"image too large: {header.width}x{header.height} = {pixels / 1e6:.1f} MP exceeds the "
-            f"{max_pixels / 1e6:.0f} MP cap; resize it or raise the cap (--max-pixels)"
+            f"{cap} cap; resize it or raise the cap (--max-pixels)"
         )
     flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
     image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)

@@ -120,14 +120,23 @@ def preprocess(image: ImageArray, spec: InputSpec) -> tuple[npt.NDArray[np.gener
         rgb = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB) if swap else resized
         tensor: npt.NDArray[np.generic] = rgb.transpose(2, 0, 1)[None] if spec.layout == "NCHW" else rgb[None]
         return np.ascontiguousarray(tensor), transform
-    # blobFromImage does swap, scale and HWC->NCHW in one optimized pass.
-    blob = cv2.dnn.blobFromImage(resized, scalefactor=spec.scale, swapRB=swap)
+    # Per-channel multiply into one preallocated NCHW buffer: one pass over the
+    # pixels, several times faster than cv2.dnn.blobFromImage here.
+    h, w = resized.shape[:2]
+    blob = np.empty((1, 3, h, w), np.float32)
+    channels = cv2.split(resized)  # B, G, R planes
+    if swap:
+        channels = channels[::-1]
+    scale = np.float32(spec.scale)
+    for c, plane in enumerate(channels):
+        np.multiply(plane, scale, out=blob[0, c], casting="unsafe")
     if spec.mean is not None:
         blob -= np.asarray(spec.mean, np.float32)[None, :, None, None]
     if spec.std is not None:
         blob /= np.asarray(spec.std, np.float32)[None, :, None, None]
+    tensor = blob
     if spec.layout == "NHWC":
-        blob = np.ascontiguousarray(blob.transpose(0, 2, 3, 1))
+        tensor = np.ascontiguousarray(blob.transpose(0, 2, 3, 1))
     if spec.dtype == "float16":
-        blob = blob.astype(np.float16)
-    return blob, transform
+        tensor = tensor.astype(np.float16)
+    return tensor, transform

@@ -173,3 +173,8 @@ def test_demo(tmp_path: Path) -> None:
     lines = (tmp_path / "demo" / "predictions.jsonl").read_text().splitlines()
     assert len(lines) == 4 and all(json.loads(line)["predictions"] for line in lines)
     assert len(list((tmp_path / "demo" / "annotated").iterdir())) == 4
+
+
+def test_max_pixels_flag(yolo_bundle: Bundle, images: Path) -> None:
+    result = run_cli("predict", str(yolo_bundle.root), str(images / "a.png"), "--max-pixels", "1000")
+    assert result.returncode == 1 and "exceeds" in result.stderr

@@ -77,6 +77,9 @@ def predict(
     ),
     threads: int = typer.Option(0, min=0, help="Inference threads (0: the runtime decides)."),
     precision: str | None = typer.Option(None, help="Bundle variant to run: fp32, fp16, int8."),
+    max_pixels: int = typer.Option(
+        40_000_000, "--max-pixels", min=1, help="Refuse images declaring more pixels than this."
+    ),
 ) -> None:
     """Detect (or classify) objects in images with a bundle."""
     from edgeloop.predictor import Predictor
@@ -85,7 +88,9 @@ def predict(
     config = {"device": device, "intra_op_threads": threads} if backend == "onnxruntime" else {}
     class_ids = [int(c) for c in classes.split(",") if c.strip()] if classes else None
     failures = 0
-    with Predictor(bundle, backend=backend, precision=precision, backend_config=config) as predictor:
+    with Predictor(
+        bundle, backend=backend, precision=precision, backend_config=config, max_pixels=max_pixels
+    ) as predictor:
         options = predictor.options(
             conf=conf, iou=iou, max_det=max_det, classes=class_ids, agnostic=agnostic or None
         )

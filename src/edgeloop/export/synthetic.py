@@ -230,7 +230,7 @@ def random_yolo(
     imgsz: int = 640,
     num_classes: int = 80,
     seed: int = 0,
-    class_bias: float = -7.0,
+    class_bias: float = -8.0,
 ) -> Path:
     """Write a yolo11n-sized random detector with a (1, 4 + nc, N) anchor-free output."""
     rng = np.random.default_rng(seed)
