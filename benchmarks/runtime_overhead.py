@@ -150,7 +150,8 @@ def main() -> int:
         target = TARGETS.get(int(r["imgsz"]))
         verdict = "" if target is None else ("ok" if r["ratio"] <= target else "MISS")
         print(
-            f"{r['imgsz']:>5} {r['jpeg']:>9} {r['bare_ms']:>8.2f} {r['predictor_ms']:>8.2f} {r['ratio']:>6.3f} "
+            f"{r['imgsz']:>5} {r['jpeg']:>9} {r['bare_ms']:>8.2f} {r['predictor_ms']:>8.2f} "
+            f"{r['ratio']:>6.3f} "
             f"{target or '-':>6} {r['decode_ms']:>6.2f} {r['preprocess_ms']:>6.2f} {r['infer_ms']:>6.2f} "
             f"{r['postprocess_ms']:>6.2f} {r['detections']:>4} {r['cold_start_s']:>6.2f}  {verdict}"
         )

@@ -54,3 +54,45 @@ def unpack(
 
     m = unpack_bundle(archive, out).manifest
     err.print(f"unpacked bundle '{m.name}' into {out}")
+
+
+@app.command("check")
+@handle_errors
+def check(
+    bundle: Path = typer.Argument(..., help="Bundle folder or .tar."),
+    backend: str = typer.Option("onnxruntime", help="Backend to check with."),
+    device: str = typer.Option("cpu", help="onnxruntime device."),
+) -> None:
+    """Run the bundle's golden samples and compare with the expected results."""
+    from edgeloop.errors import EdgeloopError
+    from edgeloop.predictor import Predictor
+    from edgeloop.samples import check_samples
+
+    config = {"device": device} if backend == "onnxruntime" else {}
+    with Predictor(bundle, backend=backend, backend_config=config) as predictor:
+        checks = check_samples(predictor)
+    if not checks:
+        err.print("no golden samples in this bundle: add some with `edgeloop bundle add-sample`")
+        return
+    for c in checks:
+        err.print(f"{'ok  ' if c.ok else 'FAIL'} {c.file}: {c.detail}")
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        raise EdgeloopError(f"{len(failed)} of {len(checks)} golden samples differ")
+
+
+@app.command("add-sample")
+@handle_errors
+def add_sample(
+    bundle: Path = typer.Argument(..., help="Bundle folder."),
+    images: list[Path] = typer.Argument(..., help="Images to store with their current results."),
+) -> None:
+    """Store images in the bundle as golden samples, with what the model finds in them now."""
+    from edgeloop.bundle import load_bundle
+    from edgeloop.predictor import Predictor
+    from edgeloop.samples import add_samples
+
+    loaded = load_bundle(bundle)
+    with Predictor(loaded) as predictor:
+        updated = add_samples(loaded, images, predictor)
+    err.print(f"bundle '{updated.manifest.name}' now has {len(updated.manifest.samples)} golden sample(s)")
