@@ -19,25 +19,43 @@ from edgeloop.bundle import load_bundle, pack
 from edgeloop.imaging import draw_detections
 from edgeloop.importer import import_onnx
 from edgeloop.predictor import Predictor
+from edgeloop.preprocess import letterbox
 from edgeloop.types import Detections
 
 console = Console(stderr=True, highlight=False)
 
 
-def demo_images(count: int = 4, seed: int = 0) -> list[np.ndarray]:
-    """Grey scenes of varied sizes with a few pure red, green and blue rectangles (BGR)."""
+def demo_images(imgsz: int, stride: int, count: int = 4, seed: int = 0) -> list[np.ndarray]:
+    """Grey scenes of varied sizes with pure red, green and blue rectangles (BGR).
+
+    The rectangles are placed on the model's grid (in letterboxed coordinates)
+    because the demo detector snaps box edges to that grid.
+    """
     rng = np.random.default_rng(seed)
     sizes = [(480, 640), (720, 1280), (640, 480), (500, 500)]
+    colours = [(0, 0, 255), (0, 255, 0), (255, 0, 0)]
     images = []
     for i in range(count):
         h, w = sizes[i % len(sizes)]
         image = np.full((h, w, 3), 128, np.uint8)
         image += rng.integers(0, 12, image.shape, dtype=np.uint8)
-        for _ in range(rng.integers(2, 5)):
-            bw, bh = rng.integers(w // 8, w // 3), rng.integers(h // 8, h // 3)
-            x, y = rng.integers(0, w - bw), rng.integers(0, h - bh)
-            colour = [(0, 0, 255), (0, 255, 0), (255, 0, 0)][rng.integers(0, 3)]
-            image[y : y + bh, x : x + bw] = colour
+        _, t = letterbox(image, (imgsz, imgsz))
+        cells_x = int((imgsz - 2 * t.pad_xy[0]) // stride)
+        cells_y = int((imgsz - 2 * t.pad_xy[1]) // stride)
+        first_x, first_y = -(-t.pad_xy[0] // stride), -(-t.pad_xy[1] // stride)
+        occupied = np.zeros((cells_y, cells_x), bool)
+        for _ in range(int(rng.integers(2, 5))):
+            cw, ch = int(rng.integers(2, cells_x // 3)), int(rng.integers(2, cells_y // 3))
+            cx, cy = int(rng.integers(0, cells_x - cw - 1)), int(rng.integers(0, cells_y - ch - 1))
+            if occupied[max(cy - 1, 0) : cy + ch + 1, max(cx - 1, 0) : cx + cw + 1].any():
+                continue  # keep rectangles apart
+            occupied[cy : cy + ch, cx : cx + cw] = True
+            x1, y1 = (
+                ((first_x + cx) * stride - t.pad_xy[0]) / t.gain_xy[0],
+                ((first_y + cy) * stride - t.pad_xy[1]) / t.gain_xy[1],
+            )
+            x2, y2 = x1 + cw * stride / t.gain_xy[0], y1 + ch * stride / t.gain_xy[1]
+            image[round(y1) : round(y2), round(x1) : round(x2)] = colours[int(rng.integers(0, 3))]
         images.append(image)
     return images
 
@@ -50,7 +68,8 @@ def run_demo(out: Path) -> None:
         shutil.rmtree(out)
     out.mkdir(parents=True)
     console.print("[bold]1.[/] writing a small ONNX colour detector")
-    model = colour_detector(out / "colour-detector.onnx", imgsz=(320, 320), stride=16)
+    imgsz, stride = 320, 16
+    model = colour_detector(out / "colour-detector.onnx", imgsz=(imgsz, imgsz), stride=stride)
     console.print(f"   {model}")
     console.print("[bold]2.[/] edgeloop import: ONNX -> bundle (names, size and family read from the model)")
     bundle = import_onnx(model, out / "bundle")
@@ -64,7 +83,7 @@ def run_demo(out: Path) -> None:
     annotated_dir.mkdir()
     lines = []
     with Predictor(load_bundle(archive)) as predictor:
-        for i, image in enumerate(demo_images()):
+        for i, image in enumerate(demo_images(imgsz, stride)):
             path = images_dir / f"scene{i}.jpg"
             cv2.imwrite(str(path), image)
             result, timing = predictor.predict_timed(path)

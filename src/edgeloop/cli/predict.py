@@ -132,7 +132,7 @@ def _one(
         record = result.to_json((width, height), timing.total_s)
         stdout_line(json.dumps({"source": str(path), **record}))
     elif isinstance(result, Detections):
-        err.print(f"{path}: {len(result)} detections")
+        err.print(f"{path}: {len(result)} detection{'' if len(result) == 1 else 's'}")
     else:
         err.print(f"{path}: {result.class_name(result.class_id)} {result.confidence:.2f}")
     if out is not None:

@@ -1,11 +1,13 @@
 """Synthetic ONNX models built with the ``onnx`` helper API (no torch, no downloads).
 
-- ``colour_detector``: a tiny model with real, predictable behaviour: every
-  ``stride`` x ``stride`` cell of the (letterboxed) input that is mostly red,
-  green or blue becomes a box of that class. It exists in the three YOLO
-  output layouts (``yolo``, ``yolo-e2e``, ``yolov5``) and as a classifier,
-  with Ultralytics-style metadata, so the whole inference path can be tested
-  against known answers.
+- ``colour_detector``: a tiny model with real, predictable behaviour: each
+  red, green or blue rectangle in the (letterboxed) input becomes one box of
+  that class, its edges snapped to the ``stride`` grid. Every cell of a
+  region predicts the region's box (so NMS has duplicates to merge); the
+  NMS-free layout keeps only each region's top-left cell. It exists in the
+  three YOLO output layouts (``yolo``, ``yolo-e2e``, ``yolov5``) and as a
+  classifier, with Ultralytics-style metadata, so the whole inference path
+  can be tested against known answers.
 - ``random_yolo``: a yolo11n-sized network (about 3 GMACs at 640, 2.5 M
   parameters) with random weights and a YOLOv8-style head, for benchmarks.
 """
@@ -69,17 +71,86 @@ def _save(
     return path
 
 
-def _cell_boxes(h: int, w: int, stride: int) -> np.ndarray:
-    """(1, 4, h, w) cx, cy, w, h of each cell, in input pixels."""
-    gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
-    return np.stack(
-        [
-            (gx + 0.5) * stride,
-            (gy + 0.5) * stride,
-            np.full_like(gx, stride),
-            np.full_like(gy, stride),
+def _region_nodes(init: list[onnx.TensorProto], h: int, w: int, stride: int) -> list[onnx.NodeProto]:
+    """ "cell_scores" (1, 3, h, w) -> "boxes" (1, 4, h, w) cx cy w h, and "is_top_left" (1, 3, h, w).
+
+    A cell of colour c gets the box spanned by the run of colour-c cells through
+    it, horizontally and vertically (for a rectangle: the rectangle). The runs'
+    ends come from max-pools whose window covers everything on one side: the
+    nearest non-colour cell to the left of i is max(x where not colour, x <= i).
+    """
+    xs = np.arange(w, dtype=np.float32).reshape(1, 1, 1, w)
+    ys = np.arange(h, dtype=np.float32).reshape(1, 1, h, 1)
+    init += [
+        _const("xs", xs),
+        _const("xs1", xs + 1),
+        _const("w_minus_xs", w - xs),
+        _const("ys", ys),
+        _const("ys1", ys + 1),
+        _const("h_minus_ys", h - ys),
+        _const("half", np.array(0.5, np.float32)),
+        _const("one", np.array(1.0, np.float32)),
+        _const("w_const", np.array(float(w), np.float32)),
+        _const("h_const", np.array(float(h), np.float32)),
+        _const("stride_px", np.array(float(stride), np.float32)),
+        _const("half_stride", np.array(stride / 2, np.float32)),
+        _const("class_axis", np.array([1], np.int64)),
+    ]
+
+    def node(op: str, inputs: list[str], output: str, **attrs: object) -> onnx.NodeProto:
+        return helper.make_node(op, inputs, [output], **attrs)
+
+    def pool(src: str, out: str, kernel: list[int], pads: list[int]) -> onnx.NodeProto:
+        return node("MaxPool", [src], out, kernel_shape=kernel, pads=pads, strides=[1, 1])
+
+    nodes = [
+        node("Greater", ["cell_scores", "half"], "mask_b"),
+        node("Cast", ["mask_b"], "mask", to=TensorProto.FLOAT),
+        node("Sub", ["one", "mask"], "zero"),
+        # where(not colour, x, -1) and where(not colour, -x, -w); likewise for y
+        node("Mul", ["zero", "xs1"], "l0"),
+        node("Sub", ["l0", "one"], "l_src"),
+        node("Mul", ["zero", "w_minus_xs"], "r0"),
+        node("Sub", ["r0", "w_const"], "r_src"),
+        node("Mul", ["zero", "ys1"], "t0"),
+        node("Sub", ["t0", "one"], "t_src"),
+        node("Mul", ["zero", "h_minus_ys"], "b0"),
+        node("Sub", ["b0", "h_const"], "b_src"),
+        pool("l_src", "l_last", [1, w], [0, w - 1, 0, 0]),
+        pool("r_src", "r_first_neg", [1, w], [0, 0, 0, w - 1]),
+        pool("t_src", "t_last", [h, 1], [h - 1, 0, 0, 0]),
+        pool("b_src", "b_first_neg", [h, 1], [0, 0, h - 1, 0]),
+        node("Add", ["l_last", "one"], "x1c"),  # first cell of the run
+        node("Neg", ["r_first_neg"], "x2c"),  # one past its last cell
+        node("Add", ["t_last", "one"], "y1c"),
+        node("Neg", ["b_first_neg"], "y2c"),
+        node("Equal", ["x1c", "xs"], "at_left"),
+        node("Equal", ["y1c", "ys"], "at_top"),
+        node("And", ["at_left", "at_top"], "corner_b"),
+        node("Cast", ["corner_b"], "corner", to=TensorProto.FLOAT),
+        node("Mul", ["corner", "mask"], "is_top_left"),
+    ]
+    # Box terms per class, then the cell's own colour's (mask is one-hot or all zero).
+    terms = (
+        ("cx2", "Add", "x1c", "x2c"),
+        ("cy2", "Add", "y1c", "y2c"),
+        ("wc", "Sub", "x2c", "x1c"),
+        ("hc", "Sub", "y2c", "y1c"),
+    )
+    for name, op, a, b in terms:
+        nodes += [
+            node(op, [a, b], f"{name}_all"),
+            node("Mul", [f"{name}_all", "mask"], f"{name}_mine"),
+            node("ReduceSum", [f"{name}_mine", "class_axis"], f"{name}_sum", keepdims=1),
         ]
-    )[None]
+    nodes += [
+        node("Mul", ["cx2_sum", "half_stride"], "cx"),
+        node("Mul", ["cy2_sum", "half_stride"], "cy"),
+        node("Mul", ["wc_sum", "stride_px"], "bw"),
+        node("Mul", ["hc_sum", "stride_px"], "bh"),
+        node("Concat", ["cx", "cy", "bw", "bh"], "boxes", axis=1),
+    ]
+    return nodes
 
 
 def colour_detector(
@@ -89,7 +160,7 @@ def colour_detector(
     family: str = "yolo",
     metadata: bool = True,
 ) -> Path:
-    """Write the colour-cell detector (or classifier, ``family="classify"``) to ``path``.
+    """Write the colour-region detector (or classifier, ``family="classify"``) to ``path``.
 
     A cell scores ~1 for a colour when its mean is that pure colour, and under
     0.01 on grey (the letterbox padding and neutral backgrounds).
@@ -111,10 +182,7 @@ def colour_detector(
         graph = helper.make_graph(nodes, "colour_classifier", [x], [y], init)
         return _save(graph, Path(path), COLOURS, imgsz, stride, "classify", None, metadata)
     n = h * w
-    init += [
-        _const("boxes", _cell_boxes(h, w, stride)),
-        _const("shape", np.array([1, 7, n], np.int64)),
-    ]
+    init += [_const("shape", np.array([1, 7, n], np.int64))]
     nodes = [
         helper.make_node(
             "AveragePool",
@@ -124,7 +192,14 @@ def colour_detector(
             strides=[stride, stride],
         ),
         helper.make_node("Conv", ["pooled", "W", "B"], ["logits"]),
-        helper.make_node("Sigmoid", ["logits"], ["scores"]),
+        helper.make_node("Sigmoid", ["logits"], ["cell_scores"]),
+        *_region_nodes(init, h, w, stride),
+    ]
+    if family == "yolo-e2e":  # one cell per region: the model does its own de-duplication
+        nodes.append(helper.make_node("Mul", ["cell_scores", "is_top_left"], ["scores"]))
+    else:
+        nodes.append(helper.make_node("Mul", ["cell_scores", "mask"], ["scores"]))
+    nodes += [
         helper.make_node("Concat", ["boxes", "scores"], ["grid"], axis=1),
         helper.make_node("Reshape", ["grid", "shape"], ["raw"]),  # (1, 7, n): cx cy w h s0 s1 s2
     ]
@@ -162,7 +237,7 @@ def _end_to_end_nodes(init: list[onnx.TensorProto], n: int, k: int) -> list[onnx
     """(1, 7, n) raw cells -> (1, k, 6) x1 y1 x2 y2 score class, best k first."""
     init += [
         _const("split2", np.array([2, 2, 3], np.int64)),
-        _const("half", np.array(0.5, np.float32)),
+        _const("e2e_half", np.array(0.5, np.float32)),
         _const("k", np.array([k], np.int64)),
         _const("out_shape", np.array([1, k, 6], np.int64)),
         _const("axis0", np.array([0], np.int64)),
@@ -172,7 +247,7 @@ def _end_to_end_nodes(init: list[onnx.TensorProto], n: int, k: int) -> list[onnx
         helper.make_node("Squeeze", ["raw", "axis0"], ["cells"]),  # (7, n)
         helper.make_node("Transpose", ["cells"], ["rows"], perm=[1, 0]),  # (n, 7)
         helper.make_node("Split", ["rows", "split2"], ["cxy", "wh", "cls"], axis=1),
-        helper.make_node("Mul", ["wh", "half"], ["half_wh"]),
+        helper.make_node("Mul", ["wh", "e2e_half"], ["half_wh"]),
         helper.make_node("Sub", ["cxy", "half_wh"], ["xy1"]),
         helper.make_node("Add", ["cxy", "half_wh"], ["xy2"]),
         helper.make_node("ReduceMax", ["cls"], ["score"], axes=[1], keepdims=1),
