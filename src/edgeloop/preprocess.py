@@ -93,7 +93,8 @@ def letterbox(
     else:
         resized = image
     canvas[top : top + new_h, left : left + new_w] = resized
-    return canvas, Transform((gain, gain), (float(left), float(top)), (w0, h0))
+    # The scale actually applied per axis (after rounding the resized size).
+    return canvas, Transform((new_w / w0, new_h / h0), (float(left), float(top)), (w0, h0))
 
 
 def stretch(image: ImageArray, size_hw: tuple[int, int]) -> tuple[ImageArray, Transform]:
