@@ -114,6 +114,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: default)")
     parser.add_argument("--cold-runs", type=int, default=5)
+    parser.add_argument(
+        "--spinning", choices=["auto", "on", "off"], default="auto", help="ONNX Runtime thread spinning"
+    )
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     args = parser.parse_args()
     sizes_wh = [tuple(int(v) for v in size.lower().split("x")) for size in args.images.split(",")]
@@ -123,7 +126,9 @@ def main() -> int:
         imgsz_list = [int(s) for s in args.sizes.split(",")]
         for imgsz in imgsz_list[:1] if args.model is not None else imgsz_list:
             bundle = make_bundle(workdir, imgsz, args.model)
-            config = {"intra_op_threads": args.threads}
+            config: dict[str, object] = {"intra_op_threads": args.threads}
+            if args.spinning != "auto":
+                config["allow_spinning"] = args.spinning == "on"
             for width, height in sizes_wh:
                 jpeg = scene_jpeg(width, height)
                 image_path = workdir / f"scene-{width}x{height}.jpg"

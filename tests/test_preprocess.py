@@ -91,3 +91,17 @@ def test_invalid_specs_are_refused() -> None:
         InputSpec(std=(1.0, 0.0, 1.0))
     with pytest.raises(ValidationError):
         InputSpec(layout="CHW")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("hw", [(480, 640), (640, 480), (333, 777), (100, 100), (1080, 1920)])
+@pytest.mark.parametrize("resize", ["letterbox", "stretch"])
+def test_fused_float_path_equals_canvas_then_convert(hw: tuple[int, int], resize: str) -> None:
+    from edgeloop.preprocess import stretch
+
+    im = image(*hw)
+    spec = InputSpec(size_hw=(320, 256), resize=resize)  # type: ignore[arg-type]
+    tensor, t = preprocess(im, spec)
+    canvas, t2 = letterbox(im, (320, 256)) if resize == "letterbox" else stretch(im, (320, 256))
+    expected = canvas[..., ::-1].transpose(2, 0, 1)[None].astype(np.float32) / np.float32(255)
+    np.testing.assert_allclose(tensor, expected, rtol=1e-6, atol=1e-7)
+    assert t == t2

@@ -72,37 +72,78 @@ class Transform:
         return out
 
 
-def letterbox(
-    image: ImageArray, size_hw: tuple[int, int], pad_value: int = 114
-) -> tuple[ImageArray, Transform]:
-    """Resize keeping aspect ratio, centre, pad the rest with ``pad_value``.
+def letterbox_geometry(
+    image_hw: tuple[int, int], size_hw: tuple[int, int]
+) -> tuple[tuple[int, int], tuple[int, int], Transform]:
+    """Where a letterboxed image lands: ((new_w, new_h), (left, top), transform).
 
     Rounding follows the common YOLO convention (split padding with -0.1/+0.1
     before rounding) so boxes line up with models trained that way.
     """
-    h0, w0 = image.shape[:2]
+    h0, w0 = image_hw
     h, w = size_hw
     gain = min(h / h0, w / w0)
     new_w, new_h = round(w0 * gain), round(h0 * gain)
-    dw, dh = (w - new_w) / 2, (h - new_h) / 2
-    top, left = round(dh - 0.1), round(dw - 0.1)
-    canvas = np.empty((h, w, 3), dtype=np.uint8)
-    canvas[...] = pad_value
-    if (new_w, new_h) != (w0, h0):
-        resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    else:
-        resized = image
-    canvas[top : top + new_h, left : left + new_w] = resized
+    top, left = round((h - new_h) / 2 - 0.1), round((w - new_w) / 2 - 0.1)
     # The scale actually applied per axis (after rounding the resized size).
-    return canvas, Transform((new_w / w0, new_h / h0), (float(left), float(top)), (w0, h0))
+    transform = Transform((new_w / w0, new_h / h0), (float(left), float(top)), (w0, h0))
+    return (new_w, new_h), (left, top), transform
+
+
+def _resize(image: ImageArray, new_wh: tuple[int, int]) -> ImageArray:
+    if (image.shape[1], image.shape[0]) == new_wh:
+        return image
+    return cv2.resize(image, new_wh, interpolation=cv2.INTER_LINEAR)
+
+
+def letterbox(
+    image: ImageArray, size_hw: tuple[int, int], pad_value: int = 114
+) -> tuple[ImageArray, Transform]:
+    """Resize keeping aspect ratio, centre, pad the rest with ``pad_value``."""
+    (new_w, new_h), (left, top), transform = letterbox_geometry(image.shape[:2], size_hw)
+    canvas = np.empty((size_hw[0], size_hw[1], 3), dtype=np.uint8)
+    canvas[...] = pad_value
+    canvas[top : top + new_h, left : left + new_w] = _resize(image, (new_w, new_h))
+    return canvas, transform
+
+
+def stretch_geometry(
+    image_hw: tuple[int, int], size_hw: tuple[int, int]
+) -> tuple[tuple[int, int], tuple[int, int], Transform]:
+    """Like ``letterbox_geometry`` for a plain resize to ``size_hw``."""
+    (h0, w0), (h, w) = image_hw, size_hw
+    return (w, h), (0, 0), Transform((w / w0, h / h0), (0.0, 0.0), (w0, h0))
 
 
 def stretch(image: ImageArray, size_hw: tuple[int, int]) -> tuple[ImageArray, Transform]:
     """Resize to exactly ``size_hw``, ignoring aspect ratio."""
-    h0, w0 = image.shape[:2]
-    h, w = size_hw
-    resized = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
-    return resized, Transform((w / w0, h / h0), (0.0, 0.0), (w0, h0))
+    new_wh, _, transform = stretch_geometry(image.shape[:2], size_hw)
+    return _resize(image, new_wh), transform
+
+
+def _planar_float(image: ImageArray, spec: InputSpec) -> tuple[npt.NDArray[np.float32], Transform]:
+    """Resize and write scaled planes straight into a (1, 3, H, W) float32 buffer.
+
+    The letterbox bars are filled with the scaled pad value directly, so no
+    padded uint8 canvas is built and copied: fewer passes over memory, which
+    matters most right after inference has flushed the caches.
+    """
+    h, w = spec.size_hw
+    geometry = letterbox_geometry if spec.resize == "letterbox" else stretch_geometry
+    (new_w, new_h), (left, top), transform = geometry(image.shape[:2], spec.size_hw)
+    scale = np.float32(spec.scale)
+    blob = np.empty((1, 3, h, w), np.float32)
+    fill = np.float32(spec.pad_value) * scale
+    blob[0, :, :top] = fill
+    blob[0, :, top + new_h :] = fill
+    blob[0, :, top : top + new_h, :left] = fill
+    blob[0, :, top : top + new_h, left + new_w :] = fill
+    planes = cv2.split(_resize(image, (new_w, new_h)))  # B, G, R
+    if spec.color == "RGB":
+        planes = planes[::-1]
+    for c, plane in enumerate(planes):
+        np.multiply(plane, scale, out=blob[0, c, top : top + new_h, left : left + new_w], casting="unsafe")
+    return blob, transform
 
 
 def preprocess(image: ImageArray, spec: InputSpec) -> tuple[npt.NDArray[np.generic], Transform]:
@@ -112,25 +153,15 @@ def preprocess(image: ImageArray, spec: InputSpec) -> tuple[npt.NDArray[np.gener
         (1, 3, H, W) or (1, H, W, 3) tensor of ``spec.dtype``, and the transform
         that maps boxes back to ``image`` pixels.
     """
-    if spec.resize == "letterbox":
-        resized, transform = letterbox(image, spec.size_hw, spec.pad_value)
-    else:
-        resized, transform = stretch(image, spec.size_hw)
-    swap = spec.color == "RGB"
     if spec.dtype == "uint8":
-        rgb = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB) if swap else resized
+        if spec.resize == "letterbox":
+            resized, transform = letterbox(image, spec.size_hw, spec.pad_value)
+        else:
+            resized, transform = stretch(image, spec.size_hw)
+        rgb = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB) if spec.color == "RGB" else resized
         tensor: npt.NDArray[np.generic] = rgb.transpose(2, 0, 1)[None] if spec.layout == "NCHW" else rgb[None]
         return np.ascontiguousarray(tensor), transform
-    # Per-channel multiply into one preallocated NCHW buffer: one pass over the
-    # pixels, several times faster than cv2.dnn.blobFromImage here.
-    h, w = resized.shape[:2]
-    blob = np.empty((1, 3, h, w), np.float32)
-    channels = cv2.split(resized)  # B, G, R planes
-    if swap:
-        channels = channels[::-1]
-    scale = np.float32(spec.scale)
-    for c, plane in enumerate(channels):
-        np.multiply(plane, scale, out=blob[0, c], casting="unsafe")
+    blob, transform = _planar_float(image, spec)
     if spec.mean is not None:
         blob -= np.asarray(spec.mean, np.float32)[None, :, None, None]
     if spec.std is not None:
