@@ -10,6 +10,8 @@ same boxes (tested).
 
 from __future__ import annotations
 
+from typing import Any
+
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +20,8 @@ IndexArray = npt.NDArray[np.intp]
 FloatArray = npt.NDArray[np.float32]
 
 OPENCV_LIMIT = 1500
+# OpenCV's stubs declare sequences; it takes (and is fastest with) numpy arrays.
+_NMS_BOXES_BATCHED: Any = cv2.dnn.NMSBoxesBatched
 
 
 def box_iou_one_to_many(box: FloatArray, boxes: FloatArray) -> FloatArray:
@@ -66,8 +70,8 @@ def _opencv_nms(
     xywh = xyxy.astype(np.float64)
     xywh[:, 2:] -= xywh[:, :2]
     groups = np.zeros_like(class_id) if agnostic else class_id
-    kept = cv2.dnn.NMSBoxesBatched(xywh, scores, groups, -1.0, iou_threshold)
-    kept = np.asarray(kept, dtype=np.intp).reshape(-1)
+    raw = _NMS_BOXES_BATCHED(xywh, scores, groups, -1.0, iou_threshold)
+    kept = np.asarray(raw, dtype=np.intp).reshape(-1)
     return kept[np.argsort(-scores[kept], kind="stable")]
 
 
