@@ -118,6 +118,9 @@ def main() -> int:
         "--spinning", choices=["auto", "on", "off"], default="auto", help="ONNX Runtime thread spinning"
     )
     parser.add_argument("--json", action="store_true", help="print results as JSON")
+    parser.add_argument(
+        "--fast-decode", action="store_true", help="Predictor(fast_decode=True): reduced-size JPEG decode"
+    )
     args = parser.parse_args()
     sizes_wh = [tuple(int(v) for v in size.lower().split("x")) for size in args.images.split(",")]
     results = []
@@ -133,7 +136,7 @@ def main() -> int:
                 jpeg = scene_jpeg(width, height)
                 image_path = workdir / f"scene-{width}x{height}.jpg"
                 image_path.write_bytes(jpeg)
-                with Predictor(bundle, backend_config=config) as predictor:
+                with Predictor(bundle, backend_config=config, fast_decode=args.fast_decode) as predictor:
                     row = interleaved(predictor, jpeg, args.rounds)
                     row["imgsz"] = predictor.input_spec.size_hw[0]
                 row["jpeg"] = f"{width}x{height}"

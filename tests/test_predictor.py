@@ -103,3 +103,17 @@ def test_size_mismatch_between_manifest_and_model(yolo_bundle: Bundle) -> None:
     backend = NullBackend(NullConfig(input_shape=(1, 3, 320, 320)))
     with pytest.raises(BundleError, match=r"input.size_hw \[640, 640\] does not match .* \[320, 320\]"):
         Predictor(yolo_bundle, backend=backend)
+
+
+def test_fast_decode_maps_boxes_to_the_full_image(yolo_bundle: Bundle, tmp_path: Path) -> None:
+    # 2560x1920 letterboxes at gain 0.25 into 640x480: a JPEG can be decoded at 1/4 size.
+    big = cv2.resize(scene_640x480(), (2560, 1920), interpolation=cv2.INTER_NEAREST)
+    path = tmp_path / "big.jpg"
+    cv2.imwrite(str(path), big, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    with Predictor(yolo_bundle, fast_decode=True) as fast, Predictor(yolo_bundle) as exact:
+        array, size_wh = fast._load(path)
+        assert array.shape == (480, 640, 3) and size_wh == (2560, 1920)
+        a, b = fast.predict(path), exact.predict(path)
+    assert isinstance(a, Detections) and isinstance(b, Detections)
+    np.testing.assert_allclose(a.xyxy, [[256, 192, 768, 704], [1408, 960, 1920, 1344]], atol=1e-3)
+    np.testing.assert_allclose(a.xyxy, b.xyxy, atol=1e-3)

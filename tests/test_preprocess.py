@@ -105,3 +105,16 @@ def test_fused_float_path_equals_canvas_then_convert(hw: tuple[int, int], resize
     expected = canvas[..., ::-1].transpose(2, 0, 1)[None].astype(np.float32) / np.float32(255)
     np.testing.assert_allclose(tensor, expected, rtol=1e-6, atol=1e-7)
     assert t == t2
+
+
+def test_jpeg_reduction_never_forces_an_enlargement() -> None:
+    from edgeloop.preprocess import jpeg_reduction
+
+    spec = InputSpec(size_hw=(320, 320))
+    assert jpeg_reduction((640, 480), spec) == 2  # 320x240 is exactly what letterbox keeps
+    assert jpeg_reduction((1280, 720), spec) == 4
+    assert jpeg_reduction((3000, 3000), spec) == 8
+    assert jpeg_reduction((600, 480), spec) == 1  # letterbox keeps 320x256; half would be 300x240
+    assert jpeg_reduction((320, 320), spec) == 1
+    stretch_spec = InputSpec(size_hw=(320, 320), resize="stretch")
+    assert jpeg_reduction((1280, 720), stretch_spec) == 2  # height must stay >= 320

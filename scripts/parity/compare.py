@@ -84,7 +84,7 @@ def run(cmd: list[str]) -> str:
     return result.stdout
 
 
-def check_model(name: str, spec: dict, models: Path, images: Path, workdir: Path) -> bool:
+def check_model(name: str, spec: dict, models: Path, images: Path, workdir: Path, extra: list[str]) -> bool:
     bundle = workdir / f"bundle-{Path(name).stem}"
     run([sys.executable, "-m", "edgeloop", "import", str(models / name), "--out", str(bundle)])
     files = [str(images / image) for image in spec["images"]]
@@ -101,6 +101,7 @@ def check_model(name: str, spec: dict, models: Path, images: Path, workdir: Path
             str(spec["conf"]),
             "--iou",
             str(spec["iou"]),
+            *extra,
         ]
     )
     ours_by_image = {
@@ -138,6 +139,7 @@ def main() -> int:
     parser.add_argument("--reference", type=Path, required=True)
     parser.add_argument("--models", type=Path, required=True)
     parser.add_argument("--images", type=Path, required=True)
+    parser.add_argument("--fast-decode", action="store_true", help="pass --fast-decode to predict")
     args = parser.parse_args()
     reference = json.loads(args.reference.read_text())
     print(f"reference: Ultralytics {reference.get('ultralytics_version', '?')}")
@@ -145,7 +147,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name, spec in reference["models"].items():
             print(f"{name} (imgsz {spec['imgsz']}, conf {spec['conf']}, iou {spec['iou']})")
-            results.append(check_model(name, spec, args.models, args.images, Path(tmp)))
+            extra = ["--fast-decode"] if args.fast_decode else []
+            results.append(check_model(name, spec, args.models, args.images, Path(tmp), extra))
     return 0 if all(results) else 1
 
 

@@ -133,8 +133,28 @@ def _exif_orientation(tiff: bytes) -> int:
     return 1
 
 
-def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageArray:
+_REDUCED_FLAGS = {
+    1: cv2.IMREAD_COLOR,
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
+
+
+def oriented_size(header: ImageHeader) -> tuple[int, int]:
+    """(width, height) as displayed, after EXIF orientation."""
+    if header.orientation >= 5:
+        return header.height, header.width
+    return header.width, header.height
+
+
+def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, reduce: int = 1) -> ImageArray:
     """Decode an encoded image to HxWx3 uint8 BGR, EXIF orientation applied.
+
+    Args:
+        reduce: 2, 4 or 8 decodes a JPEG at that fraction of its size, in the
+            DCT domain (much cheaper than decoding in full and resizing); each
+            side becomes ceil(side / reduce). Other formats ignore it.
 
     Raises:
         ImageError: empty, truncated, not an image, or above ``max_pixels``.
@@ -149,7 +169,9 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageArra
             f"image too large: {header.width}x{header.height} = {pixels / 1e6:.1f} MP exceeds the "
             f"{cap} cap; resize it or raise the cap (--max-pixels)"
         )
-    flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    if reduce not in _REDUCED_FLAGS:
+        raise ValueError(f"reduce must be 1, 2, 4 or 8, got {reduce}")
+    flags = _REDUCED_FLAGS[reduce if header.format == "jpeg" else 1] | cv2.IMREAD_IGNORE_ORIENTATION
     image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if image is None:
         raise ImageError(f"corrupt {header.format}: the decoder could not read the pixel data")
@@ -176,17 +198,30 @@ def apply_orientation(image: ImageArray, orientation: int) -> ImageArray:
 
 
 def read_image(
-    path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int = DEFAULT_MAX_BYTES
+    path: str | Path,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    reduce: int = 1,
 ) -> ImageArray:
     """Read and safely decode an image file. Errors name the file."""
+    path = Path(path)
+    data = read_image_bytes(path, max_bytes)
+    try:
+        return decode_image(data, max_pixels, reduce)
+    except ImageError as exc:
+        raise ImageError(f"{path}: {exc}") from None
+
+
+def read_image_bytes(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """The bytes of an image file, refusing files above ``max_bytes``. Errors name the file."""
     path = Path(path)
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise ImageError(f"file is {size / 2**20:.0f} MiB, above the {max_bytes / 2**20:.0f} MiB cap")
-        return decode_image(path.read_bytes(), max_pixels)
-    except ImageError as exc:
-        raise ImageError(f"{path}: {exc}") from None
+            raise ImageError(
+                f"{path}: file is {size / 2**20:.0f} MiB, above the {max_bytes / 2**20:.0f} MiB cap"
+            )
+        return path.read_bytes()
     except OSError as exc:
         raise ImageError(f"{path}: cannot read: {exc.strerror or exc}") from None
 

@@ -71,6 +71,27 @@ class Transform:
         np.clip((xyxy[:, 1::2] - py) / gy, 0, h, out=out[:, 1::2])
         return out
 
+    def for_original(self, original_wh: tuple[int, int]) -> Transform:
+        """The same mapping, to an original image that this one is a resized copy of."""
+        w, h = self.original_wh
+        w0, h0 = original_wh
+        return Transform((self.gain_xy[0] * w / w0, self.gain_xy[1] * h / h0), self.pad_xy, (w0, h0))
+
+
+def jpeg_reduction(image_wh: tuple[int, int], spec: InputSpec) -> int:
+    """Largest 1/r JPEG decode scale (r in 8, 4, 2) that still leaves at least as
+    many pixels along each axis as the model input takes from the image, so the
+    resize that follows never enlarges; 1 when none does."""
+    w0, h0 = image_wh
+    if spec.resize == "letterbox":
+        (need_w, need_h), _, _ = letterbox_geometry((h0, w0), spec.size_hw)
+    else:
+        need_h, need_w = spec.size_hw
+    for r in (8, 4, 2):
+        if -(-w0 // r) >= need_w and -(-h0 // r) >= need_h:
+            return r
+    return 1
+
 
 def letterbox_geometry(
     image_hw: tuple[int, int], size_hw: tuple[int, int]

@@ -77,6 +77,9 @@ def predict(
     ),
     threads: int = typer.Option(0, min=0, help="Inference threads (0: the runtime decides)."),
     precision: str | None = typer.Option(None, help="Bundle variant to run: fp32, fp16, int8."),
+    fast_decode: bool = typer.Option(
+        False, "--fast-decode", help="Decode large JPEGs at reduced size (faster, slightly different pixels)."
+    ),
     max_pixels: int = typer.Option(
         40_000_000, "--max-pixels", min=1, help="Refuse images declaring more pixels than this."
     ),
@@ -89,7 +92,12 @@ def predict(
     class_ids = [int(c) for c in classes.split(",") if c.strip()] if classes else None
     failures = 0
     with Predictor(
-        bundle, backend=backend, precision=precision, backend_config=config, max_pixels=max_pixels
+        bundle,
+        backend=backend,
+        precision=precision,
+        backend_config=config,
+        max_pixels=max_pixels,
+        fast_decode=fast_decode,
     ) as predictor:
         options = predictor.options(
             conf=conf, iou=iou, max_det=max_det, classes=class_ids, agnostic=agnostic or None
@@ -122,12 +130,12 @@ def _one(
     out: Path | None,
     used: set[Path],
 ) -> None:
-    from edgeloop.imaging import draw_detections
+    from edgeloop.imaging import draw_detections, oriented_size, read_header, read_image_bytes
     from edgeloop.types import Detections
 
-    image = predictor.load_image(path)
-    result, timing = predictor.predict_timed(image, options)
-    height, width = image.shape[:2]
+    data = read_image_bytes(path)
+    result, timing = predictor.predict_timed(data, options)
+    width, height = oriented_size(read_header(data))
     if as_json:
         record = result.to_json((width, height), timing.total_s)
         stdout_line(json.dumps({"source": str(path), **record}))
@@ -138,6 +146,7 @@ def _one(
     if out is not None:
         import cv2
 
+        image = predictor.load_image(data)
         annotated = draw_detections(image, result) if isinstance(result, Detections) else image
         target = _out_path(out, path, used)
         if not cv2.imwrite(str(target), annotated):
