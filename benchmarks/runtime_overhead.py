@@ -111,6 +111,7 @@ def main() -> int:
     parser.add_argument("--model", type=Path, help="your own ONNX (default: a generated yolo11n-sized model)")
     parser.add_argument("--sizes", default="640,320", help="input sizes to test")
     parser.add_argument("--images", default="640x480,1280x720", help="JPEG sizes WxH, comma-separated")
+    parser.add_argument("--image-file", type=Path, help="use this JPEG instead of generated ones")
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: default)")
     parser.add_argument("--cold-runs", type=int, default=5)
@@ -132,8 +133,14 @@ def main() -> int:
             config: dict[str, object] = {"intra_op_threads": args.threads}
             if args.spinning != "auto":
                 config["allow_spinning"] = args.spinning == "on"
-            for width, height in sizes_wh:
-                jpeg = scene_jpeg(width, height)
+            sources = (
+                [(args.image_file.read_bytes(), 0, 0)]
+                if args.image_file
+                else [(scene_jpeg(w, h), w, h) for w, h in sizes_wh]
+            )
+            for jpeg, width, height in sources:
+                if args.image_file:
+                    height, width = decode_image(jpeg).shape[:2]
                 image_path = workdir / f"scene-{width}x{height}.jpg"
                 image_path.write_bytes(jpeg)
                 with Predictor(bundle, backend_config=config, fast_decode=args.fast_decode) as predictor:
