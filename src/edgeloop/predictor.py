@@ -13,6 +13,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from edgeloop.backends import Backend, create_backend
 from edgeloop.bundle import Bundle, load_bundle
@@ -27,11 +28,19 @@ from edgeloop.imaging import (
     read_image_bytes,
 )
 from edgeloop.postprocess import DECODERS, DecodeOptions
-from edgeloop.preprocess import InputSpec, jpeg_reduction, preprocess
+from edgeloop.preprocess import InputSpec, Transform, jpeg_reduction, preprocess
 from edgeloop.types import Classification, Detections, ModelSpec
 
 Result = Detections | Classification
 ImageInput = ImageArray | bytes | str | Path
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A preprocessed image: the model input and the way back to image pixels."""
+
+    tensor: npt.NDArray[np.generic]
+    transform: Transform
 
 
 @dataclass(frozen=True)
@@ -172,15 +181,46 @@ class Predictor:
         t0 = time.perf_counter()
         array, size_wh = self._load(image)
         t1 = time.perf_counter()
-        tensor, transform = preprocess(array, self.input_spec)
-        if size_wh != transform.original_wh:  # decoded at reduced size
-            transform = transform.for_original(size_wh)
+        prepared = self.prepare(array, size_wh)
         t2 = time.perf_counter()
-        outputs = self.backend.infer({self.input_name: tensor})
+        outputs = self.infer(prepared.tensor)
         t3 = time.perf_counter()
-        result = self._decode([o[0] for o in outputs], transform, options or self.defaults)
+        result = self.finish(outputs, prepared, options)
         t4 = time.perf_counter()
         return result, Timing(t1 - t0, t2 - t1, t3 - t2, t4 - t3)
+
+    # The stages, for callers that schedule them separately (the server runs
+    # decode and pre/post-processing on request threads and batches inference).
+
+    def decode(self, image: ImageInput) -> tuple[ImageArray, tuple[int, int]]:
+        """Decode ``image``; returns the array and the (width, height) results are reported in."""
+        return self._load(image)
+
+    def prepare(self, array: ImageArray, size_wh: tuple[int, int] | None = None) -> Prepared:
+        """Preprocess a decoded image into a (1, ...) input tensor."""
+        tensor, transform = preprocess(array, self.input_spec)
+        if size_wh is not None and size_wh != transform.original_wh:  # decoded at reduced size
+            transform = transform.for_original(size_wh)
+        return Prepared(tensor, transform)
+
+    def infer(self, tensor: npt.NDArray[np.generic]) -> list[npt.NDArray[np.generic]]:
+        """Run the backend on a (N, ...) input tensor; outputs keep the batch axis."""
+        return self.backend.infer({self.input_name: tensor})
+
+    def finish(
+        self,
+        outputs: list[npt.NDArray[np.generic]],
+        prepared: Prepared,
+        options: DecodeOptions | None = None,
+        index: int = 0,
+    ) -> Result:
+        """Decode image ``index`` of a batch's raw outputs into results."""
+        return self._decode([o[index] for o in outputs], prepared.transform, options or self.defaults)
+
+    @property
+    def batchable(self) -> bool:
+        """Whether the model takes more than one image per call (dynamic batch axis)."""
+        return not isinstance(self.model_spec.inputs[0].shape[0], int)
 
     def close(self) -> None:
         """Release the backend. Safe to call more than once."""

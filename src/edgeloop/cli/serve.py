@@ -1,0 +1,74 @@
+"""``edgeloop serve``: the HTTP inference server."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from edgeloop.cli.common import err, handle_errors
+
+
+@handle_errors
+def serve(
+    bundles: list[Path] = typer.Argument(..., help="Bundle folders or .tar files to serve."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback unless a token is set)."),
+    port: int = typer.Option(9001, min=0, max=65535, help="Port to listen on."),
+    token: str | None = typer.Option(
+        None, envvar="EDGELOOP_TOKEN", help="Require 'Authorization: Bearer TOKEN'."
+    ),
+    device: str = typer.Option(
+        "cpu", help="onnxruntime device: cpu, cuda, tensorrt, openvino, coreml, auto."
+    ),
+    threads: int = typer.Option(0, min=0, help="Inference threads per model (0: the runtime decides)."),
+    queue_size: int = typer.Option(32, "--queue-size", min=1, help="Requests waiting per model before 503."),
+    max_batch: int = typer.Option(
+        1, "--max-batch", min=1, help="Images per inference (dynamic-batch models)."
+    ),
+    max_wait_ms: float = typer.Option(2.0, "--max-wait-ms", min=0, help="Wait to fill a batch."),
+    max_body_mb: float = typer.Option(20.0, "--max-body-mb", min=0.01, help="Largest request body."),
+    timeout: float = typer.Option(30.0, min=0.1, help="Seconds before a request gets 504."),
+    no_check: bool = typer.Option(False, "--no-check", help="Skip the bundles' golden-sample checks."),
+) -> None:
+    """Serve bundles over HTTP: /v1 (native), /v2 (Open Inference Protocol), Roboflow routes."""
+    import time
+
+    import uvicorn
+
+    from edgeloop.serve.app import build
+    from edgeloop.serve.config import ServeConfig, check_exposure
+
+    config = ServeConfig(
+        host=host,
+        port=port,
+        token=token or None,
+        device=device,
+        threads=threads,
+        queue_size=queue_size,
+        max_batch=max_batch,
+        max_wait_ms=max_wait_ms,
+        max_body_bytes=int(max_body_mb * 2**20),
+        request_timeout_s=timeout,
+        check_samples=not no_check,
+    )
+    check_exposure(config)
+    start = time.perf_counter()
+    app, manager = build([str(b) for b in bundles], config)
+    for name, worker in manager.items():
+        state = "ready" if worker.ready else "NOT READY (golden samples differ, see /readyz)"
+        err.print(f"model '{name}' v{worker.version} from {worker.source}: {state}")
+    auth = "token required" if config.token else "no token (loopback only)"
+    err.print(f"serving on http://{host}:{port} ({auth}); web page at /, API docs at /docs")
+    try:
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level=os.environ.get("EDGELOOP_LOG", "warning"),
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
+    finally:
+        manager.close()
+    err.print(f"stopped after {time.perf_counter() - start:.0f} s")

@@ -1,0 +1,113 @@
+"""The FastAPI application: routes, error mapping and request metrics."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from edgeloop import __version__
+from edgeloop.errors import BackendError, BundleError, EdgeloopError, ImageError
+from edgeloop.serve.config import ServeConfig
+from edgeloop.serve.http import HTTPError, error_response
+from edgeloop.serve.manager import ModelManager, ModelNotFound
+from edgeloop.serve.metrics import Metrics
+from edgeloop.serve.routes import ops, roboflow, v1, v2
+from edgeloop.serve.state import ServerState
+from edgeloop.serve.worker import Overloaded, Unavailable
+
+log = logging.getLogger("edgeloop.serve")
+
+
+def _status(exc: EdgeloopError) -> tuple[int, dict[str, str]]:
+    if isinstance(exc, HTTPError):
+        return exc.status, exc.headers
+    if isinstance(exc, ModelNotFound):
+        return 404, {}
+    if isinstance(exc, (Overloaded, Unavailable)):
+        return 503, {"Retry-After": "1"}
+    if isinstance(exc, ImageError):
+        return (413 if "too large" in str(exc) else 400), {}
+    if isinstance(exc, (BundleError, BackendError)):
+        return 500 if isinstance(exc, BackendError) else 400, {}
+    return 400, {}
+
+
+class RequestMetrics:
+    """Counts requests by route and status code (pure ASGI: no per-request task overhead)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = {"code": 500}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            self.metrics.inc(
+                "edgeloop_requests_total",
+                "HTTP requests by route and status",
+                route=path,
+                code=str(status["code"]),
+            )
+
+
+def create_app(manager: ModelManager, config: ServeConfig, metrics: Metrics) -> FastAPI:
+    """Build the app around already loaded models."""
+    app = FastAPI(title="edgeloop", version=__version__, docs_url="/docs", redoc_url=None)
+    app.state.server = ServerState(config, manager, metrics)
+    for router in (ops.router, v1.router, v2.router, roboflow.router):
+        app.include_router(router)
+
+    @app.exception_handler(EdgeloopError)
+    async def _edgeloop(request: Request, exc: EdgeloopError) -> JSONResponse:
+        status, headers = _status(exc)
+        return error_response(status, str(exc), headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return error_response(400, f"invalid request: {where}: {first.get('msg', 'invalid')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s", request.url.path)
+        return error_response(500, f"internal error ({type(exc).__name__}); the server keeps running")
+
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    return app
+
+
+def build(bundles: list[str], config: ServeConfig) -> tuple[FastAPI, ModelManager]:
+    """Load ``bundles`` and create the app."""
+    metrics = Metrics()
+    manager = ModelManager(config, metrics)
+    try:
+        for path in bundles:
+            manager.load(path)
+    except Exception:
+        manager.close()
+        raise
+    return create_app(manager, config, metrics), manager

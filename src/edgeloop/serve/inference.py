@@ -1,0 +1,90 @@
+"""Running one request through a served model, on a request thread.
+
+decode + preprocess here, inference on the model's own thread (queued,
+maybe batched), postprocess back here: the event loop never does CPU work.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from edgeloop.errors import BackendError
+from edgeloop.imaging import ImageArray
+from edgeloop.postprocess import DecodeOptions
+from edgeloop.predictor import Result
+from edgeloop.serve.http import HTTPError
+from edgeloop.serve.worker import ModelWorker
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished image request."""
+
+    result: Result
+    image: ImageArray
+    size_wh: tuple[int, int]
+    seconds: float
+
+
+def _wait(
+    future: concurrent.futures.Future[list[npt.NDArray[np.generic]]], deadline: float, worker: ModelWorker
+) -> list[npt.NDArray[np.generic]]:
+    try:
+        return future.result(timeout=max(deadline - time.perf_counter(), 0.001))
+    except concurrent.futures.TimeoutError:
+        future.cancel()
+        worker.metrics.inc(
+            "edgeloop_rejections_total",
+            "Requests refused because a queue was full",
+            model=worker.name,
+            reason="timeout",
+        )
+        raise HTTPError(504, f"model '{worker.name}' did not answer in time; retry later") from None
+    except BackendError as exc:
+        raise HTTPError(500, str(exc)) from None
+
+
+def run_image(worker: ModelWorker, data: bytes, options: DecodeOptions, timeout_s: float) -> Outcome:
+    """Decode, preprocess, infer (queued), postprocess one encoded image."""
+    start = time.perf_counter()
+    deadline = start + timeout_s
+    predictor = worker.predictor
+    image, size_wh = predictor.decode(data)
+    t1 = time.perf_counter()
+    prepared = predictor.prepare(image, size_wh)
+    t2 = time.perf_counter()
+    outputs = _wait(worker.submit({predictor.input_name: prepared.tensor}, batchable=True), deadline, worker)
+    t3 = time.perf_counter()
+    result = predictor.finish(outputs, prepared, options)
+    t4 = time.perf_counter()
+    for stage, seconds in (
+        ("decode", t1 - start),
+        ("preprocess", t2 - t1),
+        ("postprocess", t4 - t3),
+        ("total", t4 - start),
+    ):
+        worker.metrics.observe(
+            "edgeloop_stage_seconds", "Seconds per request and stage", seconds, model=worker.name, stage=stage
+        )
+    return Outcome(result, image, size_wh, t4 - start)
+
+
+def run_tensors(
+    worker: ModelWorker, inputs: dict[str, npt.NDArray[np.generic]], timeout_s: float
+) -> list[npt.NDArray[np.generic]]:
+    """Run raw named input tensors (Open Inference Protocol) through the model's queue."""
+    start = time.perf_counter()
+    outputs = _wait(worker.submit(inputs), start + timeout_s, worker)
+    worker.metrics.observe(
+        "edgeloop_stage_seconds",
+        "Seconds per request and stage",
+        time.perf_counter() - start,
+        model=worker.name,
+        stage="total",
+    )
+    return outputs

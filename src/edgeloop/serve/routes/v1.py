@@ -1,0 +1,124 @@
+"""The native API: list models, predict on images, load/reload/unload bundles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from edgeloop.imaging import draw_detections, encode_jpeg
+from edgeloop.serve.http import (
+    HTTPError,
+    classes_param,
+    decode_base64,
+    float_param,
+    int_param,
+    parse_json,
+    read_body,
+)
+from edgeloop.serve.inference import run_image
+from edgeloop.serve.state import ServerState, authorized
+from edgeloop.serve.worker import ModelWorker
+from edgeloop.types import Detections
+
+router = APIRouter(prefix="/v1")
+
+
+def describe(worker: ModelWorker) -> dict[str, Any]:
+    m = worker.predictor.bundle.manifest
+    h, w = m.input.size_hw
+    return {
+        "name": m.name,
+        "version": m.version,
+        "task": m.task,
+        "family": m.family,
+        "classes": m.names,
+        "input": {"width": w, "height": h},
+        "ready": worker.ready,
+        "queue_depth": worker.queue_depth,
+    }
+
+
+@router.get("/models")
+def list_models(state: ServerState = Depends(authorized)) -> dict[str, Any]:
+    """Every loaded model."""
+    return {"models": [describe(w) for _, w in state.manager.items()]}
+
+
+async def image_and_params(request: Request, limit: int) -> tuple[bytes, dict[str, Any]]:
+    """The image bytes and parameters of a predict request, whatever its content type."""
+    body = await read_body(request, limit)
+    params: dict[str, Any] = dict(request.query_params)
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind.startswith("multipart/form-data"):
+        form = await request.form()
+        files = [v for v in form.values() if hasattr(v, "read")]
+        if not files:
+            raise HTTPError(400, "multipart upload has no file: send the image as a file field")
+        params.update({k: v for k, v in form.items() if isinstance(v, str)})
+        return await files[0].read(), params
+    if kind == "application/json":
+        payload = parse_json(body)
+        if not isinstance(payload, dict) or "image" not in payload:
+            raise HTTPError(400, "JSON body needs an 'image' field holding base64 data")
+        image = payload.pop("image")
+        if isinstance(image, dict):
+            image = image.get("value")
+        params.update(payload)
+        return decode_base64(image), params
+    if kind.startswith("image/") or kind in ("application/octet-stream", ""):
+        if not body:
+            raise HTTPError(400, "empty body: send the image bytes")
+        return body, params
+    raise HTTPError(
+        415, f"unsupported content type '{kind}': send image bytes, multipart/form-data or JSON with base64"
+    )
+
+
+@router.post("/models/{name}/predict", response_model=None)
+async def predict(
+    name: str, request: Request, state: ServerState = Depends(authorized)
+) -> Response | dict[str, Any]:
+    """Detect or classify: raw image bytes, multipart upload, or JSON {"image": base64}."""
+    worker = state.manager.get(name)
+    data, params = await image_and_params(request, state.config.max_body_bytes)
+    options = worker.predictor.options(
+        conf=float_param(params.get("conf", params.get("confidence")), "conf"),
+        iou=float_param(params.get("iou"), "iou"),
+        max_det=int_param(params.get("max_det"), "max_det"),
+        classes=classes_param(params.get("classes")),
+    )
+    outcome = await run_in_threadpool(run_image, worker, data, options, state.config.request_timeout_s)
+    if params.get("format") == "image":
+        drawn = (
+            draw_detections(outcome.image, outcome.result)
+            if isinstance(outcome.result, Detections)
+            else outcome.image
+        )
+        return Response(await run_in_threadpool(encode_jpeg, drawn), media_type="image/jpeg")
+    return outcome.result.to_json(outcome.size_wh, outcome.seconds)
+
+
+@router.post("/models")
+async def load_model(request: Request, state: ServerState = Depends(authorized)) -> JSONResponse:
+    """Load a bundle from a path on the server: {"path": "/opt/models/x"}."""
+    payload = parse_json(await read_body(request, 64 * 1024))
+    if not isinstance(payload, dict) or not isinstance(payload.get("path"), str):
+        raise HTTPError(400, 'send {"path": "<bundle folder or .tar on the server>"}')
+    worker = await run_in_threadpool(state.manager.load, payload["path"])
+    return JSONResponse(describe(worker), status_code=201)
+
+
+@router.post("/models/{name}/reload")
+async def reload_model(name: str, state: ServerState = Depends(authorized)) -> dict[str, Any]:
+    """Load the bundle again from disk; requests in flight finish on the old copy."""
+    return describe(await run_in_threadpool(state.manager.reload, name))
+
+
+@router.delete("/models/{name}")
+async def unload_model(name: str, state: ServerState = Depends(authorized)) -> dict[str, str]:
+    """Stop serving a model once its queued requests are done."""
+    await run_in_threadpool(state.manager.unload, name)
+    return {"unloaded": name}
