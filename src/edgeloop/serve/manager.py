@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from edgeloop.errors import EdgeloopError
 from edgeloop.predictor import Predictor
 from edgeloop.serve.config import ServeConfig
 from edgeloop.serve.metrics import Metrics, labels
-from edgeloop.serve.worker import ModelWorker
+from edgeloop.serve.worker import ModelWorker, Unavailable
+
+T = TypeVar("T")
 
 
 class ModelNotFound(EdgeloopError):
@@ -54,6 +58,18 @@ class ModelManager:
         if version is not None and version != worker.version:
             raise ModelNotFound(f"model '{name}' has version {worker.version}, not {version}")
         return worker
+
+    def call(self, name: str, version: str | None, fn: Callable[[ModelWorker], T]) -> T:
+        """Run ``fn`` with the current worker for ``name``; if that worker is being
+        replaced meanwhile, run it again with the replacement (blocking; call off the event loop)."""
+        for attempt in range(3):
+            worker = self.get(name, version)
+            try:
+                return fn(worker)
+            except Unavailable:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def load(self, path: str | Path) -> ModelWorker:
         """Load (or replace) the bundle at ``path``; the new model serves once it is ready to."""

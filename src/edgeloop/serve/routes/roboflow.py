@@ -7,6 +7,7 @@ base64 images to /infer/object_detection or /infer/classification.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -95,35 +96,36 @@ def _image_bytes(image: Any) -> bytes:
 
 async def _infer(request: Request, state: ServerState, task: str) -> Any:
     payload = await _payload(request, state)
-    worker = _worker(state, payload.get("model_id"))
-    if worker.predictor.task != task:
-        raise HTTPError(
-            400,
-            f"model '{worker.name}' is a {worker.predictor.task} model; use "
-            f"/infer/{'object_detection' if worker.predictor.task == 'detect' else 'classification'}",
-        )
+    model_id = payload.get("model_id")
+    first = _worker(state, model_id)
+    if first.predictor.task != task:
+        right = "object_detection" if first.predictor.task == "detect" else "classification"
+        raise HTTPError(400, f"model '{first.name}' is a {first.predictor.task} model; use /infer/{right}")
     images = payload.get("image")
     if images is None:
         raise HTTPError(400, "'image' is required: {'type': 'base64', 'value': '<base64 data>'}")
-    options = worker.predictor.options(
-        conf=float_param(payload.get("confidence"), "confidence"),
-        iou=float_param(payload.get("iou_threshold"), "iou_threshold"),
-        max_det=int_param(payload.get("max_detections"), "max_detections"),
-        classes=_class_filter(worker, payload.get("class_filter")),
-        agnostic=bool(payload.get("class_agnostic_nms")) or None,
-    )
-    responses = []
-    for image in images if isinstance(images, list) else [images]:
-        outcome = await run_in_threadpool(
-            run_image, worker, _image_bytes(image), options, state.config.request_timeout_s
-        )
-        record = outcome.result.to_json(outcome.size_wh, outcome.seconds)
-        if payload.get("visualize_predictions") and isinstance(outcome.result, Detections):
-            import base64
+    datas = [_image_bytes(image) for image in (images if isinstance(images, list) else [images])]
+    name, _, version = str(model_id).partition("/")
 
-            drawn = draw_detections(outcome.image, outcome.result)
-            record["visualization"] = base64.b64encode(await run_in_threadpool(encode_jpeg, drawn)).decode()
-        responses.append(record)
+    def run(worker: ModelWorker) -> list[dict[str, Any]]:
+        options = worker.predictor.options(
+            conf=float_param(payload.get("confidence"), "confidence"),
+            iou=float_param(payload.get("iou_threshold"), "iou_threshold"),
+            max_det=int_param(payload.get("max_detections"), "max_detections"),
+            classes=_class_filter(worker, payload.get("class_filter")),
+            agnostic=bool(payload.get("class_agnostic_nms")) or None,
+        )
+        records = []
+        for data in datas:
+            outcome = run_image(worker, data, options, state.config.request_timeout_s)
+            record = outcome.result.to_json(outcome.size_wh, outcome.seconds)
+            if payload.get("visualize_predictions") and isinstance(outcome.result, Detections):
+                drawn = draw_detections(outcome.image, outcome.result)
+                record["visualization"] = base64.b64encode(encode_jpeg(drawn)).decode()
+            records.append(record)
+        return records
+
+    responses = await run_in_threadpool(state.manager.call, name, version or None, run)
     return responses if isinstance(images, list) else responses[0]
 
 

@@ -18,7 +18,7 @@ from edgeloop.serve.http import (
     parse_json,
     read_body,
 )
-from edgeloop.serve.inference import run_image
+from edgeloop.serve.inference import Outcome, run_image
 from edgeloop.serve.state import ServerState, authorized
 from edgeloop.serve.worker import ModelWorker
 from edgeloop.types import Detections
@@ -82,15 +82,18 @@ async def predict(
     name: str, request: Request, state: ServerState = Depends(authorized)
 ) -> Response | dict[str, Any]:
     """Detect or classify: raw image bytes, multipart upload, or JSON {"image": base64}."""
-    worker = state.manager.get(name)
+    state.manager.get(name)  # 404 before reading a large body
     data, params = await image_and_params(request, state.config.max_body_bytes)
-    options = worker.predictor.options(
-        conf=float_param(params.get("conf", params.get("confidence")), "conf"),
-        iou=float_param(params.get("iou"), "iou"),
-        max_det=int_param(params.get("max_det"), "max_det"),
-        classes=classes_param(params.get("classes")),
-    )
-    outcome = await run_in_threadpool(run_image, worker, data, options, state.config.request_timeout_s)
+    conf = float_param(params.get("conf", params.get("confidence")), "conf")
+    iou = float_param(params.get("iou"), "iou")
+    max_det = int_param(params.get("max_det"), "max_det")
+    classes = classes_param(params.get("classes"))
+
+    def run(worker: ModelWorker) -> Outcome:
+        options = worker.predictor.options(conf=conf, iou=iou, max_det=max_det, classes=classes)
+        return run_image(worker, data, options, state.config.request_timeout_s)
+
+    outcome = await run_in_threadpool(state.manager.call, name, None, run)
     if params.get("format") == "image":
         drawn = (
             draw_detections(outcome.image, outcome.result)

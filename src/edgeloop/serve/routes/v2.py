@@ -234,13 +234,17 @@ async def infer(
     name: str, request: Request, version: str | None = None, state: ServerState = Depends(authorized)
 ) -> Response:
     """Run the model on raw tensors (JSON or binary)."""
-    worker = state.manager.get(name, version)
+    state.manager.get(name, version)  # 404 before reading a large body
     body = await read_body(request, state.config.max_body_bytes)
     payload, blob = split_request(body, request.headers.get(HEADER_LENGTH))
-    spec = worker.predictor.model_spec
-    inputs = decode_inputs(payload, blob, spec.inputs)
-    outputs = await run_in_threadpool(run_tensors, worker, inputs, state.config.request_timeout_s)
-    return encode_outputs(payload, outputs, spec.outputs, worker)
+
+    def run(worker: ModelWorker) -> Response:
+        spec = worker.predictor.model_spec
+        inputs = decode_inputs(payload, blob, spec.inputs)
+        outputs = run_tensors(worker, inputs, state.config.request_timeout_s)
+        return encode_outputs(payload, outputs, spec.outputs, worker)
+
+    return await run_in_threadpool(state.manager.call, name, version, run)
 
 
 @router.post("/repository/index")
