@@ -19,17 +19,26 @@ $(VENV)/.dev: $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) -e '.[dev]'
 	@touch $@ $(VENV)/.core
 
+# Third-party clients the server is tested against, in their own environment:
+# inference-sdk pulls opencv-python, which must not sit beside opencv-python-headless.
+CLIENTS := .venv-clients
+$(CLIENTS)/.installed: requirements-clients.txt
+	$(PYTHON) -m venv $(CLIENTS)
+	$(CLIENTS)/bin/python -m pip install --disable-pip-version-check -q -c constraints.txt -r requirements-clients.txt
+	@touch $@
+
 demo: $(VENV)/.core
 	$(BIN)/edgeloop demo --out demo-output
 
 system-deps:
 	@scripts/system-deps.sh
 
-test: $(VENV)/.dev system-deps
+test: $(VENV)/.dev $(CLIENTS)/.installed system-deps
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/runtime_overhead.py
+	$(BIN)/python benchmarks/serve_load.py
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks scripts
@@ -37,4 +46,4 @@ lint: $(VENV)/.dev
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CLIENTS) demo-output .pytest_cache .mypy_cache .ruff_cache

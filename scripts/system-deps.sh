@@ -5,7 +5,9 @@
 set -euo pipefail
 
 # Packages the current test suite needs; extend as capabilities land.
-PACKAGES=()
+PACKAGES=(
+  chromium  # the server's web page is tested in headless Chromium
+)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -6,7 +6,6 @@ maybe batched), postprocess back here: the event loop never does CPU work.
 
 from __future__ import annotations
 
-import concurrent.futures
 import time
 from dataclasses import dataclass
 
@@ -31,13 +30,12 @@ class Outcome:
     seconds: float
 
 
-def _wait(
-    future: concurrent.futures.Future[list[npt.NDArray[np.generic]]], deadline: float, worker: ModelWorker
+def _infer(
+    worker: ModelWorker, inputs: dict[str, npt.NDArray[np.generic]], batchable: bool, deadline: float
 ) -> list[npt.NDArray[np.generic]]:
     try:
-        return future.result(timeout=max(deadline - time.perf_counter(), 0.001))
-    except concurrent.futures.TimeoutError:
-        future.cancel()
+        return worker.run(inputs, batchable, max(deadline - time.perf_counter(), 0.001))
+    except TimeoutError:
         worker.metrics.inc(
             "edgeloop_rejections_total",
             "Requests refused because a queue was full",
@@ -58,7 +56,7 @@ def run_image(worker: ModelWorker, data: bytes, options: DecodeOptions, timeout_
     t1 = time.perf_counter()
     prepared = predictor.prepare(image, size_wh)
     t2 = time.perf_counter()
-    outputs = _wait(worker.submit({predictor.input_name: prepared.tensor}, batchable=True), deadline, worker)
+    outputs = _infer(worker, {predictor.input_name: prepared.tensor}, True, deadline)
     t3 = time.perf_counter()
     result = predictor.finish(outputs, prepared, options)
     t4 = time.perf_counter()
@@ -79,7 +77,7 @@ def run_tensors(
 ) -> list[npt.NDArray[np.generic]]:
     """Run raw named input tensors (Open Inference Protocol) through the model's queue."""
     start = time.perf_counter()
-    outputs = _wait(worker.submit(inputs), start + timeout_s, worker)
+    outputs = _infer(worker, inputs, False, start + timeout_s)
     worker.metrics.observe(
         "edgeloop_stage_seconds",
         "Seconds per request and stage",

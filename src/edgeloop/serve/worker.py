@@ -1,13 +1,17 @@
 """One model being served: a Predictor, a bounded queue and an inference thread.
 
-Request threads decode and preprocess; this thread only runs the backend, so
-decoding the next request overlaps inference of the current one. Images for
-models with a dynamic batch axis are grouped into micro-batches. A full queue
-is refused at once (the caller answers 503) instead of growing without bound.
+Request threads decode and preprocess, so decoding the next request overlaps
+inference of the current one. Without micro-batching, the request thread then
+runs inference itself under the model's lock (no thread hand-off on the
+latency path); with it, calls go through a queue to the model's own thread,
+which groups images of dynamic-batch models. Either way the number of waiting
+calls is bounded: past it the call is refused at once (the caller answers
+503) instead of memory growing without bound.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import queue
 import threading
 import time
@@ -70,6 +74,9 @@ class ModelWorker:
         self._accepting = True
         self._idle = threading.Condition()
         self._in_flight = 0
+        self._waiting = 0
+        self._queue_size = queue_size
+        self._infer_lock = threading.Lock()
         self.samples: list[SampleCheck] = check_samples(predictor) if check else []
         self.ready = all(c.ok for c in self.samples)
         self._thread = threading.Thread(target=self._run, name=f"infer-{self.name}", daemon=True)
@@ -77,7 +84,61 @@ class ModelWorker:
 
     @property
     def queue_depth(self) -> int:
-        return self._queue.qsize()
+        return self._queue.qsize() + self._waiting
+
+    def run(self, inputs: dict[str, Tensor], batchable: bool, timeout_s: float) -> list[Tensor]:
+        """Infer and wait for the result (blocking: call from a request thread).
+
+        Raises:
+            Overloaded: too many calls waiting already.
+            TimeoutError: no result within ``timeout_s``.
+        """
+        if batchable and self.max_batch > 1:
+            future = self.submit(inputs, batchable=True)
+            try:
+                return future.result(timeout=timeout_s)
+            except concurrent.futures.TimeoutError:  # not the builtin before Python 3.11
+                future.cancel()
+                raise TimeoutError(f"model '{self.name}' did not answer in {timeout_s:g} s") from None
+        enqueued = time.perf_counter()
+        with self._idle:
+            if not self._accepting:
+                raise Unavailable(f"model '{self.name}' is being unloaded; retry to reach its replacement")
+            if self._waiting >= self._queue_size:
+                self._reject()
+            self._waiting += 1
+            self._in_flight += 1
+        try:
+            if not self._infer_lock.acquire(timeout=timeout_s):
+                raise TimeoutError(f"model '{self.name}' was busy for {timeout_s:g} s")
+            try:
+                start = time.perf_counter()
+                self._observe("queue", start - enqueued)
+                outputs = self.predictor.backend.infer(inputs)
+                self._observe("infer", time.perf_counter() - start)
+                return outputs
+            finally:
+                self._infer_lock.release()
+        finally:
+            with self._idle:
+                self._waiting -= 1
+            self._done()
+
+    def _observe(self, stage: str, seconds: float) -> None:
+        self.metrics.observe(
+            "edgeloop_stage_seconds", "Seconds per request and stage", seconds, model=self.name, stage=stage
+        )
+
+    def _reject(self) -> None:
+        self.metrics.inc(
+            "edgeloop_rejections_total",
+            "Requests refused because a queue was full",
+            model=self.name,
+            reason="queue_full",
+        )
+        raise Overloaded(
+            f"model '{self.name}' is busy ({self._queue_size} requests waiting); retry after a moment"
+        )
 
     def submit(self, inputs: dict[str, Tensor], batchable: bool = False) -> Future[list[Tensor]]:
         """Queue an inference call; raises Overloaded when the queue is full."""

@@ -11,6 +11,7 @@ import base64
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from edgeloop.imaging import draw_detections, encode_jpeg
@@ -126,7 +127,7 @@ async def _infer(request: Request, state: ServerState, task: str) -> Any:
         return records
 
     responses = await run_in_threadpool(state.manager.call, name, version or None, run)
-    return responses if isinstance(images, list) else responses[0]
+    return JSONResponse(responses if isinstance(images, list) else responses[0])
 
 
 def _class_filter(worker: ModelWorker, value: Any) -> list[int] | None:

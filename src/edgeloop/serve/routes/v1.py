@@ -80,7 +80,7 @@ async def image_and_params(request: Request, limit: int) -> tuple[bytes, dict[st
 @router.post("/models/{name}/predict", response_model=None)
 async def predict(
     name: str, request: Request, state: ServerState = Depends(authorized)
-) -> Response | dict[str, Any]:
+) -> Response:
     """Detect or classify: raw image bytes, multipart upload, or JSON {"image": base64}."""
     state.manager.get(name)  # 404 before reading a large body
     data, params = await image_and_params(request, state.config.max_body_bytes)
@@ -101,7 +101,7 @@ async def predict(
             else outcome.image
         )
         return Response(await run_in_threadpool(encode_jpeg, drawn), media_type="image/jpeg")
-    return outcome.result.to_json(outcome.size_wh, outcome.seconds)
+    return JSONResponse(outcome.result.to_json(outcome.size_wh, outcome.seconds))
 
 
 @router.post("/models")
