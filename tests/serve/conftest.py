@@ -43,7 +43,10 @@ def start_server(bundles: list[Path], log: Path, *args: str, port: int | None = 
     handle = open(log, "w")  # noqa: SIM115 - the process owns it until it exits
     process = subprocess.Popen(
         [sys.executable, "-m", "edgeloop", "serve", *map(str, bundles), "--port", str(port), *args],
-        stdout=handle, stderr=subprocess.STDOUT, text=True, env={**os.environ, "EDGELOOP_TOKEN": ""},
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "EDGELOOP_TOKEN": ""},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -60,7 +63,9 @@ def start_server(bundles: list[Path], log: Path, *args: str, port: int | None = 
 
 
 @pytest.fixture(scope="session")
-def server(yolo_bundle: Bundle, classify_bundle: Bundle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def server(
+    yolo_bundle: Bundle, classify_bundle: Bundle, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     log = tmp_path_factory.mktemp("serve") / "server.log"
     srv = start_server([yolo_bundle.root, classify_bundle.root], log)
     yield srv

@@ -30,8 +30,10 @@ def browser() -> Iterator[Any]:
         # Never `playwright install`: use the system browser, and keep its DNS off the network.
         b = p.chromium.launch(
             executable_path=chromium,
-            args=["--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
-                  "--log-level=3"],
+            args=[
+                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
+                "--log-level=3",
+            ],
         )
         yield b
         b.close()

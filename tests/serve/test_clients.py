@@ -30,9 +30,17 @@ def clients(server: Server, tmp_path_factory: pytest.TempPathFactory) -> dict:
     image = tmp_path_factory.mktemp("clients") / "scene.png"
     cv2.imwrite(str(image), scene_640x480())
     result = subprocess.run(
-        [str(CLIENT_PYTHON), str(Path(__file__).parent / "clients" / "check_clients.py"), server.url,
-         "colour-yolo", "colour-classify", str(image)],
-        capture_output=True, text=True, timeout=300,
+        [
+            str(CLIENT_PYTHON),
+            str(Path(__file__).parent / "clients" / "check_clients.py"),
+            server.url,
+            "colour-yolo",
+            "colour-classify",
+            str(image),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout)
@@ -51,8 +59,10 @@ def test_tritonclient(clients: dict) -> None:
 def test_inference_sdk(clients: dict) -> None:
     r = clients["roboflow"]
     assert r["sdk_image"] == {"width": 640, "height": 480}
-    got = sorted((p["class"], round(p["x"]), round(p["y"]), round(p["width"]), round(p["height"]))
-                 for p in r["sdk_predictions"])
+    got = sorted(
+        (p["class"], round(p["x"]), round(p["y"]), round(p["width"]), round(p["height"]))
+        for p in r["sdk_predictions"]
+    )
     assert got == [("green", 416, 288, 128, 96), ("red", 128, 112, 128, 128)]
     assert r["classification_top"] == "blue"
 

@@ -26,7 +26,12 @@ def png_declaring(width: int, height: int) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def rss_mb(pid: int) -> float:
@@ -43,14 +48,28 @@ def hostile_requests() -> list[tuple[str, Callable[[httpx.Client], httpx.Respons
     predict = f"/v1/models/{DET}/predict"
     infer = f"/v2/models/{DET}/infer"
 
-    def raw(body: bytes, kind: str = "image/jpeg", path: str = predict) -> Callable[[httpx.Client], httpx.Response]:
+    def raw(
+        body: bytes, kind: str = "image/jpeg", path: str = predict
+    ) -> Callable[[httpx.Client], httpx.Response]:
         return lambda c: c.post(path, content=body, headers={"Content-Type": kind})
 
     def js(payload: object, path: str = predict) -> Callable[[httpx.Client], httpx.Response]:
-        return lambda c: c.post(path, content=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
+        return lambda c: c.post(
+            path, content=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+        )
 
-    header = json.dumps({"inputs": [{"name": "images", "shape": [1, 3, 640, 640], "datatype": "FP32",
-                                     "parameters": {"binary_data_size": 100}}]}).encode()
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "images",
+                    "shape": [1, 3, 640, 640],
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": 100},
+                }
+            ]
+        }
+    ).encode()
     return [
         ("empty", raw(b"")),
         ("truncated jpeg", raw(jpeg[: len(jpeg) // 3])),
@@ -63,20 +82,56 @@ def hostile_requests() -> list[tuple[str, Callable[[httpx.Client], httpx.Respons
         ("json without image", js({"picture": "x"})),
         ("text as image", raw(b"hello world, this is text", "image/png")),
         ("unknown model", raw(png, "image/png", "/v1/models/ghost/predict")),
-        ("bad conf", lambda c: c.post(predict + "?conf=-1", content=png, headers={"Content-Type": "image/png"})),
-        ("multipart without file", lambda c: c.post(predict, data={"conf": "0.5"}, files={"x": ("", b"", "")})),
-        ("v2 wrong shape", js({"inputs": [{"name": "images", "shape": [1, 3, 2, 2], "datatype": "FP32",
-                                          "data": [0.0] * 12}]}, infer)),
-        ("v2 wrong dtype", js({"inputs": [{"name": "images", "shape": [1, 3, 640, 640], "datatype": "INT64",
-                                          "data": [0]}]}, infer)),
-        ("v2 binary size mismatch", lambda c: c.post(infer, content=header + b"\0" * 100,
-                                                     headers={"Inference-Header-Content-Length": str(len(header))})),
-        ("v2 bad header length", lambda c: c.post(infer, content=b"{}", headers={"Inference-Header-Content-Length": "x"})),
+        (
+            "bad conf",
+            lambda c: c.post(predict + "?conf=-1", content=png, headers={"Content-Type": "image/png"}),
+        ),
+        (
+            "multipart without file",
+            lambda c: c.post(predict, data={"conf": "0.5"}, files={"x": ("", b"", "")}),
+        ),
+        (
+            "v2 wrong shape",
+            js(
+                {
+                    "inputs": [
+                        {"name": "images", "shape": [1, 3, 2, 2], "datatype": "FP32", "data": [0.0] * 12}
+                    ]
+                },
+                infer,
+            ),
+        ),
+        (
+            "v2 wrong dtype",
+            js(
+                {"inputs": [{"name": "images", "shape": [1, 3, 640, 640], "datatype": "INT64", "data": [0]}]},
+                infer,
+            ),
+        ),
+        (
+            "v2 binary size mismatch",
+            lambda c: c.post(
+                infer,
+                content=header + b"\0" * 100,
+                headers={"Inference-Header-Content-Length": str(len(header))},
+            ),
+        ),
+        (
+            "v2 bad header length",
+            lambda c: c.post(infer, content=b"{}", headers={"Inference-Header-Content-Length": "x"}),
+        ),
         ("v2 not json", raw(b"\x00\x01", "application/json", infer)),
-        ("roboflow url image", js({"model_id": DET, "image": {"type": "url", "value": "http://169.254.169.254/"}},
-                                  "/infer/object_detection")),
-        ("roboflow numpy image", js({"model_id": DET, "image": {"type": "numpy", "value": "gASV"}},
-                                    "/infer/object_detection")),
+        (
+            "roboflow url image",
+            js(
+                {"model_id": DET, "image": {"type": "url", "value": "http://169.254.169.254/"}},
+                "/infer/object_detection",
+            ),
+        ),
+        (
+            "roboflow numpy image",
+            js({"model_id": DET, "image": {"type": "numpy", "value": "gASV"}}, "/infer/object_detection"),
+        ),
         ("roboflow no model", js({"image": base64.b64encode(png).decode()}, "/infer/object_detection")),
     ]
 

@@ -51,8 +51,11 @@ def test_v1_predict_raw_multipart_and_json(server: Server) -> None:
 
 
 def test_v1_annotated_image(server: Server) -> None:
-    r = httpx.post(f"{server.url}/v1/models/{DET}/predict?format=image", content=png(),
-                   headers={"Content-Type": "image/png"})
+    r = httpx.post(
+        f"{server.url}/v1/models/{DET}/predict?format=image",
+        content=png(),
+        headers={"Content-Type": "image/png"},
+    )
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
     image = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR)
     assert image.shape == (480, 640, 3)
@@ -61,30 +64,60 @@ def test_v1_annotated_image(server: Server) -> None:
 def test_v1_classifier(server: Server) -> None:
     blue = np.zeros((100, 100, 3), np.uint8)
     blue[:] = (255, 0, 0)
-    r = httpx.post(f"{server.url}/v1/models/{CLS}/predict", content=cv2.imencode(".png", blue)[1].tobytes(),
-                   headers={"Content-Type": "image/png"})
+    r = httpx.post(
+        f"{server.url}/v1/models/{CLS}/predict",
+        content=cv2.imencode(".png", blue)[1].tobytes(),
+        headers={"Content-Type": "image/png"},
+    )
     assert r.json()["top"] == "blue"
 
 
 @pytest.mark.parametrize(
     "path,kwargs,status,message",
     [
-        (f"/v1/models/{DET}/predict", {"content": b"", "headers": {"Content-Type": "image/png"}}, 400, "empty"),
-        (f"/v1/models/{DET}/predict", {"content": b"not an image", "headers": {"Content-Type": "image/jpeg"}},
-         400, "not a supported image"),
-        (f"/v1/models/{DET}/predict", {"content": b"x", "headers": {"Content-Type": "text/plain"}}, 415,
-         "unsupported content type"),
+        (
+            f"/v1/models/{DET}/predict",
+            {"content": b"", "headers": {"Content-Type": "image/png"}},
+            400,
+            "empty",
+        ),
+        (
+            f"/v1/models/{DET}/predict",
+            {"content": b"not an image", "headers": {"Content-Type": "image/jpeg"}},
+            400,
+            "not a supported image",
+        ),
+        (
+            f"/v1/models/{DET}/predict",
+            {"content": b"x", "headers": {"Content-Type": "text/plain"}},
+            415,
+            "unsupported content type",
+        ),
         (f"/v1/models/{DET}/predict", {"json": {"image": "%%%"}}, 400, "not valid base64"),
-        (f"/v1/models/{DET}/predict", {"content": b"{bad", "headers": {"Content-Type": "application/json"}},
-         400, "invalid JSON"),
-        (f"/v1/models/{DET}/predict?conf=2", {"content": b"x", "headers": {"Content-Type": "image/png"}}, 400,
-         "'conf' must be between 0 and 1"),
-        ("/v1/models/nope/predict", {"content": b"x", "headers": {"Content-Type": "image/png"}}, 404,
-         "unknown model 'nope'"),
+        (
+            f"/v1/models/{DET}/predict",
+            {"content": b"{bad", "headers": {"Content-Type": "application/json"}},
+            400,
+            "invalid JSON",
+        ),
+        (
+            f"/v1/models/{DET}/predict?conf=2",
+            {"content": b"x", "headers": {"Content-Type": "image/png"}},
+            400,
+            "'conf' must be between 0 and 1",
+        ),
+        (
+            "/v1/models/nope/predict",
+            {"content": b"x", "headers": {"Content-Type": "image/png"}},
+            404,
+            "unknown model 'nope'",
+        ),
         ("/nowhere", {"content": b""}, 404, "Not Found"),
     ],
 )
-def test_errors_are_json_with_a_message(server: Server, path: str, kwargs: dict, status: int, message: str) -> None:
+def test_errors_are_json_with_a_message(
+    server: Server, path: str, kwargs: dict, status: int, message: str
+) -> None:
     r = httpx.post(f"{server.url}{path}", **kwargs)
     assert r.status_code == status, r.text
     assert message in r.json()["error"]
@@ -98,8 +131,12 @@ def test_v2_metadata_and_json_infer(server: Server) -> None:
     assert meta["inputs"] == [{"name": "images", "datatype": "FP32", "shape": [1, 3, 640, 640]}]
     x = np.zeros((1, 3, 640, 640), np.float32)
     x[0, 0, :64, :64] = 1.0  # a red square in the corner
-    req = {"id": "7", "inputs": [{"name": "images", "shape": [1, 3, 640, 640], "datatype": "FP32",
-                                  "data": x.ravel().tolist()}]}
+    req = {
+        "id": "7",
+        "inputs": [
+            {"name": "images", "shape": [1, 3, 640, 640], "datatype": "FP32", "data": x.ravel().tolist()}
+        ],
+    }
     r = httpx.post(f"{server.url}/v2/models/{DET}/infer", json=req)
     assert r.status_code == 200, r.text
     out = r.json()["outputs"][0]
@@ -110,11 +147,24 @@ def test_v2_metadata_and_json_infer(server: Server) -> None:
 
 def test_v2_binary_both_directions(server: Server) -> None:
     x = np.zeros((1, 3, 640, 640), np.float32)
-    header = json.dumps({"inputs": [{"name": "images", "shape": [1, 3, 640, 640], "datatype": "FP32",
-                                     "parameters": {"binary_data_size": x.nbytes}}],
-                         "outputs": [{"name": "output0", "parameters": {"binary_data": True}}]}).encode()
-    r = httpx.post(f"{server.url}/v2/models/{DET}/infer", content=header + x.tobytes(),
-                   headers={"Inference-Header-Content-Length": str(len(header))})
+    header = json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "images",
+                    "shape": [1, 3, 640, 640],
+                    "datatype": "FP32",
+                    "parameters": {"binary_data_size": x.nbytes},
+                }
+            ],
+            "outputs": [{"name": "output0", "parameters": {"binary_data": True}}],
+        }
+    ).encode()
+    r = httpx.post(
+        f"{server.url}/v2/models/{DET}/infer",
+        content=header + x.tobytes(),
+        headers={"Inference-Header-Content-Length": str(len(header))},
+    )
     assert r.status_code == 200, r.text
     n = int(r.headers["Inference-Header-Content-Length"])
     meta = json.loads(r.content[:n])
@@ -125,10 +175,15 @@ def test_v2_binary_both_directions(server: Server) -> None:
 @pytest.mark.parametrize(
     "inputs,message",
     [
-        ([{"name": "images", "shape": [1, 3, 64, 64], "datatype": "FP32", "data": [0.0] * (3 * 64 * 64)}],
-         "shape [1, 3, 64, 64], the model takes [1, 3, 640, 640]"),
+        (
+            [{"name": "images", "shape": [1, 3, 64, 64], "datatype": "FP32", "data": [0.0] * (3 * 64 * 64)}],
+            "shape [1, 3, 64, 64], the model takes [1, 3, 640, 640]",
+        ),
         ([{"name": "images", "shape": [1, 3, 640, 640], "datatype": "INT8", "data": [0] * 5}], "5 values"),
-        ([{"name": "images", "shape": [1], "datatype": "FP64", "data": [0.0]}], "datatype FP64, the model takes FP32"),
+        (
+            [{"name": "images", "shape": [1], "datatype": "FP64", "data": [0.0]}],
+            "datatype FP64, the model takes FP32",
+        ),
         ([{"name": "pixels", "shape": [1], "datatype": "FP32", "data": [0.0]}], "unknown input 'pixels'"),
         ([], "missing input(s): images"),
     ],
@@ -140,17 +195,28 @@ def test_v2_refuses_wrong_tensors(server: Server, inputs: list, message: str) ->
 
 def test_roboflow_routes(server: Server) -> None:
     registry = httpx.get(f"{server.url}/model/registry").json()
-    assert {"model_id": DET, "task_type": "object-detection", "batch_size": 1, "input_height": 640,
-            "input_width": 640} in registry["models"]
-    body = {"model_id": f"{DET}/1", "api_key": "anything", "confidence": 0.5,
-            "image": {"type": "base64", "value": base64.b64encode(png()).decode()}}
+    assert {
+        "model_id": DET,
+        "task_type": "object-detection",
+        "batch_size": 1,
+        "input_height": 640,
+        "input_width": 640,
+    } in registry["models"]
+    body = {
+        "model_id": f"{DET}/1",
+        "api_key": "anything",
+        "confidence": 0.5,
+        "image": {"type": "base64", "value": base64.b64encode(png()).decode()},
+    }
     r = httpx.post(f"{server.url}/infer/object_detection", json=body)
     assert boxes(r.json()) == EXPECTED
     body["class_filter"] = ["green"]
     assert boxes(httpx.post(f"{server.url}/infer/object_detection", json=body).json()) == EXPECTED[1:]
     wrong = httpx.post(f"{server.url}/infer/classification", json=body)
     assert wrong.status_code == 400 and "/infer/object_detection" in wrong.json()["error"]
-    url = httpx.post(f"{server.url}/infer/object_detection", json={**body, "image": {"type": "url", "value": "http://x"}})
+    url = httpx.post(
+        f"{server.url}/infer/object_detection", json={**body, "image": {"type": "url", "value": "http://x"}}
+    )
     assert url.status_code == 400 and "URL image inputs are disabled" in url.json()["error"]
 
 
@@ -171,7 +237,9 @@ def test_reload_and_unload_keep_serving(yolo_bundle: Bundle, tmp_path: Path) -> 
         def hammer() -> None:
             with httpx.Client() as client:
                 for _ in range(15):
-                    results.append(client.post(url, content=png(), headers={"Content-Type": "image/png"}).status_code)
+                    results.append(
+                        client.post(url, content=png(), headers={"Content-Type": "image/png"}).status_code
+                    )
 
         threads = [threading.Thread(target=hammer) for _ in range(3)]
         for t in threads:
@@ -197,10 +265,15 @@ def test_token_required_when_set(yolo_bundle: Bundle, tmp_path: Path) -> None:
         assert httpx.get(f"{srv.url}/healthz").status_code == 200  # liveness stays open
         assert httpx.get(f"{srv.url}/v1/models").status_code == 401
         assert httpx.get(f"{srv.url}/v1/models", headers={"Authorization": "Bearer wrong"}).status_code == 401
-        assert httpx.get(f"{srv.url}/v1/models", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert (
+            httpx.get(f"{srv.url}/v1/models", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        )
         body = {"model_id": DET, "image": base64.b64encode(png()).decode()}
         assert httpx.post(f"{srv.url}/infer/object_detection", json=body).status_code == 401
-        assert httpx.post(f"{srv.url}/infer/object_detection", json={**body, "api_key": "s3cret"}).status_code == 200
+        assert (
+            httpx.post(f"{srv.url}/infer/object_detection", json={**body, "api_key": "s3cret"}).status_code
+            == 200
+        )
     finally:
         srv.stop()
 
@@ -221,8 +294,12 @@ def test_full_queue_sheds_with_503_and_recovers(yolo_bundle: Bundle, tmp_path: P
         retry_after: list[str] = []
 
         def one() -> None:
-            r = httpx.post(f"{srv.url}/v1/models/{DET}/predict", content=big,
-                           headers={"Content-Type": "image/png"}, timeout=60)
+            r = httpx.post(
+                f"{srv.url}/v1/models/{DET}/predict",
+                content=big,
+                headers={"Content-Type": "image/png"},
+                timeout=60,
+            )
             codes.append(r.status_code)
             if r.status_code == 503:
                 retry_after.append(r.headers.get("retry-after", ""))
@@ -234,8 +311,12 @@ def test_full_queue_sheds_with_503_and_recovers(yolo_bundle: Bundle, tmp_path: P
             t.join()
         assert set(codes) <= {200, 503} and 503 in codes and 200 in codes, codes
         assert set(retry_after) == {"1"}
-        assert httpx.post(f"{srv.url}/v1/models/{DET}/predict", content=png(),
-                          headers={"Content-Type": "image/png"}).status_code == 200
+        assert (
+            httpx.post(
+                f"{srv.url}/v1/models/{DET}/predict", content=png(), headers={"Content-Type": "image/png"}
+            ).status_code
+            == 200
+        )
         assert "edgeloop_rejections_total" in httpx.get(f"{srv.url}/metrics").text
     finally:
         srv.stop()

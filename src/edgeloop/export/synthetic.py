@@ -160,19 +160,24 @@ def colour_detector(
     stride: int = 32,
     family: str = "yolo",
     metadata: bool = True,
+    dynamic_batch: bool = False,
 ) -> Path:
     """Write the colour-region detector (or classifier, ``family="classify"``) to ``path``.
 
     A cell scores ~1 for a colour when its mean is that pure colour, and under
     0.01 on grey (the letterbox padding and neutral backgrounds).
+    ``dynamic_batch`` (``yolo`` family only) makes the batch axis dynamic.
     """
+    if dynamic_batch and family != "yolo":
+        raise ValueError("dynamic_batch is only available for the 'yolo' family")
+    batch: int | str = "batch" if dynamic_batch else 1
     h, w = imgsz[0] // stride, imgsz[1] // stride
     k = 20.0
     weight = np.full((3, 3, 1, 1), -k / 2, np.float32)
     for c in range(3):
         weight[c, c] = k
     init = [_const("W", weight), _const("B", np.full(3, -6.0, np.float32))]
-    x = helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, imgsz[0], imgsz[1]])
+    x = helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 3, imgsz[0], imgsz[1]])
     if family == "classify":
         nodes = [
             helper.make_node("GlobalAveragePool", ["images"], ["pooled"]),
@@ -183,7 +188,7 @@ def colour_detector(
         graph = helper.make_graph(nodes, "colour_classifier", [x], [y], init)
         return _save(graph, Path(path), COLOURS, imgsz, stride, "classify", None, metadata)
     n = h * w
-    init += [_const("shape", np.array([1, 7, n], np.int64))]
+    init += [_const("shape", np.array([-1 if dynamic_batch else 1, 7, n], np.int64))]
     nodes = [
         helper.make_node(
             "AveragePool",
@@ -206,7 +211,7 @@ def colour_detector(
     ]
     if family == "yolo":
         nodes[-1].output[0] = "output0"
-        y = helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 7, n])
+        y = helper.make_tensor_value_info("output0", TensorProto.FLOAT, [batch, 7, n])
     elif family == "yolov5":
         init += [_const("split", np.array([4, 3], np.int64))]
         nodes += [

@@ -78,9 +78,7 @@ async def image_and_params(request: Request, limit: int) -> tuple[bytes, dict[st
 
 
 @router.post("/models/{name}/predict", response_model=None)
-async def predict(
-    name: str, request: Request, state: ServerState = Depends(authorized)
-) -> Response:
+async def predict(name: str, request: Request, state: ServerState = Depends(authorized)) -> Response:
     """Detect or classify: raw image bytes, multipart upload, or JSON {"image": base64}."""
     state.manager.get(name)  # 404 before reading a large body
     data, params = await image_and_params(request, state.config.max_body_bytes)
