@@ -320,3 +320,36 @@ def test_full_queue_sheds_with_503_and_recovers(yolo_bundle: Bundle, tmp_path: P
         assert "edgeloop_rejections_total" in httpx.get(f"{srv.url}/metrics").text
     finally:
         srv.stop()
+
+
+def test_request_timeout_gives_504(yolo_bundle: Bundle, tmp_path: Path) -> None:
+    srv = start_server([yolo_bundle.root], tmp_path / "log", "--timeout", "0.2", "--threads", "1")
+    try:
+        big = cv2.imencode(".png", cv2.resize(scene_640x480(), (3000, 2250)))[1].tobytes()
+        codes: list[int] = []
+
+        def one() -> None:
+            r = httpx.post(
+                f"{srv.url}/v1/models/{DET}/predict",
+                content=big,
+                headers={"Content-Type": "image/png"},
+                timeout=60,
+            )
+            codes.append(r.status_code)
+            if r.status_code == 504:
+                assert "did not answer in time" in r.json()["error"]
+
+        threads = [threading.Thread(target=one) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert set(codes) <= {200, 504} and 504 in codes, codes
+        assert (
+            httpx.post(
+                f"{srv.url}/v1/models/{DET}/predict", content=png(), headers={"Content-Type": "image/png"}
+            ).status_code
+            == 200
+        )
+    finally:
+        srv.stop()

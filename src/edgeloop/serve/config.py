@@ -26,7 +26,6 @@ class ServeConfig(BaseModel):
     max_wait_ms: float = Field(default=2.0, ge=0, description="how long to wait to fill a batch")
     threads: int = Field(default=0, ge=0, description="ONNX Runtime intra-op threads (0: default)")
     device: str = "cpu"
-    allow_url_fetch: bool = False
     check_samples: bool = True
 
 
