@@ -323,9 +323,9 @@ def test_full_queue_sheds_with_503_and_recovers(yolo_bundle: Bundle, tmp_path: P
 
 
 def test_request_timeout_gives_504(yolo_bundle: Bundle, tmp_path: Path) -> None:
-    srv = start_server([yolo_bundle.root], tmp_path / "log", "--timeout", "0.2", "--threads", "1")
+    srv = start_server([yolo_bundle.root], tmp_path / "log", "--timeout", "0.5", "--threads", "1")
     try:
-        big = cv2.imencode(".png", cv2.resize(scene_640x480(), (3000, 2250)))[1].tobytes()
+        big = cv2.imencode(".png", cv2.resize(scene_640x480(), (4000, 3000)))[1].tobytes()
         codes: list[int] = []
 
         def one() -> None:
