@@ -61,6 +61,9 @@ def serve(
     auth = "token required" if config.token else "no token (loopback only)"
     err.print(f"serving on http://{host}:{port} ({auth}); web page at /, API docs at /docs")
     try:
+        # Connections past this get 503 from uvicorn itself: with --max-body-mb it
+        # bounds the memory that bodies waiting for a request thread can hold.
+        limit = max(64, 2 * config.queue_size * len(bundles))
         uvicorn.run(
             app,
             host=host,
@@ -68,6 +71,7 @@ def serve(
             log_level=os.environ.get("EDGELOOP_LOG", "warning"),
             access_log=False,
             timeout_graceful_shutdown=5,
+            limit_concurrency=limit,
         )
     finally:
         manager.close()
