@@ -38,7 +38,7 @@ def _infer(
     except TimeoutError:
         worker.metrics.inc(
             "edgeloop_rejections_total",
-            "Requests refused because a queue was full",
+            "Requests refused, by reason (queue_full, timeout)",
             model=worker.name,
             reason="timeout",
         )

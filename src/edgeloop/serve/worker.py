@@ -132,7 +132,7 @@ class ModelWorker:
     def _reject(self) -> None:
         self.metrics.inc(
             "edgeloop_rejections_total",
-            "Requests refused because a queue was full",
+            "Requests refused, by reason (queue_full, timeout)",
             model=self.name,
             reason="queue_full",
         )
@@ -151,15 +151,7 @@ class ModelWorker:
             self._queue.put_nowait(job)
         except queue.Full:
             self._done()
-            self.metrics.inc(
-                "edgeloop_rejections_total",
-                "Requests refused because a queue was full",
-                model=self.name,
-                reason="queue_full",
-            )
-            raise Overloaded(
-                f"model '{self.name}' is busy ({self._queue.maxsize} requests waiting); retry after a moment"
-            ) from None
+            self._reject()
         return job.future
 
     def _done(self, count: int = 1) -> None:
