@@ -42,7 +42,9 @@ def advise(
     fps: float | None = typer.Option(None, min=0.001, help="Frames per second needed per stream."),
     streams: int = typer.Option(1, min=1, help="Camera streams to run at that rate."),
     budget_usd: float | None = typer.Option(None, "--budget-usd", min=0, help="Most a device may cost."),
-    max_watts: float | None = typer.Option(None, "--max-watts", min=0.001, help="Most power a device may draw."),
+    max_watts: float | None = typer.Option(
+        None, "--max-watts", min=0.001, help="Most power a device may draw."
+    ),
     min_map: float | None = typer.Option(None, "--min-map", min=0, max=1, help="Least mAP50-95 accepted."),
     imgsz: str | None = typer.Option(None, help="Input sizes to consider, e.g. 640,480,320."),
     show_all: bool = typer.Option(False, "--all", help="List every estimate, constraints ignored."),
@@ -58,14 +60,18 @@ def advise(
     from edgeloop.hardware.predict import Workload, fit, load_measurements
 
     if fps is None and not show_all:
-        raise EdgeloopError("missing --fps: say the frame rate you need, e.g. --fps 15 (or list everything with --all)")
+        raise EdgeloopError(
+            "missing --fps: say the frame rate you need, e.g. --fps 15 (or list everything with --all)"
+        )
     p = load_profile(source, None, None)
     cat = load_catalog(catalog)
     calibration = fit(load_measurements(), load_catalog())
     work = Workload(p.gflops, p.params, p.imgsz)
     estimates = estimate_all(work, cat, calibration, _sizes(imgsz), _maps(source))
     if fps is not None:
-        need = Requirement(fps=fps, streams=streams, budget_usd=budget_usd, max_watts=max_watts, min_map=min_map)
+        need = Requirement(
+            fps=fps, streams=streams, budget_usd=budget_usd, max_watts=max_watts, min_map=min_map
+        )
         estimates = rank([check(e, need) for e in estimates])
     else:
         estimates = sorted(estimates, key=lambda e: -e.fps)
@@ -82,7 +88,10 @@ def advise(
         _table(shown[:top], p.model, p.gflops)
     meeting = sum(1 for e in estimates if e.meets)
     if fps is not None:
-        err.print(f"{meeting} of {len(estimates)} options meet {fps:g} FPS x {streams} stream(s) and the limits given")
+        err.print(
+            f"{meeting} of {len(estimates)} options meet {fps:g} FPS x {streams} stream(s) "
+            "and the limits given"
+        )
     err.print("predictions: latency model calibrated on published measurements (docs/hardware.md)")
 
 

@@ -23,14 +23,18 @@ def _backend_configs(backends: list[str], device: str, threads: int) -> dict[str
 def bench(
     bundle: Path | None = typer.Argument(None, help="Bundle folder or .tar."),
     backend: list[str] = typer.Option(["onnxruntime"], help="Backend to run (repeat for several)."),
-    precision: list[str] = typer.Option([], help="Variant precision to run (repeat; default: every variant)."),
+    precision: list[str] = typer.Option(
+        [], help="Variant precision to run (repeat; default: every variant)."
+    ),
     imgsz: int | None = typer.Option(
         None, min=32, help="Check the bundle's input size is this (bundles have a fixed input size)."
     ),
     runs: int = typer.Option(30, min=1, help="Timed runs per combination."),
     warmup: int = typer.Option(5, min=0, help="Untimed runs first."),
     threads: int = typer.Option(0, min=0, help="onnxruntime intra-op threads (0: the runtime decides)."),
-    device: str = typer.Option("cpu", help="onnxruntime device: cpu, cuda, tensorrt, openvino, coreml, auto."),
+    device: str = typer.Option(
+        "cpu", help="onnxruntime device: cpu, cuda, tensorrt, openvino, coreml, auto."
+    ),
     image: Path | None = typer.Option(None, help="Time this image (default: a synthetic 1280x720 JPEG)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON (see --schema)."),
     schema: bool = typer.Option(False, "--schema", help="Print the JSON Schema of the report and exit."),
@@ -64,7 +68,18 @@ def bench(
     from rich.table import Table
 
     table = Table(title=f"{report.bundle} on {report.host.machine} ({report.host.cpu_count} CPUs)")
-    for col in ("variant", "backend", "decode", "preproc", "infer", "postproc", "total p50", "p95", "FPS", "RSS MB"):
+    for col in (
+        "variant",
+        "backend",
+        "decode",
+        "preproc",
+        "infer",
+        "postproc",
+        "total p50",
+        "p95",
+        "FPS",
+        "RSS MB",
+    ):
         table.add_column(col, justify="left" if col in ("variant", "backend") else "right")
     for r in report.results:
         s = r.stages

@@ -37,7 +37,9 @@ def _mb(n: int) -> str:
 def profile(
     source: Path = typer.Argument(..., help="Bundle folder or .tar, or an .onnx file."),
     precision: str | None = typer.Option(None, help="Bundle variant to profile (default: the bundle's)."),
-    imgsz: int | None = typer.Option(None, min=32, help="Profile at this square input size (dynamic models)."),
+    imgsz: int | None = typer.Option(
+        None, min=32, help="Profile at this square input size (dynamic models)."
+    ),
     layers: int = typer.Option(10, min=0, help="Show the N layers with the most MACs."),
     as_json: bool = typer.Option(False, "--json", help="Print the whole profile as JSON on stdout."),
 ) -> None:
@@ -54,7 +56,10 @@ def profile(
         out = Console(highlight=False, width=160)
     out.print(f"model        {p.model}  input {p.input_shape}")
     out.print(f"parameters   {p.params / 1e6:.3f} M  (weights {_mb(p.weight_bytes)})")
-    out.print(f"compute      {p.gflops:.3f} GFLOPs = {p.macs / 1e9:.3f} GMACs (+ {p.other_ops / 1e9:.3f} G other ops)")
+    out.print(
+        f"compute      {p.gflops:.3f} GFLOPs = {p.macs / 1e9:.3f} GMACs "
+        f"(+ {p.other_ops / 1e9:.3f} G other ops)"
+    )
     out.print(f"activations  peak {_mb(p.peak_activation_bytes)}")
     if layers:
         table = Table(title=f"top {layers} layers by MACs", title_justify="left")
@@ -62,7 +67,14 @@ def profile(
             table.add_column(col, justify="right" if col in ("GMACs", "share", "params") else "left")
         for layer in sorted(p.layers, key=lambda x: -x.macs)[:layers]:
             share = f"{100 * layer.macs / p.macs:.1f}%" if p.macs else "-"
-            table.add_row(layer.name, layer.op, str(layer.output_shape), f"{layer.macs / 1e9:.4f}", share, str(layer.params))
+            table.add_row(
+                layer.name,
+                layer.op,
+                str(layer.output_shape),
+                f"{layer.macs / 1e9:.4f}",
+                share,
+                str(layer.params),
+            )
         out.print(table)
     from edgeloop.hardware.ops import SUPPORTED
 

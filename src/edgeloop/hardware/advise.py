@@ -40,7 +40,9 @@ class Estimate(BaseModel):
     latency_ms: float
     fps: float
     calibration: str = Field(description="the calibration group the prediction came from")
-    runtime_calibrated: bool = Field(description="False: no published measurement of this runtime; extrapolated")
+    runtime_calibrated: bool = Field(
+        description="False: no published measurement of this runtime; extrapolated"
+    )
     price_usd: float | None
     power_w: float | None
     needs_int8: bool
@@ -125,7 +127,9 @@ def check(estimate: Estimate, need: Requirement) -> Estimate:
             reasons.append("accuracy unknown at this precision and size")
         elif estimate.map < need.min_map:
             reasons.append(f"mAP {estimate.map:.3f} < {need.min_map:g}")
-    return estimate.model_copy(update={"headroom": round(headroom, 3), "meets": not reasons, "reasons": reasons})
+    return estimate.model_copy(
+        update={"headroom": round(headroom, 3), "meets": not reasons, "reasons": reasons}
+    )
 
 
 def rank(estimates: list[Estimate]) -> list[Estimate]:

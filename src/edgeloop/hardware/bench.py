@@ -98,7 +98,9 @@ def synthetic_jpeg(width: int = 1280, height: int = 720, seed: int = 0) -> bytes
     for _ in range(24):
         x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
         colour = tuple(int(c) for c in rng.integers(0, 256, 3))
-        cv2.rectangle(img, (x, y), (x + int(rng.integers(20, 300)), y + int(rng.integers(20, 300))), colour, -1)
+        cv2.rectangle(
+            img, (x, y), (x + int(rng.integers(20, 300)), y + int(rng.integers(20, 300))), colour, -1
+        )
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])
     if not ok:
         raise EdgeloopError("could not encode the synthetic benchmark image")
@@ -108,12 +110,16 @@ def synthetic_jpeg(width: int = 1280, height: int = 720, seed: int = 0) -> bytes
 def _stats(values_s: list[float]) -> StageStats:
     ms = sorted(v * 1e3 for v in values_s)
     p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
-    return StageStats(p50_ms=round(statistics.median(ms), 4), p95_ms=round(p95, 4), mean_ms=round(statistics.fmean(ms), 4))
+    return StageStats(
+        p50_ms=round(statistics.median(ms), 4), p95_ms=round(p95, 4), mean_ms=round(statistics.fmean(ms), 4)
+    )
 
 
 def _peak_rss_mb() -> float:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(rss / (1 << 20) if sys.platform == "darwin" else rss / 1024, 1)  # bytes on macOS, KiB on Linux
+    return round(
+        rss / (1 << 20) if sys.platform == "darwin" else rss / 1024, 1
+    )  # bytes on macOS, KiB on Linux
 
 
 def bench_one(predictor: Predictor, image: bytes, warmup: int, runs: int) -> dict[str, StageStats]:
@@ -152,11 +158,15 @@ def bench_bundle(
     variants = [v for v in bundle.manifest.variants if precisions is None or v.precision in precisions]
     if not variants:
         have = ", ".join(v.precision for v in bundle.manifest.variants)
-        raise EdgeloopError(f"bundle has no variant of precision {', '.join(precisions or [])} (it has: {have})")
+        raise EdgeloopError(
+            f"bundle has no variant of precision {', '.join(precisions or [])} (it has: {have})"
+        )
     results = []
     for variant in variants:
         for name, config in backends.items():
-            with Predictor(bundle, backend=name, precision=variant.precision, backend_config=config) as predictor:
+            with Predictor(
+                bundle, backend=name, precision=variant.precision, backend_config=config
+            ) as predictor:
                 stages = bench_one(predictor, data, warmup, runs)
                 results.append(
                     BenchRun(

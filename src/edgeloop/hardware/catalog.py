@@ -63,9 +63,11 @@ class Device(BaseModel):
     def _consistent(self) -> Device:
         for target in self.targets:
             if target.unit not in self.peak_gops:
-                raise ValueError(f"{self.slug}: target {target.runtime} runs on '{target.unit}' with no peak_gops")
+                raise ValueError(
+                    f"{self.slug}: target {target.runtime} runs on '{target.unit}' with no peak_gops"
+                )
         for key in ("peak_gops", "power_w", "price_usd", "bandwidth_gbs", "memory_gb"):
-            if getattr(self, key) not in (None, {}) and key not in self.sources and key != "memory_gb":
+            if getattr(self, key) not in (None, {}) and key not in self.sources:
                 raise ValueError(f"{self.slug}: '{key}' has no entry in sources")
         return self
 

@@ -100,7 +100,13 @@ class Calibration(BaseModel):
 
 def group_keys(runtime: str, precision: str, unit: str, arch: str) -> list[str]:
     """Group names from the most specific to the most general."""
-    return [f"{runtime}/{precision}/{unit}/{arch}", f"{runtime}/{unit}/{arch}", f"{unit}/{precision}", unit, "all"]
+    return [
+        f"{runtime}/{precision}/{unit}/{arch}",
+        f"{runtime}/{unit}/{arch}",
+        f"{unit}/{precision}",
+        unit,
+        "all",
+    ]
 
 
 def ideal_ms(work: Workload, device: Device, unit: Unit, precision: Precision) -> tuple[float, float]:
@@ -187,7 +193,9 @@ def predict(
     raise ConfigError("the calibration is empty: fit it on at least two measurements")
 
 
-def leave_one_out(measurements: Sequence[Measurement], catalog: Catalog) -> list[tuple[Measurement, Prediction]]:
+def leave_one_out(
+    measurements: Sequence[Measurement], catalog: Catalog
+) -> list[tuple[Measurement, Prediction]]:
     """Predict each measurement from a calibration fitted on all the others."""
     out = []
     for i, m in enumerate(measurements):
@@ -220,5 +228,7 @@ def leave_one_device_out(
         for m in measurements:
             if m.device == device:
                 work = Workload(m.gflops, m.params_m * 1e6, m.imgsz)
-                out.append((m, predict(work, catalog.device(device), m.runtime, m.unit, m.precision, calibration)))
+                out.append(
+                    (m, predict(work, catalog.device(device), m.runtime, m.unit, m.precision, calibration))
+                )
     return out

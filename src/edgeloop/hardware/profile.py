@@ -8,6 +8,9 @@ input data. Conventions (the ones model cards use):
 - ``other_ops``: one operation per output element of every other operator
   (activations, pooling, elementwise), reported apart so that ``flops`` stays
   comparable with published numbers.
+- ``params``: elements of the initializers that Conv, Gemm, MatMul and
+  normalisation layers take as weights (constant grids and shapes are not
+  parameters); ``weight_bytes`` counts every initializer.
 - peak activation memory: the largest sum of live intermediate tensors when
   the graph runs in its stored (topological) order, each tensor freed after
   its last consumer; weights are counted apart.
@@ -25,6 +28,11 @@ from edgeloop.errors import EdgeloopError
 from edgeloop.hardware.ops import RUNTIMES, supported
 
 _ONNX_MISSING = "the profiler needs the 'onnx' package: pip install 'edgeloop[profile]'"
+# Operators whose initializer inputs are learned weights (others hold constants: grids, shapes).
+_WEIGHTED = frozenset(
+    {"Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization", "InstanceNormalization",
+     "LayerNormalization", "PRelu"}
+)  # fmt: skip
 _BYTES = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2}
 
 
@@ -172,7 +180,8 @@ def profile_onnx(path: str | Path, imgsz: int | None = None) -> ModelProfile:
     graph = model.graph
     weights = {i.name: list(i.dims) for i in graph.initializer}
     weight_bytes = sum(_prod(list(i.dims)) * _BYTES.get(i.data_type, 4) for i in graph.initializer)
-    params = sum(_prod(d) for d in weights.values())
+    learned = {n for node in graph.node if node.op_type in _WEIGHTED for n in node.input if n in weights}
+    params = sum(_prod(weights[n]) for n in learned)
     shapes: dict[str, list[int]] = dict(weights)
     dtypes: dict[str, int] = {}
     for info in [*graph.input, *graph.value_info, *graph.output]:
@@ -192,7 +201,7 @@ def profile_onnx(path: str | Path, imgsz: int | None = None) -> ModelProfile:
                 op=node.op_type,
                 output_shape=out,
                 macs=macs,
-                params=sum(_prod(weights[n]) for n in node.input if n in weights),
+                params=sum(_prod(weights[n]) for n in node.input if n in learned),
             )
         )
     macs_total = sum(layer.macs for layer in layers)
@@ -219,7 +228,9 @@ def _square_size(shape: list[int]) -> int | None:
     return None
 
 
-def _peak_activation(graph: Any, shapes: dict[str, list[int]], dtypes: dict[str, int], weights: set[str]) -> int:
+def _peak_activation(
+    graph: Any, shapes: dict[str, list[int]], dtypes: dict[str, int], weights: set[str]
+) -> int:
     """Largest total size of live intermediate tensors while running nodes in stored order."""
     last_use: dict[str, int] = {}
     for i, node in enumerate(graph.node):

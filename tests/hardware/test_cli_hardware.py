@@ -1,0 +1,71 @@
+"""The profile, bench and advise commands, run as a user would."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+
+from edgeloop.bundle import Bundle
+from edgeloop.hardware.bench import report_schema
+from tests.conftest import run_cli
+
+FIELDS = {"device", "runtime", "precision", "imgsz", "latency_ms", "fps"}
+
+
+def test_profile_json_and_table(yolo_bundle: Bundle) -> None:
+    result = run_cli("profile", str(yolo_bundle.root), "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["input_shape"] == [1, 3, 640, 640] and data["macs"] > 0
+    table = run_cli("profile", str(yolo_bundle.root), "--layers", "3")
+    assert table.returncode == 0 and "GFLOPs" in table.stdout and "top 3 layers" in table.stdout
+
+
+def test_advise_all_json_lists_every_estimate(yolo_bundle: Bundle) -> None:
+    result = run_cli("advise", str(yolo_bundle.root), "--all", "--json", "--imgsz", "640,320")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert all(row.keys() >= FIELDS for row in rows)
+    keys = {(r["device"], r["runtime"], r["precision"], r["imgsz"]) for r in rows}
+    assert len(keys) == len(rows)
+    assert {"raspberry-pi-5", "jetson-orin-nano-super"} <= {r["device"] for r in rows}
+    assert {r["imgsz"] for r in rows} == {640, 320}
+
+
+def test_advise_table_and_chart(yolo_bundle: Bundle, tmp_path: Path) -> None:
+    chart = tmp_path / "chart.png"
+    result = run_cli(
+        "advise",
+        str(yolo_bundle.root),
+        "--fps",
+        "15",
+        "--streams",
+        "2",
+        "--budget-usd",
+        "300",
+        "--chart",
+        str(chart),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "options meet 15 FPS x 2 stream(s)" in result.stderr
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_advise_needs_fps(yolo_bundle: Bundle) -> None:
+    result = run_cli("advise", str(yolo_bundle.root))
+    assert result.returncode == 1 and "--fps" in result.stderr
+
+
+def test_bench_json_validates(yolo_bundle: Bundle) -> None:
+    result = run_cli("bench", str(yolo_bundle.root), "--json", "--runs", "3", "--warmup", "1")
+    assert result.returncode == 0, result.stderr
+    jsonschema.validate(json.loads(result.stdout), report_schema())
+    table = run_cli("bench", str(yolo_bundle.root), "--runs", "2", "--warmup", "0")
+    assert table.returncode == 0 and "infer" in table.stdout
+
+
+def test_bench_wrong_size_says_how_to_fix(yolo_bundle: Bundle) -> None:
+    result = run_cli("bench", str(yolo_bundle.root), "--imgsz", "320")
+    assert result.returncode == 1 and "export the model at 320" in result.stderr
