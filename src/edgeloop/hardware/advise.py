@@ -133,12 +133,14 @@ def check(estimate: Estimate, need: Requirement) -> Estimate:
 
 
 def rank(estimates: list[Estimate]) -> list[Estimate]:
-    """Options that meet the requirement first; then cheapest, least power, fastest."""
+    """Options that meet the requirement first, those predicted from measurements of their own
+    runtime before extrapolated ones; then cheapest, least power, fastest."""
     inf = float("inf")
     return sorted(
         estimates,
         key=lambda e: (
             not e.meets,
+            not e.runtime_calibrated,
             e.price_usd if e.price_usd is not None else inf,
             e.power_w if e.power_w is not None else inf,
             -e.fps,
