@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -69,3 +71,33 @@ def test_bench_json_validates(yolo_bundle: Bundle) -> None:
 def test_bench_wrong_size_says_how_to_fix(yolo_bundle: Bundle) -> None:
     result = run_cli("bench", str(yolo_bundle.root), "--imgsz", "320")
     assert result.returncode == 1 and "export the model at 320" in result.stderr
+
+
+BLOCK_ONNX_AND_TORCH = """
+import sys, importlib.abc
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in ("torch", "onnx"):
+            raise ImportError(name + " is blocked in this test")
+sys.meta_path.insert(0, Block())
+"""
+
+
+def test_bench_without_onnx_or_torch_and_profile_says_what_to_install(yolo_bundle: Bundle) -> None:
+    """bench is on the device path (no onnx, no torch); profile names the extra it needs."""
+    code = f"""
+from edgeloop.hardware.bench import bench_bundle
+from edgeloop.bundle import load_bundle
+report = bench_bundle(load_bundle({str(yolo_bundle.root)!r}), {{"onnxruntime": {{}}}}, warmup=0, runs=1)
+assert "torch" not in sys.modules and "onnx" not in sys.modules
+from edgeloop.hardware.profile import ProfileError, profile_onnx
+try:
+    profile_onnx({str(yolo_bundle.model_path())!r})
+except ProfileError as exc:
+    print(exc)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", BLOCK_ONNX_AND_TORCH + code], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "pip install 'edgeloop[profile]'" in result.stdout

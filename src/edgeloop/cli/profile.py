@@ -23,9 +23,14 @@ def model_file(source: Path, precision: str | None) -> Path:
 
 
 def load_profile(source: Path, precision: str | None, imgsz: int | None) -> ModelProfile:
-    """Profile a bundle's model (or an ONNX file)."""
+    """Profile a bundle's model (or an ONNX file); a bundle's input size fills in dynamic dims."""
     from edgeloop.hardware.profile import profile_onnx
 
+    if imgsz is None and not (source.is_file() and source.suffix.lower() == ".onnx"):
+        from edgeloop.bundle import load_bundle
+
+        height, width = load_bundle(source).manifest.input.size_hw
+        imgsz = height if height == width else None
     return profile_onnx(model_file(source, precision), imgsz)
 
 
