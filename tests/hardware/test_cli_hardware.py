@@ -101,3 +101,17 @@ except ProfileError as exc:
     )
     assert result.returncode == 0, result.stderr
     assert "pip install 'edgeloop[profile]'" in result.stdout
+
+
+def test_bench_record_feeds_advise(yolo_bundle: Bundle, tmp_path: Path) -> None:
+    record = tmp_path / "here.json"
+    args = ("bench", str(yolo_bundle.root), "--runs", "2", "--warmup", "0", "--record", str(record))
+    assert "--as-device" in run_cli(*args).stderr
+    result = run_cli(*args, "--as-device", "raspberry-pi-5")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(record.read_text())["measurements"]
+    assert rows[0]["device"] == "raspberry-pi-5" and rows[0]["latency_ms"] > 0 and rows[0]["gflops"] > 0
+    advised = run_cli("advise", str(yolo_bundle.root), "--all", "--json", "--measurements", str(record))
+    assert advised.returncode == 0, advised.stderr
+    bad = run_cli(*args, "--as-device", "raspberry-pi-9")
+    assert bad.returncode == 1 and "raspberry-pi-5" in bad.stderr

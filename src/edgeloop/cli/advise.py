@@ -51,12 +51,15 @@ def advise(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per option (JSONL) on stdout."),
     chart: Path | None = typer.Option(None, help="Write a PNG chart of predicted FPS vs price here."),
     catalog: Path | None = typer.Option(None, help="Use this catalog file instead of the packaged one."),
+    measurements: list[Path] = typer.Option(
+        [], help="Also calibrate on these measurement files (from `edgeloop bench --record`)."
+    ),
     top: int = typer.Option(15, min=1, help="Rows in the table."),
 ) -> None:
     """Rank devices by predicted FPS, cost and power for a bundle's model."""
     from edgeloop.cli.profile import load_profile
     from edgeloop.hardware.advise import Requirement, check, estimate_all, rank
-    from edgeloop.hardware.catalog import load_catalog
+    from edgeloop.hardware.catalog import Catalog, load_catalog
     from edgeloop.hardware.predict import Workload, fit, load_measurements
 
     if fps is None and not show_all:
@@ -65,7 +68,10 @@ def advise(
         )
     p = load_profile(source, None, None)
     cat = load_catalog(catalog)
-    calibration = fit(load_measurements(), load_catalog())
+    extra = [m for path in measurements for m in load_measurements(path)]
+    # Published measurements name packaged devices; a custom catalog adds to (or overrides) them.
+    devices = {d.slug: d for d in load_catalog().devices} | {d.slug: d for d in cat.devices}
+    calibration = fit([*load_measurements(), *extra], Catalog(devices=list(devices.values())))
     work = Workload(p.gflops, p.params, p.imgsz)
     estimates = estimate_all(work, cat, calibration, _sizes(imgsz), _maps(source))
     if fps is not None:

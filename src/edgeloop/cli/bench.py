@@ -38,6 +38,12 @@ def bench(
     image: Path | None = typer.Option(None, help="Time this image (default: a synthetic 1280x720 JPEG)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON (see --schema)."),
     schema: bool = typer.Option(False, "--schema", help="Print the JSON Schema of the report and exit."),
+    record: Path | None = typer.Option(
+        None, help="Append the infer p50s to this measurement file, for `edgeloop advise --measurements`."
+    ),
+    as_device: str | None = typer.Option(
+        None, "--as-device", help="With --record: the catalog slug of this machine, e.g. raspberry-pi-5."
+    ),
 ) -> None:
     """Latency per stage (p50/p95), FPS and peak memory of a bundle here."""
     from edgeloop.hardware.bench import bench_bundle, report_schema
@@ -56,11 +62,15 @@ def bench(
             f"bundle input is {size[1]}x{size[0]}, not {imgsz}: export the model at {imgsz} and import it "
             "as another bundle to benchmark that size"
         )
+    if record is not None and as_device is None:
+        raise EdgeloopError("--record needs --as-device SLUG: which catalogued device is this machine?")
     data = image.read_bytes() if image is not None else None
     err.print(f"benchmarking {loaded.manifest.name}: {warmup} warm-up + {runs} timed runs per combination")
     report = bench_bundle(
         loaded, _backend_configs(backend, device, threads), precision or None, warmup, runs, data
     )
+    if record is not None and as_device is not None:
+        _record(report, bundle, record, as_device, device)
     if as_json:
         stdout_line(report.model_dump_json())
         return
@@ -93,3 +103,17 @@ def bench(
         )
     Console(highlight=False).print(table)
     err.print("stage times are p50 in ms")
+
+
+def _record(report: Any, bundle: Path, path: Path, slug: str, ort_device: str) -> None:
+    from edgeloop.cli.profile import load_profile
+    from edgeloop.hardware.bench import to_measurements
+    from edgeloop.hardware.catalog import Unit, load_catalog
+    from edgeloop.hardware.predict import save_measurements
+
+    load_catalog().device(slug)  # an unknown slug fails here, listing the known ones
+    p = load_profile(bundle, None, None)
+    unit: Unit = "cpu" if ort_device == "cpu" else "gpu"
+    rows = to_measurements(report, p.gflops, p.params, slug, unit, report.bundle)
+    save_measurements(rows, path)
+    err.print(f"recorded {len(rows)} measurement(s) for {slug} in {path}")

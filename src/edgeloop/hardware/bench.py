@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from edgeloop.bundle import Bundle
 from edgeloop.errors import EdgeloopError
+from edgeloop.hardware.catalog import Unit
+from edgeloop.hardware.predict import Measurement
 from edgeloop.predictor import Predictor, Timing
 
 SCHEMA_VERSION = 1
@@ -190,6 +192,38 @@ def bench_bundle(
         image_wh=[int(decoded.shape[1]), int(decoded.shape[0])] if decoded is not None else [0, 0],
         results=results,
     )
+
+
+def to_measurements(
+    report: BenchReport, gflops: float, params: float, device: str, unit: Unit, model: str
+) -> list[Measurement]:
+    """The report's infer p50s as measurements the predictor can be calibrated on.
+
+    Args:
+        gflops: the model's FLOPs at its input size (from ``profile_onnx``), params its parameter count.
+        device: the catalog slug of the machine the benchmark ran on.
+    """
+    out = []
+    for run in report.results:
+        if run.precision not in ("fp32", "fp16", "int8"):
+            continue
+        runtime = run.backend if unit == "cpu" or run.backend != "onnxruntime" else "onnxruntime-gpu"
+        out.append(
+            Measurement(
+                device=device,
+                runtime=runtime,
+                unit=unit,
+                precision=run.precision,
+                model=model,
+                imgsz=run.imgsz[0],
+                gflops=gflops,
+                params_m=params / 1e6,
+                latency_ms=run.stages["infer"].p50_ms,
+                source=f"edgeloop bench {report.edgeloop} on {report.host.processor}, {report.created}",
+                note=f"{run.runs} runs, infer p50; backend settings {run.backend_config}",
+            )
+        )
+    return out
 
 
 def report_schema() -> dict[str, Any]:

@@ -232,3 +232,14 @@ def leave_one_device_out(
                     (m, predict(work, catalog.device(device), m.runtime, m.unit, m.precision, calibration))
                 )
     return out
+
+
+def save_measurements(measurements: Sequence[Measurement], path: str | Path) -> Path:
+    """Write (or extend) a measurement-set file with ``measurements``."""
+    target = Path(path)
+    existing = load_measurements(target) if target.exists() else []
+    doc = MeasurementSet(
+        note="recorded with edgeloop bench --record", measurements=[*existing, *measurements]
+    )
+    target.write_text(doc.model_dump_json(indent=1) + "\n")
+    return target
