@@ -6,7 +6,7 @@ processes (a yolo11n-sized model made here unless ``--bundle`` is given) and
 prints each run's total and infer p50 and the spread (max / min - 1) of each.
 Target: within 15 % on a quiet machine. Nothing else should run meanwhile.
 
-    python benchmarks/bench_repeatability.py [--repeats 5] [--runs 30] [--bundle B]
+    python benchmarks/bench_repeatability.py [--repeats 5] [--runs 100] [--bundle B]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--bundle", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
