@@ -115,3 +115,10 @@ def test_bench_record_feeds_advise(yolo_bundle: Bundle, tmp_path: Path) -> None:
     assert advised.returncode == 0, advised.stderr
     bad = run_cli(*args, "--as-device", "raspberry-pi-9")
     assert bad.returncode == 1 and "raspberry-pi-5" in bad.stderr
+
+
+def test_advise_with_no_option_shows_the_fastest_and_why(yolo_bundle: Bundle) -> None:
+    result = run_cli("advise", str(yolo_bundle.root), "--fps", "100000", "--top", "2")
+    assert result.returncode == 0, result.stderr
+    assert "no option meets every limit" in result.stderr
+    assert "needed" in result.stdout  # the reasons column: "... FPS < 100000 needed"

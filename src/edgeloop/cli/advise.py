@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from edgeloop.cli.common import err, handle_errors, stdout_line
 from edgeloop.errors import EdgeloopError
+
+if TYPE_CHECKING:
+    from edgeloop.hardware.advise import Estimate
 
 _MAP_KEYS = ("map50_95", "mAP50-95", "map", "mAP")
 
@@ -87,12 +91,15 @@ def advise(
 
         written = fps_vs_cost_png(estimates, chart, fps * streams if fps else None)
         err.print(f"chart written to {written}")
+    meeting = sum(1 for e in estimates if e.meets)
     if as_json:
         for e in shown:
             stdout_line(json.dumps(e.model_dump()))
+    elif shown:
+        _table(shown[:top], source.name, p.gflops)
     else:
-        _table(shown[:top], p.model, p.gflops)
-    meeting = sum(1 for e in estimates if e.meets)
+        err.print("no option meets every limit; the fastest ones, with the reasons they fall short:")
+        _table(sorted(estimates, key=lambda e: -e.fps)[:top], source.name, p.gflops)
     if fps is not None:
         err.print(
             f"{meeting} of {len(estimates)} options meet {fps:g} FPS x {streams} stream(s) "
@@ -101,7 +108,7 @@ def advise(
     err.print("predictions: latency model calibrated on published measurements (docs/hardware.md)")
 
 
-def _table(rows: list, model: str, gflops: float) -> None:  # type: ignore[type-arg]
+def _table(rows: list[Estimate], model: str, gflops: float) -> None:
     from rich.console import Console
     from rich.table import Table
 
