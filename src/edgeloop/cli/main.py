@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from edgeloop.cli import bundle, demo, import_, predict, serve
+from edgeloop.cli import advise, bench, bundle, demo, import_, predict, profile, serve
 
 app = typer.Typer(
     name="edgeloop",
@@ -17,6 +17,9 @@ app.command("import")(import_.import_model)
 app.command("predict")(predict.predict)
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
+app.command("profile")(profile.profile)
+app.command("bench")(bench.bench)
+app.command("advise")(advise.advise)
 app.add_typer(bundle.app, name="bundle")
 
 

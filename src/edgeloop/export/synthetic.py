@@ -369,22 +369,29 @@ def random_yolo(
     num_classes: int = 80,
     seed: int = 0,
     class_bias: float = -7.0,
+    width: float = 1.0,
 ) -> Path:
     """Write a yolo11n-sized random detector with a (1, 4 + nc, N) anchor-free output.
 
     Backbone of strided 3x3 convs, a top-down neck (upsample + concat), and
     YOLOv8-style decoupled DFL heads on strides 8, 16 and 32: about the
     parameters, operator mix and CPU latency of YOLO11n, with random weights.
+    ``width`` scales the backbone and neck channels (multiples of 8), for
+    models of other sizes with the same structure.
     """
     rng = np.random.default_rng(seed)
     nodes: list[onnx.NodeProto] = []
     init: list[onnx.TensorProto] = []
-    x = _conv(nodes, init, rng, "images", "stem", 3, 16, 3, 2)
-    x = _conv(nodes, init, rng, x, "d1", 16, 32, 3, 2)
-    x = _conv(nodes, init, rng, x, "c1", 32, 32, 3, 1)
+
+    def ch(c: int) -> int:
+        return max(8, round(c * width / 8) * 8)
+
+    x = _conv(nodes, init, rng, "images", "stem", 3, ch(16), 3, 2)
+    x = _conv(nodes, init, rng, x, "d1", ch(16), ch(32), 3, 2)
+    x = _conv(nodes, init, rng, x, "c1", ch(32), ch(32), 3, 1)
     feats = []
-    channels = 32
-    for level, cout in enumerate([64, 128, 256]):
+    channels = ch(32)
+    for level, cout in enumerate([ch(64), ch(128), ch(256)]):
         x = _conv(nodes, init, rng, x, f"d{level + 2}", channels, cout, 3, 2)
         for j in range(2):
             x = _conv(nodes, init, rng, x, f"b{level}_{j}", cout, cout, 3, 1)
@@ -392,14 +399,16 @@ def random_yolo(
         channels = cout
     init.append(_const("up_scales", np.array([1, 1, 2, 2], np.float32)))
     necks = [feats[2]]
-    for level, (c_low, c_high) in ((1, (128, 256)), (0, (64, 128))):
+    for level, (c_low, c_high) in ((1, (ch(128), ch(256))), (0, (ch(64), ch(128)))):
         up = f"up{level}"
         nodes.append(helper.make_node("Resize", [necks[0], "", "up_scales"], [up], mode="nearest"))
         nodes.append(helper.make_node("Concat", [up, feats[level]], [f"cat{level}"], axis=1))
         necks.insert(0, _conv(nodes, init, rng, f"cat{level}", f"n{level}", c_low + c_high, c_low, 3, 1))
     parts = [
         _dfl_head(nodes, init, rng, feat, c, i, imgsz // stride, stride, num_classes, class_bias)
-        for i, (feat, c, stride) in enumerate(zip(necks, (64, 128, 256), (8, 16, 32), strict=True))
+        for i, (feat, c, stride) in enumerate(
+            zip(necks, (ch(64), ch(128), ch(256)), (8, 16, 32), strict=True)
+        )
     ]
     nodes.append(helper.make_node("Concat", parts, ["output0"], axis=2))
     n = sum((imgsz // s) ** 2 for s in (8, 16, 32))

@@ -1,0 +1,161 @@
+"""The advisor: which (device, runtime, precision, input size) meets a requirement.
+
+Pure functions over the catalog and a calibration: ``estimate_all`` lists
+every option with its predicted latency; ``check`` marks each against the
+requirement; ``rank`` orders them (options that meet everything first, then
+the cheapest, the least power, the fastest).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from edgeloop.hardware.catalog import Catalog, Precision, Unit
+from edgeloop.hardware.predict import Calibration, Workload, predict
+
+
+class Requirement(BaseModel):
+    """What the user needs."""
+
+    fps: float = Field(gt=0, description="frames per second per stream")
+    streams: int = Field(default=1, ge=1)
+    budget_usd: float | None = Field(default=None, ge=0)
+    max_watts: float | None = Field(default=None, gt=0)
+    min_map: float | None = Field(default=None, ge=0, le=1)
+
+    @property
+    def total_fps(self) -> float:
+        return self.fps * self.streams
+
+
+class Estimate(BaseModel):
+    """One predicted option, and how it fares against the requirement."""
+
+    device: str
+    device_name: str
+    runtime: str
+    unit: Unit
+    precision: Precision
+    imgsz: int | None
+    latency_ms: float
+    fps: float
+    calibration: str = Field(description="the calibration group the prediction came from")
+    runtime_calibrated: bool = Field(
+        description="False: no published measurement of this runtime; extrapolated"
+    )
+    price_usd: float | None
+    power_w: float | None
+    needs_int8: bool
+    map: float | None = Field(default=None, description="the bundle's mAP for this precision, if known")
+    accuracy_cost: float | None = Field(default=None, description="mAP lost against FP32, if known")
+    headroom: float | None = Field(default=None, description="fps / (required fps x streams)")
+    meets: bool | None = None
+    reasons: list[str] = Field(default_factory=list, description="why it does not meet the requirement")
+
+
+def default_sizes(imgsz: int | None) -> list[int]:
+    """The model's input size and smaller multiples of 32 (3/4 and 1/2 of it)."""
+    if imgsz is None:
+        return []
+    sizes = {imgsz, max(32, round(imgsz * 0.75 / 32) * 32), max(32, round(imgsz * 0.5 / 32) * 32)}
+    return sorted(sizes, reverse=True)
+
+
+def estimate_all(
+    work: Workload,
+    catalog: Catalog,
+    calibration: Calibration,
+    sizes: list[int] | None = None,
+    map_by_precision: dict[str, float] | None = None,
+) -> list[Estimate]:
+    """Every (device, runtime, precision, input size) the catalog allows, with its prediction."""
+    sizes = sizes or default_sizes(work.imgsz) or [work.imgsz or 0]
+    maps = map_by_precision or {}
+    base_map = maps.get("fp32")
+    out = []
+    for device in catalog.devices:
+        for target in device.targets:
+            for precision in target.precisions:
+                if device.peak(target.unit, precision) is None:
+                    continue
+                for size in sizes:
+                    sized = work.at(size) if size else work
+                    p = predict(sized, device, target.runtime, target.unit, precision, calibration)
+                    # FP16 keeps FP32 accuracy in practice; INT8 only where the bundle measured it.
+                    m = maps.get(precision, base_map if precision == "fp16" else None)
+                    cost = base_map - m if base_map is not None and m is not None else None
+                    out.append(
+                        Estimate(
+                            device=device.slug,
+                            device_name=device.name,
+                            runtime=target.runtime,
+                            unit=target.unit,
+                            precision=precision,
+                            imgsz=size or None,
+                            latency_ms=round(p.latency_ms, 3),
+                            fps=round(p.fps, 2),
+                            calibration=p.group,
+                            runtime_calibrated=p.group.startswith(target.runtime + "/"),
+                            price_usd=device.price_usd,
+                            power_w=device.power_w,
+                            needs_int8=precision == "int8",
+                            map=m if size == work.imgsz else None,
+                            accuracy_cost=cost if size == work.imgsz else None,
+                        )
+                    )
+    return out
+
+
+def check(estimate: Estimate, need: Requirement) -> Estimate:
+    """A copy of ``estimate`` with headroom, ``meets`` and the reasons it fails filled in."""
+    headroom = estimate.fps / need.total_fps
+    reasons = []
+    if headroom < 1:
+        reasons.append(f"{estimate.fps:.1f} FPS < {need.total_fps:g} needed")
+    if need.budget_usd is not None:
+        if estimate.price_usd is None:
+            reasons.append("price unknown")
+        elif estimate.price_usd > need.budget_usd:
+            reasons.append(f"${estimate.price_usd:g} > ${need.budget_usd:g}")
+    if need.max_watts is not None:
+        if estimate.power_w is None:
+            reasons.append("power unknown")
+        elif estimate.power_w > need.max_watts:
+            reasons.append(f"{estimate.power_w:g} W > {need.max_watts:g} W")
+    if need.min_map is not None:
+        if estimate.map is None:
+            reasons.append("accuracy unknown at this precision and size")
+        elif estimate.map < need.min_map:
+            reasons.append(f"mAP {estimate.map:.3f} < {need.min_map:g}")
+    return estimate.model_copy(
+        update={"headroom": round(headroom, 3), "meets": not reasons, "reasons": reasons}
+    )
+
+
+def rank(estimates: list[Estimate]) -> list[Estimate]:
+    """Options that meet the requirement first, those predicted from measurements of their own
+    runtime before extrapolated ones; then cheapest, least power, fastest."""
+    inf = float("inf")
+    return sorted(
+        estimates,
+        key=lambda e: (
+            not e.meets,
+            not e.runtime_calibrated,
+            e.price_usd if e.price_usd is not None else inf,
+            e.power_w if e.power_w is not None else inf,
+            -e.fps,
+        ),
+    )
+
+
+def advise(
+    work: Workload,
+    need: Requirement,
+    catalog: Catalog,
+    calibration: Calibration,
+    sizes: list[int] | None = None,
+    map_by_precision: dict[str, float] | None = None,
+) -> list[Estimate]:
+    """Every option checked against ``need`` and ranked."""
+    estimates = estimate_all(work, catalog, calibration, sizes, map_by_precision)
+    return rank([check(e, need) for e in estimates])

@@ -1,0 +1,231 @@
+"""Benchmark a bundle on this machine through the one inference path (``Predictor``).
+
+One JSON schema for every target (``BenchReport``; published as
+``bench.schema.json`` beside this module), so results from a Pi and a Jetson
+can be compared line by line.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import statistics
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+import cv2
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from edgeloop.bundle import Bundle
+from edgeloop.errors import EdgeloopError
+from edgeloop.hardware.catalog import Unit
+from edgeloop.hardware.predict import Measurement
+from edgeloop.predictor import Predictor, Timing
+
+SCHEMA_VERSION = 1
+STAGES = ("decode", "preprocess", "infer", "postprocess", "total")
+
+
+class StageStats(BaseModel):
+    """Latency of one stage over the timed runs, in milliseconds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    p50_ms: float
+    p95_ms: float
+    mean_ms: float
+
+
+class BenchRun(BaseModel):
+    """One (variant, backend) combination."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    variant: str
+    precision: str
+    backend: str
+    backend_config: dict[str, Any]
+    imgsz: list[int] = Field(description="model input height, width")
+    warmup: int
+    runs: int
+    stages: dict[str, StageStats] = Field(description="decode, preprocess, infer, postprocess, total")
+    fps: float = Field(description="1000 / total p50")
+    peak_rss_mb: float = Field(description="peak resident memory of the process so far")
+
+
+class Host(BaseModel):
+    """Where the benchmark ran."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    machine: str
+    system: str
+    processor: str
+    cpu_count: int
+    python: str
+
+
+class BenchReport(BaseModel):
+    """What ``edgeloop bench --json`` prints."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = SCHEMA_VERSION
+    edgeloop: str
+    created: str
+    bundle: str
+    host: Host
+    image_wh: list[int]
+    results: list[BenchRun]
+
+
+def host_info() -> Host:
+    """This machine, as far as the standard library can tell."""
+    return Host(
+        machine=platform.machine(),
+        system=platform.system(),
+        processor=platform.processor() or platform.machine(),
+        cpu_count=os.cpu_count() or 1,
+        python=sys.version.split()[0],
+    )
+
+
+def synthetic_jpeg(width: int = 1280, height: int = 720, seed: int = 0) -> bytes:
+    """A JPEG of smooth random shapes, so decode time is realistic and results are repeatable."""
+    rng = np.random.default_rng(seed)
+    img = np.full((height, width, 3), 110, np.uint8)
+    for _ in range(24):
+        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        cv2.rectangle(
+            img, (x, y), (x + int(rng.integers(20, 300)), y + int(rng.integers(20, 300))), colour, -1
+        )
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    if not ok:
+        raise EdgeloopError("could not encode the synthetic benchmark image")
+    return bytes(buf)
+
+
+def _stats(values_s: list[float]) -> StageStats:
+    ms = sorted(v * 1e3 for v in values_s)
+    p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
+    return StageStats(
+        p50_ms=round(statistics.median(ms), 4), p95_ms=round(p95, 4), mean_ms=round(statistics.fmean(ms), 4)
+    )
+
+
+def _peak_rss_mb() -> float:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(
+        rss / (1 << 20) if sys.platform == "darwin" else rss / 1024, 1
+    )  # bytes on macOS, KiB on Linux
+
+
+def bench_one(predictor: Predictor, image: bytes, warmup: int, runs: int) -> dict[str, StageStats]:
+    """Per-stage statistics of ``runs`` timed predictions after ``warmup`` untimed ones."""
+    if runs < 1:
+        raise EdgeloopError("runs must be at least 1")
+    for _ in range(warmup):
+        predictor.predict_timed(image)
+    timings: list[Timing] = [predictor.predict_timed(image)[1] for _ in range(runs)]
+    return {
+        "decode": _stats([t.decode_s for t in timings]),
+        "preprocess": _stats([t.preprocess_s for t in timings]),
+        "infer": _stats([t.infer_s for t in timings]),
+        "postprocess": _stats([t.postprocess_s for t in timings]),
+        "total": _stats([t.total_s for t in timings]),
+    }
+
+
+def bench_bundle(
+    bundle: Bundle,
+    backends: dict[str, dict[str, Any]],
+    precisions: list[str] | None = None,
+    warmup: int = 5,
+    runs: int = 30,
+    image: bytes | None = None,
+) -> BenchReport:
+    """Benchmark every requested variant (default: all) with every backend in ``backends``.
+
+    Args:
+        backends: backend registry name -> its settings, e.g. ``{"onnxruntime": {"intra_op_threads": 2}}``.
+    """
+    from edgeloop import __version__
+
+    data = image if image is not None else synthetic_jpeg()
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    variants = [v for v in bundle.manifest.variants if precisions is None or v.precision in precisions]
+    if not variants:
+        have = ", ".join(v.precision for v in bundle.manifest.variants)
+        raise EdgeloopError(
+            f"bundle has no variant of precision {', '.join(precisions or [])} (it has: {have})"
+        )
+    results = []
+    for variant in variants:
+        for name, config in backends.items():
+            with Predictor(
+                bundle, backend=name, precision=variant.precision, backend_config=config
+            ) as predictor:
+                stages = bench_one(predictor, data, warmup, runs)
+                results.append(
+                    BenchRun(
+                        variant=variant.file,
+                        precision=variant.precision,
+                        backend=name,
+                        backend_config=config,
+                        imgsz=list(predictor.input_spec.size_hw),
+                        warmup=warmup,
+                        runs=runs,
+                        stages=stages,
+                        fps=round(1e3 / stages["total"].p50_ms, 2),
+                        peak_rss_mb=_peak_rss_mb(),
+                    )
+                )
+    return BenchReport(
+        edgeloop=__version__,
+        created=datetime.now(timezone.utc).isoformat(),
+        bundle=bundle.manifest.name,
+        host=host_info(),
+        image_wh=[int(decoded.shape[1]), int(decoded.shape[0])] if decoded is not None else [0, 0],
+        results=results,
+    )
+
+
+def to_measurements(
+    report: BenchReport, gflops: float, params: float, device: str, unit: Unit, model: str
+) -> list[Measurement]:
+    """The report's infer p50s as measurements the predictor can be calibrated on.
+
+    Args:
+        gflops: the model's FLOPs at its input size (from ``profile_onnx``), params its parameter count.
+        device: the catalog slug of the machine the benchmark ran on.
+    """
+    out = []
+    for run in report.results:
+        if run.precision not in ("fp32", "fp16", "int8"):
+            continue
+        runtime = run.backend if unit == "cpu" or run.backend != "onnxruntime" else "onnxruntime-gpu"
+        out.append(
+            Measurement(
+                device=device,
+                runtime=runtime,
+                unit=unit,
+                precision=run.precision,
+                model=model,
+                imgsz=run.imgsz[0],
+                gflops=gflops,
+                params_m=params / 1e6,
+                latency_ms=run.stages["infer"].p50_ms,
+                source=f"edgeloop bench {report.edgeloop} on {report.host.processor}, {report.created}",
+                note=f"{run.runs} runs, infer p50; backend settings {run.backend_config}",
+            )
+        )
+    return out
+
+
+def report_schema() -> dict[str, Any]:
+    """The JSON Schema of ``BenchReport`` (what ``bench.schema.json`` holds)."""
+    return BenchReport.model_json_schema()
