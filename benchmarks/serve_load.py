@@ -194,7 +194,8 @@ def main() -> int:
     assert isinstance(one, dict)
     gap = one["http_p50_ms"] - one["in_process_p50_ms"]
     print(
-        f"model: {args.model or 'generated yolo11n-sized'} at {args.imgsz}; JPEG 640x480; {os.cpu_count()} CPUs"
+        f"model: {args.model or 'generated yolo11n-sized'} at {args.imgsz}; JPEG 640x480; "
+        f"{os.cpu_count()} CPUs"
     )
     print(
         f"1 client, alternating: in-process p50 {one['in_process_p50_ms']:.2f} ms, HTTP p50 "
@@ -202,7 +203,8 @@ def main() -> int:
         f"HTTP p99 {one['http_p99_ms']:.2f} ms"
     )
     print(
-        f"{'clients':>7} {'req/s':>7} {'in-proc':>7} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} {'503':>5} {'err':>4}"
+        f"{'clients':>7} {'req/s':>7} {'in-proc':>7} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'503':>5} {'err':>4}"
     )
     for row in report["levels"]:  # type: ignore[attr-defined]
         print(
