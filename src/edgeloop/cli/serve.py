@@ -28,7 +28,7 @@ def serve(
     ),
     max_wait_ms: float = typer.Option(2.0, "--max-wait-ms", min=0, help="Wait to fill a batch."),
     max_body_mb: float = typer.Option(20.0, "--max-body-mb", min=0.01, help="Largest request body."),
-    timeout: float = typer.Option(30.0, min=0.1, help="Seconds before a request gets 504."),
+    timeout: float = typer.Option(30.0, min=0.01, help="Seconds before a request gets 504."),
     no_check: bool = typer.Option(False, "--no-check", help="Skip the bundles' golden-sample checks."),
 ) -> None:
     """Serve bundles over HTTP: /v1 (native), /v2 (Open Inference Protocol), Roboflow routes."""
