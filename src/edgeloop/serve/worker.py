@@ -203,13 +203,14 @@ class ModelWorker:
                 stage="queue",
             )
         try:
-            if len(jobs) == 1:
-                outputs = [self.predictor.backend.infer(jobs[0].inputs)]
-            else:
-                name = self.predictor.input_name
-                batch = np.concatenate([j.inputs[name] for j in jobs])
-                raw = self.predictor.backend.infer({name: batch})
-                outputs = [[o[i : i + 1] for o in raw] for i in range(len(jobs))]
+            with self._infer_lock:  # one inference at a time, batched or inline
+                if len(jobs) == 1:
+                    outputs = [self.predictor.backend.infer(jobs[0].inputs)]
+                else:
+                    name = self.predictor.input_name
+                    batch = np.concatenate([j.inputs[name] for j in jobs])
+                    raw = self.predictor.backend.infer({name: batch})
+                    outputs = [[o[i : i + 1] for o in raw] for i in range(len(jobs))]
         except Exception as exc:  # the backend's error goes back to each caller
             for job in jobs:
                 job.future.set_exception(exc)
