@@ -73,11 +73,16 @@ def write_h264(path: Path, frames: Iterator[np.ndarray], size_wh: tuple[int, int
 
 @dataclass(frozen=True)
 class Mover:
-    """A filled square moving between key points ``(frame, x1, y1)``, absent outside them."""
+    """A filled square moving between key points ``(frame, x1, y1)``, absent outside them.
+
+    Positions snap to ``grid`` px so that boxes land exactly on the colour
+    detector's cells (stride 32) in a 640x640 frame, which is not letterboxed.
+    """
 
     colour_bgr: tuple[int, int, int]
     size: int
     keys: list[tuple[int, int, int]]
+    grid: int = 32
 
     def at(self, frame: int) -> tuple[int, int] | None:
         keys = self.keys
@@ -86,7 +91,8 @@ class Mover:
         for (f0, x0, y0), (f1, x1, y1) in zip(keys, keys[1:], strict=False):
             if f0 <= frame <= f1:
                 t = (frame - f0) / max(1, f1 - f0)
-                return round(x0 + t * (x1 - x0)), round(y0 + t * (y1 - y0))
+                g = self.grid
+                return g * round((x0 + t * (x1 - x0)) / g), g * round((y0 + t * (y1 - y0)) / g)
         return keys[-1][1], keys[-1][2]
 
 

@@ -88,11 +88,11 @@ def _side(line: LineConfig, point: np.ndarray) -> float:
 def _crosses_segment(line: LineConfig, p0: np.ndarray, p1: np.ndarray) -> bool:
     """Whether the path p0 -> p1 (already known to change side) passes between start and end."""
     s, e = np.asarray(line.start), np.asarray(line.end)
-    d, r = e - s, p1 - p0
-    denom = r[0] * d[1] - r[1] * d[0]
+    d, r, q = e - s, p1 - p0, p0 - s
+    denom = d[0] * r[1] - d[1] * r[0]
     if denom == 0:
         return False
-    u = ((s[0] - p0[0]) * r[1] - (s[1] - p0[1]) * r[0]) / -denom
+    u = (q[0] * r[1] - q[1] * r[0]) / denom  # p0 + t*r = s + u*d, solved for u
     return bool(0.0 <= u <= 1.0)
 
 
@@ -178,11 +178,12 @@ class ZoneCounter:
         for line in self.config.lines:
             if line.classes is not None and track.class_name not in line.classes:
                 continue
-            before, after = _side(line, track.anchor), _side(line, anchor)
-            if before * after < 0 or (before != 0 and after == 0):
+            # a point exactly on the line counts as on its right: each crossing counts once
+            before, after = _side(line, track.anchor) >= 0, _side(line, anchor) >= 0
+            if before != after:
                 if not _crosses_segment(line, track.anchor, anchor):
                     continue
-                direction = "in" if before < 0 else "out"
+                direction = "in" if not before else "out"
                 self.crossings[line.name][direction] += 1
                 events.append(
                     self._event("line_cross", line=line.name, direction=direction, tid=tid, cls=track)
