@@ -8,6 +8,7 @@ CI=true, where it fails them.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import socket
@@ -88,7 +89,7 @@ class Mover:
         keys = self.keys
         if frame < keys[0][0] or frame > keys[-1][0]:
             return None
-        for (f0, x0, y0), (f1, x1, y1) in zip(keys, keys[1:], strict=False):
+        for (f0, x0, y0), (f1, x1, y1) in itertools.pairwise(keys):
             if f0 <= frame <= f1:
                 t = (frame - f0) / max(1, f1 - f0)
                 g = self.grid
@@ -158,7 +159,9 @@ def rtsp_server(clip: Path) -> Iterator[RtspServer]:
 @pytest.fixture()
 def mosquitto() -> Iterator[int]:
     """A real Mosquitto broker on a free loopback port; yields the port."""
-    binary = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+    binary = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+    )
     need(binary is not None, "mosquitto")
     assert binary is not None
     port = free_port()

@@ -63,7 +63,12 @@ def test_counts_match_ground_truth(yolo_bundle: Bundle, scene_video: Path, tmp_p
     records = [json.loads(line) for line in out.read_text().splitlines()]
     events = [r for r in records if "event" in r]
     crossings = sorted((e["line"], e["direction"], e["class"]) for e in events if e["event"] == "line_cross")
-    assert crossings == [("belt", "in", "green"), ("belt", "out", "green"), ("gate", "in", "red"), ("gate", "out", "red")]
+    assert crossings == [
+        ("belt", "in", "green"),
+        ("belt", "out", "green"),
+        ("gate", "in", "red"),
+        ("gate", "out", "red"),
+    ]
     (enter,) = [e for e in events if e["event"] == "zone_enter"]
     (exit_,) = [e for e in events if e["event"] == "zone_exit"]
     assert enter["class"] == exit_["class"] == "blue" and enter["tracker_id"] == exit_["tracker_id"]
