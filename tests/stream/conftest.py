@@ -109,8 +109,11 @@ def scene_frames(movers: list[Mover], n: int, size_wh: tuple[int, int]) -> Itera
 
 @pytest.fixture(scope="session")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 4 s 640x480 H.264 clip: one red square crossing the frame left to right."""
-    red = Mover((0, 0, 255), 64, [(0, 0, 192), (99, 576, 192)])
+    """A 4 s 640x480 H.264 clip: one red square crossing the frame left to right.
+
+    y = 176 lands on the detector's grid once letterboxed (+80 px), so there is one box per frame.
+    """
+    red = Mover((0, 0, 255), 64, [(0, 0, 176), (99, 576, 176)])
     out = tmp_path_factory.mktemp("video") / "clip.mp4"
     return write_h264(out, scene_frames([red], 100, (640, 480)), (640, 480))
 
