@@ -112,7 +112,8 @@ def _status_printer() -> Any:
         if err.is_terminal:
             sys.stderr.write("\r\x1b[2K" + line)
             sys.stderr.flush()
-        elif time.monotonic() - last[0] >= 5.0:  # logs: a line every 5 s, not a flood
+        elif any(s["frames"] for s in snapshot.values()) and time.monotonic() - last[0] >= 5.0:
+            # logs: a line every 5 s, not a flood
             last[0] = time.monotonic()
             sys.stderr.write(line + "\n")
             sys.stderr.flush()
