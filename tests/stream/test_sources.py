@@ -80,3 +80,36 @@ def test_stream_that_never_comes_up_fails_in_bounded_time() -> None:
         items.extend(source.frames(threading.Event()))
     assert 1.4 <= time.monotonic() - started < 4.0
     assert items == []
+
+
+def test_http_stream_source_reads_and_reconnects_at_end(clip: Path) -> None:
+    """An http:// URL goes through the live path: frames, then end of stream -> lost -> reconnected."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(clip.parent)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/{clip.name}"
+    source = LiveSource(url, "cam0", LiveOptions(backoff_initial_s=0.05))
+    stop = threading.Event()
+    kinds: list[str] = []
+    frames = 0
+    try:
+        for item in source.frames(stop):
+            if isinstance(item, Event):
+                kinds.append(item.kind)
+                if item.kind == "source_reconnected":
+                    stop.set()
+            else:
+                frames += 1
+                time.sleep(0.002)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert kinds[:3] == ["source_connected", "source_lost", "source_reconnected"]
+    assert frames > 10
+    assert frames + source.dropped >= 100, "every decoded frame was either handed on or counted as dropped"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from typing import Any
 from urllib.parse import urlparse
 
@@ -34,7 +35,7 @@ class MqttSink(Sink):
         self.max_queued = max_queued
         self.flush_timeout_s = flush_timeout_s
         self._client: Any = None
-        self._pending: list[Any] = []
+        self._pending: deque[Any] = deque(maxlen=max_queued)
 
     def open(self) -> None:
         if self._client is not None:
@@ -60,8 +61,9 @@ class MqttSink(Sink):
         if self._client is None:
             raise SinkError("mqtt sink: publish before open; use it as a context manager")
         info = self._client.publish(topic, json.dumps(record), qos=1)
-        self._pending = [p for p in self._pending if not p.is_published()]
-        self._pending.append(info)
+        while self._pending and self._pending[0].is_published():
+            self._pending.popleft()
+        self._pending.append(info)  # bounded: while the broker is away the oldest stop being awaited
 
     def write(self, result: FrameResult) -> None:
         if self.frames:
@@ -83,6 +85,6 @@ class MqttSink(Sink):
                 info.wait_for_publish(timeout=remaining)
             except (RuntimeError, ValueError):
                 break  # not connected or queue overflow: nothing more to wait for
-        self._pending = []
+        self._pending.clear()
         client.disconnect()
         client.loop_stop()
