@@ -76,11 +76,8 @@ def run(
     opened = [open_source(s, n, live, max_fps) for s, n in zip(sources, source_names(sources), strict=True)]
     fps = {s.name: s.fps for s in opened}
     sink_objects = [open_sink(spec, fps) for spec in sinks]
-    # No spin-waiting: decoding and sinks need the CPU between inferences (measured faster here).
     config: dict[str, Any] = (
-        {"device": device, "intra_op_threads": threads, "allow_spinning": False}
-        if backend == "onnxruntime"
-        else {}
+        {"device": device, "intra_op_threads": threads} if backend == "onnxruntime" else {}
     )
     for source, spec in zip(opened, sources, strict=True):
         err.print(f"{source.name}: {spec}")
