@@ -119,7 +119,10 @@ class ZoneCounter:
     """Tracks one source's detections and counts zone entries and line crossings."""
 
     def __init__(self, config: ZonesConfig, source: str, fps: float | None = None) -> None:
-        from trackers import ByteTrackTracker
+        try:
+            from trackers import ByteTrackTracker
+        except ImportError:
+            raise ConfigError("zones and lines need tracking: pip install 'edgeloop[track]'") from None
 
         self.config = config
         self.source = source
