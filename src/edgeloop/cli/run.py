@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from contextlib import ExitStack
@@ -65,6 +66,10 @@ def run(
     ),
 ) -> None:
     """Run a detection bundle on video sources, with live stats; Ctrl-C stops cleanly."""
+    # FFmpeg's and OpenCV's own lines on every failed reconnect attempt drown the status line;
+    # our events and errors say what happened. Set these variables to see them again.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     from edgeloop.predictor import Predictor
     from edgeloop.stream.pipeline import Pipeline
     from edgeloop.stream.sinks import open_sink
