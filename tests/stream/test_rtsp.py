@@ -41,7 +41,7 @@ def test_rtsp_kill_and_restart_reconnects(
     out = tmp_path / "out.jsonl"
     result: list[Summary] = []
     with Predictor(yolo_bundle) as predictor, JsonlSink(out) as sink:
-        pipeline = Pipeline(predictor, [LiveSource(rtsp_server.url, "cam0", FAST)], [sink])
+        pipeline = Pipeline(predictor, [LiveSource(rtsp_server.url, "cam0", FAST)], [sink], stats_every_s=0.5)
         runner = threading.Thread(target=lambda: result.append(pipeline.run()))
         runner.start()
         try:
@@ -61,7 +61,9 @@ def test_rtsp_kill_and_restart_reconnects(
     assert stopped_in < 2.0
     (summary,) = result
     assert summary.error is None and summary.stopped
-    events = [r for r in records(out) if "event" in r]
+    stats = [r for r in records(out) if r.get("event") == "stats"]
+    assert stats and {"fps", "dropped", "infer_ms", "latency_ms", "decode_ms"} <= set(stats[-1])
+    events = [r for r in records(out) if "event" in r and r["event"] != "stats"]
     kinds = [e["event"] for e in events]
     assert kinds[:3] == ["source_connected", "source_lost", "source_reconnected"]
     gap = float(events[2]["gap_s"])  # type: ignore[arg-type]

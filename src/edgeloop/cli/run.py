@@ -61,6 +61,9 @@ def run(
         min=0.1,
         help="Seconds a lost live source may stay away before the run ends.",
     ),
+    stats_every: float = typer.Option(
+        10.0, "--stats-every", min=0, help="Send per-source stats to the sinks as events every S s (0: off)."
+    ),
     summary_json: bool = typer.Option(
         False, "--summary-json", help="Print the final summary as JSON on stderr."
     ),
@@ -89,7 +92,14 @@ def run(
     with Predictor(bundle, backend=backend, backend_config=config) as predictor, ExitStack() as stack:
         for sink in sink_objects:
             stack.enter_context(sink)
-        pipeline = Pipeline(predictor, opened, sink_objects, zones_config, predictor.options(conf=conf))
+        pipeline = Pipeline(
+            predictor,
+            opened,
+            sink_objects,
+            zones_config,
+            predictor.options(conf=conf),
+            stats_every_s=stats_every,
+        )
         stopped_by: list[str] = []
 
         def on_signal(signum: int, _frame: Any) -> None:

@@ -105,6 +105,7 @@ class Pipeline:
     Args:
         zones: when given, detections are tracked and zone/line events emitted per source.
         queue_size: frames waiting between stages (memory bound: 2 x queue_size frames).
+        stats_every_s: when > 0, send each source's stats to the sinks as a ``stats`` event this often.
     """
 
     def __init__(
@@ -115,6 +116,7 @@ class Pipeline:
         zones: ZonesConfig | None = None,
         options: DecodeOptions | None = None,
         queue_size: int = 4,
+        stats_every_s: float = 0.0,
     ) -> None:
         if predictor.task != "detect":
             raise EdgeloopError("edgeloop run needs a detection bundle; this one is a classifier")
@@ -122,6 +124,7 @@ class Pipeline:
         self.sources = list(sources)
         self.sinks = list(sinks)
         self.options = options
+        self.stats_every_s = stats_every_s
         self.counters = {s.name: ZoneCounter(zones, s.name, s.fps) for s in self.sources} if zones else {}
         self.stats = {s.name: SourceStats() for s in self.sources}
         self._stop = threading.Event()
@@ -278,12 +281,16 @@ class Pipeline:
         for thread in threads:
             thread.daemon = True
             thread.start()
-        last = 0.0
+        last = last_stats = time.monotonic()
         while any(t.is_alive() for t in threads):
             threads[-1].join(timeout=POLL_S)
             if on_status is not None and time.monotonic() - last >= status_every_s:
                 last = time.monotonic()
                 on_status(self.snapshot())
+            if self.stats_every_s > 0 and time.monotonic() - last_stats >= self.stats_every_s:
+                last_stats = time.monotonic()
+                for name, stats in self.snapshot().items():  # never blocks: skipped when sinks lag
+                    self._put(self._out, Event("stats", name, stats), drop=True)
         counts = {name: c.summary() for name, c in self.counters.items()}
         return Summary(
             time.monotonic() - started,
