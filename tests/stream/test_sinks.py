@@ -153,3 +153,14 @@ def test_sink_specs() -> None:
         open_sink("kafka:x", {})
     with pytest.raises(SinkError, match="expected one of"):
         open_sink("video:", {})
+
+
+def test_video_sink_one_file_per_source(yolo_bundle: Bundle, clip: Path, tmp_path: Path) -> None:
+    sources = [VideoFileSource(clip, "cam0", max_fps=5), VideoFileSource(clip, "cam1", max_fps=10)]
+    video = VideoSink(tmp_path / "out.mp4", {s.name: s.fps for s in sources})
+    with Predictor(yolo_bundle) as predictor, video:
+        summary = Pipeline(predictor, sources, [video]).run()
+    assert {n: s["frames"] for n, s in summary.sources.items()} == {"cam0": 20, "cam1": 40}
+    assert probe_frames(tmp_path / "out-cam0.mp4") == 20
+    assert probe_frames(tmp_path / "out-cam1.mp4") == 40
+    assert not (tmp_path / "out.mp4").exists()
