@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt
 
-.PHONY: demo test bench lint system-deps clean
+.PHONY: demo test bench bench-stream lint system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ test: $(VENV)/.dev $(CLIENTS)/.installed system-deps
 bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/runtime_overhead.py
 	$(BIN)/python benchmarks/serve_load.py
+
+bench-stream: $(VENV)/.dev
+	$(BIN)/python benchmarks/stream_throughput.py
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks scripts

@@ -7,6 +7,17 @@ set -euo pipefail
 # Packages the current test suite needs; extend as capabilities land.
 PACKAGES=(
   chromium  # the server's web page is tested in headless Chromium
+  # stream tests: synthetic H.264 videos, an MQTT broker, a real RTSP server (GStreamer,
+  # run with Debian's /usr/bin/python3 because the venv's Python cannot import gi)
+  ffmpeg
+  mosquitto
+  python3-gi
+  gir1.2-gst-rtsp-server-1.0
+  gstreamer1.0-plugins-base
+  gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad
+  gstreamer1.0-plugins-ugly
+  gstreamer1.0-libav
 )
 
 missing=()

@@ -33,3 +33,11 @@ class ModelImportError(EdgeloopError):
 
 class ConfigError(EdgeloopError):
     """A configuration value is invalid."""
+
+
+class SourceError(EdgeloopError):
+    """A video source cannot be opened, or was lost and did not come back in time."""
+
+
+class SinkError(EdgeloopError):
+    """A result sink cannot be opened or written."""

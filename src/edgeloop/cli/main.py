@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from edgeloop.cli import advise, bench, bundle, demo, import_, predict, profile, serve
+from edgeloop.cli import advise, bench, bundle, demo, import_, predict, profile, run, serve
 
 app = typer.Typer(
     name="edgeloop",
@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 app.command("import")(import_.import_model)
 app.command("predict")(predict.predict)
+app.command("run")(run.run)
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("profile")(profile.profile)

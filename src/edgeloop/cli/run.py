@@ -1,0 +1,163 @@
+"""``edgeloop run``: a bundle on live video (cameras, RTSP, files) into sinks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from edgeloop.cli.common import err, handle_errors
+
+RTSP_HELP = "Video file, image folder, camera index or /dev/videoN, or rtsp:// rtmp:// http(s):// URL."
+
+
+def status_line(snapshot: dict[str, dict[str, Any]]) -> str:
+    """One line: per source fps, median inference and end-to-end latency, drops."""
+    parts = []
+    for name, s in snapshot.items():
+        parts.append(
+            f"{name} {s['fps']:.1f} fps  infer {s['infer_ms']:.0f} ms  latency {s['latency_ms']:.0f} ms  "
+            f"frames {s['frames']}  dropped {s['dropped']}  events {s['events']}"
+        )
+    return " | ".join(parts)
+
+
+@handle_errors
+def run(
+    bundle: Path = typer.Argument(..., help="Bundle folder or .tar."),
+    sources: list[str] = typer.Option(..., "--source", "-s", help=RTSP_HELP + " Repeat for more sources."),
+    sinks: list[str] = typer.Option(
+        [],
+        "--sink",
+        help="Where results go; repeat for more: jsonl:PATH (jsonl:- = stdout), video:PATH.mp4, "
+        "mqtt://HOST[:PORT]/PREFIX, webhook:http://HOST/PATH, capture:FOLDER.",
+    ),
+    zones: Path | None = typer.Option(
+        None, "--zones", help="YAML file of zones and lines (enables tracking)."
+    ),
+    max_fps: float | None = typer.Option(
+        None, "--max-fps", min=0.01, help="Process at most N frames/s per source."
+    ),
+    conf: float | None = typer.Option(
+        None, min=0, max=1, help="Confidence threshold (default: the bundle's)."
+    ),
+    backend: str = typer.Option("onnxruntime", help="Backend: onnxruntime, null."),
+    device: str = typer.Option(
+        "cpu", help="onnxruntime device: cpu, cuda, tensorrt, openvino, coreml, auto."
+    ),
+    threads: int = typer.Option(0, min=0, help="Inference threads (0: the runtime decides)."),
+    connect_timeout: float = typer.Option(
+        15.0, "--connect-timeout", min=0.1, help="Seconds to wait for a live source to come up."
+    ),
+    reconnect_timeout: float = typer.Option(
+        60.0,
+        "--reconnect-timeout",
+        min=0.1,
+        help="Seconds a lost live source may stay away before the run ends.",
+    ),
+    stats_every: float = typer.Option(
+        10.0, "--stats-every", min=0, help="Send per-source stats to the sinks as events every S s (0: off)."
+    ),
+    summary_json: bool = typer.Option(
+        False, "--summary-json", help="Print the final summary as JSON on stderr."
+    ),
+) -> None:
+    """Run a detection bundle on video sources, with live stats; Ctrl-C stops cleanly."""
+    # FFmpeg's and OpenCV's own lines on every failed reconnect attempt drown the status line;
+    # our events and errors say what happened. Set these variables to see them again.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    from edgeloop.predictor import Predictor
+    from edgeloop.stream.pipeline import Pipeline
+    from edgeloop.stream.sinks import open_sink
+    from edgeloop.stream.sources import LiveOptions, open_source, source_names
+    from edgeloop.stream.zones import load_zones
+
+    zones_config = load_zones(zones) if zones is not None else None
+    live = LiveOptions(connect_timeout_s=connect_timeout, reconnect_timeout_s=reconnect_timeout)
+    opened = [open_source(s, n, live, max_fps) for s, n in zip(sources, source_names(sources), strict=True)]
+    fps = {s.name: s.fps for s in opened}
+    sink_objects = [open_sink(spec, fps) for spec in sinks]
+    config: dict[str, Any] = (
+        {"device": device, "intra_op_threads": threads} if backend == "onnxruntime" else {}
+    )
+    for source, spec in zip(opened, sources, strict=True):
+        err.print(f"{source.name}: {spec}")
+    with Predictor(bundle, backend=backend, backend_config=config) as predictor, ExitStack() as stack:
+        for sink in sink_objects:
+            stack.enter_context(sink)
+        pipeline = Pipeline(
+            predictor,
+            opened,
+            sink_objects,
+            zones_config,
+            predictor.options(conf=conf),
+            stats_every_s=stats_every,
+        )
+        stopped_by: list[str] = []
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            if stopped_by:  # a second Ctrl-C: stop waiting for a clean shutdown
+                raise KeyboardInterrupt
+            stopped_by.append(signal.Signals(signum).name)
+            pipeline.stop()
+
+        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            summary = pipeline.run(_status_printer())
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    if err.is_terminal:
+        err.print()
+    _print_summary(summary.to_json(), stopped_by, summary_json)
+    if summary.error is not None:
+        raise summary.error
+
+
+def _status_printer() -> Any:
+    last = [0.0]
+
+    def show(snapshot: dict[str, dict[str, Any]]) -> None:
+        import time
+
+        line = status_line(snapshot)
+        if err.is_terminal:
+            sys.stderr.write("\r\x1b[2K" + line)
+            sys.stderr.flush()
+        elif any(s["frames"] for s in snapshot.values()) and time.monotonic() - last[0] >= 5.0:
+            # logs: a line every 5 s, not a flood
+            last[0] = time.monotonic()
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+
+    return show
+
+
+def _print_summary(summary: dict[str, Any], stopped_by: list[str], as_json: bool) -> None:
+    if as_json:
+        err.print(json.dumps(summary), markup=False, highlight=False)
+        return
+    how = f"stopped by {stopped_by[0]}" if stopped_by else "ended"
+    err.print(
+        f"{how} after {summary['duration_s']:.1f} s: {summary['frames']} frames, {summary['fps']:.1f} fps"
+    )
+    for name, s in summary["sources"].items():
+        err.print(
+            f"  {name}: {s['frames']} frames, dropped {s['dropped']}, events {s['events']}, "
+            f"infer {s['infer_ms']:.1f} ms, latency {s['latency_ms']:.1f} ms (medians)",
+            markup=False,
+        )
+    for name, counts in summary["counts"].items():
+        for zone, z in counts["zones"].items():
+            err.print(
+                f"  {name} zone {zone}: {z['entries']} entries, {z['occupancy']} inside now", markup=False
+            )
+        for line, c in counts["lines"].items():
+            err.print(f"  {name} line {line}: in {c['in']}, out {c['out']}", markup=False)

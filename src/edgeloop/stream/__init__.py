@@ -1,0 +1,1 @@
+"""Live video pipelines: sources -> Predictor -> tracking and zones -> sinks."""

@@ -1,0 +1,301 @@
+"""The threaded video pipeline: decode, inference and sinks run concurrently.
+
+    source reader (one thread each) -> bounded queue -> inference (one thread, one
+    Predictor shared by all sources) -> bounded queue -> tracking, zones, sinks (one thread)
+
+Throughput approaches the slowest stage instead of the sum of all three:
+OpenCV's decoding, ONNX Runtime and video encoding release the GIL. File
+sources wait when the queue is full (every frame is processed); live sources
+drop their frame instead (freshest frame wins). ``stop()`` (e.g. from a signal
+handler) ends the run within a fraction of a second. The caller owns the
+sinks (open before, close after, e.g. with ``contextlib.ExitStack``), so files
+are complete however the run ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import statistics
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from edgeloop.errors import EdgeloopError, SourceError
+from edgeloop.postprocess import DecodeOptions
+from edgeloop.predictor import Predictor
+from edgeloop.stream.frames import Event, Frame, FrameResult
+from edgeloop.stream.sinks.base import Sink
+from edgeloop.stream.sources import Source
+from edgeloop.stream.zones import ZoneCounter, ZonesConfig
+from edgeloop.types import Detections
+
+POLL_S = 0.05
+
+
+@dataclass(frozen=True)
+class _End:
+    source: str
+    error: EdgeloopError | None = None
+
+
+@dataclass
+class SourceStats:
+    """Counters and recent timings for one source."""
+
+    frames: int = 0
+    dropped: int = 0
+    events: int = 0
+    decode_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100))
+    infer_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100))
+    sink_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100))
+    latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=100))
+    done_at: deque[float] = field(default_factory=lambda: deque(maxlen=100))
+
+    def snapshot(self) -> dict[str, Any]:
+        def med(values: deque[float]) -> float:
+            return round(statistics.median(values), 2) if values else 0.0
+
+        times = list(self.done_at)
+        fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+        return {
+            "frames": self.frames,
+            "dropped": self.dropped,
+            "events": self.events,
+            "fps": round(fps, 2),
+            "decode_ms": med(self.decode_ms),
+            "infer_ms": med(self.infer_ms),
+            "sink_ms": med(self.sink_ms),
+            "latency_ms": med(self.latency_ms),
+        }
+
+
+@dataclass
+class Summary:
+    """What a finished run reports."""
+
+    duration_s: float
+    stopped: bool
+    sources: dict[str, dict[str, Any]]
+    counts: dict[str, dict[str, Any]]
+    error: EdgeloopError | None = None
+
+    @property
+    def frames(self) -> int:
+        return sum(int(s["frames"]) for s in self.sources.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "duration_s": round(self.duration_s, 3),
+            "frames": self.frames,
+            "fps": round(self.frames / self.duration_s, 2) if self.duration_s > 0 else 0.0,
+            "stopped": self.stopped,
+            "sources": self.sources,
+            "counts": self.counts,
+            "error": str(self.error) if self.error else None,
+        }
+
+
+class Pipeline:
+    """Runs ``sources`` through one ``predictor`` into ``sinks``.
+
+    Args:
+        zones: when given, detections are tracked and zone/line events emitted per source.
+        queue_size: frames waiting between stages (memory bound: 2 x queue_size frames).
+        stats_every_s: when > 0, send each source's stats to the sinks as a ``stats`` event this often.
+    """
+
+    def __init__(
+        self,
+        predictor: Predictor,
+        sources: Sequence[Source],
+        sinks: Sequence[Sink],
+        zones: ZonesConfig | None = None,
+        options: DecodeOptions | None = None,
+        queue_size: int = 4,
+        stats_every_s: float = 0.0,
+    ) -> None:
+        if predictor.task != "detect":
+            raise EdgeloopError("edgeloop run needs a detection bundle; this one is a classifier")
+        self.predictor = predictor
+        self.sources = list(sources)
+        self.sinks = list(sinks)
+        self.options = options
+        self.stats_every_s = stats_every_s
+        self.counters = {s.name: ZoneCounter(zones, s.name, s.fps) for s in self.sources} if zones else {}
+        self.stats = {s.name: SourceStats() for s in self.sources}
+        self._stop = threading.Event()
+        self._stopped_by_user = False
+        self._in: queue.Queue[Frame | Event | _End] = queue.Queue(queue_size)
+        self._out: queue.Queue[FrameResult | Event | _End] = queue.Queue(queue_size)
+        self._errors: list[EdgeloopError] = []
+        self._lock = threading.Lock()
+
+    def stop(self) -> None:
+        """Ask the run to end soon (safe from signal handlers and other threads)."""
+        self._stopped_by_user = True
+        self._stop.set()
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Per-source stats now: frames, dropped, events, fps and median stage times."""
+        with self._lock:
+            snap = {name: s.snapshot() for name, s in self.stats.items()}
+        for source in self.sources:
+            snap[source.name]["dropped"] += source.dropped
+        return snap
+
+    def _put(self, q: queue.Queue[Any], item: Any, drop: bool = False) -> bool:
+        """Put unless stopping; with ``drop``, give up at once when the queue is full."""
+        if drop:
+            try:
+                q.put_nowait(item)
+                return True
+            except queue.Full:
+                return False
+        while not self._stop.is_set():
+            try:
+                q.put(item, timeout=POLL_S)
+                return True
+            except queue.Full:
+                pass
+        return False
+
+    def _read(self, source: Source) -> None:
+        error: EdgeloopError | None = None
+        try:
+            for item in source.frames(self._stop):
+                if not self._put(self._in, item, drop=source.live and isinstance(item, Frame)):
+                    if self._stop.is_set():
+                        break
+                    with self._lock:
+                        self.stats[source.name].dropped += 1
+        except EdgeloopError as exc:
+            error = exc
+        except Exception as exc:  # a decoder crash must end the run with a message, not hang it
+            error = SourceError(f"{source.name}: reading failed: {exc}")
+        if error is not None:
+            self._stop.set()  # a source that gave up ends the run, so a supervisor can restart it
+        self._put_end(self._in, _End(source.name, error))
+
+    def _put_end(self, q: queue.Queue[Any], end: _End) -> None:
+        while True:  # ends must arrive even while stopping, or the next stage would wait forever
+            try:
+                q.put(end, timeout=POLL_S)
+                return
+            except queue.Full:
+                if self._stop.is_set():
+                    with contextlib.suppress(queue.Empty):
+                        q.get_nowait()  # stopping: make room by dropping an unprocessed item
+
+    def _infer(self) -> None:
+        ended = 0
+        while ended < len(self.sources):
+            item = self._in.get()
+            if isinstance(item, _End):
+                ended += 1
+                self._put_end(self._out, item)
+                continue
+            if self._stop.is_set():
+                continue  # drain without work so readers can finish
+            if isinstance(item, Event):
+                self._put(self._out, item)
+                continue
+            try:
+                result, timing = self.predictor.predict_timed(item.image, self.options)
+            except EdgeloopError as exc:
+                self._errors.append(exc)
+                self._stop.set()
+                continue
+            assert isinstance(result, Detections)
+            self._put(self._out, FrameResult(item, result, timing.total_s))
+
+    def _deliver(self) -> None:
+        ended = 0
+        while ended < len(self.sources):
+            item = self._out.get()
+            if isinstance(item, _End):
+                ended += 1
+                if item.error is not None:
+                    self._errors.append(item.error)
+                continue
+            if self._stop.is_set() and isinstance(item, FrameResult):
+                continue
+            t0 = time.perf_counter()
+            try:
+                self._sink_one(item)
+            except EdgeloopError as exc:
+                self._errors.append(exc)
+                self._stop.set()
+                continue
+            if isinstance(item, FrameResult):
+                self._record(item, time.perf_counter() - t0)
+
+    def _sink_one(self, item: FrameResult | Event) -> None:
+        if isinstance(item, Event):
+            with self._lock:
+                self.stats[item.source].events += 1
+            for sink in self.sinks:
+                sink.event(item)
+            return
+        counter = self.counters.get(item.frame.source)
+        if counter is not None:
+            time_s = item.frame.pts_s if item.frame.pts_s is not None else item.frame.captured_s
+            item.detections, item.tracker_id, item.events = counter.update(item.detections, time_s)
+        for sink in self.sinks:
+            sink.write(item)
+            for event in item.events:
+                sink.event(event)
+
+    def _record(self, item: FrameResult, sink_s: float) -> None:
+        now = time.monotonic()
+        with self._lock:
+            s = self.stats[item.frame.source]
+            s.frames += 1
+            s.events += len(item.events)
+            s.decode_ms.append(item.frame.decode_s * 1000)
+            s.infer_ms.append(item.infer_s * 1000)
+            s.sink_ms.append(sink_s * 1000)
+            s.latency_ms.append((now - item.frame.captured_s) * 1000)
+            s.done_at.append(now)
+
+    def run(
+        self,
+        on_status: Callable[[dict[str, dict[str, Any]]], None] | None = None,
+        status_every_s: float = 0.5,
+    ) -> Summary:
+        """Run until every source ends, ``stop()`` is called, or an error; sinks are closed after.
+
+        The first error (a source that never came up, a sink that failed) is in ``Summary.error``.
+        """
+        started = time.monotonic()
+        threads = [
+            threading.Thread(target=self._read, args=(s,), name=f"read-{s.name}") for s in self.sources
+        ]
+        threads += [
+            threading.Thread(target=self._infer, name="infer"),
+            threading.Thread(target=self._deliver, name="sinks"),
+        ]
+        for thread in threads:
+            thread.daemon = True
+            thread.start()
+        last = last_stats = time.monotonic()
+        while any(t.is_alive() for t in threads):
+            threads[-1].join(timeout=POLL_S)
+            if on_status is not None and time.monotonic() - last >= status_every_s:
+                last = time.monotonic()
+                on_status(self.snapshot())
+            if self.stats_every_s > 0 and time.monotonic() - last_stats >= self.stats_every_s:
+                last_stats = time.monotonic()
+                for name, stats in self.snapshot().items():  # never blocks: skipped when sinks lag
+                    self._put(self._out, Event("stats", name, stats), drop=True)
+        counts = {name: c.summary() for name, c in self.counters.items()}
+        return Summary(
+            time.monotonic() - started,
+            self._stopped_by_user,
+            self.snapshot(),
+            counts,
+            self._errors[0] if self._errors else None,
+        )
