@@ -132,6 +132,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=8.0, help="per load level")
     parser.add_argument("--rounds", type=int, default=60, help="alternating 1-client rounds")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--server-args", default="", help="extra `edgeloop serve` flags, e.g. --no-spinning")
     args = parser.parse_args()
     jpeg = scene_jpeg(640, 480)
     report: dict[str, object] = {"cpu_count": os.cpu_count()}
@@ -140,7 +141,7 @@ def main() -> int:
         name = load_bundle(bundle).manifest.name
         path = f"/v1/models/{name}/predict"
         port = free_port()
-        server = start(bundle, port)
+        server = start(bundle, port, *args.server_args.split())
         try:
             with Predictor(bundle) as predictor:
                 client = Client(port, path, jpeg)

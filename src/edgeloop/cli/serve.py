@@ -30,6 +30,9 @@ def serve(
     max_body_mb: float = typer.Option(20.0, "--max-body-mb", min=0.01, help="Largest request body."),
     timeout: float = typer.Option(30.0, min=0.01, help="Seconds before a request gets 504."),
     no_check: bool = typer.Option(False, "--no-check", help="Skip the bundles' golden-sample checks."),
+    spinning: bool | None = typer.Option(
+        None, "--spinning/--no-spinning", help="ONNX Runtime threads busy-wait between runs (default: on)."
+    ),
 ) -> None:
     """Serve bundles over HTTP: /v1 (native), /v2 (Open Inference Protocol), Roboflow routes."""
     import time
@@ -50,6 +53,7 @@ def serve(
         max_wait_ms=max_wait_ms,
         max_body_bytes=int(max_body_mb * 2**20),
         request_timeout_s=timeout,
+        allow_spinning=spinning,
         check_samples=not no_check,
     )
     check_exposure(config)

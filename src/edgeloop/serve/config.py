@@ -26,6 +26,9 @@ class ServeConfig(BaseModel):
     max_wait_ms: float = Field(default=2.0, ge=0, description="how long to wait to fill a batch")
     threads: int = Field(default=0, ge=0, description="ONNX Runtime intra-op threads (0: default)")
     device: str = "cpu"
+    allow_spinning: bool | None = Field(
+        default=None, description="ONNX Runtime threads busy-wait between runs (None: its default)"
+    )
     check_samples: bool = True
 
 

@@ -76,7 +76,11 @@ class ModelManager:
         config = self.config
         predictor = Predictor(
             path,
-            backend_config={"device": config.device, "intra_op_threads": config.threads},
+            backend_config={
+                "device": config.device,
+                "intra_op_threads": config.threads,
+                "allow_spinning": config.allow_spinning,
+            },
             max_pixels=config.max_pixels,
         )
         try:
