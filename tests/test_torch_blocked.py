@@ -29,6 +29,11 @@ def test_device_modules_import_and_predict_without_torch(yolo_bundle: Bundle) ->
     code = f"""
 import edgeloop.predictor, edgeloop.backends, edgeloop.bundle, edgeloop.imaging, edgeloop.cli.main
 import edgeloop.backends.onnxruntime, edgeloop.importer
+import edgeloop.serve.app, edgeloop.serve.worker, edgeloop.stream.pipeline, edgeloop.stream.sources
+import edgeloop.stream.sinks.jsonl, edgeloop.stream.sinks.mqtt, edgeloop.stream.sinks.webhook
+import edgeloop.hardware.predict, edgeloop.hardware.advise, edgeloop.stream.zones
+from trackers import ByteTrackTracker  # what zones use for tracking
+ByteTrackTracker()
 import numpy as np
 from edgeloop.predictor import Predictor
 with Predictor({str(yolo_bundle.root)!r}) as p:
