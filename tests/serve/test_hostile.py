@@ -159,7 +159,9 @@ def test_hostile_requests(yolo_bundle: Bundle, tmp_path: Path) -> None:
             ok = client.post(f"/v1/models/{DET}/predict", content=good, headers={"Content-Type": "image/png"})
             assert ok.status_code == 200 and len(ok.json()["predictions"]) == 2
             grown = rss_mb(srv.process.pid) - baseline
-        print(f"\nhostile: {sent} requests, RSS {baseline:.0f} MB -> {baseline + grown:.0f} MB ({grown:+.1f} MB)")
+        print(
+            f"\nhostile: {sent} requests, RSS {baseline:.0f} -> {baseline + grown:.0f} MB ({grown:+.1f} MB)"
+        )
         assert grown < 100, f"RSS grew by {grown:.0f} MB"
         codes = {name: code for name, code in statuses}
         assert codes["pixel bomb"] == 413 and codes["huge body"] == 413 and codes["unknown model"] == 404
