@@ -75,7 +75,7 @@ def ultralytics_metadata(metadata: dict[str, str]) -> dict[str, object]:
     """Parse the Python-literal metadata values that Ultralytics exports carry."""
     parsed: dict[str, object] = {}
     for key in ("names", "imgsz", "stride", "task", "end2end", "batch"):
-        if key in metadata:
+        if key in metadata and len(metadata[key]) <= 1_000_000:  # a hostile model cannot make us parse more
             try:
                 parsed[key] = ast.literal_eval(metadata[key])
             except (ValueError, SyntaxError):
