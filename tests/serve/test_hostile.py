@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import struct
-import zlib
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -17,21 +15,9 @@ import numpy as np
 from edgeloop.bundle import Bundle
 from tests.conftest import scene_640x480
 from tests.serve.conftest import start_server
+from tests.test_imaging import png_declaring
 
 DET = "colour-yolo"
-
-
-def png_declaring(width: int, height: int) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )
 
 
 def rss_mb(pid: int) -> float:
