@@ -20,14 +20,17 @@ from edgeloop.data.dataset import (
 )
 from edgeloop.errors import DatasetError
 
+# Files at the top that mean another layout (a COCO JSON, a YOLO data.yaml) or loose images.
+_NOT_FOLDERS = {*IMAGE_SUFFIXES, ".json", ".yaml", ".yml"}
+
 
 def _class_dirs(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def detect(path: Path) -> bool:
-    """Only sub-folders at the top, each holding images."""
-    if not path.is_dir() or any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir()):
+    """Sub-folders of images, and no images or label files (.json, .yaml) beside them."""
+    if not path.is_dir() or any(p.is_file() and p.suffix.lower() in _NOT_FOLDERS for p in path.iterdir()):
         return False
     dirs = _class_dirs(path)
     return bool(dirs) and all(list_images(d) for d in dirs)
