@@ -45,7 +45,7 @@ def detect_format(path: Path) -> str:
     )
 
 
-def load_dataset(path: Path, format: str | None = None) -> Dataset:
+def load_dataset(path: str | Path, format: str | None = None) -> Dataset:
     """Load a dataset, detecting its format unless ``format`` names one."""
     path = Path(path)
     if not path.exists():
@@ -53,6 +53,6 @@ def load_dataset(path: Path, format: str | None = None) -> Dataset:
     return get_format(format or detect_format(path)).load(path)
 
 
-def save_dataset(ds: Dataset, path: Path, format: str) -> None:
+def save_dataset(ds: Dataset, path: str | Path, format: str) -> None:
     """Write ``ds`` to a new folder ``path`` in ``format``."""
     get_format(format).save(ds, Path(path))
