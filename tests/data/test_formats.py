@@ -171,3 +171,11 @@ def test_unreadable_image_is_named(tmp_path: Path) -> None:
     (tmp_path / "ant" / "x.png").write_bytes(b"not an image")
     with pytest.raises(DatasetError, match=r"x\.png: not a supported image.*replace or remove this image"):
         load_dataset(tmp_path, "folders")
+
+
+def test_yolo_class_outside_names_is_refused(detection_set: Dataset, tmp_path: Path) -> None:
+    save_dataset(detection_set, tmp_path / "y", "yolo")
+    (tmp_path / "y" / "labels" / "a.txt").write_text("0 0.5 0.5 0.1 0.1\n\n3 0.5 0.5 0.1 0.1\n")
+    message = r"a\.txt:3: class 3 is not one of the 3 names in data.yaml \(0\.\.2\); fix the label"
+    with pytest.raises(DatasetError, match=message):
+        load_dataset(tmp_path / "y")

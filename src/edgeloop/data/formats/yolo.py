@@ -75,7 +75,7 @@ def load(path: Path) -> Dataset:
 
 
 def _read_labels(label: Path, size_wh: tuple[int, int], names: tuple[str, ...]) -> Detections:
-    rows = []
+    rows, numbers = [], []
     for number, line in enumerate(label.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
@@ -84,6 +84,7 @@ def _read_labels(label: Path, size_wh: tuple[int, int], names: tuple[str, ...]) 
             if len(fields) != 5:
                 raise ValueError
             rows.append([float(f) for f in fields])
+            numbers.append(number)
         except ValueError:
             raise DatasetError(
                 f"{label}:{number}: expected 'class cx cy w h' (5 numbers), "
@@ -92,6 +93,12 @@ def _read_labels(label: Path, size_wh: tuple[int, int], names: tuple[str, ...]) 
     if not rows:
         return Detections.empty(names)
     table = np.asarray(rows, np.float64)
+    bad = (table[:, 0] != np.round(table[:, 0])) | (table[:, 0] < 0) | (table[:, 0] >= len(names))
+    if bad.any():
+        raise DatasetError(
+            f"{label}:{numbers[int(np.argmax(bad))]}: class {table[bad][0, 0]:g} is not one of the "
+            f"{len(names)} names in data.yaml (0..{len(names) - 1}); fix the label or add the name"
+        )
     width, height = size_wh
     cx, cy, w, h = table[:, 1] * width, table[:, 2] * height, table[:, 3] * width, table[:, 4] * height
     xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
