@@ -78,3 +78,22 @@ def test_cli_errors_are_one_line_with_exit_1(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "unknown dataset format 'parquet': choose one of" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_dataset_modules_work_without_torch(tmp_path: Path) -> None:
+    from tests.test_torch_blocked import run_blocked
+
+    code = f"""
+from pathlib import Path
+from edgeloop.data.formats import FORMATS, get_format, load_dataset, save_dataset
+from edgeloop.data.synth import synth_detection
+for name in FORMATS.names():
+    get_format(name)
+root = Path({str(tmp_path)!r})
+save_dataset(synth_detection(root / "s", images=2, size=64), root / "c", "coco")
+print(len(load_dataset(root / "c")))
+assert "torch" not in sys.modules
+"""
+    result = run_blocked(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "2"
