@@ -41,3 +41,7 @@ class SourceError(EdgeloopError):
 
 class SinkError(EdgeloopError):
     """A result sink cannot be opened or written."""
+
+
+class DatasetError(EdgeloopError):
+    """A dataset is missing, malformed, or cannot be written in the requested format."""

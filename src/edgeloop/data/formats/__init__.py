@@ -1,0 +1,58 @@
+"""Dataset formats: name -> module, imported lazily, and auto-detection on load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edgeloop.data.dataset import Dataset, DatasetFormat
+from edgeloop.errors import DatasetError
+from edgeloop.registry import Registry
+
+# Detection order matters: class folders match almost any tree, so they come last.
+FORMATS = Registry(
+    "dataset format",
+    {
+        "yolo": "edgeloop.data.formats.yolo:FORMAT",
+        "coco": "edgeloop.data.formats.coco:FORMAT",
+        "voc": "edgeloop.data.formats.voc:FORMAT",
+        "folders": "edgeloop.data.formats.folders:FORMAT",
+    },
+    DatasetError,
+)
+
+
+def get_format(name: str) -> DatasetFormat:
+    """The format registered as ``name``."""
+    fmt: DatasetFormat = FORMATS.get(name)
+    return fmt
+
+
+def detect_format(path: Path) -> str:
+    """Name of the first format whose layout ``path`` matches.
+
+    Raises:
+        DatasetError: ``path`` is missing or matches no format.
+    """
+    if not path.is_dir():
+        raise DatasetError(f"{path}: no such dataset folder")
+    for name in FORMATS.names():
+        if get_format(name).detect(path):
+            return name
+    raise DatasetError(
+        f"{path}: not a recognised dataset (yolo: data.yaml + images/ + labels/; coco: one .json + images/; "
+        "voc: Annotations/ + JPEGImages/; folders: one sub-folder of images per class); "
+        "pass --from to name the format"
+    )
+
+
+def load_dataset(path: str | Path, format: str | None = None) -> Dataset:
+    """Load a dataset, detecting its format unless ``format`` names one."""
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"{path}: no such dataset folder")
+    return get_format(format or detect_format(path)).load(path)
+
+
+def save_dataset(ds: Dataset, path: str | Path, format: str) -> None:
+    """Write ``ds`` to a new folder ``path`` in ``format``."""
+    get_format(format).save(ds, Path(path))
