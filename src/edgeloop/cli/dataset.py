@@ -1,14 +1,21 @@
-"""``edgeloop dataset``: convert between dataset formats and make synthetic data."""
+"""``edgeloop dataset``: convert, check, describe, split, merge and import datasets; make synthetic ones."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from edgeloop.cli.common import err, handle_errors, stdout_line
 
-app = typer.Typer(help="Convert datasets between formats and make synthetic ones.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from edgeloop.data.check import CheckReport
+
+app = typer.Typer(
+    help="Convert, check, describe, split, merge and import datasets; make synthetic ones.",
+    no_args_is_help=True,
+)
 
 
 @app.command("convert")
@@ -48,3 +55,59 @@ def synth(
     boxes = sum(len(i.detections) for i in ds.items if i.detections is not None)
     err.print(f"wrote {len(ds)} images, {boxes} boxes, classes {', '.join(ds.names)} (yolo)")
     stdout_line(str(out))
+
+
+@app.command("check")
+@handle_errors
+def check(
+    src: Path = typer.Argument(..., help="Dataset folder to check (never modified)."),
+    fix: Path | None = typer.Option(None, "--fix", help="Write a cleaned copy to this new folder."),
+    from_: str | None = typer.Option(None, "--from", help="Format of SRC (default: detected)."),
+    max_imbalance: float = typer.Option(
+        10.0, "--max-imbalance", min=1.0, help="Warn when the most common class outnumbers another by more."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as one JSON object."),
+) -> None:
+    """Report every defect of a dataset; exit code 0 when clean, 1 when defects were found."""
+    import json
+
+    from edgeloop.data.check import check_dataset, fix_dataset
+
+    if fix is None:
+        report = check_dataset(src, from_, max_imbalance)
+    else:
+        report, changes = fix_dataset(src, fix, from_, max_imbalance)
+        after = check_dataset(fix, report.format, max_imbalance)
+        err.print(
+            f"wrote cleaned copy {fix}: dropped {changes['images_dropped']} images and "
+            f"{changes['boxes_dropped']} boxes, clipped {changes['boxes_clipped']} boxes; "
+            f"it checks {'clean' if after.clean else f'with {after.errors} errors'}"
+        )
+    if json_out:
+        stdout_line(json.dumps(report.as_dict()))
+    else:
+        for line in render_report(report):
+            stdout_line(line)
+    if not report.clean:
+        raise typer.Exit(1)
+
+
+def render_report(report: CheckReport) -> list[str]:
+    """The check report as text lines."""
+    lines = [
+        f"{report.path} ({report.format}, {report.task}): {report.images} images, {report.boxes} boxes, "
+        f"{len(report.class_counts)} classes"
+    ]
+    for f in report.findings:
+        lines.append(f"{f.severity:<7} {f.kind:<16} {f.count:>6}  {f.hint}")
+        lines += [f"{'':32}{where}" for where in f.examples]
+        if f.count > len(f.examples):
+            lines.append(f"{'':32}... and {f.count - len(f.examples)} more")
+    warnings = sum(1 for f in report.findings if f.severity == "warning")
+    if report.clean:
+        lines.append(f"clean ({warnings} warnings)" if warnings else "clean")
+    else:
+        lines.append(
+            f"{report.errors} errors: write a cleaned copy with --fix OUT (the source stays as it is)"
+        )
+    return lines
