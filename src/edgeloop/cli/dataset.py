@@ -111,3 +111,22 @@ def render_report(report: CheckReport) -> list[str]:
             f"{report.errors} errors: write a cleaned copy with --fix OUT (the source stays as it is)"
         )
     return lines
+
+
+@app.command("import")
+@handle_errors
+def import_(
+    archive: Path = typer.Argument(..., help="Archive to import: .zip, .tar, .tar.gz, .tgz, .tar.xz."),
+    out: Path = typer.Argument(..., help="New folder to extract the dataset into."),
+) -> None:
+    """Extract a dataset archive safely and confirm it loads; on refusal nothing is left in OUT."""
+    from edgeloop.data.unpack import import_archive
+
+    result = import_archive(archive, out)
+    err.print(
+        f"imported {result.images} images, {result.boxes} boxes, {result.classes} classes "
+        f"({result.format}, {result.task})"
+    )
+    if result.defects:
+        err.print(f"{result.defects} defects found: see `edgeloop dataset check {out}`")
+    stdout_line(str(out))
