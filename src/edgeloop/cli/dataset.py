@@ -130,3 +130,51 @@ def import_(
     if result.defects:
         err.print(f"{result.defects} defects found: see `edgeloop dataset check {out}`")
     stdout_line(str(out))
+
+
+@app.command("split")
+@handle_errors
+def split(
+    src: Path = typer.Argument(..., help="Dataset folder to split (never modified)."),
+    out: Path = typer.Argument(..., help="New folder: OUT/train, OUT/val (and OUT/test) are written there."),
+    val: float = typer.Option(0.2, "--val", min=0.0, max=1.0, help="Fraction of images for validation."),
+    test: float = typer.Option(0.0, "--test", min=0.0, max=1.0, help="Fraction of images for test."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same split."),
+    to: str | None = typer.Option(None, "--to", help="Format to write (default: the source's)."),
+    from_: str | None = typer.Option(None, "--from", help="Format of SRC (default: detected)."),
+) -> None:
+    """Split a dataset into train/val(/test), stratified by class, deterministic per seed."""
+    from edgeloop.data.formats import FORMATS
+    from edgeloop.data.split import split_folder
+
+    if to is not None:
+        FORMATS.get(to)
+    parts = split_folder(src, out, val, test, seed, to, from_)
+    for name, part in parts.items():
+        boxes = sum(len(i.detections) for i in part.items if i.detections is not None)
+        err.print(f"{name:<6} {len(part):>6} images {boxes:>7} boxes")
+    stdout_line(str(out))
+
+
+@app.command("merge")
+@handle_errors
+def merge(
+    sources: list[Path] = typer.Argument(..., help="Dataset folders to merge (never modified)."),
+    out: Path = typer.Option(..., "--out", help="New folder to write the merged dataset to."),
+    renames: list[str] = typer.Option(
+        [], "--map", help="Rename a class before merging: old=new (repeatable)."
+    ),
+    to: str | None = typer.Option(None, "--to", help="Format to write (default: the first source's)."),
+) -> None:
+    """Merge datasets: classes are matched by name (after --map renames); clashing image names get __N."""
+    from edgeloop.data.formats import FORMATS
+    from edgeloop.data.split import merge_folders, parse_renames
+
+    if to is not None:
+        FORMATS.get(to)
+    merged, renamed = merge_folders(sources, out, parse_renames(renames), to)
+    boxes = sum(len(i.detections) for i in merged.items if i.detections is not None)
+    classes = ", ".join(merged.names)
+    note = f"; renamed {renamed} clashing image names" if renamed else ""
+    err.print(f"merged {len(sources)} datasets: {len(merged)} images, {boxes} boxes, classes {classes}{note}")
+    stdout_line(str(out))
