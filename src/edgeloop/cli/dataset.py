@@ -178,3 +178,27 @@ def merge(
     note = f"; renamed {renamed} clashing image names" if renamed else ""
     err.print(f"merged {len(sources)} datasets: {len(merged)} images, {boxes} boxes, classes {classes}{note}")
     stdout_line(str(out))
+
+
+@app.command("stats")
+@handle_errors
+def stats(
+    src: Path = typer.Argument(..., help="Dataset folder to describe."),
+    plot: Path | None = typer.Option(None, "--plot", help="Also write a PNG chart here."),
+    from_: str | None = typer.Option(None, "--from", help="Format of SRC (default: detected)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the numbers as one JSON object."),
+) -> None:
+    """Instances and images per class, box sizes and image sizes."""
+    import json
+
+    from edgeloop.data.stats import dataset_stats, plot_stats, render_stats
+
+    result = dataset_stats(src, from_)
+    if plot is not None:
+        plot_stats(result, plot)
+        err.print(f"wrote {plot}")
+    if json_out:
+        stdout_line(json.dumps(result.as_dict()))
+    else:
+        for line in render_stats(result):
+            stdout_line(line)

@@ -19,6 +19,7 @@ from edgeloop.data.dataset import (
     require_task,
 )
 from edgeloop.data.issues import UNREADABLE_IMAGE, Issues, report
+from edgeloop.data.progress import progress
 from edgeloop.errors import DatasetError
 
 # Files at the top that mean another layout (a COCO JSON, a YOLO data.yaml) or loose images.
@@ -47,7 +48,7 @@ def load(path: Path, issues: Issues | None = None) -> Dataset:
     names = tuple(d.name for d in dirs)
     items = []
     for label, folder in enumerate(dirs):
-        for image in list_images(folder):
+        for image in progress(list_images(folder), f"reading {folder.name}"):
             name = image.relative_to(path).as_posix()
             try:
                 size_wh = image_size(image)

@@ -30,6 +30,7 @@ from edgeloop.data.issues import (
     remember_boxes,
     report,
 )
+from edgeloop.data.progress import progress
 from edgeloop.errors import DatasetError
 from edgeloop.types import Detections
 
@@ -75,7 +76,7 @@ def load(path: Path, issues: Issues | None = None) -> Dataset:
         raise DatasetError(f"{path}: no images/ folder; a YOLO dataset keeps its images in images/")
     items = []
     stems = set()
-    for image in list_images(images_dir):
+    for image in progress(list_images(images_dir), "reading images"):
         rel = image.relative_to(images_dir)
         stems.add(rel.with_suffix("").as_posix())
         try:
