@@ -58,15 +58,20 @@ def safe_member_path(name: str) -> PurePosixPath:
 
 
 def check_member(name: str, size: int, total: int, limits: ArchiveLimits, allowed_total: int) -> None:
-    """Refuse a member whose name is unsafe or whose declared size breaks a cap."""
+    """Refuse a member whose name is unsafe or whose declared size breaks a cap.
+
+    ``total`` is the declared size of the members so far, this one included.
+    """
     safe_member_path(name)
     if size > limits.max_member_bytes:
         raise ArchiveError(f"member '{name}' is {size} bytes, above the {limits.max_member_bytes} byte cap")
+    if total > limits.max_total_bytes:
+        raise ArchiveError(f"archive expands to more than {limits.max_total_bytes} bytes, above the cap")
     if total > allowed_total:
         raise ArchiveError(
-            f"archive expands to more than {allowed_total} bytes (member '{name}' passes the cap: "
-            f"{limits.max_total_bytes} bytes, or {limits.max_ratio:g}x the archive's size); "
-            "refusing a possible decompression bomb"
+            f"archive expands to more than {allowed_total / 2**20:.0f} MiB at member '{name}', over "
+            f"{limits.max_ratio:g}x its size: refusing a possible decompression bomb "
+            "(raise --max-ratio only for an archive you trust)"
         )
 
 

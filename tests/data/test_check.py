@@ -11,9 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
+from edgeloop.data import Dataset, Item
 from edgeloop.data.check import check_dataset, clean_boxes, fix_dataset
 from edgeloop.data.dataset import labelled_boxes
-from edgeloop.data.formats import load_dataset
+from edgeloop.data.formats import load_dataset, save_dataset
 from edgeloop.errors import DatasetError
 from tests.conftest import run_cli
 
@@ -181,3 +182,31 @@ def test_clean_boxes_clips_slightly_out_and_drops_far_out() -> None:
     assert (clipped, dropped) == (1, 2)
     np.testing.assert_allclose(fixed.xyxy, [[0, 0, 20, 10], [1, 1, 5, 5]])
     assert fixed.class_id.tolist() == [0, 1]
+
+
+def test_voc_and_folders_defects_in_one_pass(tmp_path: Path) -> None:
+    names = ("cat", "dog")
+    items = []
+    for value, stem in enumerate("abcd"):
+        _png(tmp_path / "raw" / f"{stem}.png", 30 * value)
+        box = labelled_boxes([[1, 1, 20, 20]], [value % 2], names)
+        items.append(Item(tmp_path / "raw" / f"{stem}.png", f"{stem}.png", (W, H), box))
+    save_dataset(Dataset(names, tuple(items)), tmp_path / "voc", "voc")
+    (tmp_path / "voc" / "JPEGImages" / "a.png").unlink()  # missing image
+    (tmp_path / "voc" / "Annotations" / "b.xml").write_text("<annotation><oops></annotation>")  # bad XML
+    xml = tmp_path / "voc" / "Annotations" / "c.xml"
+    xml.write_text(xml.read_text().replace("<bndbox>", "<nobox>").replace("</bndbox>", "</nobox>"))
+    report = check_dataset(tmp_path / "voc")
+    assert {f.kind: f.count for f in report.findings if f.severity == "error"} == {
+        "missing_image": 1,
+        "bad_label": 2,
+    }
+    fix_dataset(tmp_path / "voc", tmp_path / "voc-fixed")
+    assert check_dataset(tmp_path / "voc-fixed").clean
+
+    for label in ("cat", "dog"):
+        for i in range(2):
+            _png(tmp_path / "cls" / label / f"{i}.png", 100 * i + (label == "dog"))
+    (tmp_path / "cls" / "dog" / "junk.png").write_bytes(b"junk")
+    folders = check_dataset(tmp_path / "cls")
+    assert {f.kind: f.count for f in folders.findings} == {"unreadable_image": 1}

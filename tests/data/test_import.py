@@ -154,7 +154,7 @@ def test_archive_without_a_dataset_is_refused(tmp_path: Path) -> None:
     archive = tmp_path / "notes.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("notes/readme.txt", "hello")
-    with pytest.raises(DatasetError, match="not a recognised dataset"):
+    with pytest.raises(DatasetError, match="holds no recognised dataset"):
         import_archive(archive, tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.zip"]
 

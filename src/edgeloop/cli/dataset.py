@@ -118,11 +118,18 @@ def render_report(report: CheckReport) -> list[str]:
 def import_(
     archive: Path = typer.Argument(..., help="Archive to import: .zip, .tar, .tar.gz, .tgz, .tar.xz."),
     out: Path = typer.Argument(..., help="New folder to extract the dataset into."),
+    max_ratio: float = typer.Option(
+        100.0,
+        "--max-ratio",
+        min=1.0,
+        help="Refuse archives expanding to more than this many times their size.",
+    ),
 ) -> None:
     """Extract a dataset archive safely and confirm it loads; on refusal nothing is left in OUT."""
+    from edgeloop.archive import ArchiveLimits
     from edgeloop.data.unpack import import_archive
 
-    result = import_archive(archive, out)
+    result = import_archive(archive, out, ArchiveLimits(max_ratio=max_ratio))
     err.print(
         f"imported {result.images} images, {result.boxes} boxes, {result.classes} classes "
         f"({result.format}, {result.task})"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeloop.archive import ArchiveLimits, extract_archive
-from edgeloop.data.formats import detect_format, load_dataset
+from edgeloop.data.formats import LAYOUTS, detect_format, load_dataset
 from edgeloop.data.issues import Issues
 from edgeloop.errors import DatasetError
 
@@ -55,9 +55,16 @@ def import_archive(archive: str | Path, out: str | Path, limits: ArchiveLimits |
     try:
         extract_archive(archive, tmp, limits)
         root = _dataset_root(tmp)
-        fmt = detect_format(root)
+        fmt = _format(root)
+        if fmt is None:
+            raise DatasetError(
+                f"{archive}: holds no recognised dataset (expected {LAYOUTS}); check its content"
+            )
         issues = Issues()
-        ds = load_dataset(root, fmt, issues)
+        try:
+            ds = load_dataset(root, fmt, issues)
+        except DatasetError as exc:  # name the archive, not the temporary folder
+            raise DatasetError(str(exc).replace(str(root), str(archive))) from None
         if not ds.items:
             raise DatasetError(
                 f"{archive}: the {fmt} dataset inside has no readable images; check the archive"

@@ -21,6 +21,11 @@ FORMATS = Registry(
     DatasetError,
 )
 
+LAYOUTS = (
+    "yolo: data.yaml + images/ + labels/; coco: one .json + images/; "
+    "voc: Annotations/ + JPEGImages/; folders: one sub-folder of images per class"
+)
+
 
 def get_format(name: str) -> DatasetFormat:
     """The format registered as ``name``."""
@@ -39,11 +44,7 @@ def detect_format(path: Path) -> str:
     for name in FORMATS.names():
         if get_format(name).detect(path):
             return name
-    raise DatasetError(
-        f"{path}: not a recognised dataset (yolo: data.yaml + images/ + labels/; coco: one .json + images/; "
-        "voc: Annotations/ + JPEGImages/; folders: one sub-folder of images per class); "
-        "pass --from to name the format"
-    )
+    raise DatasetError(f"{path}: not a recognised dataset ({LAYOUTS}); pass --from to name the format")
 
 
 def load_dataset(path: str | Path, format: str | None = None, issues: Issues | None = None) -> Dataset:
