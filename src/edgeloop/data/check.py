@@ -108,8 +108,9 @@ def fix_dataset(
     clips boxes that are slightly out of bounds and drops those mostly outside.
     ``src`` is never modified. Returns the report on ``src`` and what was changed.
     """
-    src, out = Path(src).resolve(), Path(out).resolve()
-    if out == src or out.is_relative_to(src) or src.is_relative_to(out):
+    src, out = Path(src), Path(out)
+    root, target = src.resolve(), out.resolve()
+    if target == root or target.is_relative_to(root) or root.is_relative_to(target):
         raise DatasetError(f"{out}: the cleaned copy must go outside the source folder; choose another path")
     scan = _scan(src, format, max_imbalance)
     lost = sum(1 for i in scan.issues.found if i.kind in (K.MISSING_IMAGE, K.UNREADABLE_IMAGE))
