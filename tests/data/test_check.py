@@ -210,3 +210,26 @@ def test_voc_and_folders_defects_in_one_pass(tmp_path: Path) -> None:
     (tmp_path / "cls" / "dog" / "junk.png").write_bytes(b"junk")
     folders = check_dataset(tmp_path / "cls")
     assert {f.kind: f.count for f in folders.findings} == {"unreadable_image": 1}
+
+
+def test_dataset_tools_work_without_torch(tmp_path: Path) -> None:
+    from tests.test_torch_blocked import run_blocked
+
+    make_yolo(tmp_path / "src")
+    code = f"""
+from pathlib import Path
+from edgeloop.data.check import check_dataset, fix_dataset
+from edgeloop.data.split import merge_folders, split_folder
+from edgeloop.data.stats import dataset_stats, plot_stats
+from edgeloop.data.unpack import import_archive
+import edgeloop.archive
+root = Path({str(tmp_path)!r})
+report, _ = fix_dataset(root / "src", root / "fixed")
+plot_stats(dataset_stats(root / "fixed"), root / "s.png")
+split_folder(root / "fixed", root / "split", 0.5)
+print(report.errors, check_dataset(root / "fixed").errors)
+assert "torch" not in sys.modules
+"""
+    result = run_blocked(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["9", "0"]
