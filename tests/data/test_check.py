@@ -71,12 +71,14 @@ def make_yolo(root: Path) -> dict[str, int]:
 
 def make_coco(root: Path) -> dict[str, int]:
     """The same defects in COCO form, plus an image named in the JSON but missing on disk."""
-    files = ["a.png", "b.png", "c.png", "d.png", "z_copy.png", "broken.png", "missing.png"]
-    for value, name in enumerate(files[:4]):
+    files = ["a.png", "b.png", "c.png", "d.png", "z_copy.png", "broken.png", "missing.png", "e.png"]
+    for value, name in enumerate([*files[:4], "e.png"]):
         _png(root / "images" / name, 20 * value)
     shutil.copyfile(root / "images" / "a.png", root / "images" / "z_copy.png")
     (root / "images" / "broken.png").write_bytes(b"\xff\xd8 not a jpeg")
     images = [{"id": i + 1, "file_name": n, "width": W, "height": H} for i, n in enumerate(files)]
+    images[-1].update(width=2 * W, height=2 * H)  # e.png: the JSON has the size wrong
+    images.append({"id": 50, "file_name": "a.png", "width": W, "height": H})  # a.png listed twice
     boxes: list[tuple[int, int, list[float]]] = [(1, 1, [2.0 + 6 * i, 10, 6, 5]) for i in range(10)]
     boxes += [
         (2, 2, [20, 10, 12, 9]),  # the one dog
@@ -89,6 +91,7 @@ def make_coco(root: Path) -> dict[str, int]:
     ]
     anns = [{"id": i + 1, "image_id": im, "category_id": c, "bbox": b} for i, (im, c, b) in enumerate(boxes)]
     anns.append({"id": 99, "image_id": 1, "category_id": 1, "bbox": [1, 2, 3]})  # malformed bbox
+    anns.append({"id": 100, "image_id": 8, "category_id": 1, "bbox": [30, 30, 10, 10]})  # e.png, in bounds
     categories = [{"id": i + 1, "name": n} for i, n in enumerate(NAMES)]
     doc = {"images": images, "annotations": anns, "categories": categories}
     (root / "annotations.json").write_text(json.dumps(doc))
@@ -96,7 +99,8 @@ def make_coco(root: Path) -> dict[str, int]:
         "missing_image": 1,
         "unreadable_image": 1,
         "orphan_label": 1,
-        "bad_label": 1,
+        "bad_label": 2,
+        "size_mismatch": 1,
         "unknown_class": 1,
         "out_of_bounds": 2,
         "zero_area": 1,
@@ -134,6 +138,7 @@ def test_check_reports_every_seeded_defect_then_fix_checks_clean(fmt: str, tmp_p
             "annotations.json: annotation 14",
         )
         assert where["missing_image"] == ("images/missing.png",)
+        assert where["size_mismatch"] == ("e.png: labels say 128x96, the image is 64x48",)
     assert where["duplicate_image"] == ("z_copy.png = a.png",)
     assert where["empty_class"] == ("bird",)
 
@@ -146,9 +151,8 @@ def test_check_reports_every_seeded_defect_then_fix_checks_clean(fmt: str, tmp_p
     assert fixed.format == fmt
     assert {f.kind for f in fixed.findings} == {"empty_class", "class_imbalance"}
     ds = load_dataset(out)  # the strict load accepts the cleaned copy
-    assert sorted(i.name for i in ds.items) == ["a.png", "b.png", "c.png", "d.png"] + (
-        ["e.png"] * (fmt == "yolo")
-    )
+    assert sorted(i.name for i in ds.items) == ["a.png", "b.png", "c.png", "d.png", "e.png"]
+    assert {i.size_wh for i in ds.items} == {(W, H)}  # COCO's wrong size for e.png is corrected
     c = next(i for i in ds.items if i.name == "c.png").detections
     assert c is not None and len(c) == 1 and float(c.xyxy[0, 2]) == pytest.approx(W, abs=1e-3)
     assert tree_hash(src) == before, "check --fix must never modify the source"

@@ -2,7 +2,8 @@
 
 Errors (the dataset is broken): missing or unreadable images, label files without
 an image, malformed label lines, unknown class ids, NaN, zero-area and
-out-of-bounds boxes, exact duplicate images. Warnings (worth knowing): classes
+out-of-bounds boxes, image sizes that differ from the labels, exact duplicate
+images. Warnings (worth knowing): classes
 with no instances, and class imbalance above a ratio.
 """
 
@@ -22,10 +23,11 @@ from edgeloop.data.formats import detect_format, load_dataset, save_dataset
 from edgeloop.data.issues import Issues
 from edgeloop.data.progress import progress
 from edgeloop.errors import DatasetError, ImageError
-from edgeloop.imaging import read_header
+from edgeloop.imaging import oriented_size, read_header
 from edgeloop.types import Detections
 
 EXAMPLES = 5
+_CHUNK = 1 << 20
 BOUNDS_TOLERANCE_PX = 1e-3  # float round trips through normalised YOLO labels stay well inside this
 CLIP_KEEP_FRACTION = 0.5  # --fix clips a box that keeps at least this much of its area inside, else drops it
 WARNINGS = (K.EMPTY_CLASS, K.IMBALANCE)
@@ -38,6 +40,7 @@ HINTS = {
     K.OUT_OF_BOUNDS: "clip the boxes to the image",
     K.ZERO_AREA: "give the boxes a size or remove them",
     K.NAN_BOX: "remove the boxes or give them numbers",
+    K.SIZE_MISMATCH: "fix the image width/height in the labels",
     K.DUPLICATE_IMAGE: "keep one copy of each image",
     K.NO_IMAGES: "add images",
     K.EMPTY_CLASS: "add examples of these classes or remove them from the names",
@@ -105,7 +108,8 @@ def fix_dataset(
 
     Drops missing/unreadable images, label files without images, broken labels,
     NaN and zero-area boxes and all but the first (by name) of each duplicate set;
-    clips boxes that are slightly out of bounds and drops those mostly outside.
+    clips boxes that are slightly out of bounds and drops those mostly outside;
+    writes true image sizes where the labels had them wrong.
     ``src`` is never modified. Returns the report on ``src`` and what was changed.
     """
     src, out = Path(src), Path(out)
@@ -163,15 +167,24 @@ def _scan(path: Path, format: str | None, max_imbalance: float) -> _Scan:
         found[issue.kind].append(issue.where)
     by_hash: dict[str, list[str]] = defaultdict(list)
     drop: set[str] = set()
+    checked = []
     for item in progress(ds.items, "checking images"):
-        digest = _read_and_hash(item)
-        if digest is None:
+        read = _read_image(item)
+        if read is None:
             found[K.UNREADABLE_IMAGE].append(item.name)
             drop.add(item.name)
+            checked.append(item)
             continue
+        digest, size_wh = read
         by_hash[digest].append(item.name)
+        if size_wh != item.size_wh:
+            (w, h), (iw, ih) = item.size_wh, size_wh
+            found[K.SIZE_MISMATCH].append(f"{item.name}: labels say {w}x{h}, the image is {iw}x{ih}")
+            item = replace(item, size_wh=size_wh)  # boxes are checked, and --fix written, at the true size
         if item.detections is not None:
             _check_boxes(item, issues.box_where.get(item.name), found)
+        checked.append(item)
+    ds = replace(ds, items=tuple(checked))
     for names in by_hash.values():
         first, *copies = sorted(names)
         found[K.DUPLICATE_IMAGE] += [f"{copy} = {first}" for copy in copies]
@@ -188,14 +201,18 @@ def _scan(path: Path, format: str | None, max_imbalance: float) -> _Scan:
     return _Scan(report, ds, frozenset(drop), issues)
 
 
-def _read_and_hash(item: Item) -> str | None:
-    """sha256 of the image file, or None when it cannot be read or is not an image."""
+def _read_image(item: Item) -> tuple[str, tuple[int, int]] | None:
+    """sha256 and displayed size of the image file, or None when it is unreadable or not an image."""
     try:
-        data = item.image.read_bytes()
-        read_header(data[: 1 << 20])
+        with item.image.open("rb") as f:
+            head = f.read(_CHUNK)  # headers (with EXIF) sit in the first bytes
+            size_wh = oriented_size(read_header(head))
+            digest = hashlib.sha256(head)
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
     except (OSError, ImageError):
         return None
-    return hashlib.sha256(data).hexdigest()
+    return digest.hexdigest(), size_wh
 
 
 def _check_boxes(item: Item, where: list[str] | None, found: dict[str, list[str]]) -> None:

@@ -21,6 +21,7 @@ UNKNOWN_CLASS = "unknown_class"
 OUT_OF_BOUNDS = "out_of_bounds"
 ZERO_AREA = "zero_area"
 NAN_BOX = "nan_box"
+SIZE_MISMATCH = "size_mismatch"
 DUPLICATE_IMAGE = "duplicate_image"
 NO_IMAGES = "no_images"
 # Warnings: worth knowing, not a broken dataset.

@@ -86,10 +86,15 @@ def load(path: Path, issues: Issues | None = None) -> Dataset:
             )
             continue
         boxes[box.image_id].append(box)
-    items = []
+    items: list[Item] = []
+    seen: set[str] = set()
     for image_id, image in images:
         item = _item(path, json_path, image, boxes[image_id], names, issues)
-        if item is not None:
+        if item is not None and item.name in seen:
+            message = f"{json_path}: image {item.name} is listed twice in 'images'; remove one entry"
+            report(issues, BAD_LABEL, f"{json_path.name}: image {item.name}", message)
+        elif item is not None:
+            seen.add(item.name)
             items.append(item)
     return Dataset(names, tuple(items), "detect")
 
