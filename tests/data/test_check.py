@@ -145,7 +145,13 @@ def test_check_reports_every_seeded_defect_then_fix_checks_clean(fmt: str, tmp_p
     out = tmp_path / "fixed"
     _, changes = fix_dataset(src, out)
     dropped = 2 if fmt == "yolo" else 3  # COCO also names an image that is not on disk
-    assert changes == {"images_dropped": dropped, "boxes_clipped": 1, "boxes_dropped": 3}
+    labels = 3 if fmt == "yolo" else 4
+    assert changes == {
+        "images_dropped": dropped,
+        "labels_dropped": labels,
+        "boxes_clipped": 1,
+        "boxes_dropped": 3,
+    }
     fixed = check_dataset(out)
     assert fixed.clean, fixed.findings
     assert fixed.format == fmt

@@ -79,8 +79,9 @@ def check(
         report, changes = fix_dataset(src, fix, from_, max_imbalance)
         after = check_dataset(fix, report.format, max_imbalance)
         err.print(
-            f"wrote cleaned copy {fix}: dropped {changes['images_dropped']} images and "
-            f"{changes['boxes_dropped']} boxes, clipped {changes['boxes_clipped']} boxes; "
+            f"wrote cleaned copy {fix}: dropped {changes['images_dropped']} images, "
+            f"{changes['labels_dropped']} broken labels and {changes['boxes_dropped']} boxes, "
+            f"clipped {changes['boxes_clipped']} boxes; "
             f"it checks {'clean' if after.clean else f'with {after.errors} errors'}"
         )
     if json_out:

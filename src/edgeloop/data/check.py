@@ -110,15 +110,21 @@ def fix_dataset(
     NaN and zero-area boxes and all but the first (by name) of each duplicate set;
     clips boxes that are slightly out of bounds and drops those mostly outside;
     writes true image sizes where the labels had them wrong.
-    ``src`` is never modified. Returns the report on ``src`` and what was changed.
+    ``src`` is never modified. Returns the report on ``src`` and counts of what was
+    changed (``labels_dropped``: broken label lines, annotations, files).
     """
     src, out = Path(src), Path(out)
     root, target = src.resolve(), out.resolve()
     if target == root or target.is_relative_to(root) or root.is_relative_to(target):
         raise DatasetError(f"{out}: the cleaned copy must go outside the source folder; choose another path")
     scan = _scan(src, format, max_imbalance)
-    lost = sum(1 for i in scan.issues.found if i.kind in (K.MISSING_IMAGE, K.UNREADABLE_IMAGE))
-    changes = {"images_dropped": len(scan.drop) + lost, "boxes_clipped": 0, "boxes_dropped": 0}
+    kinds = Counter(i.kind for i in scan.issues.found)  # what the tolerant load already left out
+    changes = {
+        "images_dropped": len(scan.drop) + kinds[K.MISSING_IMAGE] + kinds[K.UNREADABLE_IMAGE],
+        "labels_dropped": kinds[K.BAD_LABEL] + kinds[K.UNKNOWN_CLASS] + kinds[K.ORPHAN_LABEL],
+        "boxes_clipped": 0,
+        "boxes_dropped": 0,
+    }
     items = []
     for item in scan.dataset.items:
         if item.name in scan.drop:
