@@ -121,6 +121,9 @@ def test_hostile_archives_are_refused_and_leave_nothing(case: str, tmp_path: Pat
     with pytest.raises(ArchiveError, match=message):
         import_archive(archive, work / "out")
     assert listing(tmp_path) == before, "nothing may be written outside or inside the target"
+    with pytest.raises(ArchiveError, match=message):
+        import_archive(archive, work / "new" / "deeper" / "out")
+    assert listing(tmp_path) == before, "folders made for the target are removed again"
     result = run_cli("dataset", "import", str(archive), str(work / "out"))
     assert result.returncode == 1 and "error:" in result.stderr and "Traceback" not in result.stderr
     assert listing(tmp_path) == before

@@ -8,6 +8,7 @@ is left behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -50,6 +51,7 @@ def import_archive(archive: str | Path, out: str | Path, limits: ArchiveLimits |
     archive, out = Path(archive), Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DatasetError(f"{out} already exists and is not empty: choose a new output folder")
+    made = [p for p in out.parents if not p.exists()]  # deepest first, removed again on refusal
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
@@ -74,6 +76,9 @@ def import_archive(archive: str | Path, out: str | Path, limits: ArchiveLimits |
         os.replace(root, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        for folder in made:
+            with contextlib.suppress(OSError):  # someone else put something there meanwhile
+                folder.rmdir()
         raise
     shutil.rmtree(tmp, ignore_errors=True)  # what is left when the dataset sat in a wrapper folder
     boxes = sum(len(i.detections) for i in ds.items if i.detections is not None)
