@@ -6,13 +6,16 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
 from edgeloop.errors import DatasetError, ImageError
 from edgeloop.imaging import oriented_size, read_header
 from edgeloop.types import Detections
+
+if TYPE_CHECKING:
+    from edgeloop.data.issues import Issues
 
 Task = Literal["detect", "classify"]
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
@@ -70,6 +73,12 @@ def _same_boxes(a: Detections | None, b: Detections | None, atol_px: float) -> b
     return bool(np.allclose(a.xyxy, b.xyxy, rtol=0, atol=atol_px))
 
 
+class Loader(Protocol):
+    """``load(path)`` raises on the first defect; ``load(path, issues)`` records defects and skips them."""
+
+    def __call__(self, path: Path, issues: Issues | None = None, /) -> Dataset: ...
+
+
 @dataclass(frozen=True)
 class DatasetFormat:
     """A dataset format: one module with ``detect``, ``load`` and ``save``."""
@@ -77,7 +86,7 @@ class DatasetFormat:
     name: str
     task: Task
     detect: Callable[[Path], bool]
-    load: Callable[[Path], Dataset]
+    load: Loader
     save: Callable[[Dataset, Path], None]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeloop.data.dataset import Dataset, DatasetFormat
+from edgeloop.data.issues import Issues
 from edgeloop.errors import DatasetError
 from edgeloop.registry import Registry
 
@@ -18,6 +19,11 @@ FORMATS = Registry(
         "folders": "edgeloop.data.formats.folders:FORMAT",
     },
     DatasetError,
+)
+
+LAYOUTS = (
+    "yolo: data.yaml + images/ + labels/; coco: one .json + images/; "
+    "voc: Annotations/ + JPEGImages/; folders: one sub-folder of images per class"
 )
 
 
@@ -38,19 +44,19 @@ def detect_format(path: Path) -> str:
     for name in FORMATS.names():
         if get_format(name).detect(path):
             return name
-    raise DatasetError(
-        f"{path}: not a recognised dataset (yolo: data.yaml + images/ + labels/; coco: one .json + images/; "
-        "voc: Annotations/ + JPEGImages/; folders: one sub-folder of images per class); "
-        "pass --from to name the format"
-    )
+    raise DatasetError(f"{path}: not a recognised dataset ({LAYOUTS}); pass --from to name the format")
 
 
-def load_dataset(path: str | Path, format: str | None = None) -> Dataset:
-    """Load a dataset, detecting its format unless ``format`` names one."""
+def load_dataset(path: str | Path, format: str | None = None, issues: Issues | None = None) -> Dataset:
+    """Load a dataset, detecting its format unless ``format`` names one.
+
+    With ``issues`` the load is tolerant: defects are recorded there and skipped
+    instead of raising (a folder that is no dataset at all still raises).
+    """
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path}: no such dataset folder")
-    return get_format(format or detect_format(path)).load(path)
+    return get_format(format or detect_format(path)).load(path, issues)
 
 
 def save_dataset(ds: Dataset, path: str | Path, format: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,16 @@ from edgeloop.data.dataset import (
     labelled_boxes,
     new_output_dir,
     require_task,
+)
+from edgeloop.data.issues import (
+    BAD_LABEL,
+    MISSING_IMAGE,
+    ORPHAN_LABEL,
+    UNKNOWN_CLASS,
+    Issues,
+    note,
+    remember_boxes,
+    report,
 )
 from edgeloop.errors import DatasetError
 from edgeloop.types import Detections
@@ -40,7 +51,7 @@ def detect(path: Path) -> bool:
     return _json_path(path) is not None and (path / "images").is_dir()
 
 
-def load(path: Path) -> Dataset:
+def load(path: Path, issues: Issues | None = None) -> Dataset:
     """Read a COCO detection dataset; images are looked up under ``images/``."""
     json_path = _json_path(path)
     if json_path is None:
@@ -52,34 +63,98 @@ def load(path: Path) -> Dataset:
         categories = sorted(doc["categories"], key=lambda c: int(c["id"]))
         class_of = {int(c["id"]): i for i, c in enumerate(categories)}
         names = tuple(str(c["name"]) for c in categories)
-        boxes: dict[int, list[tuple[list[float], int]]] = defaultdict(list)
-        for ann in doc.get("annotations", []):
-            boxes[int(ann["image_id"])].append(
-                ([float(v) for v in ann["bbox"]], class_of[int(ann["category_id"])])
-            )
-        items = [_item(path, image, boxes[int(image["id"])], names) for image in doc["images"]]
-    except (KeyError, TypeError, ValueError) as exc:
+        images = [(int(image["id"]), image) for image in doc["images"]]
+        annotations = list(doc.get("annotations", []))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DatasetError(
             f"{json_path}: not a COCO detection file ({type(exc).__name__}: {exc}); "
             "it needs 'images', 'annotations' and 'categories' with ids, file_name, bbox"
         ) from exc
+    image_ids = {image_id for image_id, _ in images}
+    boxes: dict[int, list[_Box]] = defaultdict(list)
+    for index, ann in enumerate(annotations):
+        box = _annotation(json_path, index, ann, class_of, issues)
+        if box is None:
+            continue
+        if box.image_id not in image_ids:
+            message = f"{json_path}: {box.where} names image_id {box.image_id}, which is not in 'images'"
+            note(
+                issues,
+                ORPHAN_LABEL,
+                f"{json_path.name}: {box.where}",
+                message + "; remove it or add the image",
+            )
+            continue
+        boxes[box.image_id].append(box)
+    items: list[Item] = []
+    seen: set[str] = set()
+    for image_id, image in images:
+        item = _item(path, json_path, image, boxes[image_id], names, issues)
+        if item is not None and item.name in seen:
+            message = f"{json_path}: image {item.name} is listed twice in 'images'; remove one entry"
+            report(issues, BAD_LABEL, f"{json_path.name}: image {item.name}", message)
+        elif item is not None:
+            seen.add(item.name)
+            items.append(item)
     return Dataset(names, tuple(items), "detect")
 
 
+@dataclass(frozen=True)
+class _Box:
+    image_id: int
+    xywh: list[float]
+    class_id: int
+    where: str
+
+
+def _annotation(
+    json_path: Path, index: int, ann: Any, class_of: dict[int, int], issues: Issues | None
+) -> _Box | None:
+    where = f"annotation {ann.get('id', f'#{index + 1}') if isinstance(ann, dict) else f'#{index + 1}'}"
+    try:
+        xywh = [float(v) for v in ann["bbox"]]
+        category, image_id = int(ann["category_id"]), int(ann["image_id"])
+        if len(xywh) != 4:
+            raise ValueError(f"bbox has {len(xywh)} numbers")
+    except (KeyError, TypeError, ValueError) as exc:
+        message = (
+            f"{json_path}: {where} is malformed ({type(exc).__name__}: {exc}); it needs image_id, category_id"
+        )
+        report(issues, BAD_LABEL, f"{json_path.name}: {where}", message + " and bbox [x, y, w, h]")
+        return None
+    if category not in class_of:
+        message = f"{json_path}: {where} has category_id {category}, which is not in 'categories'"
+        report(issues, UNKNOWN_CLASS, f"{json_path.name}: {where}", message + "; fix it or add the category")
+        return None
+    return _Box(image_id, xywh, class_of[category], f"{json_path.name}: {where}")
+
+
 def _item(
-    path: Path, image: dict[str, Any], boxes: list[tuple[list[float], int]], names: tuple[str, ...]
-) -> Item:
-    name = str(image["file_name"])
+    path: Path,
+    json_path: Path,
+    image: dict[str, Any],
+    boxes: list[_Box],
+    names: tuple[str, ...],
+    issues: Issues | None,
+) -> Item | None:
+    name = str(image.get("file_name", ""))
     file = path / "images" / name
-    if not file.is_file():
-        raise DatasetError(f"{file}: image not found; add it or remove it from the JSON")
+    if not name or not file.is_file():
+        message = f"{file}: image not found; add it or remove it from the JSON"
+        report(issues, MISSING_IMAGE, f"images/{name}", message)
+        return None
+    try:
+        size_wh = (int(image["width"]), int(image["height"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        message = f"{json_path}: image {name} has no valid width/height ({exc}); add them"
+        report(issues, BAD_LABEL, f"{json_path.name}: image {name}", message)
+        return None
+    remember_boxes(issues, name, [b.where for b in boxes])
     if not boxes:
-        detections = Detections.empty(names)
-    else:
-        xywh = np.asarray([b for b, _ in boxes], np.float64).reshape(-1, 4)
-        xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
-        detections = labelled_boxes(xyxy, [c for _, c in boxes], names)
-    return Item(file, name, (int(image["width"]), int(image["height"])), detections)
+        return Item(file, name, size_wh, Detections.empty(names))
+    xywh = np.asarray([b.xywh for b in boxes], np.float64).reshape(-1, 4)
+    xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+    return Item(file, name, size_wh, labelled_boxes(xyxy, [b.class_id for b in boxes], names))
 
 
 def save(ds: Dataset, path: Path) -> None:

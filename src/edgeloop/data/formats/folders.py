@@ -18,6 +18,8 @@ from edgeloop.data.dataset import (
     new_output_dir,
     require_task,
 )
+from edgeloop.data.issues import UNREADABLE_IMAGE, Issues, report
+from edgeloop.data.progress import progress
 from edgeloop.errors import DatasetError
 
 # Files at the top that mean another layout (a COCO JSON, a YOLO data.yaml) or loose images.
@@ -36,7 +38,7 @@ def detect(path: Path) -> bool:
     return bool(dirs) and all(list_images(d) for d in dirs)
 
 
-def load(path: Path) -> Dataset:
+def load(path: Path, issues: Issues | None = None) -> Dataset:
     """Read a class-folder dataset; images in nested folders belong to the top folder's class."""
     if not path.is_dir():
         raise DatasetError(f"{path}: no such folder")
@@ -46,9 +48,14 @@ def load(path: Path) -> Dataset:
     names = tuple(d.name for d in dirs)
     items = []
     for label, folder in enumerate(dirs):
-        for image in list_images(folder):
+        for image in progress(list_images(folder), f"reading {folder.name}"):
             name = image.relative_to(path).as_posix()
-            items.append(Item(image, name, image_size(image), label=label))
+            try:
+                size_wh = image_size(image)
+            except DatasetError as exc:
+                report(issues, UNREADABLE_IMAGE, name, str(exc))
+                continue
+            items.append(Item(image, name, size_wh, label=label))
     return Dataset(names, tuple(items), "classify")
 
 

@@ -21,6 +21,7 @@ from edgeloop.data.dataset import (
     new_output_dir,
     require_task,
 )
+from edgeloop.data.issues import BAD_LABEL, MISSING_IMAGE, Issues, remember_boxes, report
 from edgeloop.errors import DatasetError
 from edgeloop.types import Detections
 
@@ -54,7 +55,7 @@ def _text(node: ET.Element, tag: str, xml_path: Path) -> str:
     return text.strip()
 
 
-def load(path: Path) -> Dataset:
+def load(path: Path, issues: Issues | None = None) -> Dataset:
     """Read a VOC dataset; images are looked up under ``JPEGImages/`` by ``<filename>``."""
     if not (path / "Annotations").is_dir():
         raise DatasetError(f"{path}: no Annotations/ folder; a VOC dataset keeps one XML per image there")
@@ -65,12 +66,38 @@ def load(path: Path) -> Dataset:
         names = [n.strip() for n in (path / LABELS).read_text(encoding="utf-8").splitlines() if n.strip()]
     parsed = []
     for xml_path in sorted((path / "Annotations").rglob("*.xml")):
-        root = _parse(xml_path)
-        objects = []
-        for obj in root.iter("object"):
-            name = _text(obj, "name", xml_path)
+        where = xml_path.relative_to(path).as_posix()
+        try:
+            root = _parse(xml_path)
+            objects = _objects(root, xml_path, where, issues)
+        except DatasetError as exc:
+            report(issues, BAD_LABEL, where, str(exc))
+            continue
+        for _, name, _ in objects:
             if name not in names:
                 names.append(name)
+        parsed.append((xml_path, root, objects))
+    items = []
+    for xml_path, root, objects in parsed:
+        try:
+            item = _item(path, xml_path, root, objects, tuple(names))
+        except DatasetError as exc:
+            kind = MISSING_IMAGE if "image not found" in str(exc) else BAD_LABEL
+            report(issues, kind, xml_path.relative_to(path).as_posix(), str(exc))
+            continue
+        remember_boxes(issues, item.name, [w for _, _, w in objects])
+        items.append(item)
+    return Dataset(tuple(names), tuple(items), "detect")
+
+
+def _objects(
+    root: ET.Element, xml_path: Path, where: str, issues: Issues | None
+) -> list[tuple[list[float], str, str]]:
+    """``(xyxy, class name, where)`` per object; a broken object is reported and skipped."""
+    objects = []
+    for number, obj in enumerate(root.iter("object"), 1):
+        try:
+            name = _text(obj, "name", xml_path)
             box = obj.find("bndbox")
             if box is None:
                 raise DatasetError(f"{xml_path}: an <object> has no <bndbox>; add one or remove the object")
@@ -78,17 +105,18 @@ def load(path: Path) -> Dataset:
                 coords = [float(_text(box, tag, xml_path)) for tag in ("xmin", "ymin", "xmax", "ymax")]
             except ValueError as exc:
                 raise DatasetError(f"{xml_path}: a box coordinate is not a number ({exc})") from exc
-            objects.append((coords, name))
-        parsed.append((xml_path, root, objects))
-    items = [_item(path, xml_path, root, objects, tuple(names)) for xml_path, root, objects in parsed]
-    return Dataset(tuple(names), tuple(items), "detect")
+        except DatasetError as exc:
+            report(issues, BAD_LABEL, f"{where}: object {number}", str(exc))
+            continue
+        objects.append((coords, name, f"{where}: object {number}"))
+    return objects
 
 
 def _item(
     path: Path,
     xml_path: Path,
     root: ET.Element,
-    objects: list[tuple[list[float], str]],
+    objects: list[tuple[list[float], str, str]],
     names: tuple[str, ...],
 ) -> Item:
     name = _text(root, "filename", xml_path)
@@ -106,8 +134,8 @@ def _item(
         raise DatasetError(f"{xml_path}: <size> is not whole numbers ({exc})") from exc
     if not objects:
         return Item(file, name, size_wh, Detections.empty(names))
-    xyxy = np.asarray([c for c, _ in objects], np.float64)
-    class_id = [names.index(n) for _, n in objects]
+    xyxy = np.asarray([c for c, _, _ in objects], np.float64)
+    class_id = [names.index(n) for _, n, _ in objects]
     return Item(file, name, size_wh, labelled_boxes(xyxy, class_id, names))
 
 

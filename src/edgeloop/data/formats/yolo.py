@@ -21,6 +21,16 @@ from edgeloop.data.dataset import (
     new_output_dir,
     require_task,
 )
+from edgeloop.data.issues import (
+    BAD_LABEL,
+    ORPHAN_LABEL,
+    UNKNOWN_CLASS,
+    UNREADABLE_IMAGE,
+    Issues,
+    remember_boxes,
+    report,
+)
+from edgeloop.data.progress import progress
 from edgeloop.errors import DatasetError
 from edgeloop.types import Detections
 
@@ -58,51 +68,72 @@ def _read_names(path: Path) -> tuple[str, ...]:
     raise DatasetError(f"{yaml_path}: missing 'names'; add 'names: [class0, class1, ...]'")
 
 
-def load(path: Path) -> Dataset:
+def load(path: Path, issues: Issues | None = None) -> Dataset:
     """Read a YOLO dataset; an image without a label file has no boxes."""
     names = _read_names(path)
     images_dir = path / "images"
     if not images_dir.is_dir():
         raise DatasetError(f"{path}: no images/ folder; a YOLO dataset keeps its images in images/")
     items = []
-    for image in list_images(images_dir):
+    stems = set()
+    for image in progress(list_images(images_dir), "reading images"):
         rel = image.relative_to(images_dir)
-        size_wh = image_size(image)
+        stems.add(rel.with_suffix("").as_posix())
+        try:
+            size_wh = image_size(image)
+        except DatasetError as exc:
+            report(issues, UNREADABLE_IMAGE, f"images/{rel.as_posix()}", str(exc))
+            continue
         label = (path / "labels" / rel).with_suffix(".txt")
-        detections = _read_labels(label, size_wh, names) if label.is_file() else Detections.empty(names)
+        detections = Detections.empty(names)
+        if label.is_file():
+            detections, where = _read_labels(label, size_wh, names, issues, path)
+            remember_boxes(issues, rel.as_posix(), where)
         items.append(Item(image, rel.as_posix(), size_wh, detections))
+    if issues is not None and (path / "labels").is_dir():
+        for label in sorted((path / "labels").rglob("*.txt")):
+            if label.relative_to(path / "labels").with_suffix("").as_posix() not in stems:
+                orphan = label.relative_to(path).as_posix()
+                message = f"{label}: no image for this label file; add the image or delete the file"
+                issues.add(ORPHAN_LABEL, orphan, message)
     return Dataset(names, tuple(items), "detect")
 
 
-def _read_labels(label: Path, size_wh: tuple[int, int], names: tuple[str, ...]) -> Detections:
+def _read_labels(
+    label: Path, size_wh: tuple[int, int], names: tuple[str, ...], issues: Issues | None, root: Path
+) -> tuple[Detections, list[str]]:
     rows, numbers = [], []
-    for number, line in enumerate(label.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    where = label.relative_to(root).as_posix()
+    for number, line in enumerate(label.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
         fields = line.split()
+        if not fields:
+            continue
         try:
             if len(fields) != 5:
                 raise ValueError
-            rows.append([float(f) for f in fields])
-            numbers.append(number)
+            row = [float(f) for f in fields]
         except ValueError:
-            raise DatasetError(
-                f"{label}:{number}: expected 'class cx cy w h' (5 numbers), "
-                f"got {line.strip()!r}; fix the line"
-            ) from None
+            got = line.strip()
+            message = f"{label}:{number}: expected 'class cx cy w h' (5 numbers), got {got!r}; fix the line"
+            report(issues, BAD_LABEL, f"{where}:{number}", message)
+            continue
+        if row[0] != round(row[0]) or not 0 <= row[0] < len(names):
+            message = (
+                f"{label}:{number}: class {row[0]:g} is not one of the {len(names)} names in data.yaml "
+                f"(0..{len(names) - 1}); fix the label or add the name"
+            )
+            report(issues, UNKNOWN_CLASS, f"{where}:{number}", message)
+            continue
+        rows.append(row)
+        numbers.append(number)
     if not rows:
-        return Detections.empty(names)
+        return Detections.empty(names), []
     table = np.asarray(rows, np.float64)
-    bad = (table[:, 0] != np.round(table[:, 0])) | (table[:, 0] < 0) | (table[:, 0] >= len(names))
-    if bad.any():
-        raise DatasetError(
-            f"{label}:{numbers[int(np.argmax(bad))]}: class {table[bad][0, 0]:g} is not one of the "
-            f"{len(names)} names in data.yaml (0..{len(names) - 1}); fix the label or add the name"
-        )
     width, height = size_wh
     cx, cy, w, h = table[:, 1] * width, table[:, 2] * height, table[:, 3] * width, table[:, 4] * height
     xyxy = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-    return labelled_boxes(xyxy, table[:, 0].astype(np.int32).tolist(), names)
+    boxes = labelled_boxes(xyxy, table[:, 0].astype(np.int32).tolist(), names)
+    return boxes, [f"{where}:{n}" for n in numbers]
 
 
 def save(ds: Dataset, path: Path) -> None:
