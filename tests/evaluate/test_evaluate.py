@@ -9,7 +9,7 @@ import pytest
 
 from edgeloop.bundle import Bundle
 from edgeloop.data.dataset import Dataset, Item
-from edgeloop.data.formats import load_dataset
+from edgeloop.data.formats import load_dataset, save_dataset
 from edgeloop.errors import DatasetError
 from edgeloop.evaluate import (
     ClassificationReport,
@@ -37,6 +37,17 @@ def test_detector_scores_match_the_known_answer(yolo_bundle: Bundle, colour_yolo
         assert report.per_class[name]["ap50"] == pytest.approx(ap50, abs=1e-6), name
         assert report.per_class[name]["ap50_95"] == pytest.approx(ap50_95, abs=1e-6), name
     assert report.per_class["green"]["instances"] == 2
+
+
+@pytest.mark.parametrize("fmt", ["coco", "voc"])
+def test_other_dataset_formats_score_the_same(
+    yolo_bundle: Bundle, colour_yolo: Path, tmp_path: Path, fmt: str
+) -> None:
+    save_dataset(load_dataset(colour_yolo), tmp_path / fmt, fmt)
+    with Predictor(yolo_bundle) as predictor:
+        report = evaluate(predictor, load_dataset(tmp_path / fmt), progress=False)
+    assert isinstance(report, DetectionReport)
+    assert (report.map50, report.map50_95) == pytest.approx((EXPECTED_MAP50, EXPECTED_MAP50_95), abs=1e-6)
 
 
 def test_every_output_family_scores_the_same(detector_bundle: Bundle, colour_yolo: Path) -> None:
