@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from edgeloop.cli import advise, bench, bundle, dataset, demo, import_, predict, profile, run, serve
+from edgeloop.cli import eval as eval_
 
 app = typer.Typer(
     name="edgeloop",
@@ -21,6 +22,7 @@ app.command("serve")(serve.serve)
 app.command("profile")(profile.profile)
 app.command("bench")(bench.bench)
 app.command("advise")(advise.advise)
+app.command("eval")(eval_.evaluate)
 app.add_typer(bundle.app, name="bundle")
 app.add_typer(dataset.app, name="dataset")
 
