@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from edgeloop.cli import advise, bench, bundle, dataset, demo, import_, predict, profile, run, serve
+from edgeloop.cli import advise, bench, bundle, dataset, demo, deploy, import_, predict, profile, run, serve
 
 app = typer.Typer(
     name="edgeloop",
@@ -23,6 +23,7 @@ app.command("bench")(bench.bench)
 app.command("advise")(advise.advise)
 app.add_typer(bundle.app, name="bundle")
 app.add_typer(dataset.app, name="dataset")
+app.add_typer(deploy.app, name="deploy")
 
 
 def _version(value: bool) -> None:
