@@ -1,0 +1,120 @@
+"""The CPU recipe's install steps, run for real: a fresh venv from the pinned wheels runs the bundle.
+
+This is what the cpu-amd64 Dockerfile's build stage and install.sh do, minus Docker (no engine
+runs here): same requirements file, same pip flags, same edgeloop wheel. It needs the package
+registry (about a minute with a warm pip cache) and catches a recipe that no longer installs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from edgeloop.bundle import Bundle
+from edgeloop.deploy.context import PIP_FLAGS
+from edgeloop.deploy.docker import write_docker
+from edgeloop.deploy.systemd import write_systemd
+from edgeloop.deploy.targets import get_target
+from tests.deploy.test_systemd import verify_unit
+
+
+@dataclass(frozen=True)
+class Installed:
+    docker: Path  # the cpu-amd64 build context
+    recipe: Path  # the systemd recipe folder
+    prefix: Path  # where install.sh put the venv and the bundle
+    unit: Path
+
+
+@pytest.fixture(scope="module")
+def installed(yolo_bundle: Bundle, tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    root = tmp_path_factory.mktemp("install")
+    target = get_target("cpu-amd64")
+    docker = root / "docker"
+    write_docker(yolo_bundle.root, target, docker)
+    prefix = root / "opt"
+    recipe = write_systemd(yolo_bundle.root, target, root / "systemd", prefix=str(prefix))
+    env = {**os.environ, "PREFIX": str(prefix), "PYTHON": sys.executable}
+    result = subprocess.run(
+        [str(recipe.out / "install.sh"), "--no-system"], capture_output=True, text=True, env=env, timeout=900
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return Installed(docker=docker, recipe=recipe.out, prefix=prefix, unit=recipe.unit)
+
+
+def test_installer_uses_the_dockerfiles_files_and_flags(installed: Installed) -> None:
+    docker, recipe = installed.docker, installed.recipe
+    assert (docker / "requirements.txt").read_bytes() == (recipe / "requirements.txt").read_bytes()
+    wheels = sorted(p.name for p in (docker / "wheels").iterdir())
+    assert wheels == sorted(p.name for p in (recipe / "wheels").iterdir())
+    # The wheel is rebuilt for each recipe and comes out byte for byte the same.
+    assert (docker / "wheels" / wheels[0]).read_bytes() == (recipe / "wheels" / wheels[0]).read_bytes()
+    dockerfile = (docker / "Dockerfile").read_text()
+    install_sh = (recipe / "install.sh").read_text()
+    assert f"pip install {PIP_FLAGS} -r /tmp/build/requirements.txt" in dockerfile
+    assert f"pip install {PIP_FLAGS} /tmp/build/wheels/{wheels[0]}" in dockerfile
+    assert f'pip" install {PIP_FLAGS} -r requirements.txt' in install_sh
+    assert f'pip" install {PIP_FLAGS} wheels/{wheels[0]}' in install_sh
+
+
+def test_venv_holds_exactly_the_pins(installed: Installed) -> None:
+    python = installed.prefix / "venv" / "bin" / "python"
+    listed = subprocess.run(
+        [str(python), "-m", "pip", "list", "--format", "json", "--exclude", "pip", "--exclude", "setuptools"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    freeze = [f"{p['name']}=={p['version']}" for p in json.loads(listed)]
+    pins = [line for line in (installed.docker / "requirements.txt").read_text().splitlines() if "==" in line]
+
+    def norm(req: str) -> str:
+        return req.lower().replace("_", "-")
+
+    assert sorted(map(norm, freeze)) == sorted(map(norm, [*pins, "edgeloop==0.1.0"]))
+    check = subprocess.run([str(python), "-m", "pip", "check"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout  # every dependency of every package is pinned
+    no_torch = subprocess.run([str(python), "-c", "import torch"], capture_output=True, text=True)
+    assert no_torch.returncode != 0
+
+
+def test_installed_edgeloop_runs_the_bundle(installed: Installed, scene_jpeg: Path) -> None:
+    edgeloop = installed.prefix / "venv" / "bin" / "edgeloop"
+    bundle = installed.prefix / "bundle"
+    verified = subprocess.run(
+        [str(edgeloop), "bundle", "verify", str(bundle)], capture_output=True, text=True
+    )
+    assert verified.returncode == 0, verified.stderr
+    assert verified.stderr.startswith("ok: bundle ")
+    predicted = subprocess.run(
+        [str(edgeloop), "predict", str(bundle), str(scene_jpeg), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert predicted.returncode == 0, predicted.stderr
+    record = json.loads(predicted.stdout)
+    assert sorted(p["class"] for p in record["predictions"]) == ["green", "red"]
+    # It runs the copy in the venv, not this checkout.
+    where = subprocess.run(
+        [
+            str(installed.prefix / "venv" / "bin" / "python"),
+            "-c",
+            "import edgeloop; print(edgeloop.__file__)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=installed.prefix,
+    )
+    assert where.stdout.startswith(str(installed.prefix / "venv"))
+
+
+def test_unit_verifies_against_the_install(installed: Installed) -> None:
+    verify_unit(installed.unit)
