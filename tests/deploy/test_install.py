@@ -11,6 +11,9 @@ import json
 import os
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +24,9 @@ from edgeloop.deploy.context import PIP_FLAGS
 from edgeloop.deploy.docker import write_docker
 from edgeloop.deploy.systemd import write_systemd
 from edgeloop.deploy.targets import get_target
+from tests.deploy.conftest import stages
 from tests.deploy.test_systemd import verify_unit
+from tests.stream.conftest import free_port
 
 
 @dataclass(frozen=True)
@@ -118,3 +123,42 @@ def test_installed_edgeloop_runs_the_bundle(installed: Installed, scene_jpeg: Pa
 
 def test_unit_verifies_against_the_install(installed: Installed) -> None:
     verify_unit(installed.unit)
+
+
+def test_image_command_and_healthcheck_run_from_the_install(installed: Installed) -> None:
+    """The Dockerfile's CMD and HEALTHCHECK, run with the installed venv in place of the image."""
+    _, final = stages((installed.docker / "Dockerfile").read_text())
+    port = str(free_port())
+
+    def local(args: list[str]) -> list[str]:
+        swap = {"/opt/edgeloop/bundle": str(installed.prefix / "bundle"), "9001": port}
+        return [swap.get(a, a).replace(":9001/", f":{port}/") for a in args]
+
+    cmd = local(json.loads(final[-1].removeprefix("CMD ")))
+    health = json.loads(next(i for i in final if i.startswith("HEALTHCHECK")).split(" CMD ", 1)[1])
+    bin_dir = installed.prefix / "venv" / "bin"
+    health = local([str(bin_dir / health[0]), *health[1:]])
+    edgeloop = str(bin_dir / "edgeloop")
+    env = {k: v for k, v in os.environ.items() if k != "EDGELOOP_TOKEN"}
+    refused = subprocess.run([edgeloop, *cmd], capture_output=True, text=True, env=env, timeout=60)
+    assert refused.returncode == 1
+    assert "error: refusing to listen on 0.0.0.0 without a token" in refused.stderr
+    server = subprocess.Popen(
+        [edgeloop, *cmd], env={**env, "EDGELOOP_TOKEN": "s3cret"}, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while subprocess.run(health, capture_output=True).returncode != 0:
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            assert time.monotonic() < deadline, "the health check never passed"
+            time.sleep(0.5)
+        url = f"http://127.0.0.1:{port}/v1/models"
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            urllib.request.urlopen(url, timeout=5)
+        assert denied.value.code == 401
+        request = urllib.request.Request(url, headers={"Authorization": "Bearer s3cret"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
