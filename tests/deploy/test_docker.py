@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -160,3 +161,61 @@ def test_cli(yolo_bundle: Bundle, tmp_path: Path) -> None:
     assert bad.returncode == 1
     assert bad.stderr.strip().startswith("error: unknown target 'tpu': choose one of cpu-amd64")
     assert "Traceback" not in bad.stderr
+
+
+@pytest.fixture()
+def recording_docker(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """A `docker` on PATH that records its arguments and token: no engine runs here."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    record = tmp_path / "docker-args"
+    (bin_dir / "docker").write_text(
+        "#!/usr/bin/env bash\n"
+        f'printf "%s\\n" "$@" > {record}\n'
+        f'echo "${{EDGELOOP_TOKEN:-}}" > {record}.token\n'
+    )
+    (bin_dir / "docker").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in {"EDGELOOP_TOKEN", "PUBLISH", "PORT"}}
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
+    return env, record
+
+
+def test_run_sh_passes_hardened_flags_and_a_token(
+    yolo_bundle: Bundle, tmp_path: Path, recording_docker: tuple[dict[str, str], Path]
+) -> None:
+    env, record = recording_docker
+    recipe = write_docker(yolo_bundle.root, get_target("cpu-amd64"), tmp_path / "c")
+    run_sh = str(recipe.out / "run.sh")
+    subprocess.run([run_sh, "build"], env=env, check=True, capture_output=True)
+    assert record.read_text().split() == [
+        "buildx", "build", "--platform", "linux/amd64", "-t", recipe.image, "--load", ".",
+    ]  # fmt: skip
+    first = subprocess.run([run_sh], env=env, capture_output=True, text=True, check=True)
+    assert "wrote a new token" in first.stderr
+    token_file = recipe.out / "token"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    token = token_file.read_text()
+    assert re.fullmatch(r"[0-9a-f]{64}", token)
+    assert Path(f"{record}.token").read_text().strip() == token  # handed over in the environment
+    args = record.read_text().splitlines()
+    assert args[:2] == ["run", "--rm"] and args[-1] == recipe.image
+    for flag in ("--read-only", "--cap-drop=ALL", "--security-opt=no-new-privileges", "--pids-limit=256"):
+        assert flag in args
+    assert args[args.index("--user") + 1] == "10001:10001"
+    assert args[args.index("-p") + 1] == "127.0.0.1:9001:9001"
+    assert args[args.index("-e") + 1] == "EDGELOOP_TOKEN" and token not in args
+    second = subprocess.run([run_sh], env={**env, "PUBLISH": "0.0.0.0"}, capture_output=True, text=True)
+    assert "wrote a new token" not in second.stderr and token_file.read_text() == token
+    args = record.read_text().splitlines()
+    assert args[args.index("-p") + 1] == "0.0.0.0:9001:9001"
+
+
+def test_run_sh_refuses_a_missing_camera(
+    yolo_bundle: Bundle, tmp_path: Path, recording_docker: tuple[dict[str, str], Path]
+) -> None:
+    env, record = recording_docker
+    recipe = write_docker(yolo_bundle.root, get_target("rpi"), tmp_path / "c", "run", "--source /dev/video97")
+    result = subprocess.run([str(recipe.out / "run.sh")], env=env, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: /dev/video97 not found: connect the camera"
+    assert not record.exists()

@@ -107,9 +107,11 @@ def _runs(commands: tuple[str, ...]) -> list[str]:
     out = []
     for command in commands:
         if "apt-get install" in command:
-            # DL3008 (pin apt versions): Ubuntu drops superseded versions, so a pin breaks builds.
-            out.append("# hadolint ignore=DL3008")
-        out.append(f"RUN {command}")
+            out += [
+                "# apt versions are not pinned: Ubuntu deletes superseded ones, so a pin breaks rebuilds.",
+                "# hadolint ignore=DL3008",
+            ]
+        out.append("RUN " + command.replace(" && ", " \\\n && "))
     return out
 
 
@@ -132,10 +134,14 @@ def render_run_sh(target: Target, image: str, mode: Mode, args: list[str]) -> st
         flags += ["-e EDGELOOP_TOKEN", f'-p "$PUBLISH:$PORT:{PORT}"']
     else:
         flags += ['-v "$PWD/data:/data"']
+    checks = ""
     for device in video_devices(args):
         # The camera node only (never --privileged), and its group so the non-root user may open it.
         flags.append(f'--device {device} --group-add "$(stat -c %g {device})"')
-    body = " \\\n  ".join(["docker run --rm --name edgeloop", *flags, '"$IMAGE"'])
+        checks += (
+            f'[ -e {device} ] || {{ echo "error: {device} not found: connect the camera" >&2; exit 1; }}\n'
+        )
+    body = " \\\n  ".join(['docker run --rm --name "$NAME"', *flags, '"$IMAGE"'])
     token = ""
     if mode == "serve":
         token = """
@@ -161,10 +167,11 @@ echo "serving on http://$PUBLISH:$PORT; requests need 'Authorization: Bearer TOK
 set -euo pipefail
 cd "$(dirname "$0")"
 IMAGE="${{IMAGE:-{image}}}"
+NAME="${{NAME:-{image.split(":")[0]}}}"
 if [ "${{1:-}}" = "build" ]; then
   exec docker buildx build --platform {target.platform} -t "$IMAGE" --load .
 fi
-{token}
+{token}{checks}
 exec {body}
 """
 
