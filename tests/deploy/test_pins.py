@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from edgeloop.deploy.context import requirements_text
 from edgeloop.deploy.targets import TARGETS, Target
@@ -60,3 +63,34 @@ def test_pins_resolve_for_the_target_platform(key: str, tmp_path: Path) -> None:
         normal(f"{i['metadata']['name']}=={i['metadata']['version']}") for i in report["install"]
     )
     assert resolved == sorted(map(normal, pins))
+
+
+# Runtimes that install the `onnxruntime` module under another distribution name.
+PROVIDES = {"onnxruntime-gpu": "onnxruntime", "onnxruntime-openvino": "onnxruntime"}
+
+
+@pytest.mark.parametrize("key", sorted(TARGETS))
+def test_pins_satisfy_edgeloops_own_requirements(key: str) -> None:
+    """A dependency added to pyproject.toml without a pin here fails this test, on every machine."""
+    target = TARGETS[key]
+    pinned: dict[str, str] = {}
+    for req in [*target.pins, target.runtime]:
+        name, version = normal(req).split("==")
+        pinned[PROVIDES.get(name, name)] = version
+    env = {"python_version": target.python_version, "sys_platform": "linux", "platform_system": "Linux"}
+    requires = metadata.distribution("edgeloop").requires or []
+    checked = 0
+    for line in requires:
+        req = Requirement(line)
+        wanted = [
+            extra
+            for extra in ("", "serve", "stream")
+            if req.marker is None or req.marker.evaluate({**env, "extra": extra})
+        ]
+        if not wanted:
+            continue
+        name = canonicalize_name(req.name)
+        assert name in pinned, f"{req} (needed by edgeloop) has no pin for {key}"
+        assert req.specifier.contains(pinned[name], prereleases=True), f"{name}=={pinned[name]} breaks {req}"
+        checked += 1
+    assert checked >= 10

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeloop.deploy.context import PIP_FLAGS, PORT, Mode, command_args, stage, video_devices
+from edgeloop.deploy.readme import docker_readme
 from edgeloop.deploy.targets import Target
 
 APP = "/opt/edgeloop"
@@ -202,8 +203,6 @@ def write_docker(
         ".dockerignore": "run.sh\nREADME.md\ntoken\ndata/\n",
         "run.sh": render_run_sh(target, image, mode, args),
     }
-    from edgeloop.deploy.readme import docker_readme
-
     files["README.md"] = docker_readme(target, image, mode, m.name)
     written = []
     for name, text in files.items():

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeloop.deploy.context import PIP_FLAGS, PORT, Mode, command_args, stage
+from edgeloop.deploy.readme import systemd_readme
 from edgeloop.deploy.targets import Target
 from edgeloop.errors import DeployError
 
@@ -188,8 +189,6 @@ def write_systemd(
         f"edgeloop-{m.name}.env": render_env(m.name),
         "install.sh": render_install(target, m.name, root, user, staged.wheel.name),
     }
-    from edgeloop.deploy.readme import systemd_readme
-
     files["README.md"] = systemd_readme(target, m.name, mode, root)
     written = []
     for file_name, text in files.items():
