@@ -6,9 +6,16 @@ from edgeloop.deploy.context import PORT, Mode
 from edgeloop.deploy.targets import Target
 
 UNTESTED = (
-    "**Untested on hardware.** This recipe was written and linted by `edgeloop deploy`; "
-    "edgeloop's own tests install the CPU target's pinned wheels into a fresh venv and run the "
-    "bundle from it, but no image is built or run in those tests."
+    "**Untested on hardware; this image has never been built by edgeloop's tests** (no Docker "
+    "engine runs there). The tests lint this Dockerfile with hadolint, resolve its pinned wheels for "
+    "the target's platform, and install the cpu-amd64 pins and edgeloop wheel into a fresh venv that "
+    "then runs a bundle."
+)
+UNTESTED_SYSTEMD = (
+    "**Untested on hardware.** edgeloop's tests check this unit with `systemd-analyze verify` and "
+    "`systemd-analyze security`, resolve the pinned wheels for the target's platform, and run "
+    "`install.sh --no-system` for cpu-amd64 (a fresh venv that then runs a bundle); they never "
+    "start the service."
 )
 
 
@@ -63,7 +70,7 @@ def systemd_readme(target: Target, name: str, mode: Mode, prefix: str) -> str:
     unit = f"edgeloop-{name}.service"
     return f"""# edgeloop: bundle {name} as a systemd service ({target.title})
 
-{UNTESTED}
+{UNTESTED_SYSTEMD}
 {_notes(target)}
 Copy this folder to the device, then:
 
