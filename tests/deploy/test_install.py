@@ -28,6 +28,9 @@ from tests.deploy.conftest import stages
 from tests.deploy.test_systemd import verify_unit
 from tests.stream.conftest import free_port
 
+# The first run downloads the wheels (~150 MB); pip's cache serves later ones.
+pytestmark = pytest.mark.timeout(900)
+
 
 @dataclass(frozen=True)
 class Installed:

@@ -19,7 +19,8 @@ PORT = 9001
 DEFAULT_RUN_ARGS = "--source /dev/video0 --sink jsonl:-"
 # The one pip command line images and install.sh share: wheels only (nothing is compiled, so
 # no compiler is needed anywhere) and no dependency resolution (only the pinned set goes in).
-PIP_FLAGS = "--no-cache-dir --disable-pip-version-check --only-binary=:all: --no-deps"
+# Images turn pip's cache off with PIP_NO_CACHE_DIR; install.sh keeps it, for reinstalls.
+PIP_FLAGS = "--disable-pip-version-check --only-binary=:all: --no-deps"
 
 
 @dataclass(frozen=True)
