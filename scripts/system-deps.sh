@@ -18,6 +18,7 @@ PACKAGES=(
   gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly
   gstreamer1.0-libav
+  systemd  # systemd-analyze verify/security check the units edgeloop deploy writes
 )
 
 missing=()

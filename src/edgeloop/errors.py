@@ -45,3 +45,7 @@ class SinkError(EdgeloopError):
 
 class DatasetError(EdgeloopError):
     """A dataset is missing, malformed, or cannot be written in the requested format."""
+
+
+class DeployError(EdgeloopError):
+    """A deployment recipe cannot be written (unknown target, output folder in use, no package)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from edgeloop.cli import advise, bench, bundle, dataset, demo, import_, predict, profile, run, serve
+from edgeloop.cli import advise, bench, bundle, dataset, demo, deploy, import_, predict, profile, run, serve
 from edgeloop.cli import eval as eval_
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app.command("advise")(advise.advise)
 app.command("eval")(eval_.evaluate)
 app.add_typer(bundle.app, name="bundle")
 app.add_typer(dataset.app, name="dataset")
+app.add_typer(deploy.app, name="deploy")
 
 
 def _version(value: bool) -> None:
