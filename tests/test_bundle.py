@@ -161,3 +161,32 @@ def test_not_a_tar(tmp_path: Path) -> None:
     bad.write_bytes(b"\x00garbage" * 10)
     with pytest.raises(ArchiveError, match="not a readable tar"):
         unpack(bad, tmp_path / "out")
+
+
+def test_variant_is_chosen_per_backend(yolo_bundle: Bundle) -> None:
+    m = yolo_bundle.manifest
+    base = m.variants[0]
+    int8 = base.model_copy(update={"file": "model.int8.onnx", "precision": "int8"})
+    ir = base.model_copy(update={"file": "ov/model.xml", "backends": ["openvino"]})
+    ir8 = base.model_copy(update={"file": "ov/model.int8.xml", "precision": "int8", "backends": ["openvino"]})
+    m = m.model_copy(update={"variants": [base, int8, ir, ir8], "default_variant": "model.int8.onnx"})
+    assert m.variant().file == "model.int8.onnx"
+    assert m.variant(backend="onnxruntime").file == "model.int8.onnx"
+    assert m.variant(backend="openvino").file == "ov/model.int8.xml"  # same precision as the default
+    assert m.variant("fp32", backend="openvino").file == "ov/model.xml"
+    assert m.variant("fp32", backend="onnxruntime").file == "model.onnx"
+    assert m.variant("fp32", backend="tensorrt").file == "model.onnx"  # no own variant: the ONNX one
+    with pytest.raises(BundleError, match="no fp16 variant"):
+        m.variant("fp16")
+
+
+def test_extra_files_stay_inside_the_bundle(bundle_copy: Path) -> None:
+    data = json.loads((bundle_copy / "bundle.json").read_text())
+    data["variants"][0]["extra_files"] = {"../weights.bin": "0" * 64}
+    (bundle_copy / "bundle.json").write_text(json.dumps(data))
+    with pytest.raises(BundleError, match=r"extra_files"):
+        load_bundle(bundle_copy)
+    data["variants"][0]["extra_files"] = {"weights.bin": "0" * 64}
+    (bundle_copy / "bundle.json").write_text(json.dumps(data))
+    with pytest.raises(BundleError, match="weights.bin: listed in bundle.json but missing"):
+        load_bundle(bundle_copy)

@@ -68,3 +68,30 @@ except SystemExit as e:
     result = run_blocked(code)
     assert result.returncode == 0, result.stderr
     assert '"predictions": []' in result.stdout
+
+
+def test_optimize_runs_without_torch(yolo_bundle: Bundle, tmp_path: Path) -> None:
+    """INT8 quantization, OpenVINO conversion and the TensorRT module never need torch."""
+    import cv2
+    import numpy as np
+
+    (tmp_path / "calib").mkdir()
+    cv2.imwrite(str(tmp_path / "calib" / "a.png"), np.full((64, 64, 3), 128, np.uint8))
+    # ONNX Runtime's tools package asks find_spec("torch") and imports torch helpers when it is
+    # found; where torch is not installed find_spec answers None, so answer that here too.
+    code = f"""
+import importlib.util
+_find_spec = importlib.util.find_spec
+importlib.util.find_spec = lambda name, package=None: (
+    None if name.split(".")[0] == "torch" else _find_spec(name, package)
+)
+import edgeloop.backends.openvino, edgeloop.backends.tensorrt, edgeloop.export.quantize
+from edgeloop.optimize import OptimizeOptions, optimize
+options = OptimizeOptions(int8=True, openvino=True, calib={str(tmp_path / "calib")!r}, latency_runs=3)
+report = optimize({str(yolo_bundle.root)!r}, {str(tmp_path / "out")!r}, options)
+print(len(report.variants))
+assert "torch" not in sys.modules
+"""
+    result = run_blocked(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "4"

@@ -45,11 +45,24 @@ class Variant(BaseModel):
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     size_bytes: int = Field(ge=0)
     metrics: dict[str, float] = Field(default_factory=dict)
+    extra_files: dict[str, str] = Field(
+        default_factory=dict,
+        description="other files the model needs (e.g. OpenVINO's weights .bin): name -> sha256",
+    )
 
     @field_validator("file")
     @classmethod
     def _relative(cls, v: str) -> str:
         _check_relative(v)
+        return v
+
+    @field_validator("extra_files")
+    @classmethod
+    def _extra(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, digest in v.items():
+            _check_relative(name)
+            if not re.fullmatch(r"[0-9a-f]{64}", digest):
+                raise ValueError(f"extra file '{name}': sha256 must be 64 lowercase hex digits")
         return v
 
 
@@ -142,16 +155,24 @@ class Manifest(BaseModel):
             raise ValueError(f"default_variant '{self.default_variant}' is not one of the variants")
         return self
 
-    def variant(self, precision: str | None = None) -> Variant:
-        """The default variant, or the first one of ``precision``."""
+    def variant(self, precision: str | None = None, backend: str | None = None) -> Variant:
+        """The variant to run: the default one, or the first of ``precision``.
+
+        With ``backend``, a variant made for that backend (e.g. OpenVINO IR for
+        ``openvino``) of the same precision is preferred; without one, the
+        first variant of that precision is used (ONNX, which most backends read).
+        """
+        default = next(v for v in self.variants if v.file == (self.default_variant or self.variants[0].file))
         if precision is None:
-            chosen = self.default_variant or self.variants[0].file
-            return next(v for v in self.variants if v.file == chosen)
-        for v in self.variants:
-            if v.precision == precision:
-                return v
-        have = ", ".join(v.precision for v in self.variants)
-        raise BundleError(f"bundle '{self.name}' has no {precision} variant (it has: {have})")
+            if backend is None or backend in default.backends:
+                return default
+            precision = default.precision
+        pool = [v for v in self.variants if v.precision == precision]
+        if not pool:
+            have = ", ".join(v.precision for v in self.variants)
+            raise BundleError(f"bundle '{self.name}' has no {precision} variant (it has: {have})")
+        own = [v for v in pool if backend is not None and backend in v.backends]
+        return (own or pool)[0]
 
 
 def _check_relative(name: str) -> None:
@@ -174,9 +195,9 @@ class Bundle:
         """Absolute path of a file named in the manifest."""
         return self.root.joinpath(*safe_member_path(name).parts)
 
-    def model_path(self, precision: str | None = None) -> Path:
-        """Path of the default variant's model file, or of the ``precision`` variant."""
-        return self.path(self.manifest.variant(precision).file)
+    def model_path(self, precision: str | None = None, backend: str | None = None) -> Path:
+        """Path of the model file ``Manifest.variant(precision, backend)`` picks."""
+        return self.path(self.manifest.variant(precision, backend).file)
 
 
 def sha256_file(path: Path) -> str:
@@ -216,6 +237,7 @@ def verify_files(bundle: Bundle) -> None:
     """Check that every variant and sample exists, stays inside the bundle, and matches its sha256."""
     root = bundle.root.resolve()
     named = [(v.file, v.sha256) for v in bundle.manifest.variants]
+    named += [item for v in bundle.manifest.variants for item in v.extra_files.items()]
     named += [(s.file, s.sha256) for s in bundle.manifest.samples]
     for name, expected in named:
         path = bundle.path(name)
@@ -270,7 +292,9 @@ def pack(bundle_dir: str | Path, archive: str | Path) -> Path:
     """Verify a bundle folder and write it as one ``.tar`` (manifest and the files it names)."""
     bundle = load_bundle(bundle_dir)
     files = {MANIFEST: bundle.root / MANIFEST}
-    for name in [v.file for v in bundle.manifest.variants] + [s.file for s in bundle.manifest.samples]:
+    names = [v.file for v in bundle.manifest.variants] + [s.file for s in bundle.manifest.samples]
+    names += [name for v in bundle.manifest.variants for name in v.extra_files]
+    for name in names:
         files[name] = bundle.path(name)
     archive = Path(archive)
     create_tar(files, archive)

@@ -86,7 +86,8 @@ class Predictor:
         self.backend = (
             create_backend(backend, **(backend_config or {})) if isinstance(backend, str) else backend
         )
-        self.model_spec: ModelSpec = self.backend.load(self.bundle.model_path(precision))
+        self.variant = manifest.variant(precision, self.backend.name)
+        self.model_spec: ModelSpec = self.backend.load(self.bundle.path(self.variant.file))
         self.input_name = self.model_spec.inputs[0].name
         self.input_spec: InputSpec = manifest.input
         self._check_input_shape()

@@ -12,12 +12,17 @@ BACKENDS = Registry(
     "backend",
     {
         "onnxruntime": "edgeloop.backends.onnxruntime:OnnxRuntimeBackend",
+        "openvino": "edgeloop.backends.openvino:OpenVinoBackend",
+        "tensorrt": "edgeloop.backends.tensorrt:TensorRtBackend",
         "null": "edgeloop.backends.null:NullBackend",
     },
     BackendError,
 )
 
-_INSTALL = {"onnxruntime": "pip install onnxruntime"}
+_INSTALL = {
+    "onnxruntime": "pip install onnxruntime",
+    "tensorrt": "pip install 'edgeloop[tensorrt]' on a machine with an NVIDIA GPU and driver",
+}
 
 
 def create_backend(name: str, **config: Any) -> Backend:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from edgeloop.cli import advise, bench, bundle, dataset, demo, deploy, import_, predict, profile, run, serve
+from edgeloop.cli import advise, bench, bundle, dataset, demo, deploy, import_, optimize, predict, profile, run, serve
 from edgeloop.cli import eval as eval_
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app.command("profile")(profile.profile)
 app.command("bench")(bench.bench)
 app.command("advise")(advise.advise)
 app.command("eval")(eval_.evaluate)
+app.command("optimize")(optimize.optimize)
 app.add_typer(bundle.app, name="bundle")
 app.add_typer(dataset.app, name="dataset")
 app.add_typer(deploy.app, name="deploy")

@@ -71,7 +71,7 @@ def predict(
     max_det: int | None = typer.Option(None, "--max-det", min=1, help="Most detections per image."),
     classes: str | None = typer.Option(None, help="Keep only these class ids, e.g. 0,2."),
     agnostic: bool = typer.Option(False, "--agnostic", help="NMS across classes."),
-    backend: str = typer.Option("onnxruntime", help="Backend: onnxruntime, null."),
+    backend: str = typer.Option("onnxruntime", help="Backend: onnxruntime, openvino, tensorrt, null."),
     device: str = typer.Option(
         "cpu", help="onnxruntime device: cpu, cuda, tensorrt, openvino, coreml, auto."
     ),

@@ -47,7 +47,7 @@ def run(
     conf: float | None = typer.Option(
         None, min=0, max=1, help="Confidence threshold (default: the bundle's)."
     ),
-    backend: str = typer.Option("onnxruntime", help="Backend: onnxruntime, null."),
+    backend: str = typer.Option("onnxruntime", help="Backend: onnxruntime, openvino, tensorrt, null."),
     device: str = typer.Option(
         "cpu", help="onnxruntime device: cpu, cuda, tensorrt, openvino, coreml, auto."
     ),

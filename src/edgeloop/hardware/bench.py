@@ -169,6 +169,8 @@ def bench_bundle(
             with Predictor(
                 bundle, backend=name, precision=variant.precision, backend_config=config
             ) as predictor:
+                if predictor.variant.file != variant.file:
+                    continue  # another variant is this backend's own (e.g. OpenVINO IR for openvino)
                 stages = bench_one(predictor, data, warmup, runs)
                 results.append(
                     BenchRun(
