@@ -1,0 +1,134 @@
+"""Run a ``Predictor`` over a ``Dataset`` and score the results."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from edgeloop.data.dataset import Dataset
+from edgeloop.errors import DatasetError
+from edgeloop.evaluate.classify import ClassificationReport, classification_metrics
+from edgeloop.evaluate.metrics import DetectionReport, detection_metrics
+from edgeloop.types import Classification, Detections
+
+if TYPE_CHECKING:
+    from edgeloop.predictor import Predictor
+
+
+def class_mapping(model_names: Sequence[str], dataset_names: Sequence[str]) -> npt.NDArray[np.int32]:
+    """(M,) dataset class id for each model class id, matched by name.
+
+    Raises:
+        DatasetError: the model and the dataset do not have the same set of class names.
+    """
+    model, data = list(model_names), list(dataset_names)
+    if len(set(model)) != len(model) or len(set(data)) != len(data):
+        raise DatasetError("class names must be unique in the model and in the dataset to match them by name")
+    if set(model) != set(data):
+        missing = [n for n in data if n not in model]
+        extra = [n for n in model if n not in data]
+        parts = []
+        if missing:
+            parts.append(f"dataset classes the model lacks: {', '.join(missing)}")
+        if extra:
+            parts.append(f"model classes the dataset lacks: {', '.join(extra)}")
+        raise DatasetError(
+            f"the model's classes differ from the dataset's ({'; '.join(parts)}); "
+            "evaluate on a dataset labelled with the model's classes, or rename the classes to match"
+        )
+    index = {name: i for i, name in enumerate(data)}
+    return np.asarray([index[name] for name in model], np.int32)
+
+
+def _check_task(predictor: Predictor, dataset: Dataset) -> npt.NDArray[np.int32]:
+    if predictor.task != dataset.task:
+        raise DatasetError(
+            f"the model is a {predictor.task} model and the dataset a {dataset.task} dataset: "
+            f"evaluate a {predictor.task} model on a {predictor.task} dataset"
+        )
+    return class_mapping(predictor.names, dataset.names)
+
+
+@contextmanager
+def _progress(total: int, enabled: bool, label: str) -> Iterator[Callable[[], None]]:
+    """A rich progress bar on stderr, advanced by the yielded function."""
+    if not enabled or total == 0:
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda: bar.advance(task)
+
+
+def predict_dataset(
+    predictor: Predictor,
+    dataset: Dataset,
+    *,
+    conf: float = 0.001,
+    iou: float = 0.7,
+    max_det: int = 300,
+    progress: bool = True,
+) -> list[Detections]:
+    """Detections for every dataset item, class ids mapped to ``dataset.names``.
+
+    Raises:
+        DatasetError: the model is not a detector for the dataset's classes.
+    """
+    if dataset.task != "detect":
+        raise DatasetError(f"predict_dataset needs a detection dataset, this one is {dataset.task}")
+    mapping = _check_task(predictor, dataset)
+    options = predictor.options(conf=conf, iou=iou, max_det=max_det)
+    results: list[Detections] = []
+    with _progress(len(dataset.items), progress, "evaluate") as advance:
+        for item in dataset.items:
+            det = predictor.predict(item.image, options)
+            assert isinstance(det, Detections)  # the task check above makes this a detector
+            results.append(Detections(det.xyxy, det.confidence, mapping[det.class_id], dataset.names))
+            advance()
+    return results
+
+
+def classify_dataset(
+    predictor: Predictor, dataset: Dataset, *, progress: bool = True
+) -> list[Classification]:
+    """Class probabilities for every dataset item, reordered to ``dataset.names``.
+
+    Raises:
+        DatasetError: the model is not a classifier for the dataset's classes.
+    """
+    mapping = _check_task(predictor, dataset)
+    results: list[Classification] = []
+    with _progress(len(dataset.items), progress, "evaluate") as advance:
+        for item in dataset.items:
+            cls = predictor.predict(item.image)
+            assert isinstance(cls, Classification)
+            probabilities = np.zeros(len(dataset.names), np.float32)
+            probabilities[mapping] = cls.probabilities[: len(mapping)]
+            results.append(Classification(probabilities, dataset.names))
+            advance()
+    return results
+
+
+def evaluate(
+    predictor: Predictor,
+    dataset: Dataset,
+    *,
+    conf: float = 0.001,
+    iou: float = 0.7,
+    max_det: int = 300,
+    progress: bool = True,
+) -> DetectionReport | ClassificationReport:
+    """Run ``predictor`` on every image of ``dataset`` and score it (COCO mAP, or accuracy)."""
+    if dataset.task == "classify":
+        _check_task(predictor, dataset)
+        return classification_metrics(dataset, classify_dataset(predictor, dataset, progress=progress))
+    detections = predict_dataset(predictor, dataset, conf=conf, iou=iou, max_det=max_det, progress=progress)
+    return detection_metrics(dataset, detections)
