@@ -45,3 +45,7 @@ class SinkError(EdgeloopError):
 
 class DatasetError(EdgeloopError):
     """A dataset is missing, malformed, or cannot be written in the requested format."""
+
+
+class TrainError(EdgeloopError):
+    """Training cannot start or resume, or a checkpoint or run folder is missing or unreadable."""

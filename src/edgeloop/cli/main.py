@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from edgeloop.cli import advise, bench, bundle, dataset, demo, import_, predict, profile, run, serve
+from edgeloop.cli import advise, bench, bundle, dataset, demo, export, import_, predict, profile, run, serve, train
 
 app = typer.Typer(
     name="edgeloop",
@@ -21,6 +21,8 @@ app.command("serve")(serve.serve)
 app.command("profile")(profile.profile)
 app.command("bench")(bench.bench)
 app.command("advise")(advise.advise)
+app.command("train")(train.train)
+app.command("export")(export.export)
 app.add_typer(bundle.app, name="bundle")
 app.add_typer(dataset.app, name="dataset")
 

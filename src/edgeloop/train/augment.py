@@ -62,10 +62,13 @@ def mosaic(samples: list[Sample], size: int, rng: np.random.Generator) -> Sample
         # Quadrant corners: each image touches the centre with one of its own corners.
         x0 = cx - size if index in (0, 2) else cx
         y0 = cy - size if index in (0, 1) else cy
-        canvas[y0 : y0 + size, x0 : x0 + size] = s.image
+        # The part of the image that lands on the canvas.
+        cx0, cy0 = max(x0, 0), max(y0, 0)
+        cx1, cy1 = min(x0 + size, 2 * size), min(y0 + size, 2 * size)
+        canvas[cy0:cy1, cx0:cx1] = s.image[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
         boxes.append(s.xyxy + np.array([x0, y0, x0, y0], np.float32))
         labels.append(s.labels)
-    return Sample(canvas, np.concatenate(boxes), np.concatenate(labels))
+    return clip_boxes(Sample(canvas, np.concatenate(boxes), np.concatenate(labels)), 2 * size)
 
 
 def random_affine(

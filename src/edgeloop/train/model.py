@@ -32,7 +32,7 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "nano": Preset((16, 32, 48, 64, 96), 1, 48),
+    "nano": Preset((16, 32, 48, 64, 96), 1, 32),
     "small": Preset((24, 48, 96, 128, 192), 2, 64),
 }
 
@@ -77,12 +77,13 @@ class CSP(nn.Module):
 
 
 class Head(nn.Module):
-    """Box-distribution and class branches for one stride."""
+    """Box-distribution and class branches for one stride, sharing a first 3x3 convolution."""
 
     def __init__(self, c_in: int, width: int, num_classes: int, reg_max: int, stride: int) -> None:
         super().__init__()
-        self.box = nn.Sequential(ConvBN(c_in, width), ConvBN(width, width), nn.Conv2d(width, 4 * reg_max, 1))
-        self.cls = nn.Sequential(ConvBN(c_in, width), ConvBN(width, width), nn.Conv2d(width, num_classes, 1))
+        self.shared = ConvBN(c_in, width)
+        self.box = nn.Sequential(ConvBN(width, width), nn.Conv2d(width, 4 * reg_max, 1))
+        self.cls = nn.Sequential(ConvBN(width, width, 1), nn.Conv2d(width, num_classes, 1))
         box_out = self.box[-1]
         cls_out = self.cls[-1]
         assert isinstance(box_out, nn.Conv2d) and isinstance(cls_out, nn.Conv2d)
@@ -91,6 +92,7 @@ class Head(nn.Module):
         nn.init.constant_(cls_out.bias, math.log(5 / num_classes / (640 / stride) ** 2))
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        x = self.shared(x)
         return self.box(x), self.cls(x)
 
 
@@ -104,7 +106,8 @@ class Detector(nn.Module):
         d = p.depth
         self.num_classes = num_classes
         self.reg_max = reg_max
-        self.stem = nn.Sequential(ConvBN(3, c0, 3, 2), ConvBN(c0, c1, 3, 2), CSP(c1, c1, d))
+        # No block at stride 4: objects worth detecting span several stride-8 cells.
+        self.stem = nn.Sequential(ConvBN(3, c0, 3, 2), ConvBN(c0, c1, 3, 2))
         self.stage3 = nn.Sequential(ConvBN(c1, c2, 3, 2), CSP(c2, c2, d))
         self.stage4 = nn.Sequential(ConvBN(c2, c3, 3, 2), CSP(c3, c3, d))
         self.stage5 = nn.Sequential(ConvBN(c3, c4, 3, 2), CSP(c4, c4, d))
