@@ -32,12 +32,19 @@ import edgeloop.backends.onnxruntime, edgeloop.importer
 import edgeloop.serve.app, edgeloop.serve.worker, edgeloop.stream.pipeline, edgeloop.stream.sources
 import edgeloop.stream.sinks.jsonl, edgeloop.stream.sinks.mqtt, edgeloop.stream.sinks.webhook
 import edgeloop.hardware.predict, edgeloop.hardware.advise, edgeloop.stream.zones
+import edgeloop.evaluate, edgeloop.evaluate.plots, edgeloop.cli.eval
 from trackers import ByteTrackTracker  # what zones use for tracking
 ByteTrackTracker()
 import numpy as np
 from edgeloop.predictor import Predictor
 with Predictor({str(yolo_bundle.root)!r}) as p:
     print(len(p.predict(np.full((64, 64, 3), 128, np.uint8))))
+from pathlib import Path
+from edgeloop.data.dataset import Dataset, Item, labelled_boxes
+from edgeloop.evaluate import detection_metrics
+gt = labelled_boxes([[1, 1, 9, 9]], [0], ["a"])
+report = detection_metrics(Dataset(("a",), (Item(Path("x.png"), "x.png", (10, 10), gt),)), [gt])
+assert report.map50 == 1.0, report  # COCO metrics (faster-coco-eval) need no torch either
 assert "torch" not in sys.modules
 """
     result = run_blocked(code)

@@ -58,8 +58,11 @@ def _pycocotools_stats(dataset: Dataset, preds: list[Detections]) -> tuple[float
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_matches_pycocotools(seed: int) -> None:
+@pytest.mark.parametrize("tied_scores", [False, True])
+def test_matches_pycocotools(seed: int, tied_scores: bool) -> None:
     dataset, preds = _synthetic(seed)
+    if tied_scores:  # many equal confidences: both must break ties the same way
+        preds = [Detections(p.xyxy, np.round(p.confidence, 1), p.class_id, NAMES) for p in preds]
     report = detection_metrics(dataset, preds)
     ap50_95, ap50 = _pycocotools_stats(dataset, preds)
     assert 0.05 < report.map50 < 0.95  # a set that exercises the matching, not a trivial one

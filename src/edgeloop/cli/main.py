@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from edgeloop.cli import advise, bench, bundle, dataset, demo, export, import_, predict, profile, run, serve, train
+from edgeloop.cli import eval as eval_
 
 app = typer.Typer(
     name="edgeloop",
@@ -23,6 +24,7 @@ app.command("bench")(bench.bench)
 app.command("advise")(advise.advise)
 app.command("train")(train.train)
 app.command("export")(export.export)
+app.command("eval")(eval_.evaluate)
 app.add_typer(bundle.app, name="bundle")
 app.add_typer(dataset.app, name="dataset")
 

@@ -50,16 +50,18 @@ class DetectionReport:
             "map50": round(self.map50, 6),
             "map50_95": round(self.map50_95, 6),
             "per_class": {
-                name: {key: _json_number(value) for key, value in row.items()}
+                name: {
+                    "ap50": _json_float(row["ap50"]),
+                    "ap50_95": _json_float(row["ap50_95"]),
+                    "instances": int(row["instances"]),
+                }
                 for name, row in self.per_class.items()
             },
         }
 
 
-def _json_number(value: float) -> float | int | None:
-    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and not math.isnan(value)):
-        return int(value)
-    return None if math.isnan(value) else round(value, 6)
+def _json_float(value: float) -> float | None:
+    return None if math.isnan(value) else round(float(value), 6)
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,8 @@ def classify_dataset(
     Raises:
         DatasetError: the model is not a classifier for the dataset's classes.
     """
+    if dataset.task != "classify":
+        raise DatasetError(f"classify_dataset needs a classification dataset, this one is {dataset.task}")
     mapping = _check_task(predictor, dataset)
     results: list[Classification] = []
     with _progress(len(dataset.items), progress, "evaluate") as advance:
@@ -128,7 +130,6 @@ def evaluate(
 ) -> DetectionReport | ClassificationReport:
     """Run ``predictor`` on every image of ``dataset`` and score it (COCO mAP, or accuracy)."""
     if dataset.task == "classify":
-        _check_task(predictor, dataset)
         return classification_metrics(dataset, classify_dataset(predictor, dataset, progress=progress))
     detections = predict_dataset(predictor, dataset, conf=conf, iou=iou, max_det=max_det, progress=progress)
     return detection_metrics(dataset, detections)
