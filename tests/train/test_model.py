@@ -64,7 +64,9 @@ def test_the_loss_can_fit_one_batch() -> None:
     points, strides = anchor_points((64, 64))
     images = torch.rand(2, 3, 64, 64)
     targets = Targets(
-        torch.tensor([[[4.0, 6.0, 30.0, 40.0], [0, 0, 0, 0]], [[20.0, 20.0, 60.0, 50.0], [2.0, 2.0, 20.0, 12.0]]]),
+        torch.tensor(
+            [[[4.0, 6.0, 30.0, 40.0], [0, 0, 0, 0]], [[20.0, 20.0, 60.0, 50.0], [2.0, 2.0, 20.0, 12.0]]]
+        ),
         torch.tensor([[0, 0], [1, 0]]),
         torch.tensor([[True, False], [True, True]]),
     )

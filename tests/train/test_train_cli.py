@@ -15,9 +15,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from edgeloop.bundle import load_bundle  # noqa: E402
-from edgeloop.data.synth import synth_detection  # noqa: E402
-from tests.conftest import run_cli  # noqa: E402
+from edgeloop.bundle import load_bundle
+from edgeloop.data.synth import synth_detection
+from tests.conftest import run_cli
 
 TINY = ["--imgsz", "96", "--batch", "8", "--threads", "1"]
 
@@ -90,7 +90,9 @@ def test_resume_continues_the_run(run: Path, data: Path, tmp_path: Path) -> None
 
 def test_time_budget_ends_training_gracefully(data: Path, tmp_path: Path) -> None:
     started = time.perf_counter()
-    result = run_cli("train", str(data), "--out", str(tmp_path / "run"), "--epochs", "500", "--time", "4", *TINY)
+    result = run_cli(
+        "train", str(data), "--out", str(tmp_path / "run"), "--epochs", "500", "--time", "4", *TINY
+    )
     assert result.returncode == 0, result.stderr
     assert "time budget spent" in result.stderr
     assert time.perf_counter() - started < 60
@@ -100,7 +102,18 @@ def test_time_budget_ends_training_gracefully(data: Path, tmp_path: Path) -> Non
 def test_ctrl_c_keeps_a_checkpoint_that_exports(data: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edgeloop.cli", "train", str(data), "--out", str(out), "--epochs", "500", *TINY],
+        [
+            sys.executable,
+            "-m",
+            "edgeloop.cli",
+            "train",
+            str(data),
+            "--out",
+            str(out),
+            "--epochs",
+            "500",
+            *TINY,
+        ],
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "COLUMNS": "200"},

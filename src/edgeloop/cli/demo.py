@@ -23,6 +23,8 @@ def demo(
         from edgeloop.demo import DemoConfig, run_demo
         from edgeloop.train import model  # noqa: F401  (torch is needed from here on)
     except ImportError as exc:
-        raise TrainError(f"the demo trains a model and needs {exc.name}: pip install 'edgeloop[train,eval]'") from None
+        raise TrainError(
+            f"the demo trains a model and needs {exc.name}: pip install 'edgeloop[train,eval]'"
+        ) from None
 
     run_demo(out, DemoConfig(train_images=train_images, val_images=val_images, imgsz=imgsz, time_s=time_s))

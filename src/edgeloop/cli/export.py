@@ -21,7 +21,9 @@ def export(
     try:
         from edgeloop.export.onnx import export_run
     except ImportError as exc:
-        raise TrainError(f"export needs torch and onnx ({exc.name} is missing): pip install 'edgeloop[train]'") from None
+        raise TrainError(
+            f"export needs torch and onnx ({exc.name} is missing): pip install 'edgeloop[train]'"
+        ) from None
 
     report = export_run(run, out, name=name, samples=samples)
     manifest = report.bundle.manifest
@@ -30,5 +32,7 @@ def export(
         f"exported {report.checkpoint} ({report.parameters:,} parameters) to {out}: "
         f"{manifest.task}, {len(manifest.names)} classes, imgsz {manifest.input.size_hw[0]}, {metrics}"
     )
-    err.print(f"ONNX Runtime vs torch: max abs diff {report.max_abs_diff:.2e}; {len(manifest.samples)} samples")
+    err.print(
+        f"ONNX Runtime vs torch: max abs diff {report.max_abs_diff:.2e}; {len(manifest.samples)} samples"
+    )
     stdout_line(str(out))

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from edgeloop.cli import advise, bench, bundle, dataset, demo, export, import_, predict, profile, run, serve, train
+from edgeloop.cli import (
+    advise,
+    bench,
+    bundle,
+    dataset,
+    demo,
+    export,
+    import_,
+    predict,
+    profile,
+    run,
+    serve,
+    train,
+)
 from edgeloop.cli import eval as eval_
 
 app = typer.Typer(

@@ -36,7 +36,9 @@ def _config(data: Path | None, out: Path | None, resume: Path | None, given: dic
 
 
 def train(
-    data: Path | None = typer.Argument(None, help="Dataset folder (with train/ and val/ subsets, or split here)."),
+    data: Path | None = typer.Argument(
+        None, help="Dataset folder (with train/ and val/ subsets, or split here)."
+    ),
     out: Path | None = typer.Option(None, "--out", help="Run folder for checkpoints and results.csv."),
     model: str = typer.Option("nano", "--model", help="Preset: nano (under 1 M parameters) or small."),
     epochs: int | None = typer.Option(None, "--epochs", min=1, help="Passes over the training set [30]."),

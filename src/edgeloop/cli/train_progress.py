@@ -7,7 +7,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TaskID
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 if TYPE_CHECKING:
     from edgeloop.train.loop import Progress as Hooks
@@ -49,7 +49,8 @@ class TrainDisplay:
         self.console.print(
             f"training {cfg.model} ({trainer.task}, {len(trainer.names)} classes) on "
             f"{len(trainer.train_ds)} images, validating on {len(trainer.val_ds)}; "
-            f"imgsz {cfg.imgsz}, batch {cfg.batch}, up to {cfg.epochs} epochs{budget}, device {trainer.device}"
+            f"imgsz {cfg.imgsz}, batch {cfg.batch}, up to {cfg.epochs} epochs{budget}, "
+            f"device {trainer.device}"
         )
         self.epoch = trainer.epoch
 

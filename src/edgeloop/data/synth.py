@@ -24,7 +24,7 @@ from edgeloop.imaging import ImageArray
 SHAPE_CORNERS = {"square": 4, "circle": 0, "triangle": 3, "pentagon": 5, "hexagon": 6, "star": 10}
 SHAPES = ("square", "circle", "triangle")
 MAX_OBJECTS = 4
-MAX_COVER = 0.4  # largest share of an earlier box a later shape may cover
+MAX_COVER = 0.25  # largest share of an earlier box a later shape may cover
 MIN_CONTRAST = 90  # smallest L1 distance between a shape's colour and the background under it
 
 
@@ -50,9 +50,9 @@ def _polygon(kind: str, centre: tuple[float, float], radius: float, angle: float
     return np.round(np.stack((xs, ys), 1)).astype(np.int32)
 
 
-def _outline(kind: str, size: int, rng: np.random.Generator, scale: tuple[float, float]) -> tuple[
-    npt.NDArray[np.int32] | None, tuple[int, int, int], list[float]
-]:
+def _outline(
+    kind: str, size: int, rng: np.random.Generator, scale: tuple[float, float]
+) -> tuple[npt.NDArray[np.int32] | None, tuple[int, int, int], list[float]]:
     """Where one shape goes: polygon points (None for a circle), circle (x, y, r), and its xyxy box."""
     radius = float(rng.uniform(*scale) * size)
     low, high = radius + 2, size - radius - 2  # rounded corners and circles stay inside the image

@@ -96,24 +96,31 @@ def export_run(run: str | Path, out: str | Path, name: str | None = None, sample
     ckpt = checkpoint.best_or_last(run)
     payload = checkpoint.load(ckpt)
     model, config, names, task = checkpoint.restore(payload)
-    module = DetectorExport(model, (config.imgsz, config.imgsz)) if isinstance(model, Detector) else None
-    module = module or ClassifierExport(model)  # type: ignore[arg-type]
+    module: DetectorExport | ClassifierExport
+    if isinstance(model, Detector):
+        module = DetectorExport(model, (config.imgsz, config.imgsz))
+    else:
+        module = ClassifierExport(model)
     module.eval()
     _, val_ds = train_val(config)
     val = ValSet.build(val_ds, config.imgsz)
-    with tempfile.TemporaryDirectory(prefix=".export-", dir=out.parent if out.parent.exists() else None) as tmp:
+    with tempfile.TemporaryDirectory(
+        prefix=".export-", dir=out.parent if out.parent.exists() else None
+    ) as tmp:
         onnx_path = Path(tmp) / MODEL_FILE
         _onnx_export(module, config.imgsz, onnx_path)
         _metadata(onnx_path, names, config.imgsz, task)
         diff = _max_abs_diff(module, onnx_path, val.tensors[:8])
         if diff > MAX_ABS_DIFF:
-            raise TrainError(f"ONNX Runtime output differs from torch by {diff:.2e} (> {MAX_ABS_DIFF}); report this")
+            raise TrainError(
+                f"ONNX Runtime output differs from torch by {diff:.2e} (> {MAX_ABS_DIFF}); report this"
+            )
         out.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(onnx_path, out / MODEL_FILE)
     metrics = {k: round(float(v), 6) for k, v in dict(payload.get("metrics", {})).items()}
     manifest = Manifest(
         name=name or (re.sub(r"[^A-Za-z0-9._-]", "-", run.resolve().name).strip("-._") or "model"),
-        task=task,  # type: ignore[arg-type]
+        task=task,
         family="yolo" if task == "detect" else "classify",
         input=input_spec(config.imgsz),
         names=names,
@@ -146,4 +153,3 @@ def _add_samples(bundle: Bundle, images: list[Path]) -> Bundle:
 
     with Predictor(bundle) as predictor:
         return add_samples(bundle, images, predictor)
-

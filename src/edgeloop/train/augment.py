@@ -25,7 +25,7 @@ PAD = 114
 class AugmentConfig:
     """Strength of each augmentation; 0 turns one off."""
 
-    mosaic: float = 0.5
+    mosaic: float = 1.0
     scale: float = 0.4
     translate: float = 0.1
     flip_lr: float = 0.5

@@ -27,7 +27,7 @@ class TrainConfig(BaseModel):
     warmup: float = Field(default=0.03, ge=0, lt=1, description="fraction of training spent warming up")
     final_lr: float = Field(default=0.02, gt=0, le=1, description="last learning rate, relative to lr")
     ema: float = Field(default=0.999, ge=0, lt=1)
-    mosaic: float = Field(default=0.5, ge=0, le=1)
+    mosaic: float = Field(default=1.0, ge=0, le=1)
     close_mosaic: float = Field(default=0.15, ge=0, le=1, description="final fraction without mosaic")
     patience: int = Field(default=10, ge=1, description="stop after this many epochs without a better mAP")
     val_fraction: float = Field(default=0.2, gt=0, lt=1, description="used when DATA has no val/ subset")

@@ -99,7 +99,8 @@ def pick_device(name: str) -> torch.device:
 
 
 def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for name, p in model.named_parameters():
         (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
     groups = [
@@ -131,6 +132,12 @@ class Trainer:
         self.best: dict[str, float] = {}
         if resume:
             self._resume()
+
+    @property
+    def ema_model(self) -> Detector | Classifier:
+        model = self.ema.model
+        assert isinstance(model, (Detector, Classifier))
+        return model
 
     @property
     def metric(self) -> str:
@@ -194,7 +201,9 @@ class Trainer:
                     break
                 mosaic = done < 1 - cfg.close_mosaic
                 sums = torch.zeros(3)
-                batches = prefetch(epoch_batches(train, cfg.batch, cfg.imgsz, augment, rng, mosaic, self.task))
+                batches = prefetch(
+                    epoch_batches(train, cfg.batch, cfg.imgsz, augment, rng, mosaic, self.task)
+                )
                 for step, batch in enumerate(batches):
                     lr = learning_rate(cfg, self._progress(step, steps, started))
                     for group in self.optimizer.param_groups:
@@ -206,7 +215,7 @@ class Trainer:
                         break
                 self.epoch += 1
                 self.elapsed_s = time.perf_counter() - started
-                metrics = validate(self.ema.model, val, self.device)
+                metrics = validate(self.ema_model, val, self.device)
                 row = self._log(sums / max(steps, 1), lr, metrics, len(train))
                 self.progress.on_epoch(row)
                 if metrics[self.metric] > self.best.get(self.metric, -1.0):
@@ -241,16 +250,20 @@ class Trainer:
             loss, parts = detection_loss(box_logits, cls_logits, points, strides, targets, self.model.reg_max)
         else:
             assert isinstance(self.model, Classifier) and batch.labels is not None
-            loss = nn.functional.cross_entropy(self.model(images), batch.labels.to(self.device), label_smoothing=0.1)
+            loss = nn.functional.cross_entropy(
+                self.model(images), batch.labels.to(self.device), label_smoothing=0.1
+            )
             parts = torch.stack((loss.detach() * 0, loss.detach(), loss.detach() * 0))
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         nn.utils.clip_grad_norm_(self.model.parameters(), 10.0)
         self.optimizer.step()
         self.ema.update(self.model)
         return parts.cpu()
 
-    def _log(self, parts: torch.Tensor, lr: float, metrics: dict[str, float], images: int) -> dict[str, float]:
+    def _log(
+        self, parts: torch.Tensor, lr: float, metrics: dict[str, float], images: int
+    ) -> dict[str, float]:
         row = {
             "epoch": float(self.epoch),
             "seconds": round(self.elapsed_s, 1),

@@ -89,7 +89,11 @@ def assign(
     b, n, c = scores.shape
     m = targets.xyxy.shape[1]
     if m == 0:
-        return pred_xyxy.new_zeros(b, n, 4), scores.new_zeros(b, n, c), scores.new_zeros(b, n, dtype=torch.bool)
+        return (
+            pred_xyxy.new_zeros(b, n, 4),
+            scores.new_zeros(b, n, c),
+            scores.new_zeros(b, n, dtype=torch.bool),
+        )
     gt = targets.xyxy[:, :, None, :]  # (B, M, 1, 4)
     inside = (points[None, None] > gt[..., :2]).all(-1) & (points[None, None] < gt[..., 2:]).all(-1)
     inside &= targets.mask[:, :, None]

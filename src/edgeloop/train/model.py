@@ -83,10 +83,11 @@ class Head(nn.Module):
         super().__init__()
         self.shared = ConvBN(c_in, width)
         self.box = nn.Sequential(ConvBN(width, width), nn.Conv2d(width, 4 * reg_max, 1))
-        self.cls = nn.Sequential(ConvBN(width, width, 1), nn.Conv2d(width, num_classes, 1))
+        self.cls = nn.Sequential(ConvBN(width, width), nn.Conv2d(width, num_classes, 1))
         box_out = self.box[-1]
         cls_out = self.cls[-1]
         assert isinstance(box_out, nn.Conv2d) and isinstance(cls_out, nn.Conv2d)
+        assert box_out.bias is not None and cls_out.bias is not None
         nn.init.zeros_(box_out.bias)
         # Start confident in nothing: about 5 objects expected per 640x640 image.
         nn.init.constant_(cls_out.bias, math.log(5 / num_classes / (640 / stride) ** 2))
@@ -178,6 +179,8 @@ class DetectorExport(nn.Module):
         super().__init__()
         self.model = model
         points, strides = anchor_points(size_hw)
+        self.points: Tensor
+        self.strides: Tensor
         self.register_buffer("points", points)
         self.register_buffer("strides", strides)
 
