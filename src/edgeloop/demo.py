@@ -28,8 +28,8 @@ class DemoConfig:
     val_images: int = 200
     holdout_images: int = 8
     image_size: int = 320
-    imgsz: int = 256
-    time_s: float = 240.0
+    imgsz: int = 224
+    time_s: float = 280.0
     seed: int = 0
 
 

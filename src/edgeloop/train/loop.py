@@ -13,6 +13,7 @@ import copy
 import csv
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -201,9 +202,9 @@ class Trainer:
                     break
                 mosaic = done < 1 - cfg.close_mosaic
                 sums = torch.zeros(3)
-                batches = prefetch(
-                    epoch_batches(train, cfg.batch, cfg.imgsz, augment, rng, mosaic, self.task)
-                )
+                batches = epoch_batches(train, cfg.batch, cfg.imgsz, augment, rng, mosaic, self.task)
+                if self._spare_core():
+                    batches = prefetch(batches)
                 for step, batch in enumerate(batches):
                     lr = learning_rate(cfg, self._progress(step, steps, started))
                     for group in self.optimizer.param_groups:
@@ -234,6 +235,15 @@ class Trainer:
             result.stopped = "interrupted"
         result.epochs, result.best, result.seconds = self.epoch, self.best, self.elapsed_s
         return result
+
+    def _spare_core(self) -> bool:
+        """Whether augmenting on a background thread is free.
+
+        When torch's threads already use every core, a third busy thread keeps
+        descheduling one of them and every step waits for it: measured on two
+        cores, steps ran 1.4x slower with the prefetch thread than without.
+        """
+        return self.device.type != "cpu" or (os.cpu_count() or 1) > torch.get_num_threads()
 
     def _progress(self, step: int, steps: int, started: float) -> float:
         cfg = self.config
