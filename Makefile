@@ -11,8 +11,9 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --disable-pip-version-check -q --upgrade pip
 
 # Stamps re-run an install only when the project's requirements change.
+# The demo trains a model: torch (CPU build, pinned by constraints.txt) comes with the train extra.
 $(VENV)/.core: $(BIN)/python pyproject.toml constraints.txt
-	$(PIP) -e '.[export]'
+	$(PIP) -e '.[train]'
 	@touch $@
 
 $(VENV)/.dev: $(BIN)/python pyproject.toml constraints.txt

@@ -49,3 +49,7 @@ class DatasetError(EdgeloopError):
 
 class DeployError(EdgeloopError):
     """A deployment recipe cannot be written (unknown target, output folder in use, no package)."""
+
+
+class TrainError(EdgeloopError):
+    """Training cannot start or resume, or a checkpoint or run folder is missing or unreadable."""

@@ -175,12 +175,28 @@ def test_version() -> None:
     assert result.returncode == 0 and result.stdout.startswith("edgeloop ")
 
 
-def test_demo(tmp_path: Path) -> None:
-    result = run_cli("demo", "--out", str(tmp_path / "demo"))
+def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
+    """A shortened demo: synth, train, export, eval and predict all run and leave their files."""
+    pytest.importorskip("torch")
+    result = run_cli(
+        "demo",
+        "--out",
+        str(tmp_path / "demo"),
+        "--time",
+        "6",
+        "--train-images",
+        "24",
+        "--val-images",
+        "8",
+        "--imgsz",
+        "96",
+    )
     assert result.returncode == 0, result.stderr
+    assert "mAP50-95" in result.stderr and "FPS" in result.stderr
     lines = (tmp_path / "demo" / "predictions.jsonl").read_text().splitlines()
-    assert len(lines) == 4 and all(json.loads(line)["predictions"] for line in lines)
-    assert len(list((tmp_path / "demo" / "annotated").iterdir())) == 4
+    assert len(lines) == 8 and all("predictions" in json.loads(line) for line in lines)
+    assert len(list((tmp_path / "demo" / "annotated").iterdir())) == 8
+    assert (tmp_path / "demo" / "bundle" / "bundle.json").is_file()
 
 
 def test_max_pixels_flag(yolo_bundle: Bundle, images: Path) -> None:

@@ -97,3 +97,34 @@ assert "torch" not in sys.modules
     result = run_blocked(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "2"
+
+
+def test_synth_classes_option_and_occlusion_limit(tmp_path: Path) -> None:
+    from edgeloop.data.synth import MAX_COVER
+
+    made = synth_detection(tmp_path / "s", images=30, size=128, seed=2, classes=("star", "hexagon"))
+    assert made.names == ("star", "hexagon")
+    for item in made.items:
+        assert item.detections is not None
+        boxes = item.detections.xyxy
+        assert (boxes >= 0).all() and (boxes <= 128).all()
+        for later in range(len(boxes)):
+            for earlier in range(later):
+                a, b = boxes[later], boxes[earlier]
+                w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+                h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+                assert w * h <= MAX_COVER * (b[2] - b[0]) * (b[3] - b[1]) + 1e-6
+    with pytest.raises(DatasetError, match="distinct shapes"):
+        synth_detection(tmp_path / "t", images=2, classes=("square", "dodecahedron"))
+
+
+def test_synth_classification_loads_back_as_class_folders(tmp_path: Path) -> None:
+    from edgeloop.data.synth import synth_classification
+
+    made = synth_classification(tmp_path / "c", images=9, size=64, seed=0)
+    loaded = load_dataset(tmp_path / "c")
+    assert loaded.task == "classify" and loaded.same_as(made)
+    assert sorted(loaded.names) == list(loaded.names)
+    assert [sum(i.label == k for i in loaded.items) for k in range(3)] == [3, 3, 3]
+    result = run_cli("dataset", "synth", str(tmp_path / "d"), "--task", "classify", "--images", "3")
+    assert result.returncode == 0 and "class folders" in result.stderr

@@ -43,17 +43,31 @@ def convert(
 @app.command("synth")
 @handle_errors
 def synth(
-    out: Path = typer.Argument(..., help="New folder to write (YOLO format)."),
+    out: Path = typer.Argument(..., help="New folder to write."),
     images: int = typer.Option(100, "--images", min=1, help="Number of images."),
     size: int = typer.Option(320, "--size", min=32, max=4096, help="Image width and height in pixels."),
     seed: int = typer.Option(0, "--seed", help="Random seed: the same seed gives the same dataset."),
+    classes: str = typer.Option(
+        "square,circle,triangle",
+        "--classes",
+        help="Comma-separated shapes: square, circle, triangle, pentagon, hexagon, star.",
+    ),
+    task: str = typer.Option("detect", "--task", help="detect (YOLO format) or classify (class folders)."),
 ) -> None:
-    """Make a synthetic detection dataset of coloured shapes on textured backgrounds."""
-    from edgeloop.data.synth import synth_detection
+    """Make a synthetic dataset of coloured shapes on textured backgrounds."""
+    from edgeloop.data.synth import synth_classification, synth_detection
+    from edgeloop.errors import DatasetError
 
-    ds = synth_detection(out, images=images, size=size, seed=seed)
-    boxes = sum(len(i.detections) for i in ds.items if i.detections is not None)
-    err.print(f"wrote {len(ds)} images, {boxes} boxes, classes {', '.join(ds.names)} (yolo)")
+    names = [c.strip() for c in classes.split(",") if c.strip()]
+    if task == "detect":
+        ds = synth_detection(out, images=images, size=size, seed=seed, classes=names)
+        boxes = sum(len(i.detections) for i in ds.items if i.detections is not None)
+        err.print(f"wrote {len(ds)} images, {boxes} boxes, classes {', '.join(ds.names)} (yolo)")
+    elif task == "classify":
+        ds = synth_classification(out, images=images, size=size, seed=seed, classes=names)
+        err.print(f"wrote {len(ds)} images, classes {', '.join(ds.names)} (class folders)")
+    else:
+        raise DatasetError(f"--task {task}: choose detect or classify")
     stdout_line(str(out))
 
 

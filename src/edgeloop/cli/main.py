@@ -4,7 +4,22 @@ from __future__ import annotations
 
 import typer
 
-from edgeloop.cli import advise, bench, bundle, dataset, demo, deploy, import_, optimize, predict, profile, run, serve
+from edgeloop.cli import (
+    advise,
+    bench,
+    bundle,
+    dataset,
+    demo,
+    deploy,
+    export,
+    import_,
+    optimize,
+    predict,
+    profile,
+    run,
+    serve,
+    train,
+)
 from edgeloop.cli import eval as eval_
 
 app = typer.Typer(
@@ -22,6 +37,8 @@ app.command("serve")(serve.serve)
 app.command("profile")(profile.profile)
 app.command("bench")(bench.bench)
 app.command("advise")(advise.advise)
+app.command("train")(train.train)
+app.command("export")(export.export)
 app.command("eval")(eval_.evaluate)
 app.command("optimize")(optimize.optimize)
 app.add_typer(bundle.app, name="bundle")

@@ -1,23 +1,31 @@
-"""A deterministic synthetic detection set: coloured shapes on textured backgrounds.
+"""Deterministic synthetic datasets: coloured shapes on textured backgrounds.
 
-The zero-data start and the test fixture. Same seed, same size, same count: the
-same pixels and boxes, because only numpy's seeded generator and OpenCV drawing
-are involved and images are saved as lossless PNG.
+The zero-data start and the test fixture. Shapes vary in colour, scale and
+rotation, and later shapes may partly cover earlier ones (never more than
+``MAX_COVER`` of a box, so every label stays learnable). Same seed, same
+arguments: the same pixels and labels, because only numpy's seeded generator
+and OpenCV drawing are involved and images are saved as lossless PNG.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from edgeloop.data.dataset import Dataset, Item, labelled_boxes, new_output_dir
 from edgeloop.errors import DatasetError
 from edgeloop.imaging import ImageArray
 
+# Corner count of each polygon shape (0: a circle); the first three are the default classes.
+SHAPE_CORNERS = {"square": 4, "circle": 0, "triangle": 3, "pentagon": 5, "hexagon": 6, "star": 10}
 SHAPES = ("square", "circle", "triangle")
 MAX_OBJECTS = 4
+MAX_COVER = 0.25  # largest share of an earlier box a later shape may cover
+MIN_CONTRAST = 90  # smallest L1 distance between a shape's colour and the background under it
 
 
 def _background(rng: np.random.Generator, size: int) -> ImageArray:
@@ -30,60 +38,147 @@ def _background(rng: np.random.Generator, size: int) -> ImageArray:
     return np.clip(base + gradient + noise, 0, 255).astype(np.uint8)
 
 
-def _draw(image: ImageArray, rng: np.random.Generator, shape: int) -> list[float]:
-    """Draw one shape and return its xyxy box in pixels."""
-    size = image.shape[0]
-    half = float(rng.uniform(0.06, 0.2) * size)
-    cx, cy = (float(v) for v in rng.uniform(half, size - half, 2))
-    colour = tuple(int(c) for c in rng.integers(0, 256, 3))
-    if SHAPES[shape] == "square":
-        x1, y1, x2, y2 = round(cx - half), round(cy - half), round(cx + half), round(cy + half)
-        cv2.rectangle(image, (x1, y1), (x2 - 1, y2 - 1), colour, thickness=-1)
-        return [x1, y1, x2, y2]
-    if SHAPES[shape] == "circle":
-        x, y, r = round(cx), round(cy), round(half)
-        cv2.circle(image, (x, y), r, colour, thickness=-1, lineType=cv2.LINE_8)
-        return [x - r, y - r, x + r + 1, y + r + 1]
-    points = np.array(
-        [
-            [round(cx), round(cy - half)],
-            [round(cx - half), round(cy + half)],
-            [round(cx + half), round(cy + half)],
-        ],
-        np.int32,
-    )
-    cv2.fillPoly(image, [points], colour)
-    x_min, y_min = (float(v) for v in points.min(axis=0))
-    x_max, y_max = (float(v) for v in points.max(axis=0))
-    return [x_min, y_min, x_max + 1, y_max + 1]
+def _polygon(kind: str, centre: tuple[float, float], radius: float, angle: float) -> npt.NDArray[np.int32]:
+    """Integer corner points of a regular polygon (a star alternates two radii)."""
+    corners = SHAPE_CORNERS[kind]
+    steps = np.arange(corners) * 2 * np.pi / corners + angle
+    radii = np.full(corners, radius)
+    if kind == "star":
+        radii[1::2] = radius * 0.45
+    xs = centre[0] + radii * np.cos(steps)
+    ys = centre[1] + radii * np.sin(steps)
+    return np.round(np.stack((xs, ys), 1)).astype(np.int32)
 
 
-def synth_detection(out: Path, images: int = 100, size: int = 320, seed: int = 0) -> Dataset:
-    """Write a YOLO detection dataset of ``images`` PNGs of ``size`` x ``size`` pixels to a new folder.
+def _outline(
+    kind: str, size: int, rng: np.random.Generator, scale: tuple[float, float]
+) -> tuple[npt.NDArray[np.int32] | None, tuple[int, int, int], list[float]]:
+    """Where one shape goes: polygon points (None for a circle), circle (x, y, r), and its xyxy box."""
+    radius = float(rng.uniform(*scale) * size)
+    low, high = radius + 2, size - radius - 2  # rounded corners and circles stay inside the image
+    centre = (float(rng.uniform(low, high)), float(rng.uniform(low, high)))
+    if kind == "circle":
+        x, y, r = round(centre[0]), round(centre[1]), round(radius)
+        return None, (x, y, r), [x - r, y - r, x + r + 1, y + r + 1]
+    points = _polygon(kind, centre, radius, float(rng.uniform(0, 2 * np.pi)))
+    (x1, y1), (x2, y2) = points.min(0), points.max(0)
+    # Drawn pixels span the corners inclusively.
+    return points, (0, 0, 0), [float(x1), float(y1), float(x2 + 1), float(y2 + 1)]
 
-    Later shapes may partly cover earlier ones; their boxes are kept whole.
 
-    Raises:
-        DatasetError: bad counts or sizes, or ``out`` is not a new folder.
-    """
+def _cover(box: list[float], other: list[float]) -> float:
+    """Share of ``other``'s area that ``box`` covers."""
+    w = min(box[2], other[2]) - max(box[0], other[0])
+    h = min(box[3], other[3]) - max(box[1], other[1])
+    area = (other[2] - other[0]) * (other[3] - other[1])
+    return max(w, 0) * max(h, 0) / area
+
+
+def _colour(image: ImageArray, box: list[float], rng: np.random.Generator) -> tuple[int, int, int]:
+    """A random colour that stands out from the background under ``box``."""
+    x1, y1, x2, y2 = (int(v) for v in box)
+    under = image[y1:y2, x1:x2].reshape(-1, 3).mean(0)
+    colour = rng.integers(0, 256, 3)
+    for _ in range(20):
+        if np.abs(colour - under).sum() >= MIN_CONTRAST:
+            break
+        colour = rng.integers(0, 256, 3)
+    return int(colour[0]), int(colour[1]), int(colour[2])
+
+
+def _draw_image(
+    rng: np.random.Generator, size: int, names: Sequence[str], scale: tuple[float, float]
+) -> tuple[ImageArray, list[list[float]], list[int]]:
+    image = _background(rng, size)
+    boxes: list[list[float]] = []
+    classes: list[int] = []
+    for _ in range(int(rng.integers(1, MAX_OBJECTS + 1))):
+        cls = int(rng.integers(0, len(names)))
+        for _attempt in range(10):
+            points, circle, box = _outline(names[cls], size, rng, scale)
+            if all(_cover(box, other) <= MAX_COVER for other in boxes):
+                break
+        else:
+            continue  # no room left for another shape in this image
+        colour = _colour(image, box, rng)
+        if points is None:
+            cv2.circle(image, circle[:2], circle[2], colour, thickness=-1, lineType=cv2.LINE_8)
+        else:
+            cv2.fillPoly(image, [points], colour, lineType=cv2.LINE_8)
+        boxes.append(box)
+        classes.append(cls)
+    return image, boxes, classes
+
+
+def _check(images: int, size: int, names: Sequence[str]) -> tuple[str, ...]:
     if images < 1 or not 32 <= size <= 4096:
         raise DatasetError("synth needs --images >= 1 and --size between 32 and 4096")
+    unknown = [n for n in names if n not in SHAPE_CORNERS]
+    if unknown or not names or len(set(names)) != len(names):
+        raise DatasetError(
+            f"synth classes must be distinct shapes from {', '.join(SHAPE_CORNERS)}; got {', '.join(names)}"
+        )
+    return tuple(names)
+
+
+def _write(path: Path, image: ImageArray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), image):
+        raise DatasetError(f"{path}: could not write the image; check free space")
+
+
+def synth_detection(
+    out: Path, images: int = 100, size: int = 320, seed: int = 0, classes: Sequence[str] = SHAPES
+) -> Dataset:
+    """Write a YOLO detection dataset of ``images`` PNGs of ``size`` x ``size`` pixels to a new folder.
+
+    Shapes are 12-40 % of the image across; boxes fit the drawn pixels exactly.
+
+    Raises:
+        DatasetError: bad counts, sizes or class names, or ``out`` is not a new folder.
+    """
+    names = _check(images, size, classes)
     from edgeloop.data.formats.yolo import write_annotations
 
     new_output_dir(out)
-    (out / "images").mkdir()
     rng = np.random.default_rng(seed)
     items = []
     for index in range(images):
-        image = _background(rng, size)
-        count = int(rng.integers(1, MAX_OBJECTS + 1))
-        classes = [int(c) for c in rng.integers(0, len(SHAPES), count)]
-        boxes = [_draw(image, rng, c) for c in classes]
+        image, boxes, labels = _draw_image(rng, size, names, (0.06, 0.2))
         name = f"synth_{index:05d}.png"
-        if not cv2.imwrite(str(out / "images" / name), image):
-            raise DatasetError(f"{out / 'images' / name}: could not write the image; check free space")
-        detections = labelled_boxes(boxes, classes, SHAPES)
-        items.append(Item(out / "images" / name, name, (size, size), detections))
-    ds = Dataset(SHAPES, tuple(items), "detect")
+        _write(out / "images" / name, image)
+        items.append(Item(out / "images" / name, name, (size, size), labelled_boxes(boxes, labels, names)))
+    ds = Dataset(names, tuple(items), "detect")
     write_annotations(ds, out)
     return ds
+
+
+def synth_classification(
+    out: Path, images: int = 100, size: int = 128, seed: int = 0, classes: Sequence[str] = SHAPES
+) -> Dataset:
+    """Write a class-folders classification dataset: one large shape per image, ``out/<class>/*.png``.
+
+    Class ids follow the sorted class names, as the class-folders format reads them.
+
+    Raises:
+        DatasetError: bad counts, sizes or class names, or ``out`` is not a new folder.
+    """
+    names = tuple(sorted(_check(images, size, classes)))  # class folders are read back in sorted order
+    if images < len(names):
+        raise DatasetError(f"synth needs --images >= {len(names)} for one image of each class")
+    new_output_dir(out)
+    rng = np.random.default_rng(seed)
+    items = []
+    for index in range(images):
+        label = index % len(names)  # balanced classes
+        image = _background(rng, size)
+        points, circle, box = _outline(names[label], size, rng, (0.2, 0.4))
+        colour = _colour(image, box, rng)
+        if points is None:
+            cv2.circle(image, circle[:2], circle[2], colour, thickness=-1, lineType=cv2.LINE_8)
+        else:
+            cv2.fillPoly(image, [points], colour, lineType=cv2.LINE_8)
+        name = f"{names[label]}/synth_{index:05d}.png"
+        _write(out / name, image)
+        items.append(Item(out / name, name, (size, size), label=label))
+    return Dataset(names, tuple(items), "classify")

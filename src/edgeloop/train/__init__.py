@@ -1,0 +1,1 @@
+"""Training: the only package (with ``edgeloop.export.onnx``) that imports torch."""
