@@ -142,3 +142,23 @@ def test_errors_are_one_line(tmp_path: Path, data: Path) -> None:
     refused = run_cli("export", str(tmp_path / "evil"), "--out", str(tmp_path / "b2"))
     assert refused.returncode == 1 and "not a readable edgeloop checkpoint" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_classifier_trains_exports_and_evaluates(tmp_path: Path) -> None:
+    from edgeloop.data.synth import synth_classification
+
+    synth_classification(tmp_path / "data" / "train", images=24, size=64, seed=0)
+    synth_classification(tmp_path / "data" / "val", images=9, size=64, seed=1)
+    trained = run_cli(
+        "train", str(tmp_path / "data"), "--out", str(tmp_path / "run"), "--epochs", "2",
+        "--imgsz", "64", "--batch", "8", "--threads", "1",
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    assert "top1" in (tmp_path / "run" / "results.csv").read_text().splitlines()[0]
+    exported = run_cli("export", str(tmp_path / "run"), "--out", str(tmp_path / "bundle"))
+    assert exported.returncode == 0, exported.stderr
+    manifest = load_bundle(tmp_path / "bundle").manifest
+    assert (manifest.task, manifest.family) == ("classify", "classify")
+    evaluated = run_cli("eval", str(tmp_path / "bundle"), str(tmp_path / "data" / "val"), "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["top1"] == pytest.approx(manifest.metrics["top1"], abs=1e-6)

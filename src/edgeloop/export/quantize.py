@@ -181,8 +181,13 @@ def quantize_int8(
         prepared = Path(tmp) / "prepared.onnx"
         try:
             quant_pre_process(str(named), str(prepared), skip_symbolic_shape=False)
-        except Exception as exc:  # its errors are untyped; name the step that failed
-            raise QuantizeError(f"quant_pre_process failed on {Path(model_path).name}: {exc}") from None
+        except Exception:  # its errors are untyped
+            # Symbolic inference gives up on some dynamic-batch graphs (ours, from torch's
+            # exporter); ONNX's own shape inference handles them.
+            try:
+                quant_pre_process(str(named), str(prepared), skip_symbolic_shape=True)
+            except Exception as exc:
+                raise QuantizeError(f"quant_pre_process failed on {Path(model_path).name}: {exc}") from None
         exclude = tail_nodes(prepared) if config.keep_tail_float else []
         extra: dict[str, object] = {"CalibTensorRangeSymmetric": config.activations == "s8"}
         if config.method == "percentile":
