@@ -201,7 +201,7 @@ class Trainer:
                     result.stopped = "time"
                     break
                 mosaic = done < 1 - cfg.close_mosaic
-                sums = torch.zeros(3)
+                sums, done_steps = torch.zeros(3), 0
                 batches = epoch_batches(train, cfg.batch, cfg.imgsz, augment, rng, mosaic, self.task)
                 if self._spare_core():
                     batches = prefetch(batches)
@@ -211,13 +211,14 @@ class Trainer:
                         group["lr"] = lr
                     parts = self._step(batch, points, strides)
                     sums += parts
+                    done_steps += 1
                     self.progress.on_step(step + 1, float(parts.sum()), lr)
                     if cfg.time_s and time.perf_counter() - started > cfg.time_s:
                         break
                 self.epoch += 1
                 self.elapsed_s = time.perf_counter() - started
                 metrics = validate(self.ema_model, val, self.device)
-                row = self._log(sums / max(steps, 1), lr, metrics, len(train))
+                row = self._log(sums / max(done_steps, 1), lr, metrics, len(train))
                 self.progress.on_epoch(row)
                 if metrics[self.metric] > self.best.get(self.metric, -1.0):
                     self.best = {**metrics, "epoch": float(self.epoch)}
