@@ -64,7 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--time", type=float, default=240.0, help="training budget of part 2, seconds")
+    parser.add_argument("--time", type=float, default=280.0, help="training budget of part 2, seconds")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=15)
     parser.add_argument("--threads", type=int, default=None)
@@ -92,7 +92,7 @@ def main() -> None:
         if args.skip_run:
             return
         config = TrainConfig(
-            data=str(root / "data"), out=str(root / "run"), time_s=args.time, epochs=100, imgsz=256
+            data=str(root / "data"), out=str(root / "run"), time_s=args.time, epochs=100, imgsz=224
         )
         result = Trainer(
             config,
