@@ -8,6 +8,7 @@ number printed each epoch is the number the exported bundle will get.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -64,28 +65,26 @@ def validate(
         model.train(was_training)
 
 
-def _detection(model: Detector, val: ValSet, device: torch.device, batch: int) -> dict[str, float]:
-    size = val.tensors.shape[-2:]
-    head = DetectorExport(model, (int(size[0]), int(size[1]))).to(device)
-    decode = DECODERS.get("yolo")
+def _predict(head: torch.nn.Module, family: str, val: ValSet, device: torch.device, batch: int) -> list[Any]:
+    """Run ``head`` over the validation tensors and decode every image with the bundle's decoder."""
+    decode = DECODERS.get(family)
     options = DecodeOptions(EVAL_CONF, EVAL_IOU, EVAL_MAX_DET, names=val.dataset.names)
-    predictions = []
+    results = []
     for start in range(0, len(val.tensors), batch):
         out = head(val.tensors[start : start + batch].to(device)).float().cpu().numpy()
         for row, transform in zip(out, val.transforms[start : start + batch], strict=True):
-            predictions.append(decode([row], transform, options))
-    report = detection_metrics(val.dataset, predictions)
+            results.append(decode([row], transform, options))
+    return results
+
+
+def _detection(model: Detector, val: ValSet, device: torch.device, batch: int) -> dict[str, float]:
+    size = val.tensors.shape[-2:]
+    head = DetectorExport(model, (int(size[0]), int(size[1]))).to(device)
+    report = detection_metrics(val.dataset, _predict(head, "yolo", val, device, batch))
     return {"map50": report.map50, "map50_95": report.map50_95}
 
 
 def _classification(model: Classifier, val: ValSet, device: torch.device, batch: int) -> dict[str, float]:
     head = ClassifierExport(model).to(device)
-    decode = DECODERS.get("classify")
-    options = DecodeOptions(names=val.dataset.names)
-    predictions = []
-    for start in range(0, len(val.tensors), batch):
-        out = head(val.tensors[start : start + batch].to(device)).float().cpu().numpy()
-        for row, transform in zip(out, val.transforms[start : start + batch], strict=True):
-            predictions.append(decode([row], transform, options))
-    report = classification_metrics(val.dataset, predictions)
+    report = classification_metrics(val.dataset, _predict(head, "classify", val, device, batch))
     return {"top1": report.top1, "top5": report.top5}
