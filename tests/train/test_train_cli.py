@@ -162,3 +162,20 @@ def test_classifier_trains_exports_and_evaluates(tmp_path: Path) -> None:
     evaluated = run_cli("eval", str(tmp_path / "bundle"), str(tmp_path / "data" / "val"), "--json")
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads(evaluated.stdout)["top1"] == pytest.approx(manifest.metrics["top1"], abs=1e-6)
+
+
+def test_optimize_takes_an_exported_bundle_and_leaves_no_files_behind(
+    run: Path, data: Path, tmp_path: Path
+) -> None:
+    """Exports have a dynamic batch axis, where ONNX Runtime's symbolic shape inference gives up
+    (and dumps files into the working directory); optimize must still work and stay clean."""
+    assert run_cli("export", str(run), "--out", str(tmp_path / "bundle")).returncode == 0
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    result = run_cli(
+        "optimize", str(tmp_path / "bundle"), "--int8", "--calib", str(data / "train"),
+        "--calib-images", "8", "--out", str(tmp_path / "int8"), cwd=cwd,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert any(v.precision == "int8" for v in load_bundle(tmp_path / "int8").manifest.variants)
+    assert list(cwd.iterdir()) == []

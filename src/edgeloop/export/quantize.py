@@ -8,8 +8,10 @@ No torch here: ONNX Runtime's quantization tools and the ``onnx`` package only.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -152,6 +154,17 @@ def _named(model_path: Path, out: Path) -> Path:
     return out
 
 
+@contextlib.contextmanager
+def _working_dir(path: Path) -> Iterator[None]:
+    """Run a block with ``path`` as the working directory (the CLI is single-threaded here)."""
+    previous = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
 def quantize_int8(
     model_path: Path,
     out_path: Path,
@@ -180,7 +193,10 @@ def quantize_int8(
         named = _named(Path(model_path), Path(tmp) / "named.onnx")
         prepared = Path(tmp) / "prepared.onnx"
         try:
-            quant_pre_process(str(named), str(prepared), skip_symbolic_shape=False)
+            # When symbolic inference fails it dumps sym_shape_infer_temp.onnx and a
+            # multi-MB <uuid>.data into the working directory: keep those in tmp.
+            with _working_dir(Path(tmp)):
+                quant_pre_process(str(named), str(prepared), skip_symbolic_shape=False)
         except Exception:  # its errors are untyped
             # Symbolic inference gives up on some dynamic-batch graphs (ours, from torch's
             # exporter); ONNX's own shape inference handles them.
