@@ -12,8 +12,6 @@ import shutil
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from edgeloop.evaluate import DetectionReport
 from edgeloop.export.quantize import QuantizeConfig
 from edgeloop.imaging import read_image
 from edgeloop.predictor import Predictor
+from edgeloop.progress import progress_bar
 
 
 class OptimizeOptions(BaseModel):
@@ -65,21 +64,6 @@ class OptimizeReport:
     default_variant: str
     variants: list[VariantReport]
     warnings: list[str]
-
-
-@contextmanager
-def progress_bar(total: int, label: str, enabled: bool) -> Iterator[Callable[[], None]]:
-    """A rich progress bar on stderr, advanced by the yielded function."""
-    if not enabled or total == 0 or not sys.stderr.isatty():
-        yield lambda: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda: bar.advance(task)
 
 
 def _dataset_images(path: Path) -> list[Path]:

@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 import tarfile
 from pathlib import Path
 
@@ -168,6 +169,24 @@ def test_bundle_commands(yolo_bundle: Bundle, tmp_path: Path) -> None:
     assert unpacked.returncode == 0, unpacked.stderr
     info = run_cli("bundle", "info", str(tmp_path / "u"))
     assert json.loads(info.stdout)["family"] == "yolo"
+
+
+def test_json_stays_on_stdout_while_a_progress_bar_draws(
+    tmp_path: Path, images: Path, yolo_bundle: Bundle
+) -> None:
+    """On a terminal the bar draws on stderr; rich must not capture the JSON lines into it."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FORCE_COLOR": "1", "COLUMNS": "200"}  # rich then treats stderr as a terminal
+    result = subprocess.run(
+        [sys.executable, "-m", "edgeloop.cli", "predict", str(yolo_bundle.root), str(images), "--json"],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "predict" in result.stderr, "the bar was drawn"
+    sources = [Path(json.loads(line)["source"]).name for line in result.stdout.splitlines()]
+    assert sources == ["a.png", "b.jpg"]
 
 
 def test_version() -> None:

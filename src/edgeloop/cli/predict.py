@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import glob
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
 from edgeloop.cli.common import err, error_line, handle_errors, stdout_line
 from edgeloop.errors import EdgeloopError
+from edgeloop.progress import progress_bar
 
 if TYPE_CHECKING:
     from edgeloop.postprocess import DecodeOptions
@@ -105,7 +105,7 @@ def predict(
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
         used: set[Path] = set()
-        with _progress(len(paths)) as advance:
+        with progress_bar(len(paths), "predict", minimum=2) as advance:
             for path in paths:
                 try:
                     _one(predictor, path, options, as_json, out, used)
@@ -151,26 +151,3 @@ def _one(
         target = _out_path(out, path, used)
         if not cv2.imwrite(str(target), annotated):
             raise EdgeloopError(f"{target}: could not write the annotated image")
-
-
-class _progress:
-    """A progress bar on stderr for more than one image on a terminal; silent otherwise."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self._bar: Any = None
-
-    def __enter__(self) -> Callable[[], None]:
-        if self.total > 1 and err.is_terminal:
-            from rich.progress import Progress
-
-            bar = Progress(console=err, transient=True)
-            bar.__enter__()
-            task = bar.add_task("predict", total=self.total)
-            self._bar = bar
-            return lambda: bar.advance(task)
-        return lambda: None
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)

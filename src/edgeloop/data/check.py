@@ -21,9 +21,9 @@ from edgeloop.data import issues as K
 from edgeloop.data.dataset import Dataset, Item
 from edgeloop.data.formats import detect_format, load_dataset, save_dataset
 from edgeloop.data.issues import Issues
-from edgeloop.data.progress import progress
 from edgeloop.errors import DatasetError, ImageError
 from edgeloop.imaging import oriented_size, read_header
+from edgeloop.progress import progress
 from edgeloop.types import Detections
 
 EXAMPLES = 5

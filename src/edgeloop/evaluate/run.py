@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -13,6 +12,7 @@ from edgeloop.data.dataset import Dataset
 from edgeloop.errors import DatasetError
 from edgeloop.evaluate.classify import ClassificationReport, classification_metrics
 from edgeloop.evaluate.metrics import DetectionReport, detection_metrics
+from edgeloop.progress import progress_bar
 from edgeloop.types import Classification, Detections
 
 if TYPE_CHECKING:
@@ -53,21 +53,6 @@ def _check_task(predictor: Predictor, dataset: Dataset) -> npt.NDArray[np.int32]
     return class_mapping(predictor.names, dataset.names)
 
 
-@contextmanager
-def _progress(total: int, enabled: bool, label: str) -> Iterator[Callable[[], None]]:
-    """A rich progress bar on stderr, advanced by the yielded function."""
-    if not enabled or total == 0:
-        yield lambda: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda: bar.advance(task)
-
-
 def predict_dataset(
     predictor: Predictor,
     dataset: Dataset,
@@ -87,7 +72,7 @@ def predict_dataset(
     mapping = _check_task(predictor, dataset)
     options = predictor.options(conf=conf, iou=iou, max_det=max_det)
     results: list[Detections] = []
-    with _progress(len(dataset.items), progress, "evaluate") as advance:
+    with progress_bar(len(dataset.items), "evaluate", progress) as advance:
         for item in dataset.items:
             det = predictor.predict(item.image, options)
             assert isinstance(det, Detections)  # the task check above makes this a detector
@@ -108,7 +93,7 @@ def classify_dataset(
         raise DatasetError(f"classify_dataset needs a classification dataset, this one is {dataset.task}")
     mapping = _check_task(predictor, dataset)
     results: list[Classification] = []
-    with _progress(len(dataset.items), progress, "evaluate") as advance:
+    with progress_bar(len(dataset.items), "evaluate", progress) as advance:
         for item in dataset.items:
             cls = predictor.predict(item.image)
             assert isinstance(cls, Classification)

@@ -19,8 +19,8 @@ from edgeloop.data.dataset import (
     require_task,
 )
 from edgeloop.data.issues import UNREADABLE_IMAGE, Issues, report
-from edgeloop.data.progress import progress
 from edgeloop.errors import DatasetError
+from edgeloop.progress import progress
 
 # Files at the top that mean another layout (a COCO JSON, a YOLO data.yaml) or loose images.
 _NOT_FOLDERS = {*IMAGE_SUFFIXES, ".json", ".yaml", ".yml"}

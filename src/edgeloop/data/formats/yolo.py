@@ -30,8 +30,8 @@ from edgeloop.data.issues import (
     remember_boxes,
     report,
 )
-from edgeloop.data.progress import progress
 from edgeloop.errors import DatasetError
+from edgeloop.progress import progress
 from edgeloop.types import Detections
 
 
