@@ -12,10 +12,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 from rich.console import Console
 
 from edgeloop.imaging import draw_detections
+from edgeloop.optional import require_opencv
+
+cv2 = require_opencv("the demo", "train")
 
 console = Console(stderr=True, highlight=False)
 

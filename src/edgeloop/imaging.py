@@ -5,15 +5,21 @@ than the cap, when they are truncated, or when they are not a format we can
 read the header of: a 243 KB PNG can declare 16000x16000 pixels (~540 MiB).
 
 Decoded images are uint8 HxWx3 arrays in BGR order (the OpenCV convention).
+No OpenCV here: JPEG through libjpeg-turbo (simplejpeg, the same decoder and
+settings as ``cv2.imdecode``, so the same pixels), other formats and drawing
+through Pillow.
 """
 
 from __future__ import annotations
 
+import colorsys
+import io
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -133,14 +139,6 @@ def _exif_orientation(tiff: bytes) -> int:
     return 1
 
 
-_REDUCED_FLAGS = {
-    1: cv2.IMREAD_COLOR,
-    2: cv2.IMREAD_REDUCED_COLOR_2,
-    4: cv2.IMREAD_REDUCED_COLOR_4,
-    8: cv2.IMREAD_REDUCED_COLOR_8,
-}
-
-
 def oriented_size(header: ImageHeader) -> tuple[int, int]:
     """(width, height) as displayed, after EXIF orientation."""
     if header.orientation >= 5:
@@ -169,32 +167,67 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, reduce: int 
             f"image too large: {header.width}x{header.height} = {pixels / 1e6:.1f} MP exceeds the "
             f"{cap} cap; resize it or raise the cap (--max-pixels)"
         )
-    if reduce not in _REDUCED_FLAGS:
+    if reduce not in (1, 2, 4, 8):
         raise ValueError(f"reduce must be 1, 2, 4 or 8, got {reduce}")
-    flags = _REDUCED_FLAGS[reduce if header.format == "jpeg" else 1] | cv2.IMREAD_IGNORE_ORIENTATION
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    image = _decode_jpeg(data, header, reduce) if header.format == "jpeg" else None
     if image is None:
-        raise ImageError(f"corrupt {header.format}: the decoder could not read the pixel data")
+        image = _decode_pillow(data, header)
     return apply_orientation(image, header.orientation)
+
+
+def _decode_jpeg(data: bytes, header: ImageHeader, reduce: int) -> ImageArray | None:
+    """libjpeg-turbo with OpenCV's settings (accurate DCT, fancy upsampling); None for
+    colour spaces it cannot turn into BGR (CMYK), which Pillow then reads."""
+    import simplejpeg
+
+    try:
+        if reduce == 1:
+            return simplejpeg.decode_jpeg(data, colorspace="BGR")
+        # The DCT-domain scale 1/reduce, as cv2.IMREAD_REDUCED_COLOR_{2,4,8}: sides ceil(side / reduce).
+        return simplejpeg.decode_jpeg(
+            data,
+            colorspace="BGR",
+            min_width=-(-header.width // reduce),
+            min_height=-(-header.height // reduce),
+            min_factor=reduce,
+        )
+    except ValueError as exc:
+        if "color conversion" in str(exc).lower() or "colorspace" in str(exc).lower():
+            return None
+        raise ImageError(f"corrupt jpeg: the decoder could not read the pixel data ({exc})") from None
+
+
+def _decode_pillow(data: bytes, header: ImageHeader) -> ImageArray:
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            if im.mode.startswith("I;16") or im.mode == "I":  # 16-bit grey: keep the top 8 bits, as OpenCV
+                grey = (np.asarray(im, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8)
+                return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
+            rgb = np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ImageError(
+            f"corrupt {header.format}: the decoder could not read the pixel data ({exc})"
+        ) from None
+    return np.ascontiguousarray(rgb[:, :, ::-1])
 
 
 def apply_orientation(image: ImageArray, orientation: int) -> ImageArray:
     """Rotate/flip an image as stored so that it displays upright (EXIF 1..8)."""
-    if orientation == 2:
-        return cv2.flip(image, 1)
-    if orientation == 3:
-        return cv2.rotate(image, cv2.ROTATE_180)
-    if orientation == 4:
-        return cv2.flip(image, 0)
-    if orientation == 5:
-        return np.ascontiguousarray(image.transpose(1, 0, 2))
-    if orientation == 6:
-        return cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)
-    if orientation == 7:
-        return cv2.rotate(np.ascontiguousarray(image.transpose(1, 0, 2)), cv2.ROTATE_180)
-    if orientation == 8:
-        return cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)
-    return image
+    views = {
+        2: lambda a: a[:, ::-1],  # mirror
+        3: lambda a: a[::-1, ::-1],  # rotate 180
+        4: lambda a: a[::-1],  # flip vertically
+        5: lambda a: a.transpose(1, 0, 2),  # transpose
+        6: lambda a: a.transpose(1, 0, 2)[:, ::-1],  # rotate 90 clockwise
+        7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],  # transverse
+        8: lambda a: a.transpose(1, 0, 2)[::-1],  # rotate 90 counter-clockwise
+    }
+    if orientation not in views:
+        return image
+    return np.ascontiguousarray(views[orientation](image))
 
 
 def read_image(
@@ -227,26 +260,67 @@ def read_image_bytes(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> by
 
 
 def encode_jpeg(image: ImageArray, quality: int = 90) -> bytes:
-    """Encode a BGR image as JPEG bytes."""
-    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise ImageError("could not encode the image as JPEG")
-    return bytes(buf.tobytes())
+    """Encode a BGR image as JPEG bytes (4:2:0, as OpenCV's default)."""
+    import simplejpeg
+
+    try:
+        return bytes(
+            simplejpeg.encode_jpeg(
+                np.ascontiguousarray(image), quality, colorspace="BGR", colorsubsampling="420"
+            )
+        )
+    except ValueError as exc:
+        raise ImageError(f"could not encode the image as JPEG: {exc}") from None
+
+
+def encode_image(image: ImageArray, suffix: str, quality: int = 90) -> bytes:
+    """Encode a BGR image for a file suffix: .jpg/.jpeg, .png, .bmp or .webp."""
+    suffix = suffix.lower()
+    if suffix in (".jpg", ".jpeg"):
+        return encode_jpeg(image, quality)
+    formats = {".png": "PNG", ".bmp": "BMP", ".webp": "WEBP"}
+    if suffix not in formats:
+        raise ImageError(f"cannot write {suffix or 'files without a suffix'}: use .jpg, .png, .bmp or .webp")
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    options = {"quality": quality} if suffix == ".webp" else {}
+    Image.fromarray(np.ascontiguousarray(image[:, :, ::-1])).save(buffer, formats[suffix], **options)
+    return buffer.getvalue()
+
+
+def write_image(path: str | Path, image: ImageArray, quality: int = 90) -> None:
+    """Write a BGR image, in the format its suffix names. Errors name the file."""
+    path = Path(path)
+    data = encode_image(image, path.suffix, quality)
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 def _color(class_id: int) -> tuple[int, int, int]:
-    # Golden-ratio hue steps give distinct, stable colours per class.
-    hue = int((class_id * 0.618033988749895 % 1.0) * 179)
-    hsv = np.array([[[hue, 220, 230]]], dtype=np.uint8)
-    b, g, r = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0]
-    return int(b), int(g), int(r)
+    """An RGB colour per class: golden-ratio hue steps give distinct, stable colours."""
+    hue = class_id * 0.618033988749895 % 1.0
+    r, g, b = colorsys.hsv_to_rgb(hue, 220 / 255, 230 / 255)
+    return round(r * 255), round(g * 255), round(b * 255)
+
+
+@lru_cache(maxsize=8)
+def _font(size: int) -> Any:
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=size)
 
 
 def draw_detections(image: ImageArray, detections: Detections) -> ImageArray:
     """A copy of ``image`` with boxes and "name confidence" labels drawn."""
-    out = image.copy()
-    thickness = max(1, round(min(out.shape[:2]) / 300))
-    scale = max(0.4, min(out.shape[:2]) / 1000)
+    from PIL import Image, ImageDraw
+
+    canvas = Image.fromarray(np.ascontiguousarray(image[:, :, ::-1]))
+    draw = ImageDraw.Draw(canvas)
+    thickness = max(1, round(min(image.shape[:2]) / 300))
+    font = _font(max(11, round(min(image.shape[:2]) / 40)))
     for (x1, y1, x2, y2), conf, cls in zip(
         detections.xyxy.astype(int).tolist(),
         detections.confidence.tolist(),
@@ -254,10 +328,11 @@ def draw_detections(image: ImageArray, detections: Detections) -> ImageArray:
         strict=True,
     ):
         color = _color(cls)
-        cv2.rectangle(out, (x1, y1), (x2, y2), color, thickness)
+        draw.rectangle((x1, y1, x2, y2), outline=color, width=thickness)
         label = f"{detections.class_name(cls)} {conf:.2f}"
-        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-        ty = y1 - th - base if y1 - th - base >= 0 else y1
-        cv2.rectangle(out, (x1, ty), (x1 + tw, ty + th + base), color, -1)
-        cv2.putText(out, label, (x1, ty + th), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
-    return out
+        left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
+        tw, th = right - left, bottom - top + 4
+        ty = y1 - th if y1 - th >= 0 else y1
+        draw.rectangle((x1, ty, x1 + tw + 4, ty + th), fill=color)
+        draw.text((x1 + 2 - left, ty + 2 - top), label, fill=(0, 0, 0), font=font)
+    return np.ascontiguousarray(np.asarray(canvas)[:, :, ::-1])

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -150,11 +149,11 @@ class Predictor:
         if array.dtype != np.uint8:
             raise ImageError(f"image array must be uint8, got {array.dtype}")
         if array.ndim == 2:
-            return cv2.cvtColor(array, cv2.COLOR_GRAY2BGR)
+            return np.ascontiguousarray(np.repeat(array[:, :, None], 3, axis=2))
         if array.ndim != 3 or array.shape[2] not in (3, 4):
             raise ImageError(f"image array must be HxWx3 BGR, got shape {array.shape}")
         if array.shape[2] == 4:
-            return cv2.cvtColor(array, cv2.COLOR_BGRA2BGR)
+            return np.ascontiguousarray(array[:, :, :3])
         return array
 
     def _load(self, image: ImageInput) -> tuple[ImageArray, tuple[int, int]]:

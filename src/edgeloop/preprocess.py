@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edgeloop.imaging import ImageArray
+from edgeloop.resize import resize_linear
 
 
 class InputSpec(BaseModel):
@@ -112,9 +112,8 @@ def letterbox_geometry(
 
 
 def _resize(image: ImageArray, new_wh: tuple[int, int]) -> ImageArray:
-    if (image.shape[1], image.shape[0]) == new_wh:
-        return image
-    return cv2.resize(image, new_wh, interpolation=cv2.INTER_LINEAR)
+    # The same bytes as cv2.resize(INTER_LINEAR), which YOLO-family models were trained on.
+    return resize_linear(image, new_wh)
 
 
 def letterbox(
@@ -159,11 +158,15 @@ def _planar_float(image: ImageArray, spec: InputSpec) -> tuple[npt.NDArray[np.fl
     blob[0, :, top + new_h :] = fill
     blob[0, :, top : top + new_h, :left] = fill
     blob[0, :, top : top + new_h, left + new_w :] = fill
-    planes = cv2.split(_resize(image, (new_w, new_h)))  # B, G, R
-    if spec.color == "RGB":
-        planes = planes[::-1]
-    for c, plane in enumerate(planes):
-        np.multiply(plane, scale, out=blob[0, c, top : top + new_h, left : left + new_w], casting="unsafe")
+    resized = _resize(image, (new_w, new_h))
+    order = (2, 1, 0) if spec.color == "RGB" else (0, 1, 2)  # decoded images are BGR
+    for c, source in enumerate(order):
+        np.multiply(
+            resized[:, :, source],
+            scale,
+            out=blob[0, c, top : top + new_h, left : left + new_w],
+            casting="unsafe",
+        )
     return blob, transform
 
 
@@ -179,7 +182,7 @@ def preprocess(image: ImageArray, spec: InputSpec) -> tuple[npt.NDArray[np.gener
             resized, transform = letterbox(image, spec.size_hw, spec.pad_value)
         else:
             resized, transform = stretch(image, spec.size_hw)
-        rgb = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB) if spec.color == "RGB" else resized
+        rgb = resized[:, :, ::-1] if spec.color == "RGB" else resized
         tensor: npt.NDArray[np.generic] = rgb.transpose(2, 0, 1)[None] if spec.layout == "NCHW" else rgb[None]
         return np.ascontiguousarray(tensor), transform
     blob, transform = _planar_float(image, spec)

@@ -64,16 +64,21 @@ def test_matches_textbook_greedy_nms(n: int) -> None:
     assert nms(boxes, scores, 0.5).tolist() == reference_nms(boxes, scores, 0.5)
 
 
-@pytest.mark.parametrize("n", [5, 300, 1400, 1600])
-@pytest.mark.parametrize("agnostic", [False, True])
-def test_opencv_and_numpy_paths_agree(n: int, agnostic: bool) -> None:
-    from edgeloop.postprocess import nms as nms_module
-
+def _random_boxes(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(n)
     xy = rng.uniform(0, 600, (n, 2)).astype(np.float32)
     boxes = np.hstack([xy, xy + rng.uniform(5, 120, (n, 2))]).astype(np.float32)
     scores = rng.permutation(n).astype(np.float32) / n
     classes = rng.integers(0, 4, n).astype(np.int32)
+    return boxes, scores, classes
+
+
+@pytest.mark.parametrize("n", [5, 300, 1400, 1600])
+@pytest.mark.parametrize("agnostic", [False, True])
+def test_native_and_numpy_paths_agree(n: int, agnostic: bool) -> None:
+    from edgeloop.postprocess import nms as nms_module
+
+    boxes, scores, classes = _random_boxes(n)
     got = batched_nms(boxes, scores, classes, 0.6, 300, agnostic=agnostic)
     if agnostic:
         want = nms(boxes, scores, 0.6, 300)
@@ -81,4 +86,18 @@ def test_opencv_and_numpy_paths_agree(n: int, agnostic: bool) -> None:
         span = float(np.abs(boxes).max()) + 1
         want = nms(boxes + (classes * span)[:, None].astype(np.float32), scores, 0.6, 300)
     assert got.tolist() == want.tolist()
-    assert (n > nms_module.OPENCV_LIMIT) == (n == 1600)
+    assert (n > nms_module.NATIVE_LIMIT) == (n == 1600)
+
+
+@pytest.mark.parametrize("n", [3, 40, 500])
+@pytest.mark.parametrize("agnostic", [False, True])
+def test_same_boxes_as_opencv(n: int, agnostic: bool) -> None:
+    """What the device path keeps equals OpenCV's NMSBoxesBatched (OpenCV only in the test env)."""
+    cv2 = pytest.importorskip("cv2")
+    boxes, scores, classes = _random_boxes(n)
+    xywh = boxes.astype(np.float64)
+    xywh[:, 2:] -= xywh[:, :2]
+    groups = np.zeros_like(classes) if agnostic else classes
+    raw = np.asarray(cv2.dnn.NMSBoxesBatched(xywh, scores, groups, -1.0, 0.6), np.intp).reshape(-1)
+    want = raw[np.argsort(-scores[raw], kind="stable")]
+    assert batched_nms(boxes, scores, classes, 0.6, agnostic=agnostic).tolist() == want.tolist()

@@ -130,7 +130,7 @@ def _one(
     out: Path | None,
     used: set[Path],
 ) -> None:
-    from edgeloop.imaging import draw_detections, oriented_size, read_header, read_image_bytes
+    from edgeloop.imaging import draw_detections, oriented_size, read_header, read_image_bytes, write_image
     from edgeloop.types import Detections
 
     data = read_image_bytes(path)
@@ -144,10 +144,6 @@ def _one(
     else:
         err.print(f"{path}: {result.class_name(result.class_id)} {result.confidence:.2f}")
     if out is not None:
-        import cv2
-
         image = predictor.load_image(data)
         annotated = draw_detections(image, result) if isinstance(result, Detections) else image
-        target = _out_path(out, path, used)
-        if not cv2.imwrite(str(target), annotated):
-            raise EdgeloopError(f"{target}: could not write the annotated image")
+        write_image(_out_path(out, path, used), annotated)

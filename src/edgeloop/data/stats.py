@@ -12,13 +12,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from edgeloop.data.dataset import Dataset
 from edgeloop.data.formats import detect_format, load_dataset
 from edgeloop.data.issues import Issues
 from edgeloop.errors import DatasetError
+from edgeloop.optional import require_opencv
+
+cv2 = require_opencv("dataset statistics", "data")
 
 SIZE_EDGES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4, 0.7, 1.0)
 BAR_WIDTH = 30

@@ -12,13 +12,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
 from edgeloop.data.dataset import Dataset, Item, labelled_boxes, new_output_dir
 from edgeloop.errors import DatasetError
 from edgeloop.imaging import ImageArray
+from edgeloop.optional import require_opencv
+
+cv2 = require_opencv("synthetic datasets", "data")
 
 # Corner count of each polygon shape (0: a circle); the first three are the default classes.
 SHAPE_CORNERS = {"square": 4, "circle": 0, "triangle": 3, "pentagon": 5, "hexagon": 6, "star": 10}

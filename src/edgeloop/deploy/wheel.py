@@ -1,6 +1,7 @@
 """A wheel of the edgeloop that is running, for images and venvs built elsewhere.
 
-edgeloop is pure Python, so its wheel is a zip of the package folder plus the
+edgeloop is pure Python but for one optional C extension (left out here), so its
+wheel is a zip of the package folder plus the
 installed distribution's metadata. Building it this way needs no network, no
 build backend and no source checkout: it works the same for a PyPI install and
 for an editable one, and the same files give the same bytes.
@@ -20,11 +21,16 @@ from edgeloop.errors import DeployError
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
+# Bytecode, and the optional C kernels (built per platform; a pure wheel cannot carry them:
+# the device then resizes with OpenCV, which the images install, and gives the same pixels).
+_NOT_PURE = {".pyc", ".pyo", ".so", ".pyd", ".c"}
+
+
 def _files(package_dir: Path) -> list[Path]:
     return sorted(
         p
         for p in package_dir.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in {".pyc", ".pyo"}
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in _NOT_PURE
     )
 
 

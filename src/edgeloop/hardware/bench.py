@@ -15,7 +15,6 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
-import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +22,7 @@ from edgeloop.bundle import Bundle
 from edgeloop.errors import EdgeloopError
 from edgeloop.hardware.catalog import Unit
 from edgeloop.hardware.predict import Measurement
+from edgeloop.imaging import decode_image, encode_jpeg
 from edgeloop.predictor import Predictor, Timing
 
 SCHEMA_VERSION = 1
@@ -100,13 +100,8 @@ def synthetic_jpeg(width: int = 1280, height: int = 720, seed: int = 0) -> bytes
     for _ in range(24):
         x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
         colour = tuple(int(c) for c in rng.integers(0, 256, 3))
-        cv2.rectangle(
-            img, (x, y), (x + int(rng.integers(20, 300)), y + int(rng.integers(20, 300))), colour, -1
-        )
-    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    if not ok:
-        raise EdgeloopError("could not encode the synthetic benchmark image")
-    return bytes(buf)
+        img[y : y + int(rng.integers(20, 300)) + 1, x : x + int(rng.integers(20, 300)) + 1] = colour
+    return encode_jpeg(img, 90)
 
 
 def _stats(values_s: list[float]) -> StageStats:
@@ -156,7 +151,7 @@ def bench_bundle(
     from edgeloop import __version__
 
     data = image if image is not None else synthetic_jpeg()
-    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    decoded = decode_image(data)
     variants = [v for v in bundle.manifest.variants if precisions is None or v.precision in precisions]
     if not variants:
         have = ", ".join(v.precision for v in bundle.manifest.variants)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from edgeloop.errors import EdgeloopError
 from edgeloop.hardware.advise import Estimate
+from edgeloop.optional import require_opencv
+
+cv2 = require_opencv("the advise chart", "profile")
 
 _W, _H, _L, _R, _T, _B = 960, 600, 80, 40, 50, 70
 _GREEN, _GREY, _BLACK, _RED = (60, 160, 60), (150, 150, 150), (30, 30, 30), (40, 40, 200)

@@ -1,27 +1,24 @@
 """Greedy non-maximum suppression.
 
 ``nms`` is a numpy implementation whose work is bounded by the number of
-boxes kept. ``batched_nms`` uses OpenCV's C++ NMS for up to
-``OPENCV_LIMIT`` candidates (one call, a few microseconds for the usual tens
+boxes kept. ``batched_nms`` uses the compiled loop in ``edgeloop._native``
+for up to ``NATIVE_LIMIT`` candidates (a few microseconds for the usual tens
 of boxes, where numpy's per-call overhead would dominate) and ``nms`` above
-it, where OpenCV's all-pairs loop grows quadratically. Both keep exactly the
-same boxes (tested).
+it, or when the extension was not built. Both keep exactly the same boxes
+as OpenCV's ``NMSBoxesBatched`` (tested).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import cv2
 import numpy as np
 import numpy.typing as npt
+
+from edgeloop.resize import native
 
 IndexArray = npt.NDArray[np.intp]
 FloatArray = npt.NDArray[np.float32]
 
-OPENCV_LIMIT = 1500
-# OpenCV's stubs declare sequences; it takes (and is fastest with) numpy arrays.
-_NMS_BOXES_BATCHED: Any = cv2.dnn.NMSBoxesBatched
+NATIVE_LIMIT = 1500  # the compiled loop compares each box with every kept one
 
 
 def box_iou_one_to_many(box: FloatArray, boxes: FloatArray) -> FloatArray:
@@ -60,19 +57,23 @@ def nms(
     return np.asarray(keep, dtype=np.intp)
 
 
-def _opencv_nms(
+def _native_nms(
     xyxy: FloatArray,
     scores: FloatArray,
     class_id: npt.NDArray[np.int32],
     iou_threshold: float,
+    max_keep: int | None,
     agnostic: bool,
 ) -> IndexArray:
-    xywh = xyxy.astype(np.float64)
-    xywh[:, 2:] -= xywh[:, :2]
-    groups = np.zeros_like(class_id) if agnostic else class_id
-    raw = _NMS_BOXES_BATCHED(xywh, scores, groups, -1.0, iou_threshold)
-    kept = np.asarray(raw, dtype=np.intp).reshape(-1)
-    return kept[np.argsort(-scores[kept], kind="stable")]
+    assert native is not None
+    order = np.argsort(-scores, kind="stable")
+    boxes = np.ascontiguousarray(xyxy[order], dtype=np.float32)
+    groups = np.zeros(len(order), np.int32) if agnostic else np.ascontiguousarray(class_id[order], np.int32)
+    keep = np.empty(len(order), np.int64)
+    count = native.nms_sorted(
+        boxes, groups, float(iou_threshold), len(order) if max_keep is None else max_keep, keep
+    )
+    return order[keep[:count]].astype(np.intp)
 
 
 def batched_nms(
@@ -86,8 +87,8 @@ def batched_nms(
     """NMS within each class (or across classes when ``agnostic``), best score first."""
     if xyxy.shape[0] == 0:
         return np.zeros(0, dtype=np.intp)
-    if xyxy.shape[0] <= OPENCV_LIMIT:
-        return _opencv_nms(xyxy, scores, class_id, iou_threshold, agnostic)[:max_keep]
+    if native is not None and xyxy.shape[0] <= NATIVE_LIMIT:
+        return _native_nms(xyxy, scores, class_id, iou_threshold, max_keep, agnostic)
     if agnostic:
         return nms(xyxy, scores, iou_threshold, max_keep)
     # Shift each class to its own region of the plane: one pass handles every class.

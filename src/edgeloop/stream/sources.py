@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import cv2
-
 from edgeloop.errors import EdgeloopError, SourceError
 from edgeloop.imaging import ImageArray, read_image
+from edgeloop.optional import require_opencv
 from edgeloop.stream.frames import Event, Frame
+
+cv2 = require_opencv("live video sources", "stream")
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://")

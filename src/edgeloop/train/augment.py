@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
 from edgeloop.imaging import ImageArray
+from edgeloop.optional import require_opencv
 from edgeloop.preprocess import letterbox
+
+cv2 = require_opencv("training augmentation", "train")
 
 Boxes = npt.NDArray[np.float32]
 Labels = npt.NDArray[np.int64]

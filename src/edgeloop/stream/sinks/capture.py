@@ -8,9 +8,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
-
-from edgeloop.errors import SinkError
+from edgeloop.errors import ImageError, SinkError
+from edgeloop.imaging import encode_image
 from edgeloop.stream.frames import FrameResult
 from edgeloop.stream.sinks.base import Sink
 
@@ -63,8 +62,12 @@ class CaptureSink(Sink):
         self._last[source] = now
         stem = self.folder / f"{source}-{result.frame.index:06d}"
         tmp = stem.with_suffix(".tmp.png")
-        if not cv2.imwrite(str(tmp), result.frame.image):
-            raise SinkError(f"capture sink: cannot write {tmp}; check free space and permissions")
+        try:
+            tmp.write_bytes(encode_image(result.frame.image, ".png"))
+        except (OSError, ImageError) as exc:
+            raise SinkError(
+                f"capture sink: cannot write {tmp} ({exc}); check free space and permissions"
+            ) from None
         os.replace(tmp, stem.with_suffix(".png"))
         meta = stem.with_suffix(".tmp.json")
         meta.write_text(json.dumps(result.to_json()))

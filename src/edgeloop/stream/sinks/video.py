@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import cv2
-
 from edgeloop.errors import SinkError
 from edgeloop.imaging import draw_detections
+from edgeloop.optional import require_opencv
 from edgeloop.stream.frames import FrameResult
 from edgeloop.stream.sinks.base import Sink
+
+cv2 = require_opencv("the video sink", "stream")
 
 
 class VideoSink(Sink):
