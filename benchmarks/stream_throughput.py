@@ -4,15 +4,19 @@
 Each round runs, in alternating order:
 
   predictor: Predictor.predict on frames decoded beforehand (the ceiling: no decode, no sink)
-  run:       the real ``edgeloop run BUNDLE --source FILE --sink jsonl:OUT`` command
-             (frames / seconds of the pipeline, read from its ``--summary-json``)
+  run_wN:    the real ``edgeloop run BUNDLE --source FILE --sink jsonl:OUT --workers N`` command
+             (frames / seconds of the pipeline, read from its ``--summary-json``), for each
+             N in ``--workers`` (default 1 and 2: one frame at a time on all cores, or two
+             frames at once on half the cores each)
   serial:    a naive loop in one thread: decode a frame -> predict -> write a JSONL line
 
 and prints medians and the ratios run/predictor (target >= 0.9) and
-serial/predictor. The model is generated (yolo11n-sized, random weights) and
+serial/predictor. The predictor ceiling is the Predictor as a user gets it
+(default threads, one image at a time). The model is generated (yolo11n-sized, random weights) and
 the video is made by ffmpeg (testsrc2, 1280x720, 25 fps), so anyone can rerun it offline.
 
-    python benchmarks/stream_throughput.py [--imgsz 640] [--seconds 4] [--rounds 3] [--model m.onnx]
+    python benchmarks/stream_throughput.py [--imgsz 640] [--seconds 4] [--rounds 3] [--workers 1,2]
+        [--model m.onnx]
 """
 
 from __future__ import annotations
@@ -83,12 +87,12 @@ def serial_fps(predictor: Predictor, video: Path, out: Path) -> float:
     return n / (time.perf_counter() - start)
 
 
-def run_fps(bundle: Path, video: Path, out: Path) -> tuple[float, float]:
+def run_fps(bundle: Path, video: Path, out: Path, workers: int) -> tuple[float, float]:
     """(pipeline frames/s from the summary, frames/s over the whole process incl. start-up)."""
     start = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "edgeloop.cli", "run", str(bundle), "--source", str(video),
-         "--sink", f"jsonl:{out}", "--summary-json"],
+         "--sink", f"jsonl:{out}", "--summary-json", "--workers", str(workers)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     wall = time.perf_counter() - start
@@ -105,8 +109,10 @@ def main() -> None:
     parser.add_argument("--imgsz", type=int, default=640)
     parser.add_argument("--seconds", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", default="1,2", help="edgeloop run --workers values to measure")
     parser.add_argument("--model", type=Path, help="your own ONNX instead of the generated one")
     args = parser.parse_args()
+    workers = [int(w) for w in args.workers.split(",")]
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -115,20 +121,22 @@ def main() -> None:
         import_onnx(model, bundle, ImportOptions(imgsz_hw=None if args.model else (args.imgsz, args.imgsz)))
         video = make_video(work / "720p.mp4", args.seconds)
         frames = decode_all(video)
-        results: dict[str, list[float]] = {"predictor": [], "run": [], "run_wall": [], "serial": []}
+        runs = [f"run_w{w}" for w in workers]
+        results: dict[str, list[float]] = {"predictor": [], **{k: [] for k in runs}, "serial": []}
+        results.update({f"{k}_wall": [] for k in runs})
         with Predictor(bundle) as predictor:
             predictor_fps(predictor, frames[:10])  # warm-up
             for r in range(args.rounds):
-                order = ["predictor", "run", "serial"]
+                order = ["predictor", *runs, "serial"]
                 for name in order if r % 2 == 0 else order[::-1]:
                     if name == "predictor":
                         results[name].append(predictor_fps(predictor, frames))
                     elif name == "serial":
                         results[name].append(serial_fps(predictor, video, work / "serial.jsonl"))
                     else:
-                        fps, wall = run_fps(bundle, video, work / "run.jsonl")
-                        results["run"].append(fps)
-                        results["run_wall"].append(wall)
+                        fps, wall = run_fps(bundle, video, work / "run.jsonl", int(name.split("_w")[1]))
+                        results[name].append(fps)
+                        results[f"{name}_wall"].append(wall)
                 print(
                     f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in results.items()),
                     file=sys.stderr,
@@ -139,15 +147,14 @@ def main() -> None:
         "imgsz": args.imgsz,
         "rounds": args.rounds,
         "fps_median": {k: round(v, 2) for k, v in med.items()},
-        "run_vs_predictor": round(med["run"] / med["predictor"], 3),
-        "serial_vs_predictor": round(med["serial"] / med["predictor"], 3),
+        **{f"{k}_vs_predictor": round(med[k] / med["predictor"], 3) for k in [*runs, "serial"]},
         # each round's own ratio (methods run back to back), less exposed to drift between rounds
-        "run_vs_predictor_per_round_median": round(
-            statistics.median(r / p for r, p in zip(results["run"], results["predictor"], strict=True)), 3
-        ),
-        "serial_vs_predictor_per_round_median": round(
-            statistics.median(s / p for s, p in zip(results["serial"], results["predictor"], strict=True)), 3
-        ),
+        **{
+            f"{k}_vs_predictor_per_round_median": round(
+                statistics.median(a / p for a, p in zip(results[k], results["predictor"], strict=True)), 3
+            )
+            for k in [*runs, "serial"]
+        },
         "target_run_vs_predictor": 0.9,
     }
     print(json.dumps(report, indent=2))

@@ -48,12 +48,19 @@ def scene_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_h264(out, scene_frames(MOVERS, 120, (640, 640)), (640, 640), FPS)
 
 
-def test_counts_match_ground_truth(yolo_bundle: Bundle, scene_video: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 3])
+def test_counts_match_ground_truth(
+    yolo_bundle: Bundle, scene_video: Path, tmp_path: Path, workers: int
+) -> None:
+    """Exact counts; with several inference workers too (tracking needs frames back in order)."""
     zones_file = tmp_path / "zones.yaml"
     zones_file.write_text(ZONES_YAML)
     out = tmp_path / "out.jsonl"
-    with Predictor(yolo_bundle) as predictor, JsonlSink(out) as sink:
-        pipeline = Pipeline(predictor, [VideoFileSource(scene_video, "cam0")], [sink], load_zones(zones_file))
+    config = {"intra_op_threads": 1}
+    with Predictor(yolo_bundle, backend_config=config) as predictor, JsonlSink(out) as sink:
+        pipeline = Pipeline(
+            predictor, [VideoFileSource(scene_video, "cam0")], [sink], load_zones(zones_file), workers=workers
+        )
         summary = pipeline.run()
     assert summary.error is None
     assert summary.frames == 120
@@ -76,6 +83,7 @@ def test_counts_match_ground_truth(yolo_bundle: Bundle, scene_video: Path, tmp_p
     inside = [f for f in range(120) if 200 < blue.at(f)[0] + 32 < 440]  # type: ignore[index]
     assert exit_["dwell_s"] == pytest.approx((inside[-1] + 1 - inside[0]) / FPS, abs=1e-3)
     frames = [r for r in records if "frame" in r]
+    assert [r["frame"] for r in frames] == list(range(120)), "frames reach the sinks in order"
     ids = {p["tracker_id"] for r in frames for p in r["predictions"]}
     assert ids - {-1} == {0, 1, 2, 3}, "one track per moving square (-1: first sighting)"
 

@@ -51,7 +51,18 @@ def run(
     device: str = typer.Option(
         "cpu", help="onnxruntime device: cpu, cuda, tensorrt, openvino, coreml, auto."
     ),
-    threads: int = typer.Option(0, min=0, help="Inference threads (0: the runtime decides)."),
+    threads: int = typer.Option(
+        0,
+        min=0,
+        help="Inference threads per worker (0: the runtime decides; with --workers, cores / workers).",
+    ),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        max=64,
+        help="Frames in inference at once, sharing one model; frames still reach sinks in order.",
+    ),
     connect_timeout: float = typer.Option(
         15.0, "--connect-timeout", min=0.1, help="Seconds to wait for a live source to come up."
     ),
@@ -84,6 +95,8 @@ def run(
     opened = [open_source(s, n, live, max_fps) for s, n in zip(sources, source_names(sources), strict=True)]
     fps = {s.name: s.fps for s in opened}
     sink_objects = [open_sink(spec, fps) for spec in sinks]
+    if workers > 1 and threads == 0:
+        threads = max(1, (os.cpu_count() or 1) // workers)  # workers x threads = cores, no oversubscription
     config: dict[str, Any] = (
         {"device": device, "intra_op_threads": threads} if backend == "onnxruntime" else {}
     )
@@ -99,6 +112,7 @@ def run(
             zones_config,
             predictor.options(conf=conf),
             stats_every_s=stats_every,
+            workers=workers,
         )
         stopped_by: list[str] = []
 

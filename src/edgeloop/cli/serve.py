@@ -33,13 +33,19 @@ def serve(
     spinning: bool | None = typer.Option(
         None, "--spinning/--no-spinning", help="ONNX Runtime threads busy-wait between runs (default: on)."
     ),
+    output_dir: Path | None = typer.Option(
+        None, "--output-dir", help="Folder where pipelines started over HTTP may write file sinks."
+    ),
+    max_pipelines: int = typer.Option(
+        4, "--max-pipelines", min=0, help="Video pipelines (/v1/pipelines) running at once."
+    ),
 ) -> None:
     """Serve bundles over HTTP: /v1 (native), /v2 (Open Inference Protocol), Roboflow routes."""
     import time
 
     import uvicorn
 
-    from edgeloop.serve.app import build
+    from edgeloop.serve.app import build, shutdown
     from edgeloop.serve.config import ServeConfig, check_exposure
 
     config = ServeConfig(
@@ -55,6 +61,8 @@ def serve(
         request_timeout_s=timeout,
         allow_spinning=spinning,
         check_samples=not no_check,
+        max_pipelines=max_pipelines,
+        output_dir=str(output_dir.resolve()) if output_dir else None,
     )
     check_exposure(config)
     start = time.perf_counter()
@@ -78,5 +86,5 @@ def serve(
             limit_concurrency=limit,
         )
     finally:
-        manager.close()
+        shutdown(app)
     err.print(f"stopped after {time.perf_counter() - start:.0f} s")

@@ -40,7 +40,9 @@ def train(
         None, help="Dataset folder (with train/ and val/ subsets, or split here)."
     ),
     out: Path | None = typer.Option(None, "--out", help="Run folder for checkpoints and results.csv."),
-    model: str = typer.Option("nano", "--model", help="Preset: nano (under 1 M parameters) or small."),
+    model: str = typer.Option(
+        "nano", "--model", help="Preset: nano (under 1 M parameters), small, or edge (1.1 M, made for INT8)."
+    ),
     epochs: int | None = typer.Option(None, "--epochs", min=1, help="Passes over the training set [30]."),
     time_budget: float | None = typer.Option(
         None, "--time", min=1, help="Wall-clock budget in seconds; the schedule is fitted to it."

@@ -17,7 +17,8 @@ from edgeloop.serve.config import ServeConfig
 from edgeloop.serve.http import HTTPError, error_response
 from edgeloop.serve.manager import ModelManager, ModelNotFound
 from edgeloop.serve.metrics import Metrics
-from edgeloop.serve.routes import ops, roboflow, v1, v2
+from edgeloop.serve.pipelines import PipelineManager
+from edgeloop.serve.routes import ops, pipelines, roboflow, v1, v2
 from edgeloop.serve.state import ServerState
 from edgeloop.serve.worker import Overloaded, Unavailable
 
@@ -72,8 +73,8 @@ class RequestMetrics:
 def create_app(manager: ModelManager, config: ServeConfig, metrics: Metrics) -> FastAPI:
     """Build the app around already loaded models."""
     app = FastAPI(title="edgeloop", version=__version__, docs_url="/docs", redoc_url=None)
-    app.state.server = ServerState(config, manager, metrics)
-    for router in (ops.router, v1.router, v2.router, roboflow.router):
+    app.state.server = ServerState(config, manager, metrics, PipelineManager(manager, config))
+    for router in (ops.router, v1.router, pipelines.router, v2.router, roboflow.router):
         app.include_router(router)
 
     @app.exception_handler(EdgeloopError)
@@ -98,6 +99,15 @@ def create_app(manager: ModelManager, config: ServeConfig, metrics: Metrics) -> 
 
     app.add_middleware(RequestMetrics, metrics=metrics)
     return app
+
+
+def shutdown(app: FastAPI) -> None:
+    """Stop the app's pipelines (their files complete), then unload its models."""
+    state: ServerState = app.state.server
+    try:
+        state.pipelines.close()
+    finally:
+        state.manager.close()
 
 
 def build(bundles: list[str], config: ServeConfig) -> tuple[FastAPI, ModelManager]:

@@ -30,6 +30,10 @@ class ServeConfig(BaseModel):
         default=None, description="ONNX Runtime threads busy-wait between runs (None: its default)"
     )
     check_samples: bool = True
+    max_pipelines: int = Field(default=4, ge=0, description="video pipelines running at once (/v1/pipelines)")
+    output_dir: str | None = Field(
+        default=None, description="where pipelines' file sinks may write; None refuses file sinks over HTTP"
+    )
 
 
 def is_loopback(host: str) -> bool:

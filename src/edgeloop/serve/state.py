@@ -10,6 +10,7 @@ from edgeloop.serve.config import ServeConfig
 from edgeloop.serve.http import check_token
 from edgeloop.serve.manager import ModelManager
 from edgeloop.serve.metrics import Metrics
+from edgeloop.serve.pipelines import PipelineManager
 
 
 @dataclass
@@ -19,6 +20,7 @@ class ServerState:
     config: ServeConfig
     manager: ModelManager
     metrics: Metrics
+    pipelines: PipelineManager
 
 
 async def server(request: Request) -> ServerState:

@@ -1,10 +1,14 @@
 """The threaded video pipeline: decode, inference and sinks run concurrently.
 
-    source reader (one thread each) -> bounded queue -> inference (one thread, one
-    Predictor shared by all sources) -> bounded queue -> tracking, zones, sinks (one thread)
+    source reader (one thread each) -> bounded queue -> inference (``workers``
+    threads, one Predictor shared by all sources) -> bounded queue -> reorder ->
+    tracking, zones, sinks (one thread)
 
 Throughput approaches the slowest stage instead of the sum of all three:
-OpenCV's decoding, ONNX Runtime and video encoding release the GIL. File
+OpenCV's decoding, ONNX Runtime and video encoding release the GIL. With
+several inference workers (each running the model on fewer threads), frames
+overlap in inference too; results are put back in arrival order before the
+sinks, so tracks, zones and video files see frames in sequence. File
 sources wait when the queue is full (every frame is processed); live sources
 drop their frame instead (freshest frame wins). ``stop()`` (e.g. from a signal
 handler) ends the run within a fraction of a second. The caller owns the
@@ -14,7 +18,8 @@ are complete however the run ends.
 
 from __future__ import annotations
 
-import contextlib
+import heapq
+import itertools
 import queue
 import statistics
 import threading
@@ -117,9 +122,13 @@ class Pipeline:
         options: DecodeOptions | None = None,
         queue_size: int = 4,
         stats_every_s: float = 0.0,
+        workers: int = 1,
     ) -> None:
         if predictor.task != "detect":
             raise EdgeloopError("edgeloop run needs a detection bundle; this one is a classifier")
+        if workers < 1:
+            raise EdgeloopError(f"workers must be at least 1, got {workers}")
+        self.workers = workers
         self.predictor = predictor
         self.sources = list(sources)
         self.sinks = list(sinks)
@@ -130,7 +139,13 @@ class Pipeline:
         self._stop = threading.Event()
         self._stopped_by_user = False
         self._in: queue.Queue[Frame | Event | _End] = queue.Queue(queue_size)
-        self._out: queue.Queue[FrameResult | Event | _End] = queue.Queue(queue_size)
+        # (arrival number, item): workers finish out of order; the sink stage restores it.
+        self._out: queue.Queue[tuple[int, FrameResult | Event | _End | None]] = queue.Queue(
+            queue_size + workers
+        )
+        self._take = threading.Lock()  # taking an item and numbering it is one step
+        self._numbers = itertools.count()
+        self._ended = 0
         self._errors: list[EdgeloopError] = []
         self._lock = threading.Lock()
 
@@ -180,58 +195,80 @@ class Pipeline:
             self._stop.set()  # a source that gave up ends the run, so a supervisor can restart it
         self._put_end(self._in, _End(source.name, error))
 
-    def _put_end(self, q: queue.Queue[Any], end: _End) -> None:
-        while True:  # ends must arrive even while stopping, or the next stage would wait forever
-            try:
-                q.put(end, timeout=POLL_S)
-                return
-            except queue.Full:
-                if self._stop.is_set():
-                    with contextlib.suppress(queue.Empty):
-                        q.get_nowait()  # stopping: make room by dropping an unprocessed item
+    def _put_end(self, q: queue.Queue[Any], end: Any) -> None:
+        # Ends must arrive even while stopping, or the next stage would wait forever; the
+        # next stage keeps draining its queue while stopping, so this put always completes.
+        q.put(end)
+
+    def _next(self) -> tuple[int, Frame | Event | _End] | None:
+        """The next input and its arrival number; None once every source has ended."""
+        with self._take:
+            while self._ended < len(self.sources):
+                try:
+                    item = self._in.get(timeout=POLL_S)
+                except queue.Empty:
+                    continue
+                if isinstance(item, _End):
+                    self._ended += 1
+                return next(self._numbers), item
+        return None
 
     def _infer(self) -> None:
-        ended = 0
-        while ended < len(self.sources):
-            item = self._in.get()
+        while (taken := self._next()) is not None:
+            number, item = taken
             if isinstance(item, _End):
-                ended += 1
-                self._put_end(self._out, item)
+                self._put_end(self._out, (number, item))
                 continue
-            if self._stop.is_set():
-                continue  # drain without work so readers can finish
+            out: FrameResult | Event | None = None
             if isinstance(item, Event):
-                self._put(self._out, item)
-                continue
-            try:
-                result, timing = self.predictor.predict_timed(item.image, self.options)
-            except EdgeloopError as exc:
-                self._errors.append(exc)
-                self._stop.set()
-                continue
-            assert isinstance(result, Detections)
-            self._put(self._out, FrameResult(item, result, timing.total_s))
+                out = item
+            elif not self._stop.is_set():  # stopping: drain without work so readers can finish
+                try:
+                    result, timing = self.predictor.predict_timed(item.image, self.options)
+                except Exception as exc:  # a runtime crash must end the run with a message, not hang it
+                    error = (
+                        exc if isinstance(exc, EdgeloopError) else EdgeloopError(f"inference failed: {exc}")
+                    )
+                    self._errors.append(error)
+                    self._stop.set()
+                else:
+                    assert isinstance(result, Detections)
+                    out = FrameResult(item, result, timing.total_s)
+            # Every number reaches the sink stage, work or not, so reordering never waits on a gap.
+            self._put(self._out, (number, out))
 
     def _deliver(self) -> None:
         ended = 0
+        waiting: list[tuple[int, int, FrameResult | Event | _End | None]] = []  # heap by number
+        expected = 0
+        tie = itertools.count()
         while ended < len(self.sources):
-            item = self._out.get()
-            if isinstance(item, _End):
-                ended += 1
-                if item.error is not None:
-                    self._errors.append(item.error)
-                continue
-            if self._stop.is_set() and isinstance(item, FrameResult):
-                continue
-            t0 = time.perf_counter()
-            try:
-                self._sink_one(item)
-            except EdgeloopError as exc:
-                self._errors.append(exc)
-                self._stop.set()
-                continue
-            if isinstance(item, FrameResult):
-                self._record(item, time.perf_counter() - t0)
+            number, item = self._out.get()
+            heapq.heappush(waiting, (number, next(tie), item))
+            # In order while running; when stopping, numbers may be missing (results dropped),
+            # and only the ends still matter.
+            while waiting and (waiting[0][0] == expected or self._stop.is_set()):
+                number, _, ready = heapq.heappop(waiting)
+                expected = number + 1
+                if isinstance(ready, _End):
+                    ended += 1
+                    if ready.error is not None:
+                        self._errors.append(ready.error)
+                elif ready is not None:
+                    self._deliver_one(ready)
+
+    def _deliver_one(self, item: FrameResult | Event) -> None:
+        if self._stop.is_set() and isinstance(item, FrameResult):
+            return
+        t0 = time.perf_counter()
+        try:
+            self._sink_one(item)
+        except EdgeloopError as exc:
+            self._errors.append(exc)
+            self._stop.set()
+            return
+        if isinstance(item, FrameResult):
+            self._record(item, time.perf_counter() - t0)
 
     def _sink_one(self, item: FrameResult | Event) -> None:
         if isinstance(item, Event):
@@ -274,10 +311,8 @@ class Pipeline:
         threads = [
             threading.Thread(target=self._read, args=(s,), name=f"read-{s.name}") for s in self.sources
         ]
-        threads += [
-            threading.Thread(target=self._infer, name="infer"),
-            threading.Thread(target=self._deliver, name="sinks"),
-        ]
+        threads += [threading.Thread(target=self._infer, name=f"infer-{i}") for i in range(self.workers)]
+        threads.append(threading.Thread(target=self._deliver, name="sinks"))
         for thread in threads:
             thread.daemon = True
             thread.start()
@@ -290,7 +325,7 @@ class Pipeline:
             if self.stats_every_s > 0 and time.monotonic() - last_stats >= self.stats_every_s:
                 last_stats = time.monotonic()
                 for name, stats in self.snapshot().items():  # never blocks: skipped when sinks lag
-                    self._put(self._out, Event("stats", name, stats), drop=True)
+                    self._put(self._in, Event("stats", name, stats), drop=True)
         counts = {name: c.summary() for name, c in self.counters.items()}
         return Summary(
             time.monotonic() - started,

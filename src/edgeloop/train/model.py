@@ -24,36 +24,45 @@ STRIDES = (8, 16, 32)
 
 @dataclass(frozen=True)
 class Preset:
-    """Channel widths (stem, stage 1..4), blocks per stage, and head width."""
+    """Channel widths (stem, stage 1..4), blocks per stage, head width and activation."""
 
     widths: tuple[int, int, int, int, int]
     depth: int
     head: int
+    act: str = "silu"
 
 
 PRESETS: dict[str, Preset] = {
     "nano": Preset((16, 32, 48, 64, 96), 1, 32),
     "small": Preset((24, 48, 96, 128, 192), 2, 64),
+    # Made for INT8: ReLU fuses into ONNX Runtime's integer convolutions, where SiLU runs as
+    # separate QLinearSigmoid + QLinearMul steps, and wider late stages give the integer
+    # kernels enough work to outweigh the quantize/dequantize steps (docs/optimizing.md).
+    "edge": Preset((16, 32, 64, 96, 128), 1, 48, "relu"),
 }
 
 
-class ConvBN(nn.Sequential):
-    """Convolution, batch norm and SiLU."""
+def _activation(name: str) -> nn.Module:
+    return nn.ReLU(inplace=True) if name == "relu" else nn.SiLU(inplace=True)
 
-    def __init__(self, c_in: int, c_out: int, k: int = 3, s: int = 1) -> None:
+
+class ConvBN(nn.Sequential):
+    """Convolution, batch norm and SiLU (or ReLU)."""
+
+    def __init__(self, c_in: int, c_out: int, k: int = 3, s: int = 1, act: str = "silu") -> None:
         super().__init__(
             nn.Conv2d(c_in, c_out, k, s, k // 2, bias=False),
             nn.BatchNorm2d(c_out, eps=1e-3, momentum=0.03),
-            nn.SiLU(inplace=True),
+            _activation(act),
         )
 
 
 class Bottleneck(nn.Module):
     """Two 3x3 convolutions with a residual connection."""
 
-    def __init__(self, c: int) -> None:
+    def __init__(self, c: int, act: str = "silu") -> None:
         super().__init__()
-        self.body = nn.Sequential(ConvBN(c, c), ConvBN(c, c))
+        self.body = nn.Sequential(ConvBN(c, c, act=act), ConvBN(c, c, act=act))
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.body(x)
@@ -62,12 +71,12 @@ class Bottleneck(nn.Module):
 class CSP(nn.Module):
     """Split into two halves, run bottlenecks on one, concatenate every step, fuse with 1x1."""
 
-    def __init__(self, c_in: int, c_out: int, depth: int) -> None:
+    def __init__(self, c_in: int, c_out: int, depth: int, act: str = "silu") -> None:
         super().__init__()
         half = c_out // 2
-        self.split = ConvBN(c_in, 2 * half, 1)
-        self.blocks = nn.ModuleList(Bottleneck(half) for _ in range(depth))
-        self.fuse = ConvBN((2 + depth) * half, c_out, 1)
+        self.split = ConvBN(c_in, 2 * half, 1, act=act)
+        self.blocks = nn.ModuleList(Bottleneck(half, act) for _ in range(depth))
+        self.fuse = ConvBN((2 + depth) * half, c_out, 1, act=act)
 
     def forward(self, x: Tensor) -> Tensor:
         parts = list(self.split(x).chunk(2, 1))
@@ -79,11 +88,13 @@ class CSP(nn.Module):
 class Head(nn.Module):
     """Box-distribution and class branches for one stride, sharing a first 3x3 convolution."""
 
-    def __init__(self, c_in: int, width: int, num_classes: int, reg_max: int, stride: int) -> None:
+    def __init__(
+        self, c_in: int, width: int, num_classes: int, reg_max: int, stride: int, act: str = "silu"
+    ) -> None:
         super().__init__()
-        self.shared = ConvBN(c_in, width)
-        self.box = nn.Sequential(ConvBN(width, width), nn.Conv2d(width, 4 * reg_max, 1))
-        self.cls = nn.Sequential(ConvBN(width, width), nn.Conv2d(width, num_classes, 1))
+        self.shared = ConvBN(c_in, width, act=act)
+        self.box = nn.Sequential(ConvBN(width, width, act=act), nn.Conv2d(width, 4 * reg_max, 1))
+        self.cls = nn.Sequential(ConvBN(width, width, act=act), nn.Conv2d(width, num_classes, 1))
         box_out = self.box[-1]
         cls_out = self.cls[-1]
         assert isinstance(box_out, nn.Conv2d) and isinstance(cls_out, nn.Conv2d)
@@ -104,23 +115,23 @@ class Detector(nn.Module):
         super().__init__()
         p = PRESETS[preset]
         c0, c1, c2, c3, c4 = p.widths
-        d = p.depth
+        d, a = p.depth, p.act
         self.num_classes = num_classes
         self.reg_max = reg_max
         # No block at stride 4: objects worth detecting span several stride-8 cells.
-        self.stem = nn.Sequential(ConvBN(3, c0, 3, 2), ConvBN(c0, c1, 3, 2))
-        self.stage3 = nn.Sequential(ConvBN(c1, c2, 3, 2), CSP(c2, c2, d))
-        self.stage4 = nn.Sequential(ConvBN(c2, c3, 3, 2), CSP(c3, c3, d))
-        self.stage5 = nn.Sequential(ConvBN(c3, c4, 3, 2), CSP(c4, c4, d))
+        self.stem = nn.Sequential(ConvBN(3, c0, 3, 2, act=a), ConvBN(c0, c1, 3, 2, act=a))
+        self.stage3 = nn.Sequential(ConvBN(c1, c2, 3, 2, act=a), CSP(c2, c2, d, a))
+        self.stage4 = nn.Sequential(ConvBN(c2, c3, 3, 2, act=a), CSP(c3, c3, d, a))
+        self.stage5 = nn.Sequential(ConvBN(c3, c4, 3, 2, act=a), CSP(c4, c4, d, a))
         self.up = nn.Upsample(scale_factor=2.0, mode="nearest")
-        self.top4 = CSP(c4 + c3, c3, d)
-        self.top3 = CSP(c3 + c2, c2, d)
-        self.down3 = ConvBN(c2, c2, 3, 2)
-        self.bottom4 = CSP(c2 + c3, c3, d)
-        self.down4 = ConvBN(c3, c3, 3, 2)
-        self.bottom5 = CSP(c3 + c4, c4, d)
+        self.top4 = CSP(c4 + c3, c3, d, a)
+        self.top3 = CSP(c3 + c2, c2, d, a)
+        self.down3 = ConvBN(c2, c2, 3, 2, act=a)
+        self.bottom4 = CSP(c2 + c3, c3, d, a)
+        self.down4 = ConvBN(c3, c3, 3, 2, act=a)
+        self.bottom5 = CSP(c3 + c4, c4, d, a)
         self.heads = nn.ModuleList(
-            Head(c, p.head, num_classes, reg_max, s) for c, s in zip((c2, c3, c4), STRIDES, strict=True)
+            Head(c, p.head, num_classes, reg_max, s, a) for c, s in zip((c2, c3, c4), STRIDES, strict=True)
         )
 
     def features(self, x: Tensor) -> list[Tensor]:
@@ -199,19 +210,19 @@ class Classifier(nn.Module):
         super().__init__()
         p = PRESETS[preset]
         c0, c1, c2, c3, c4 = p.widths
-        d = p.depth
+        d, a = p.depth, p.act
         self.num_classes = num_classes
         self.body = nn.Sequential(
-            ConvBN(3, c0, 3, 2),
-            ConvBN(c0, c1, 3, 2),
-            CSP(c1, c1, d),
-            ConvBN(c1, c2, 3, 2),
-            CSP(c2, c2, d),
-            ConvBN(c2, c3, 3, 2),
-            CSP(c3, c3, d),
-            ConvBN(c3, c4, 3, 2),
-            CSP(c4, c4, d),
-            ConvBN(c4, 4 * c4 // 2, 1),
+            ConvBN(3, c0, 3, 2, act=a),
+            ConvBN(c0, c1, 3, 2, act=a),
+            CSP(c1, c1, d, a),
+            ConvBN(c1, c2, 3, 2, act=a),
+            CSP(c2, c2, d, a),
+            ConvBN(c2, c3, 3, 2, act=a),
+            CSP(c3, c3, d, a),
+            ConvBN(c3, c4, 3, 2, act=a),
+            CSP(c4, c4, d, a),
+            ConvBN(c4, 4 * c4 // 2, 1, act=a),
         )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(4 * c4 // 2, num_classes)
