@@ -13,14 +13,20 @@ import pytest
 
 from edgeloop.bundle import Bundle
 from tests.serve.conftest import Server, start_server
+from tests.stream.conftest import RtspServer
+from tests.stream.test_sinks import probe_frames
 
 
 @pytest.fixture(scope="module")
-def pipeline_server(yolo_bundle: Bundle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
+def pipeline_server(
+    yolo_bundle: Bundle, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Server, Path]]:
     base = tmp_path_factory.mktemp("pipelines")
     out = base / "out"
     out.mkdir()
-    srv = start_server([yolo_bundle.root], base / "server.log", "--output-dir", str(out), "--max-pipelines", "2")
+    srv = start_server(
+        [yolo_bundle.root], base / "server.log", "--output-dir", str(out), "--max-pipelines", "2"
+    )
     yield srv, out
     srv.stop()
 
@@ -55,22 +61,32 @@ def test_pipeline_runs_a_file_to_the_end(pipeline_server: tuple[Server, Path], c
     assert httpx.get(f"{srv.url}/v1/pipelines/{status['id']}", timeout=5).status_code == 404
 
 
-def test_delete_stops_a_running_pipeline_quickly_with_complete_files(
-    pipeline_server: tuple[Server, Path], clip: Path
+def test_delete_stops_a_live_pipeline_quickly_with_complete_files(
+    pipeline_server: tuple[Server, Path], rtsp_server: RtspServer
 ) -> None:
     srv, out = pipeline_server
-    body = {"model": "colour-yolo", "sources": [str(clip)], "sinks": ["jsonl:run2.jsonl"], "max_fps": 5}
-    status = httpx.post(f"{srv.url}/v1/pipelines", json=body, timeout=30).json()
-    time.sleep(1.5)
-    running = httpx.get(f"{srv.url}/v1/pipelines/{status['id']}", timeout=5).json()
-    assert running["state"] == "running" and running["stats"]["cam0"]["frames"] >= 1
+    body = {
+        "model": "colour-yolo",
+        "sources": [rtsp_server.url],
+        "sinks": ["jsonl:run2.jsonl", "video:run2.mp4"],
+    }
+    created = httpx.post(f"{srv.url}/v1/pipelines", json=body, timeout=30)
+    assert created.status_code == 201, created.text
+    url = f"{srv.url}/v1/pipelines/{created.json()['id']}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and httpx.get(url, timeout=5).json()["stats"]["cam0"]["frames"] < 15:
+        time.sleep(0.1)
+    running = httpx.get(url, timeout=5).json()
+    assert running["state"] == "running", running
     t0 = time.monotonic()
-    stopped = httpx.delete(f"{srv.url}/v1/pipelines/{status['id']}", timeout=10).json()
-    assert time.monotonic() - t0 < 2.5
+    stopped = httpx.delete(url, timeout=10).json()
+    assert time.monotonic() - t0 < 2.0
     assert stopped["state"] == "stopped" and stopped["summary"]["stopped"] is True
     text = (out / "run2.jsonl").read_text()
     assert text.endswith("\n")
-    assert 1 <= len([json.loads(line) for line in text.splitlines()]) < 100
+    frames = [r for r in map(json.loads, text.splitlines()) if "frame" in r]
+    assert len(frames) >= 15
+    assert probe_frames(out / "run2.mp4") == len(frames), "the mp4 is finalised and holds every frame"
 
 
 @pytest.mark.parametrize(
@@ -97,9 +113,11 @@ def test_bad_specs_are_refused_clearly(
     assert httpx.get(f"{srv.url}/healthz", timeout=5).status_code == 200
 
 
-def test_pipeline_limit_and_unknown_ids(pipeline_server: tuple[Server, Path], clip: Path) -> None:
+def test_pipeline_limit_and_unknown_ids(
+    pipeline_server: tuple[Server, Path], rtsp_server: RtspServer
+) -> None:
     srv, _ = pipeline_server
-    body = {"model": "colour-yolo", "sources": [str(clip)], "max_fps": 2}
+    body = {"model": "colour-yolo", "sources": [rtsp_server.url]}
     ids = [httpx.post(f"{srv.url}/v1/pipelines", json=body, timeout=30).json()["id"] for _ in range(2)]
     third = httpx.post(f"{srv.url}/v1/pipelines", json=body, timeout=30)
     assert third.status_code == 429 and "limit" in third.json()["error"]

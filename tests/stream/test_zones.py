@@ -85,7 +85,8 @@ def test_counts_match_ground_truth(
     frames = [r for r in records if "frame" in r]
     assert [r["frame"] for r in frames] == list(range(120)), "frames reach the sinks in order"
     ids = {p["tracker_id"] for r in frames for p in r["predictions"]}
-    assert ids - {-1} == {0, 1, 2, 3}, "one track per moving square (-1: first sighting)"
+    # The tracker library numbers tracks process-wide, so a second run in this process starts past 3.
+    assert len(ids - {-1}) == 4, "one track per moving square (-1: first sighting)"
 
 
 def test_zone_config_errors_say_what_to_fix(tmp_path: Path) -> None:

@@ -57,11 +57,12 @@ def run(
         help="Inference threads per worker (0: the runtime decides; with --workers, cores / workers).",
     ),
     workers: int = typer.Option(
-        1,
+        0,
         "--workers",
-        min=1,
+        min=0,
         max=64,
-        help="Frames in inference at once, sharing one model; frames still reach sinks in order.",
+        help="Frames in inference at once, sharing one model; results still reach sinks in order "
+        "(0: 2 on a multi-core CPU, else 1).",
     ),
     connect_timeout: float = typer.Option(
         15.0, "--connect-timeout", min=0.1, help="Seconds to wait for a live source to come up."
@@ -85,7 +86,7 @@ def run(
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     from edgeloop.predictor import Predictor
-    from edgeloop.stream.pipeline import Pipeline
+    from edgeloop.stream.pipeline import Pipeline, plan_workers
     from edgeloop.stream.sinks import open_sink
     from edgeloop.stream.sources import LiveOptions, open_source, source_names
     from edgeloop.stream.zones import load_zones
@@ -95,8 +96,7 @@ def run(
     opened = [open_source(s, n, live, max_fps) for s, n in zip(sources, source_names(sources), strict=True)]
     fps = {s.name: s.fps for s in opened}
     sink_objects = [open_sink(spec, fps) for spec in sinks]
-    if workers > 1 and threads == 0:
-        threads = max(1, (os.cpu_count() or 1) // workers)  # workers x threads = cores, no oversubscription
+    workers, threads = plan_workers(workers, threads, backend, device)
     config: dict[str, Any] = (
         {"device": device, "intra_op_threads": threads} if backend == "onnxruntime" else {}
     )

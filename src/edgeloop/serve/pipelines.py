@@ -42,7 +42,7 @@ class PipelineSpec(BaseModel):
     zones: dict[str, Any] | None = Field(default=None, description="the zones YAML, as a JSON object")
     max_fps: float | None = Field(default=None, gt=0)
     conf: float | None = Field(default=None, ge=0, le=1)
-    workers: int = Field(default=1, ge=1, le=8)
+    workers: int = Field(default=0, ge=0, le=8, description="frames in inference at once (0: auto)")
     connect_timeout_s: float = Field(default=15.0, gt=0, le=600)
     reconnect_timeout_s: float = Field(default=60.0, gt=0, le=86400)
 
@@ -163,7 +163,7 @@ class PipelineManager:
         output_dir = Path(self.config.output_dir) if self.config.output_dir else None
         sink_specs = [check_sink(s, output_dir) for s in spec.sinks]
         try:
-            from edgeloop.stream.pipeline import Pipeline
+            from edgeloop.stream.pipeline import Pipeline, plan_workers
             from edgeloop.stream.sinks import open_sink
             from edgeloop.stream.sources import LiveOptions, open_source, source_names
             from edgeloop.stream.zones import ZonesConfig
@@ -184,11 +184,14 @@ class PipelineManager:
                 open_source(s, n, live, spec.max_fps) for s, n in zip(spec.sources, names, strict=True)
             ]
             fps = {s.name: s.fps for s in sources}
-            predictor = stack.enter_context(self._predictor(source_path, spec.workers))
+            workers, threads = plan_workers(
+                spec.workers, self.config.threads, "onnxruntime", self.config.device
+            )
+            predictor = stack.enter_context(self._predictor(source_path, threads))
             sinks = [stack.enter_context(open_sink(s, fps)) for s in sink_specs]
             pipeline = Pipeline(
                 predictor, sources, sinks, zones, predictor.options(conf=spec.conf),
-                stats_every_s=10.0, workers=spec.workers,
+                stats_every_s=10.0, workers=workers,
             )  # fmt: skip
             running_pipeline = RunningPipeline(uuid.uuid4().hex[:12], spec, pipeline, stack.pop_all())
         with self._lock:
@@ -196,14 +199,9 @@ class PipelineManager:
         running_pipeline.start()
         return running_pipeline
 
-    def _predictor(self, bundle: str, workers: int) -> Predictor:
-        import os
-
+    def _predictor(self, bundle: str, threads: int) -> Predictor:
         from edgeloop.predictor import Predictor
 
-        threads = self.config.threads
-        if workers > 1 and threads == 0:
-            threads = max(1, (os.cpu_count() or 1) // workers)
         config: dict[str, Any] = {
             "device": self.config.device,
             "intra_op_threads": threads,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import queue
 import statistics
 import threading
@@ -39,6 +40,22 @@ from edgeloop.stream.zones import ZoneCounter, ZonesConfig
 from edgeloop.types import Detections
 
 POLL_S = 0.05
+
+
+def plan_workers(workers: int, threads: int, backend: str, device: str) -> tuple[int, int]:
+    """(inference workers, threads per worker) for ``workers``/``threads`` where 0 means auto.
+
+    On a CPU with ONNX Runtime, two frames in flight on half the cores each beat one
+    frame on all of them: small models do not keep every core busy within one frame,
+    and decoding fills the gaps (1.15-1.2x the frames/s on 2 cores,
+    docs/benchmarks.md). GPU and other runtimes schedule their own work: one worker.
+    """
+    cores = os.cpu_count() or 1
+    if workers == 0:
+        workers = 2 if backend == "onnxruntime" and device == "cpu" and cores >= 2 else 1
+    if workers > 1 and threads == 0:
+        threads = max(1, cores // workers)  # workers x threads = cores, no oversubscription
+    return workers, threads
 
 
 @dataclass(frozen=True)
