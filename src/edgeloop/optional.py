@@ -19,10 +19,10 @@ def require(module: str, package: str, extra: str, feature: str) -> Any:
     except ModuleNotFoundError as exc:
         if exc.name != module.split(".")[0]:
             raise
-        raise EdgeloopError(f"{feature} needs {package}: pip install 'edgeloop[{extra}]'") from None
+        raise EdgeloopError(f"{package} is needed for {feature}: pip install 'edgeloop[{extra}]'") from None
     except ImportError as exc:  # installed but broken, e.g. a system library missing
         raise EdgeloopError(
-            f"{feature} needs {package}, which failed to import ({exc}): reinstall it with "
+            f"{package} is needed for {feature} but failed to import ({exc}): reinstall it with "
             f"pip install --force-reinstall 'edgeloop[{extra}]'"
         ) from None
 
