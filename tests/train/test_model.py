@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -80,3 +82,33 @@ def test_the_loss_can_fit_one_batch() -> None:
         optimizer.step()
         losses.append(float(loss.detach()))
     assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.mark.parametrize(("preset", "sigmoids"), [("edge", 0), ("nano", 20)])
+def test_edge_preset_quantizes_without_separate_activation_steps(
+    preset: str, sigmoids: int, tmp_path: Path
+) -> None:
+    """What makes `edge` fast in INT8: its activations fold into the integer convolutions.
+
+    nano's SiLU leaves a QLinearSigmoid + QLinearMul pair after most of them.
+    """
+    import numpy as np
+    import onnx
+
+    from edgeloop.export.quantize import PreprocessCalibrationReader, quantize_int8
+    from edgeloop.imaging import write_image
+    from edgeloop.preprocess import InputSpec
+
+    path = tmp_path / f"{preset}.onnx"
+    model = DetectorExport(Detector(3, preset).eval(), (64, 64)).eval()
+    torch.onnx.export(model, (torch.rand(1, 3, 64, 64),), str(path), input_names=["images"], dynamo=False)
+    images = []
+    for i in range(3):
+        images.append(tmp_path / f"{i}.png")
+        write_image(images[-1], np.random.default_rng(i).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    reader = PreprocessCalibrationReader(images, InputSpec(size_hw=(64, 64)), "images")
+    out = quantize_int8(path, tmp_path / "int8.onnx", reader)
+    ops = [n.op_type for n in onnx.load(str(out)).graph.node]
+    assert ops.count("Conv") >= 20
+    body_sigmoids = ops.count("Sigmoid") - 1  # the class-score sigmoid of the float decode tail
+    assert (body_sigmoids == 0) if sigmoids == 0 else (body_sigmoids >= sigmoids)
