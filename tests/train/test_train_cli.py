@@ -91,8 +91,9 @@ def test_resume_continues_the_run(run: Path, data: Path, tmp_path: Path) -> None
 def test_time_budget_ends_training_gracefully(data: Path, tmp_path: Path) -> None:
     started = time.perf_counter()
     result = run_cli(
-        "train", str(data), "--out", str(tmp_path / "run"), "--epochs", "500", "--time", "4", *TINY
-    )
+        "train", str(data), "--out", str(tmp_path / "run"), "--epochs", "500", "--time", "4", *TINY,
+        "--patience", "1000",  # on a fast machine, tiny epochs could reach patience before the budget
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "time budget spent" in result.stderr
     assert time.perf_counter() - started < 60
