@@ -20,23 +20,20 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from edgeloop.native import available, kernels
+
 ImageArray = npt.NDArray[np.uint8]
 
 _COEF = 2048  # OpenCV's 11-bit fixed-point weights
 
-try:  # built from src/edgeloop/_native.c at install time
-    from edgeloop import _native as _native_module
-
-    native: ModuleType | None = _native_module
-except ImportError:  # pragma: no cover - exercised by tests that hide the module
-    native = None
+native: ModuleType | None = kernels  # a module attribute, so tests can hide the kernels
 
 _warned = False
 
 
 def native_available() -> bool:
     """Whether the compiled kernels (resize, NMS) were built for this install."""
-    return native is not None
+    return available()
 
 
 def resize_linear(image: ImageArray, new_wh: tuple[int, int]) -> ImageArray:

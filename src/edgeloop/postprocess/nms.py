@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from edgeloop.resize import native
+from edgeloop.native import kernels as native
 
 IndexArray = npt.NDArray[np.intp]
 FloatArray = npt.NDArray[np.float32]
