@@ -142,6 +142,7 @@ class PipelineManager:
         self.models = models
         self.config = config
         self._pipelines: dict[str, RunningPipeline] = {}
+        self._starting = 0  # slots held by starts still opening sources and sinks
         self._lock = threading.Lock()
 
     def start(self, spec: PipelineSpec) -> RunningPipeline:
@@ -151,12 +152,20 @@ class PipelineManager:
             HTTPError: 429 at the pipeline limit, 400 for bad specs, 501 without the stream extra.
             ModelNotFound: ``spec.model`` is not served.
         """
-        with self._lock:
-            running = sum(p.alive for p in self._pipelines.values())
-        if running >= self.config.max_pipelines:
-            raise HTTPError(
-                429, f"{running} pipelines are running, the limit (--max-pipelines); stop one first"
-            )
+        with self._lock:  # concurrent starts cannot overshoot the limit
+            running = sum(p.alive for p in self._pipelines.values()) + self._starting
+            if running >= self.config.max_pipelines:
+                raise HTTPError(
+                    429, f"{running} pipelines are running, the limit (--max-pipelines); stop one first"
+                )
+            self._starting += 1
+        try:
+            return self._start(spec)
+        finally:
+            with self._lock:
+                self._starting -= 1
+
+    def _start(self, spec: PipelineSpec) -> RunningPipeline:
         self.models.get(spec.model)  # 404 for an unknown model, before opening anything
         source_path = self.models.source_of(spec.model)
         assert source_path is not None
