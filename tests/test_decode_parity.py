@@ -7,8 +7,6 @@ among them) depends on them being the same, not merely close.
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +14,7 @@ import pytest
 
 from edgeloop.bundle import Bundle
 from edgeloop.imaging import decode_image, encode_image, write_image
+from tests.blocked import run_without
 
 cv2 = pytest.importorskip("cv2")
 
@@ -122,16 +121,6 @@ def test_unknown_suffix_is_refused() -> None:
         encode_image(scene(), ".tiff")
 
 
-BLOCK_CV2 = """
-import sys, importlib.abc
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name == "cv2" or name.startswith("cv2."):
-            raise ImportError("cv2 is blocked in this test")
-sys.meta_path.insert(0, Block())
-"""
-
-
 def test_device_path_runs_without_opencv(yolo_bundle: Bundle, tmp_path: Path) -> None:
     """predict (JSON and annotated images), the server and bench run with cv2 impossible to import."""
     cv2.imwrite(str(tmp_path / "a.jpg"), scene())
@@ -150,9 +139,7 @@ except SystemExit as e:
     assert not e.code, e.code
 assert "cv2" not in sys.modules
 """
-    result = subprocess.run(
-        [sys.executable, "-c", BLOCK_CV2 + code], capture_output=True, text=True, timeout=120
-    )
+    result = run_without(("cv2",), code, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count('"predictions"') == 2
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.jpg", "b.png"]
@@ -166,7 +153,5 @@ try:
 except EdgeloopError as exc:
     print(exc)
 """
-    result = subprocess.run(
-        [sys.executable, "-c", BLOCK_CV2 + code], capture_output=True, text=True, timeout=60
-    )
+    result = run_without(("cv2",), code, timeout=60)
     assert "pip install" in result.stdout and "'edgeloop[stream]'" in result.stdout, result.stderr

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from edgeloop import resize
-from edgeloop.resize import native_available, resize_linear, resize_linear_numpy
+from edgeloop.native import available as native_available
+from edgeloop.resize import resize_linear, resize_linear_numpy
 
 # Camera and model sizes that matter, then random ones (upscales, odd ratios, 1-pixel sides).
 SIZES = [

@@ -1,23 +1,14 @@
 """The device path must import and run with torch impossible to import."""
 
 import subprocess
-import sys
 from pathlib import Path
 
 from edgeloop.bundle import Bundle
-
-BLOCK = """
-import sys, importlib.abc
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name == "torch" or name.startswith("torch."):
-            raise ImportError("torch is blocked in this test")
-sys.meta_path.insert(0, Block())
-"""
+from tests.blocked import run_without
 
 
 def run_blocked(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", BLOCK + code], capture_output=True, text=True, timeout=120)
+    return run_without(("torch",), code)
 
 
 def test_block_works() -> None:

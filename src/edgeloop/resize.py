@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from edgeloop.native import available, kernels
+from edgeloop.native import kernels
 
 ImageArray = npt.NDArray[np.uint8]
 
@@ -29,11 +29,6 @@ _COEF = 2048  # OpenCV's 11-bit fixed-point weights
 native: ModuleType | None = kernels  # a module attribute, so tests can hide the kernels
 
 _warned = False
-
-
-def native_available() -> bool:
-    """Whether the compiled kernels (resize, NMS) were built for this install."""
-    return available()
 
 
 def resize_linear(image: ImageArray, new_wh: tuple[int, int]) -> ImageArray:

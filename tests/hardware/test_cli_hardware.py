@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
 
 from edgeloop.bundle import Bundle
 from edgeloop.hardware.bench import report_schema
+from tests.blocked import run_without
 from tests.conftest import run_cli
 
 FIELDS = {"device", "runtime", "precision", "imgsz", "latency_ms", "fps"}
@@ -73,16 +72,6 @@ def test_bench_wrong_size_says_how_to_fix(yolo_bundle: Bundle) -> None:
     assert result.returncode == 1 and "export the model at 320" in result.stderr
 
 
-BLOCK_ONNX_AND_TORCH = """
-import sys, importlib.abc
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name.split(".")[0] in ("torch", "onnx"):
-            raise ImportError(name + " is blocked in this test")
-sys.meta_path.insert(0, Block())
-"""
-
-
 def test_bench_without_onnx_or_torch_and_profile_says_what_to_install(yolo_bundle: Bundle) -> None:
     """bench is on the device path (no onnx, no torch); profile names the extra it needs."""
     code = f"""
@@ -96,9 +85,7 @@ try:
 except ProfileError as exc:
     print(exc)
 """
-    result = subprocess.run(
-        [sys.executable, "-c", BLOCK_ONNX_AND_TORCH + code], capture_output=True, text=True, timeout=120
-    )
+    result = run_without(("torch", "onnx"), code)
     assert result.returncode == 0, result.stderr
     assert "pip install 'edgeloop[profile]'" in result.stdout
 

@@ -55,7 +55,7 @@ class RunningPipeline:
 
     def __init__(
         self, pipeline_id: str, spec: PipelineSpec, pipeline: Pipeline, cleanup: contextlib.ExitStack
-    ):
+    ) -> None:
         self.id = pipeline_id
         self.spec = spec
         self.pipeline = pipeline
