@@ -47,7 +47,7 @@ def plan_workers(workers: int, threads: int, backend: str, device: str) -> tuple
 
     On a CPU with ONNX Runtime, two frames in flight on half the cores each beat one
     frame on all of them: small models do not keep every core busy within one frame,
-    and decoding fills the gaps (1.15-1.2x the frames/s on 2 cores,
+    and decoding fills the gaps (1.16-1.31x the frames/s of one worker on 2 cores,
     docs/benchmarks.md). GPU and other runtimes schedule their own work: one worker.
     """
     cores = os.cpu_count() or 1
