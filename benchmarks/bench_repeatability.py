@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from edgeloop.export.synthetic import random_yolo
+from edgeloop.testing.onnx_models import random_yolo
 from edgeloop.importer import import_onnx
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeloop.export.synthetic import random_yolo
+from edgeloop.testing.onnx_models import random_yolo
 from edgeloop.hardware.catalog import Cpu, Device, Target, load_catalog
 from edgeloop.hardware.predict import (
     Calibration,

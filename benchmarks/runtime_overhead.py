@@ -30,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgeloop.export.synthetic import random_yolo
+from edgeloop.testing.onnx_models import random_yolo
 from edgeloop.imaging import decode_image
 from edgeloop.importer import ImportOptions, import_onnx
 from edgeloop.predictor import Predictor

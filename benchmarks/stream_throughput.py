@@ -34,7 +34,7 @@ from pathlib import Path
 
 import cv2
 
-from edgeloop.export.synthetic import random_yolo
+from edgeloop.testing.onnx_models import random_yolo
 from edgeloop.importer import ImportOptions, import_onnx
 from edgeloop.predictor import Predictor
 from edgeloop.types import Detections

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from edgeloop.bundle import Bundle, load_bundle
-from edgeloop.export.synthetic import colour_detector
+from edgeloop.testing.onnx_models import colour_detector
 from edgeloop.importer import import_onnx
 
 RED_BGR = (0, 0, 255)

@@ -15,7 +15,7 @@ from edgeloop.backends.openvino import import_openvino
 from edgeloop.bundle import Bundle, load_bundle
 from edgeloop.data.synth import synth_detection
 from edgeloop.errors import BackendError
-from edgeloop.export.synthetic import random_yolo
+from edgeloop.testing.onnx_models import random_yolo
 from edgeloop.importer import import_onnx
 from edgeloop.predictor import Predictor
 from edgeloop.types import Detections
@@ -103,7 +103,7 @@ def test_runs_onnxruntime_qdq_int8(colour_int8: Path) -> None:
 @pytest.fixture()
 def colour_int8(tmp_path: Path) -> Path:
     from edgeloop.export.quantize import PreprocessCalibrationReader, quantize_int8
-    from edgeloop.export.synthetic import colour_detector
+    from edgeloop.testing.onnx_models import colour_detector
     from edgeloop.preprocess import InputSpec
 
     model = colour_detector(tmp_path / "c.onnx", imgsz=(320, 320), stride=32, family="yolo")

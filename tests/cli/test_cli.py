@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edgeloop.bundle import Bundle
-from edgeloop.export.synthetic import colour_detector
+from edgeloop.testing.onnx_models import colour_detector
 from tests.conftest import run_cli, scene_640x480
 from tests.test_imaging import png_declaring
 

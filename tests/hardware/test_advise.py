@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeloop.export.synthetic import random_yolo
+from edgeloop.testing.onnx_models import random_yolo
 from edgeloop.hardware.advise import Requirement, advise, default_sizes, estimate_all
 from edgeloop.hardware.catalog import Catalog, Device, Target, load_catalog
 from edgeloop.hardware.predict import Calibration, Factor, Workload, fit, load_measurements

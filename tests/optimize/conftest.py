@@ -11,7 +11,7 @@ import pytest
 from edgeloop.bundle import Bundle
 from edgeloop.data.dataset import Dataset, Item, labelled_boxes
 from edgeloop.data.formats import save_dataset
-from edgeloop.export.synthetic import COLOURS, colour_detector
+from edgeloop.testing.onnx_models import COLOURS, colour_detector
 from edgeloop.importer import import_onnx
 
 SIZE, CELL = 320, 32

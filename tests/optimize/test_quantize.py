@@ -10,7 +10,7 @@ import pytest
 from edgeloop.bundle import Bundle
 from edgeloop.errors import ConfigError
 from edgeloop.export.quantize import PreprocessCalibrationReader, QuantizeError, pick_images, tail_nodes
-from edgeloop.export.synthetic import random_yolo
+from edgeloop.testing.onnx_models import random_yolo
 from edgeloop.predictor import Predictor
 from edgeloop.preprocess import InputSpec
 

@@ -323,7 +323,7 @@ def test_full_queue_sheds_with_503_and_recovers(yolo_bundle: Bundle, tmp_path: P
 
 
 def test_request_timeout_gives_504(tmp_path: Path) -> None:
-    from edgeloop.export.synthetic import random_yolo
+    from edgeloop.testing.onnx_models import random_yolo
     from edgeloop.importer import import_onnx
 
     # A yolo11n-sized model (~50 ms per inference here): requests queued behind a

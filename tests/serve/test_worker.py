@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeloop.export.synthetic import colour_detector
+from edgeloop.testing.onnx_models import colour_detector
 from edgeloop.importer import import_onnx
 from edgeloop.predictor import Predictor
 from edgeloop.serve.metrics import Metrics

@@ -1,1 +1,1 @@
-"""Producing ONNX models: synthetic models here; torch export joins with training."""
+"""Producing ONNX models from trained weights (torch export) and optimized variants."""

@@ -1,6 +1,6 @@
 """Export a training run to a bundle: one self-contained ONNX file, checked against torch.
 
-With ``export/synthetic.py``'s graph builders aside, this and ``edgeloop.train``
+With the synthetic graph builders moved to ``testing/onnx_models.py``, this and ``edgeloop.train``
 are the only modules that import torch. The bundle records the validation
 metrics, class names, preprocessing and a dataset fingerprint, and carries a few
 validation images with the detections the exported model gives on them, so a

@@ -1,0 +1,5 @@
+"""Helpers for tests, benchmarks and the demo: never imported by the device path.
+
+``onnx_models`` builds small ONNX models with the onnx helper API (no torch, no
+downloads) so every feature can be exercised without a trained model.
+"""
