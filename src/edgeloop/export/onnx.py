@@ -1,7 +1,7 @@
 """Export a training run to a bundle: one self-contained ONNX file, checked against torch.
 
-With the synthetic graph builders moved to ``testing/onnx_models.py``, this and ``edgeloop.train``
-are the only modules that import torch. The bundle records the validation
+Only this module and ``edgeloop.train`` import torch (the synthetic test models in
+``edgeloop.testing`` use the onnx helper API). The bundle records the validation
 metrics, class names, preprocessing and a dataset fingerprint, and carries a few
 validation images with the detections the exported model gives on them, so a
 device can check itself before serving.
