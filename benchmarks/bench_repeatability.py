@@ -18,8 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from edgeloop.testing.onnx_models import random_yolo
 from edgeloop.importer import import_onnx
+from edgeloop.testing.onnx_models import random_yolo
 
 
 def main() -> int:

@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeloop.testing.onnx_models import random_yolo
 from edgeloop.hardware.catalog import Cpu, Device, Target, load_catalog
 from edgeloop.hardware.predict import (
     Calibration,
@@ -47,6 +46,7 @@ from edgeloop.hardware.predict import (
 from edgeloop.hardware.profile import profile_onnx
 from edgeloop.importer import import_onnx
 from edgeloop.predictor import Predictor
+from edgeloop.testing.onnx_models import random_yolo
 
 WIDTHS = (0.5, 1.0, 2.0)
 SIZES = (320, 640)

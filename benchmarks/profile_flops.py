@@ -18,8 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from edgeloop.testing.onnx_models import random_yolo
 from edgeloop.hardware.profile import profile_onnx
+from edgeloop.testing.onnx_models import random_yolo
 
 
 def onnx_tool_macs(path: Path) -> float | None:

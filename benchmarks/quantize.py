@@ -28,10 +28,10 @@ from edgeloop.bundle import load_bundle
 from edgeloop.data.dataset import Dataset, Item
 from edgeloop.data.formats import load_dataset, save_dataset
 from edgeloop.data.synth import synth_detection
-from edgeloop.testing.onnx_models import random_yolo
 from edgeloop.importer import import_onnx
 from edgeloop.optimize import OptimizeOptions, OptimizeReport, optimize
 from edgeloop.predictor import Predictor
+from edgeloop.testing.onnx_models import random_yolo
 from edgeloop.types import Detections
 
 

@@ -30,11 +30,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgeloop.testing.onnx_models import random_yolo
 from edgeloop.imaging import decode_image
 from edgeloop.importer import ImportOptions, import_onnx
 from edgeloop.predictor import Predictor
 from edgeloop.preprocess import preprocess
+from edgeloop.testing.onnx_models import random_yolo
 
 TARGETS = {640: 1.15, 320: 1.25}
 

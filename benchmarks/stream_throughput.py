@@ -34,9 +34,9 @@ from pathlib import Path
 
 import cv2
 
-from edgeloop.testing.onnx_models import random_yolo
 from edgeloop.importer import ImportOptions, import_onnx
 from edgeloop.predictor import Predictor
+from edgeloop.testing.onnx_models import random_yolo
 from edgeloop.types import Detections
 
 

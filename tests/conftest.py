@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from edgeloop.bundle import Bundle, load_bundle
-from edgeloop.testing.onnx_models import colour_detector
 from edgeloop.importer import import_onnx
+from edgeloop.testing.onnx_models import colour_detector
 
 RED_BGR = (0, 0, 255)
 GREEN_BGR = (0, 255, 0)

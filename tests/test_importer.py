@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 
 from edgeloop.errors import BundleError, ModelImportError
-from edgeloop.testing.onnx_models import colour_detector, random_yolo
 from edgeloop.importer import ImportOptions, import_onnx, infer_family, parse_imgsz, parse_names
+from edgeloop.testing.onnx_models import colour_detector, random_yolo
 from edgeloop.types import TensorSpec
 
 

@@ -15,9 +15,9 @@ from edgeloop.backends.openvino import import_openvino
 from edgeloop.bundle import Bundle, load_bundle
 from edgeloop.data.synth import synth_detection
 from edgeloop.errors import BackendError
-from edgeloop.testing.onnx_models import random_yolo
 from edgeloop.importer import import_onnx
 from edgeloop.predictor import Predictor
+from edgeloop.testing.onnx_models import random_yolo
 from edgeloop.types import Detections
 
 if importlib.util.find_spec("openvino") is None:
@@ -103,8 +103,8 @@ def test_runs_onnxruntime_qdq_int8(colour_int8: Path) -> None:
 @pytest.fixture()
 def colour_int8(tmp_path: Path) -> Path:
     from edgeloop.export.quantize import PreprocessCalibrationReader, quantize_int8
-    from edgeloop.testing.onnx_models import colour_detector
     from edgeloop.preprocess import InputSpec
+    from edgeloop.testing.onnx_models import colour_detector
 
     model = colour_detector(tmp_path / "c.onnx", imgsz=(320, 320), stride=32, family="yolo")
     ds = synth_detection(tmp_path / "calib", images=2, size=320, seed=0)

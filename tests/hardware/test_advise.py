@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from edgeloop.testing.onnx_models import random_yolo
 from edgeloop.hardware.advise import Requirement, advise, default_sizes, estimate_all
 from edgeloop.hardware.catalog import Catalog, Device, Target, load_catalog
 from edgeloop.hardware.predict import Calibration, Factor, Workload, fit, load_measurements
 from edgeloop.hardware.profile import profile_onnx
+from edgeloop.testing.onnx_models import random_yolo
 
 
 def _device(

@@ -9,8 +9,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edgeloop.testing.onnx_models import random_yolo
 from edgeloop.hardware.profile import ProfileError, profile_onnx
+from edgeloop.testing.onnx_models import random_yolo
 
 
 def _model(path: Path, nodes: list[onnx.NodeProto], inits: dict[str, np.ndarray], x: list, y: list) -> Path:

@@ -11,8 +11,8 @@ import pytest
 from edgeloop.bundle import Bundle
 from edgeloop.data.dataset import Dataset, Item, labelled_boxes
 from edgeloop.data.formats import save_dataset
-from edgeloop.testing.onnx_models import COLOURS, colour_detector
 from edgeloop.importer import import_onnx
+from edgeloop.testing.onnx_models import COLOURS, colour_detector
 
 SIZE, CELL = 320, 32
 BGR = {"red": (0, 0, 255), "green": (0, 255, 0), "blue": (255, 0, 0)}

@@ -10,9 +10,9 @@ import pytest
 from edgeloop.bundle import Bundle
 from edgeloop.errors import ConfigError
 from edgeloop.export.quantize import PreprocessCalibrationReader, QuantizeError, pick_images, tail_nodes
-from edgeloop.testing.onnx_models import random_yolo
 from edgeloop.predictor import Predictor
 from edgeloop.preprocess import InputSpec
+from edgeloop.testing.onnx_models import random_yolo
 
 
 def test_reader_yields_the_predictor_tensors(colour_bundle: Bundle, colour_data: dict[str, Path]) -> None:

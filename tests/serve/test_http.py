@@ -323,8 +323,8 @@ def test_full_queue_sheds_with_503_and_recovers(yolo_bundle: Bundle, tmp_path: P
 
 
 def test_request_timeout_gives_504(tmp_path: Path) -> None:
-    from edgeloop.testing.onnx_models import random_yolo
     from edgeloop.importer import import_onnx
+    from edgeloop.testing.onnx_models import random_yolo
 
     # A yolo11n-sized model (~50 ms per inference here): requests queued behind a
     # few others wait longer than the 50 ms budget; a lone request is served.

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeloop.testing.onnx_models import colour_detector
 from edgeloop.importer import import_onnx
 from edgeloop.predictor import Predictor
 from edgeloop.serve.metrics import Metrics
 from edgeloop.serve.worker import ModelWorker, Overloaded, Unavailable
+from edgeloop.testing.onnx_models import colour_detector
 from tests.conftest import scene_640x480
 
 
