@@ -12,7 +12,11 @@ class EdgeloopError(Exception):
 
 
 class ImageError(EdgeloopError):
-    """An image could not be decoded safely (empty, truncated, too large, not an image)."""
+    """An image could not be decoded safely (empty, truncated, corrupt, not an image)."""
+
+
+class ImageTooLarge(ImageError):
+    """An image is above the pixel cap; its header says so before anything is decoded."""
 
 
 class BundleError(EdgeloopError):
@@ -53,3 +57,51 @@ class DeployError(EdgeloopError):
 
 class TrainError(EdgeloopError):
     """Training cannot start or resume, or a checkpoint or run folder is missing or unreadable."""
+
+
+class MissingImage(DatasetError):
+    """A dataset names an image file that is not there."""
+
+
+class RequestError(EdgeloopError):
+    """A request to the server is malformed (bad body, parameter or field)."""
+
+
+class PayloadTooLarge(RequestError):
+    """A request body is above the server's byte limit."""
+
+
+class UnsupportedMediaType(RequestError):
+    """A request body has a content type the route cannot read."""
+
+
+class Unauthorized(RequestError):
+    """A request lacks the server's token, or sends a wrong one."""
+
+
+class NotFound(EdgeloopError):
+    """Something asked for by name (a model, a version, a pipeline) does not exist."""
+
+
+class ModelNotFound(NotFound):
+    """No model of that name (or version) is loaded."""
+
+
+class LimitReached(EdgeloopError):
+    """A configured limit (such as running pipelines) is reached: stop something first."""
+
+
+class Overloaded(EdgeloopError):
+    """The model's queue is full: try again shortly."""
+
+
+class Unavailable(EdgeloopError):
+    """The model is shutting down or being replaced: try again shortly."""
+
+
+class InferenceTimeout(EdgeloopError):
+    """The model did not answer within the request's time budget."""
+
+
+class FeatureUnavailable(EdgeloopError):
+    """This installation lacks what a feature needs (an optional extra)."""

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from edgeloop.errors import ImageError
+from edgeloop.errors import ImageError, ImageTooLarge
 from edgeloop.types import Detections
 
 DEFAULT_MAX_PIXELS = 40_000_000
@@ -155,7 +155,8 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, reduce: int 
             side becomes ceil(side / reduce). Other formats ignore it.
 
     Raises:
-        ImageError: empty, truncated, not an image, or above ``max_pixels``.
+        ImageTooLarge: above ``max_pixels``.
+        ImageError: empty, truncated, corrupt, or not an image.
     """
     header = read_header(data)
     pixels = header.width * header.height
@@ -163,7 +164,7 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, reduce: int 
         raise ImageError(f"corrupt {header.format}: size {header.width}x{header.height}")
     if pixels > max_pixels:
         cap = f"{max_pixels / 1e6:g} MP" if max_pixels >= 1e6 else f"{max_pixels} pixel"
-        raise ImageError(
+        raise ImageTooLarge(
             f"image too large: {header.width}x{header.height} = {pixels / 1e6:.1f} MP exceeds the "
             f"{cap} cap; resize it or raise the cap (--max-pixels)"
         )
@@ -242,7 +243,7 @@ def read_image(
     try:
         return decode_image(data, max_pixels, reduce)
     except ImageError as exc:
-        raise ImageError(f"{path}: {exc}") from None
+        raise type(exc)(f"{path}: {exc}") from None  # same class: a too-large image stays too large
 
 
 def read_image_bytes(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
@@ -251,7 +252,7 @@ def read_image_bytes(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> by
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise ImageError(
+            raise ImageTooLarge(
                 f"{path}: file is {size / 2**20:.0f} MiB, above the {max_bytes / 2**20:.0f} MiB cap"
             )
         return path.read_bytes()

@@ -9,19 +9,21 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from edgeloop.errors import EdgeloopError
+from edgeloop.errors import FeatureUnavailable
 
 
 def require(module: str, package: str, extra: str, feature: str) -> Any:
-    """Import ``module`` or raise an ``EdgeloopError`` naming the install that provides it."""
+    """Import ``module`` or raise ``FeatureUnavailable`` naming the install that provides it."""
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
         if exc.name != module.split(".")[0]:
             raise
-        raise EdgeloopError(f"{package} is needed for {feature}: pip install 'edgeloop[{extra}]'") from None
+        raise FeatureUnavailable(
+            f"{package} is needed for {feature}: pip install 'edgeloop[{extra}]'"
+        ) from None
     except ImportError as exc:  # installed but broken, e.g. a system library missing
-        raise EdgeloopError(
+        raise FeatureUnavailable(
             f"{package} is needed for {feature} but failed to import ({exc}): reinstall it with "
             f"pip install --force-reinstall 'edgeloop[{extra}]'"
         ) from None

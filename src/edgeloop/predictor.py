@@ -167,7 +167,7 @@ class Predictor:
                 return decode_image(data, self.max_pixels, reduce), size_wh
             except ImageError as exc:
                 if isinstance(image, (str, Path)):
-                    raise ImageError(f"{image}: {exc}") from None
+                    raise type(exc)(f"{image}: {exc}") from None
                 raise
         array = self.load_image(image)
         return array, (array.shape[1], array.shape[0])

@@ -45,3 +45,19 @@ def progress(items: Sequence[T], description: str, minimum: int = 50) -> Iterato
         for item in items:
             yield item
             advance()
+
+
+@contextmanager
+def activity(label: str, enabled: bool = True) -> Iterator[None]:
+    """A transient spinner with ``label`` for one long step that has no count (an engine build).
+
+    Nothing is drawn when ``enabled`` is false or stderr is not a terminal.
+    """
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if not enabled or not console.is_terminal:
+        yield
+        return
+    with console.status(label):
+        yield

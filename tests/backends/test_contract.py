@@ -70,12 +70,13 @@ def test_onnxruntime_auto_falls_back_to_cpu(yolo_bundle: Bundle) -> None:
 
 
 def test_tensorrt_options_enable_engine_cache(tmp_path: Path) -> None:
+    from edgeloop.backends.cache import user_cache_dir
     from edgeloop.backends.onnxruntime import OnnxRuntimeBackend, OnnxRuntimeConfig
 
     backend = OnnxRuntimeBackend(OnnxRuntimeConfig(device="tensorrt", trt_fp16=True))
     opts = backend._provider_options("TensorrtExecutionProvider", tmp_path / "model.onnx")
     assert opts["trt_engine_cache_enable"] is True
-    assert opts["trt_engine_cache_path"] == str(tmp_path / "trt_cache")
+    assert opts["trt_engine_cache_path"] == str(user_cache_dir("onnxruntime-tensorrt"))  # not the bundle
     assert opts["trt_fp16_enable"] is True
 
 

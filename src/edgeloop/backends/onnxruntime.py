@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgeloop.backends.base import Tensor
+from edgeloop.backends.cache import user_cache_dir
 from edgeloop.errors import BackendError
 from edgeloop.types import ModelSpec, TensorSpec
 
@@ -50,7 +51,8 @@ class OnnxRuntimeConfig(BaseModel):
         description="busy-wait between ops; None = on for a lone session, off when several share a process",
     )
     trt_engine_cache_dir: str | None = Field(
-        default=None, description="where TensorRT engines are cached (default: next to the model)"
+        default=None,
+        description="where TensorRT engines are cached (default: ~/.cache/edgeloop/onnxruntime-tensorrt)",
     )
     trt_fp16: bool = False
     openvino_device: str = "CPU"
@@ -101,7 +103,8 @@ class OnnxRuntimeBackend:
 
     def _provider_options(self, provider: str, model_path: Path) -> dict[str, Any]:
         if provider == "TensorrtExecutionProvider":
-            cache = self.config.trt_engine_cache_dir or str(model_path.parent / "trt_cache")
+            # never in the bundle folder, which stays as it was verified
+            cache = self.config.trt_engine_cache_dir or str(user_cache_dir("onnxruntime-tensorrt"))
             return {
                 "trt_engine_cache_enable": True,
                 "trt_engine_cache_path": cache,

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
-from edgeloop.errors import DatasetError, ImageError
+from edgeloop.errors import DatasetError, ImageError, MissingImage
 from edgeloop.imaging import oriented_size, read_header
 from edgeloop.types import Detections
 
@@ -94,10 +94,11 @@ def image_size(path: Path) -> tuple[int, int]:
     """Width and height of an image file as displayed, read from its header.
 
     Raises:
-        DatasetError: the file is missing or not a readable image.
+        MissingImage: the file is missing.
+        DatasetError: the file is not a readable image.
     """
     if not path.is_file():
-        raise DatasetError(f"{path}: image not found; add the image or remove its labels")
+        raise MissingImage(f"{path}: image not found; add the image or remove its labels")
     with path.open("rb") as f:
         data = f.read(1 << 20)  # headers (with EXIF) sit in the first bytes
     try:

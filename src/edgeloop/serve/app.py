@@ -12,31 +12,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edgeloop import __version__
-from edgeloop.errors import BackendError, BundleError, EdgeloopError, ImageError
+from edgeloop.errors import EdgeloopError
 from edgeloop.serve.config import ServeConfig
-from edgeloop.serve.http import HTTPError, error_response
-from edgeloop.serve.manager import ModelManager, ModelNotFound
+from edgeloop.serve.http import error_response, status_of
+from edgeloop.serve.manager import ModelManager
 from edgeloop.serve.metrics import Metrics
 from edgeloop.serve.pipelines import PipelineManager
 from edgeloop.serve.routes import ops, pipelines, roboflow, v1, v2
 from edgeloop.serve.state import ServerState
-from edgeloop.serve.worker import Overloaded, Unavailable
 
 log = logging.getLogger("edgeloop.serve")
-
-
-def _status(exc: EdgeloopError) -> tuple[int, dict[str, str]]:
-    if isinstance(exc, HTTPError):
-        return exc.status, exc.headers
-    if isinstance(exc, ModelNotFound):
-        return 404, {}
-    if isinstance(exc, (Overloaded, Unavailable)):
-        return 503, {"Retry-After": "1"}
-    if isinstance(exc, ImageError):
-        return (413 if "too large" in str(exc) else 400), {}
-    if isinstance(exc, (BundleError, BackendError)):
-        return 500 if isinstance(exc, BackendError) else 400, {}
-    return 400, {}
 
 
 class RequestMetrics:
@@ -79,7 +64,7 @@ def create_app(manager: ModelManager, config: ServeConfig, metrics: Metrics) -> 
 
     @app.exception_handler(EdgeloopError)
     async def _edgeloop(request: Request, exc: EdgeloopError) -> JSONResponse:
-        status, headers = _status(exc)
+        status, headers = status_of(exc)
         return error_response(status, str(exc), headers)
 
     @app.exception_handler(RequestValidationError)

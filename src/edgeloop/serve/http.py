@@ -1,4 +1,4 @@
-"""Request plumbing shared by the routes: errors, body limits, auth, image inputs."""
+"""Request plumbing shared by the routes: errors and their status codes, body limits, auth, inputs."""
 
 from __future__ import annotations
 
@@ -11,16 +11,57 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from edgeloop.errors import EdgeloopError
+from edgeloop.errors import (
+    BackendError,
+    EdgeloopError,
+    FeatureUnavailable,
+    ImageTooLarge,
+    InferenceTimeout,
+    LimitReached,
+    NotFound,
+    Overloaded,
+    PayloadTooLarge,
+    RequestError,
+    Unauthorized,
+    Unavailable,
+    UnsupportedMediaType,
+)
+
+# The one place an error becomes a status code: the first class of the error's MRO found here
+# decides, so the message can never change the status. EdgeloopError itself (bad input of any
+# other kind: an image, a bundle, a setting) is the client's to fix.
+STATUS: dict[type[EdgeloopError], int] = {
+    EdgeloopError: 400,
+    RequestError: 400,
+    Unauthorized: 401,
+    NotFound: 404,
+    UnsupportedMediaType: 415,
+    PayloadTooLarge: 413,
+    ImageTooLarge: 413,
+    LimitReached: 429,
+    BackendError: 500,
+    FeatureUnavailable: 501,
+    Overloaded: 503,
+    Unavailable: 503,
+    InferenceTimeout: 504,
+}
+HEADERS: dict[type[EdgeloopError], dict[str, str]] = {
+    Unauthorized: {"WWW-Authenticate": "Bearer"},
+    Overloaded: {"Retry-After": "1"},
+    Unavailable: {"Retry-After": "1"},
+}
 
 
-class HTTPError(EdgeloopError):
-    """An error with the HTTP status it maps to."""
+def _nearest(table: dict[type[EdgeloopError], Any], exc: EdgeloopError, default: Any) -> Any:
+    for cls in type(exc).__mro__:
+        if cls in table:
+            return table[cls]
+    return default
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.headers = headers or {}
+
+def status_of(exc: EdgeloopError) -> tuple[int, dict[str, str]]:
+    """The HTTP status and extra headers for ``exc``, from its class alone."""
+    return _nearest(STATUS, exc, 400), dict(_nearest(HEADERS, exc, {}))
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -38,14 +79,14 @@ async def read_body(request: Request, limit: int) -> bytes:
         try:
             size = int(declared)
         except ValueError:
-            raise HTTPError(400, "invalid Content-Length header") from None
+            raise RequestError("invalid Content-Length header") from None
         if size > limit:
-            raise HTTPError(413, f"request body of {size} bytes is above the {limit} byte limit")
+            raise PayloadTooLarge(f"request body of {size} bytes is above the {limit} byte limit")
     chunks, total = [], 0
     async for chunk in request.stream():
         total += len(chunk)
         if total > limit:
-            raise HTTPError(413, f"request body is above the {limit} byte limit")
+            raise PayloadTooLarge(f"request body is above the {limit} byte limit")
         chunks.append(chunk)
     body = b"".join(chunks)
     request._body = body  # Starlette reads a cached body for form() / json()
@@ -55,23 +96,23 @@ async def read_body(request: Request, limit: int) -> bytes:
 def parse_json(body: bytes) -> Any:
     """Parse a JSON body or say where it is broken."""
     if not body:
-        raise HTTPError(400, "empty body: expected JSON")
+        raise RequestError("empty body: expected JSON")
     try:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HTTPError(400, f"invalid JSON: {exc}") from None
+        raise RequestError(f"invalid JSON: {exc}") from None
 
 
 def decode_base64(value: Any, field: str = "image") -> bytes:
     """Decode a base64 string (plain or data: URL) or say which field is wrong."""
     if not isinstance(value, str) or not value:
-        raise HTTPError(400, f"'{field}' must be a non-empty base64 string")
+        raise RequestError(f"'{field}' must be a non-empty base64 string")
     if value.startswith("data:") and "," in value:
         value = value.split(",", 1)[1]
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise HTTPError(400, f"'{field}' is not valid base64") from None
+        raise RequestError(f"'{field}' is not valid base64") from None
 
 
 def check_token(request: Request, token: str | None, api_key: str | None = None) -> None:
@@ -85,11 +126,7 @@ def check_token(request: Request, token: str | None, api_key: str | None = None)
         else (api_key or request.query_params.get("api_key") or "")
     )
     if not hmac.compare_digest(supplied.encode(), token.encode()):
-        raise HTTPError(
-            401,
-            "missing or wrong token: send 'Authorization: Bearer <token>'",
-            {"WWW-Authenticate": "Bearer"},
-        )
+        raise Unauthorized("missing or wrong token: send 'Authorization: Bearer <token>'")
 
 
 def float_param(value: Any, name: str, low: float = 0.0, high: float = 1.0) -> float | None:
@@ -99,9 +136,9 @@ def float_param(value: Any, name: str, low: float = 0.0, high: float = 1.0) -> f
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise HTTPError(400, f"'{name}' must be a number, got {value!r}") from None
+        raise RequestError(f"'{name}' must be a number, got {value!r}") from None
     if not low <= number <= high:
-        raise HTTPError(400, f"'{name}' must be between {low:g} and {high:g}, got {number:g}")
+        raise RequestError(f"'{name}' must be between {low:g} and {high:g}, got {number:g}")
     return number
 
 
@@ -112,9 +149,9 @@ def int_param(value: Any, name: str, low: int = 1, high: int = 100_000) -> int |
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise HTTPError(400, f"'{name}' must be an integer, got {value!r}") from None
+        raise RequestError(f"'{name}' must be an integer, got {value!r}") from None
     if not low <= number <= high:
-        raise HTTPError(400, f"'{name}' must be between {low} and {high}, got {number}")
+        raise RequestError(f"'{name}' must be between {low} and {high}, got {number}")
     return number
 
 
@@ -124,8 +161,8 @@ def classes_param(value: Any) -> list[int] | None:
         return None
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list):
-        raise HTTPError(400, f"'classes' must be a list of class ids, got {value!r}")
+        raise RequestError(f"'classes' must be a list of class ids, got {value!r}")
     try:
         return [int(v) for v in items]
     except (TypeError, ValueError):
-        raise HTTPError(400, f"'classes' must be class ids (integers), got {value!r}") from None
+        raise RequestError(f"'classes' must be class ids (integers), got {value!r}") from None

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from edgeloop.errors import BackendError
+from edgeloop.errors import InferenceTimeout
 from edgeloop.imaging import ImageArray
 from edgeloop.postprocess import DecodeOptions
 from edgeloop.predictor import Result
-from edgeloop.serve.http import HTTPError
 from edgeloop.serve.worker import ModelWorker
 
 
@@ -42,9 +41,7 @@ def _infer(
             model=worker.name,
             reason="timeout",
         )
-        raise HTTPError(504, f"model '{worker.name}' did not answer in time; retry later") from None
-    except BackendError as exc:
-        raise HTTPError(500, str(exc)) from None
+        raise InferenceTimeout(f"model '{worker.name}' did not answer in time; retry later") from None
 
 
 def run_image(worker: ModelWorker, data: bytes, options: DecodeOptions, timeout_s: float) -> Outcome:

@@ -7,17 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from edgeloop.errors import EdgeloopError
+from edgeloop.errors import ModelNotFound, Unavailable
 from edgeloop.predictor import Predictor
 from edgeloop.serve.config import ServeConfig
 from edgeloop.serve.metrics import Metrics, labels
-from edgeloop.serve.worker import ModelWorker, Unavailable
+from edgeloop.serve.worker import ModelWorker
 
 T = TypeVar("T")
-
-
-class ModelNotFound(EdgeloopError):
-    """No model of that name (or version) is loaded."""
 
 
 class ModelManager:

@@ -1,33 +1,45 @@
-"""Prometheus text-format metrics, without a client library.
+"""The server's counters, histograms and gauges, exposed through ``prometheus_client``.
 
-Counters and histograms keyed by label tuples, guarded by one lock; the
-exposition is rendered on demand for GET /metrics.
+Values are kept here, keyed by label tuples under one lock (recording is a dict
+update on the request path); ``prometheus_client`` renders them for GET /metrics,
+escaping label values, from a registry of this ``Metrics`` object alone, so
+several servers in one process never share or clash over series.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.metrics_core import Metric
 
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # the Prometheus text format
 
 Labels = tuple[tuple[str, str], ...]
 
 
-def _labels(**labels: str) -> Labels:
-    return tuple(sorted(labels.items()))
+def labels(**values: str) -> Labels:
+    """A label set: the key of one series."""
+    return tuple(sorted(values.items()))
 
 
-def _fmt(labels: Labels, extra: str = "") -> str:
-    parts = [f'{k}="{v}"' for k, v in labels]
-    if extra:
-        parts.append(extra)
-    return "{" + ",".join(parts) + "}" if parts else ""
+def _label_names(keys: list[Labels]) -> list[str]:
+    """Every label name used by a metric's series (a series lacking one gets "")."""
+    return sorted({name for key in keys for name, _ in key})
+
+
+def _values(key: Labels, names: list[str]) -> list[str]:
+    found = dict(key)
+    return [found.get(name, "") for name in names]
 
 
 class Metrics:
-    """The server's counters, histograms and gauges."""
+    """Counters, latency histograms and gauges read on demand."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -35,19 +47,20 @@ class Metrics:
         self._hist: dict[str, dict[Labels, list[float]]] = defaultdict(dict)
         self._help: dict[str, tuple[str, str]] = {}
         self._gauges: dict[str, Callable[[], dict[Labels, float]]] = {}
+        self._registry: CollectorRegistry | None = None
 
-    def inc(self, name: str, help_text: str, value: float = 1.0, **labels: str) -> None:
+    def inc(self, name: str, help_text: str, value: float = 1.0, **label_values: str) -> None:
         """Add to a counter."""
         with self._lock:
             self._help.setdefault(name, ("counter", help_text))
-            self._counters[name][_labels(**labels)] += value
+            self._counters[name][labels(**label_values)] += value
 
-    def observe(self, name: str, help_text: str, seconds: float, **labels: str) -> None:
+    def observe(self, name: str, help_text: str, seconds: float, **label_values: str) -> None:
         """Record one latency in a histogram."""
-        key = _labels(**labels)
+        key = labels(**label_values)
         with self._lock:
             self._help.setdefault(name, ("histogram", help_text))
-            # per bucket counts, then sum, then count
+            # cumulative per-bucket counts, then sum, then count
             row = self._hist[name].setdefault(key, [0.0] * (len(LATENCY_BUCKETS_S) + 2))
             for i, bound in enumerate(LATENCY_BUCKETS_S):
                 if seconds <= bound:
@@ -61,32 +74,65 @@ class Metrics:
             self._help[name] = ("gauge", help_text)
             self._gauges[name] = read
 
-    def render(self) -> str:
-        """The Prometheus text exposition format."""
-        lines: list[str] = []
+    @property
+    def registry(self) -> CollectorRegistry:
+        """This object's own ``prometheus_client`` registry (never the process-wide one)."""
+        from prometheus_client import CollectorRegistry
+
+        with self._lock:
+            if self._registry is None:
+                self._registry = CollectorRegistry(auto_describe=False)
+                self._registry.register(self)
+            return self._registry
+
+    def collect(self) -> Iterator[Metric]:
+        """The metric families, for ``prometheus_client`` (the Collector protocol)."""
         with self._lock:
             counters = {k: dict(v) for k, v in self._counters.items()}
             hists = {k: {lk: list(lv) for lk, lv in v.items()} for k, v in self._hist.items()}
             gauges = dict(self._gauges)
             helps = dict(self._help)
         for name, (kind, text) in sorted(helps.items()):
-            lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
             if kind == "counter":
-                lines += [f"{name}{_fmt(k)} {v:g}" for k, v in sorted(counters.get(name, {}).items())]
+                yield _counter(name, text, counters.get(name, {}))
             elif kind == "gauge":
-                lines += [f"{name}{_fmt(k)} {v:g}" for k, v in sorted(gauges[name]().items())]
+                yield _gauge(name, text, gauges[name]())
             else:
-                for key, row in sorted(hists.get(name, {}).items()):
-                    for bound, count in zip(LATENCY_BUCKETS_S, row, strict=False):
-                        le = 'le="' + f"{bound:g}" + '"'
-                        lines.append(f"{name}_bucket{_fmt(key, le)} {count:g}")
-                    inf = 'le="+Inf"'
-                    lines.append(f"{name}_bucket{_fmt(key, inf)} {row[-1]:g}")
-                    lines.append(f"{name}_sum{_fmt(key)} {row[-2]:.6f}")
-                    lines.append(f"{name}_count{_fmt(key)} {row[-1]:g}")
-        return "\n".join(lines) + "\n"
+                yield _histogram(name, text, hists.get(name, {}))
+
+    def render(self) -> str:
+        """The Prometheus text exposition format."""
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry).decode()
 
 
-def labels(**values: str) -> Labels:
-    """Label tuple for gauge readers."""
-    return _labels(**values)
+def _counter(name: str, text: str, series: dict[Labels, float]) -> Metric:
+    from prometheus_client.core import CounterMetricFamily
+
+    names = _label_names(list(series))
+    family = CounterMetricFamily(name, text, labels=names)
+    for key, value in sorted(series.items()):
+        family.add_metric(_values(key, names), value)
+    return family
+
+
+def _gauge(name: str, text: str, series: dict[Labels, float]) -> Metric:
+    from prometheus_client.core import GaugeMetricFamily
+
+    names = _label_names(list(series))
+    family = GaugeMetricFamily(name, text, labels=names)
+    for key, value in sorted(series.items()):
+        family.add_metric(_values(key, names), value)
+    return family
+
+
+def _histogram(name: str, text: str, series: dict[Labels, list[float]]) -> Metric:
+    from prometheus_client.core import HistogramMetricFamily
+
+    names = _label_names(list(series))
+    family = HistogramMetricFamily(name, text, labels=names)
+    for key, row in sorted(series.items()):
+        buckets = [(repr(b), c) for b, c in zip(LATENCY_BUCKETS_S, row, strict=False)]  # "0.001", "1.0"
+        family.add_metric(_values(key, names), [*buckets, ("+Inf", row[-1])], row[-2])
+    return family

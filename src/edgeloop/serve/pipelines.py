@@ -18,9 +18,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from edgeloop.errors import ConfigError, EdgeloopError
+from edgeloop.errors import (
+    ConfigError,
+    EdgeloopError,
+    FeatureUnavailable,
+    LimitReached,
+    NotFound,
+    RequestError,
+)
 from edgeloop.serve.config import ServeConfig
-from edgeloop.serve.http import HTTPError
 from edgeloop.serve.manager import ModelManager
 
 if TYPE_CHECKING:
@@ -116,21 +122,20 @@ def check_sink(spec: str, output_dir: Path | None) -> str:
     """A sink spec that is safe to open for an HTTP client: file sinks resolved below ``output_dir``.
 
     Raises:
-        HTTPError: 400 for a file sink outside ``output_dir``, or any file sink without one.
+        RequestError: a file sink outside ``output_dir``, or any file sink without one.
     """
     kind, _, target = spec.partition(":")
     if kind not in FILE_SINKS:
         return spec
     if output_dir is None:
-        raise HTTPError(
-            400,
+        raise RequestError(
             f"sink '{spec}' writes files on the server: start edgeloop serve with --output-dir DIR "
             "to allow file sinks, whose paths are then relative to DIR",
         )
     relative = PurePosixPath(target)
     if target in ("", "-") or relative.is_absolute() or ".." in relative.parts or "\\" in target:
-        raise HTTPError(
-            400, f"sink '{spec}': give a relative path inside the server's --output-dir, without '..'"
+        raise RequestError(
+            f"sink '{spec}': give a relative path inside the server's --output-dir, without '..'"
         )
     return f"{kind}:{output_dir / relative}"
 
@@ -149,14 +154,15 @@ class PipelineManager:
         """Open the sources, sinks and model of ``spec`` and start it (blocking: call off the event loop).
 
         Raises:
-            HTTPError: 429 at the pipeline limit, 400 for bad specs, 501 without the stream extra.
+            LimitReached: at the pipeline limit.
+            FeatureUnavailable: without the stream extra.
             ModelNotFound: ``spec.model`` is not served.
         """
         with self._lock:  # concurrent starts cannot overshoot the limit
             running = sum(p.alive for p in self._pipelines.values()) + self._starting
             if running >= self.config.max_pipelines:
-                raise HTTPError(
-                    429, f"{running} pipelines are running, the limit (--max-pipelines); stop one first"
+                raise LimitReached(
+                    f"{running} pipelines are running, the limit (--max-pipelines); stop one first"
                 )
             self._starting += 1
         try:
@@ -177,7 +183,7 @@ class PipelineManager:
             from edgeloop.stream.sources import LiveOptions, open_source, source_names
             from edgeloop.stream.zones import ZonesConfig
         except EdgeloopError as exc:  # the stream extra (OpenCV) is not installed
-            raise HTTPError(501, f"pipelines are not available on this server: {exc}") from None
+            raise FeatureUnavailable(f"pipelines are not available on this server: {exc}") from None
         zones = None
         if spec.zones is not None:
             try:
@@ -222,7 +228,7 @@ class PipelineManager:
         with self._lock:
             found = self._pipelines.get(pipeline_id)
         if found is None:
-            raise HTTPError(404, f"no pipeline '{pipeline_id}' (GET /v1/pipelines lists them)")
+            raise NotFound(f"no pipeline '{pipeline_id}' (GET /v1/pipelines lists them)")
         return found
 
     def list(self) -> list[RunningPipeline]:

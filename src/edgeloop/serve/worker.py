@@ -21,20 +21,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from edgeloop.errors import EdgeloopError
+from edgeloop.errors import Overloaded, Unavailable
 from edgeloop.predictor import Predictor
 from edgeloop.samples import SampleCheck, check_samples
 from edgeloop.serve.metrics import Metrics
 
 Tensor = npt.NDArray[np.generic]
-
-
-class Overloaded(EdgeloopError):
-    """The model's queue is full: try again shortly."""
-
-
-class Unavailable(EdgeloopError):
-    """The model is shutting down or being replaced."""
 
 
 @dataclass

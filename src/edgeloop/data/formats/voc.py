@@ -22,7 +22,7 @@ from edgeloop.data.dataset import (
     require_task,
 )
 from edgeloop.data.issues import BAD_LABEL, MISSING_IMAGE, Issues, remember_boxes, report
-from edgeloop.errors import DatasetError
+from edgeloop.errors import DatasetError, MissingImage
 from edgeloop.types import Detections
 
 LABELS = "labels.txt"
@@ -82,7 +82,7 @@ def load(path: Path, issues: Issues | None = None) -> Dataset:
         try:
             item = _item(path, xml_path, root, objects, tuple(names))
         except DatasetError as exc:
-            kind = MISSING_IMAGE if "image not found" in str(exc) else BAD_LABEL
+            kind = MISSING_IMAGE if isinstance(exc, MissingImage) else BAD_LABEL
             report(issues, kind, xml_path.relative_to(path).as_posix(), str(exc))
             continue
         remember_boxes(issues, item.name, [w for _, _, w in objects])
@@ -122,7 +122,7 @@ def _item(
     name = _text(root, "filename", xml_path)
     file = path / "JPEGImages" / name
     if not file.is_file():
-        raise DatasetError(f"{file}: image not found (named in {xml_path.name}); add it or remove the XML")
+        raise MissingImage(f"{file}: image not found (named in {xml_path.name}); add it or remove the XML")
     size = root.find("size")
     if size is None:
         raise DatasetError(

@@ -7,6 +7,7 @@ from importlib import resources
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
+from edgeloop.serve.metrics import CONTENT_TYPE
 from edgeloop.serve.state import ServerState, authorized, server
 
 router = APIRouter()
@@ -35,7 +36,7 @@ def readyz(state: ServerState = Depends(server)) -> JSONResponse:
 @router.get("/metrics")
 def metrics(state: ServerState = Depends(authorized)) -> PlainTextResponse:
     """Prometheus metrics."""
-    return PlainTextResponse(state.metrics.render(), media_type="text/plain; version=0.0.4")
+    return PlainTextResponse(state.metrics.render(), media_type=CONTENT_TYPE)
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -14,9 +14,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from edgeloop.errors import RequestError
 from edgeloop.imaging import draw_detections, encode_jpeg
 from edgeloop.serve.http import (
-    HTTPError,
     check_token,
     classes_param,
     decode_base64,
@@ -53,7 +53,7 @@ def _registry(state: ServerState) -> dict[str, Any]:
 
 def _worker(state: ServerState, model_id: Any) -> ModelWorker:
     if not isinstance(model_id, str) or not model_id:
-        raise HTTPError(400, "'model_id' is required")
+        raise RequestError("'model_id' is required")
     name, _, version = model_id.partition("/")
     return state.manager.get(name, version or None)
 
@@ -61,7 +61,7 @@ def _worker(state: ServerState, model_id: Any) -> ModelWorker:
 async def _payload(request: Request, state: ServerState) -> dict[str, Any]:
     payload = parse_json(await read_body(request, state.config.max_body_bytes))
     if not isinstance(payload, dict):
-        raise HTTPError(400, "expected a JSON object")
+        raise RequestError("expected a JSON object")
     check_token(request, state.config.token, payload.get("api_key"))
     return payload
 
@@ -84,13 +84,11 @@ def _image_bytes(image: Any) -> bytes:
     if isinstance(image, dict):
         kind = image.get("type", "base64")
         if kind == "url":
-            raise HTTPError(400, "URL image inputs are disabled on this server: send the image as base64")
+            raise RequestError("URL image inputs are disabled on this server: send the image as base64")
         if kind not in ("base64", "numpy"):
-            raise HTTPError(400, f"unsupported image type {kind!r}: send {{'type': 'base64', 'value': ...}}")
+            raise RequestError(f"unsupported image type {kind!r}: send {{'type': 'base64', 'value': ...}}")
         if kind == "numpy":
-            raise HTTPError(
-                400, "numpy image inputs are not accepted (they would need unpickling): use base64"
-            )
+            raise RequestError("numpy image inputs are not accepted (they would need unpickling): use base64")
         return decode_base64(image.get("value"), "image.value")
     return decode_base64(image, "image")
 
@@ -101,10 +99,10 @@ async def _infer(request: Request, state: ServerState, task: str) -> Any:
     first = _worker(state, model_id)
     if first.predictor.task != task:
         right = "object_detection" if first.predictor.task == "detect" else "classification"
-        raise HTTPError(400, f"model '{first.name}' is a {first.predictor.task} model; use /infer/{right}")
+        raise RequestError(f"model '{first.name}' is a {first.predictor.task} model; use /infer/{right}")
     images = payload.get("image")
     if images is None:
-        raise HTTPError(400, "'image' is required: {'type': 'base64', 'value': '<base64 data>'}")
+        raise RequestError("'image' is required: {'type': 'base64', 'value': '<base64 data>'}")
     datas = [_image_bytes(image) for image in (images if isinstance(images, list) else [images])]
     name, _, version = str(model_id).partition("/")
 
@@ -138,7 +136,7 @@ def _class_filter(worker: ModelWorker, value: Any) -> list[int] | None:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         unknown = [v for v in value if v not in names]
         if unknown:
-            raise HTTPError(400, f"unknown class name(s) {unknown}: the model has {list(names)}")
+            raise RequestError(f"unknown class name(s) {unknown}: the model has {list(names)}")
         return [names.index(v) for v in value]
     return classes_param(value)
 

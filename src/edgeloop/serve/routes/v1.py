@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from edgeloop.errors import RequestError, UnsupportedMediaType
 from edgeloop.imaging import draw_detections, encode_jpeg
 from edgeloop.serve.http import (
-    HTTPError,
     classes_param,
     decode_base64,
     float_param,
@@ -56,13 +56,13 @@ async def image_and_params(request: Request, limit: int) -> tuple[bytes, dict[st
         form = await request.form()
         files = [v for v in form.values() if hasattr(v, "read")]
         if not files:
-            raise HTTPError(400, "multipart upload has no file: send the image as a file field")
+            raise RequestError("multipart upload has no file: send the image as a file field")
         params.update({k: v for k, v in form.items() if isinstance(v, str)})
         return await files[0].read(), params
     if kind == "application/json":
         payload = parse_json(body)
         if not isinstance(payload, dict) or "image" not in payload:
-            raise HTTPError(400, "JSON body needs an 'image' field holding base64 data")
+            raise RequestError("JSON body needs an 'image' field holding base64 data")
         image = payload.pop("image")
         if isinstance(image, dict):
             image = image.get("value")
@@ -70,10 +70,10 @@ async def image_and_params(request: Request, limit: int) -> tuple[bytes, dict[st
         return decode_base64(image), params
     if kind.startswith("image/") or kind in ("application/octet-stream", ""):
         if not body:
-            raise HTTPError(400, "empty body: send the image bytes")
+            raise RequestError("empty body: send the image bytes")
         return body, params
-    raise HTTPError(
-        415, f"unsupported content type '{kind}': send image bytes, multipart/form-data or JSON with base64"
+    raise UnsupportedMediaType(
+        f"unsupported content type '{kind}': send image bytes, multipart/form-data or JSON with base64"
     )
 
 
@@ -107,7 +107,7 @@ async def load_model(request: Request, state: ServerState = Depends(authorized))
     """Load a bundle from a path on the server: {"path": "/opt/models/x"}."""
     payload = parse_json(await read_body(request, 64 * 1024))
     if not isinstance(payload, dict) or not isinstance(payload.get("path"), str):
-        raise HTTPError(400, 'send {"path": "<bundle folder or .tar on the server>"}')
+        raise RequestError('send {"path": "<bundle folder or .tar on the server>"}')
     worker = await run_in_threadpool(state.manager.load, payload["path"])
     return JSONResponse(describe(worker), status_code=201)
 

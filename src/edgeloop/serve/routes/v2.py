@@ -16,7 +16,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from edgeloop import __version__
-from edgeloop.serve.http import HTTPError, parse_json, read_body
+from edgeloop.errors import RequestError
+from edgeloop.serve.http import parse_json, read_body
 from edgeloop.serve.inference import run_tensors
 from edgeloop.serve.state import ServerState, authorized, server
 from edgeloop.serve.worker import ModelWorker
@@ -112,12 +113,12 @@ def split_request(body: bytes, header_length: str | None) -> tuple[dict[str, Any
         try:
             n = int(header_length)
         except ValueError:
-            raise HTTPError(400, f"invalid {HEADER_LENGTH} header: {header_length!r}") from None
+            raise RequestError(f"invalid {HEADER_LENGTH} header: {header_length!r}") from None
         if not 0 < n <= len(body):
-            raise HTTPError(400, f"{HEADER_LENGTH} {n} does not fit a body of {len(body)} bytes")
+            raise RequestError(f"{HEADER_LENGTH} {n} does not fit a body of {len(body)} bytes")
         payload, blob = parse_json(body[:n]), body[n:]
     if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list):
-        raise HTTPError(400, "infer request needs an 'inputs' list")
+        raise RequestError("infer request needs an 'inputs' list")
     return payload, blob
 
 
@@ -130,21 +131,20 @@ def decode_inputs(
     offset = 0
     for item in payload["inputs"]:
         if not isinstance(item, dict):
-            raise HTTPError(400, "each input must be an object with name, shape, datatype and data")
+            raise RequestError("each input must be an object with name, shape, datatype and data")
         name, shape, datatype = item.get("name"), item.get("shape"), item.get("datatype")
         if name not in by_name:
-            raise HTTPError(400, f"unknown input '{name}': the model takes {', '.join(by_name)}")
+            raise RequestError(f"unknown input '{name}': the model takes {', '.join(by_name)}")
         if datatype not in DATATYPES:
-            raise HTTPError(400, f"input '{name}': unsupported datatype {datatype!r}")
+            raise RequestError(f"input '{name}': unsupported datatype {datatype!r}")
         if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
-            raise HTTPError(400, f"input '{name}': shape must be a list of non-negative integers")
+            raise RequestError(f"input '{name}': shape must be a list of non-negative integers")
         dtype = np.dtype(DATATYPES[datatype])
         count = int(np.prod(shape)) if shape else 1
         size = (item.get("parameters") or {}).get("binary_data_size")
         if size is not None:
             if not isinstance(size, int) or size != count * dtype.itemsize or offset + size > len(blob):
-                raise HTTPError(
-                    400,
+                raise RequestError(
                     f"input '{name}': binary_data_size {size!r} does not match shape "
                     f"{shape} of {datatype} or the data sent",
                 )
@@ -154,15 +154,15 @@ def decode_inputs(
             try:
                 array = np.asarray(item.get("data"), dtype=dtype)
             except (TypeError, ValueError):
-                raise HTTPError(400, f"input '{name}': data is not a list of {datatype} values") from None
+                raise RequestError(f"input '{name}': data is not a list of {datatype} values") from None
             if array.size != count:
-                raise HTTPError(400, f"input '{name}': {array.size} values for shape {shape}")
+                raise RequestError(f"input '{name}': {array.size} values for shape {shape}")
             array = array.reshape(shape)
         check_input(array, datatype, by_name[name])
         arrays[name] = array
     missing = [n for n in by_name if n not in arrays]
     if missing:
-        raise HTTPError(400, f"missing input(s): {', '.join(missing)}")
+        raise RequestError(f"missing input(s): {', '.join(missing)}")
     return arrays
 
 
@@ -170,12 +170,12 @@ def check_input(array: npt.NDArray[Any], datatype: str, spec: TensorSpec) -> Non
     """Refuse a tensor whose datatype, rank or fixed dimensions differ from the model's."""
     want = datatype_of(spec.dtype)
     if datatype != want:
-        raise HTTPError(400, f"input '{spec.name}': datatype {datatype}, the model takes {want}")
+        raise RequestError(f"input '{spec.name}': datatype {datatype}, the model takes {want}")
     if array.ndim != len(spec.shape) or any(
         isinstance(d, int) and d > 0 and d != a for d, a in zip(spec.shape, array.shape, strict=True)
     ):
         shape = [d if isinstance(d, int) and d > 0 else -1 for d in spec.shape]
-        raise HTTPError(400, f"input '{spec.name}': shape {list(array.shape)}, the model takes {shape}")
+        raise RequestError(f"input '{spec.name}': shape {list(array.shape)}, the model takes {shape}")
 
 
 def encode_outputs(
@@ -192,11 +192,11 @@ def encode_outputs(
         requested = [(n, default_binary) for n in names]
     else:
         if not isinstance(wanted, list) or not all(isinstance(o, dict) for o in wanted):
-            raise HTTPError(400, "'outputs' must be a list of objects with a 'name'")
+            raise RequestError("'outputs' must be a list of objects with a 'name'")
         requested = []
         for o in wanted:
             if o.get("name") not in names:
-                raise HTTPError(400, f"unknown output '{o.get('name')}': the model has {', '.join(names)}")
+                raise RequestError(f"unknown output '{o.get('name')}': the model has {', '.join(names)}")
             requested.append(
                 (o["name"], bool((o.get("parameters") or {}).get("binary_data", default_binary)))
             )
