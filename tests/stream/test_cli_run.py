@@ -101,3 +101,19 @@ assert "torch" not in sys.modules
     result = run_blocked(code)
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 4
+
+
+def test_run_classes_by_name_and_checked(yolo_bundle: Bundle, clip: Path) -> None:
+    """`run --classes` filters like `predict --classes`: names or ids, checked against the model."""
+    args = ["run", str(yolo_bundle.root), "-s", str(clip), "--sink", "jsonl:-", "--max-fps", "5"]
+    kept = run_cli(*args, "--classes", "red")
+    assert kept.returncode == 0, kept.stderr
+    assert all(len(json.loads(line)["predictions"]) == 1 for line in kept.stdout.splitlines())
+    other = run_cli(*args, "--classes", "blue,green")
+    assert other.returncode == 0, other.stderr
+    assert all(json.loads(line)["predictions"] == [] for line in other.stdout.splitlines())
+    bad = run_cli(*args, "--classes", "circle")
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert "error: --classes: unknown class 'circle'; this model's classes are 0 red, 1 green, 2 blue" in (
+        bad.stderr
+    )

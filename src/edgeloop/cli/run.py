@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 
+from edgeloop.classes import parse_classes
 from edgeloop.cli.common import err, handle_errors
 
 RTSP_HELP = "Video file, image folder, camera index or /dev/videoN, or rtsp:// rtmp:// http(s):// URL."
@@ -46,6 +47,9 @@ def run(
     ),
     conf: float | None = typer.Option(
         None, min=0, max=1, help="Confidence threshold (default: the bundle's)."
+    ),
+    classes: str | None = typer.Option(
+        None, help="Keep only these classes: names or ids, comma-separated, e.g. person,car or 0,2."
     ),
     backend: str = typer.Option("onnxruntime", help="Backend: onnxruntime, openvino, tensorrt, null."),
     device: str = typer.Option(
@@ -103,6 +107,7 @@ def run(
     for source, spec in zip(opened, sources, strict=True):
         err.print(f"{source.name}: {spec}")
     with Predictor(bundle, backend=backend, backend_config=config) as predictor, ExitStack() as stack:
+        class_ids = list(parse_classes(classes, predictor.names)) if classes is not None else None
         for sink in sink_objects:
             stack.enter_context(sink)
         pipeline = Pipeline(
@@ -110,7 +115,7 @@ def run(
             opened,
             sink_objects,
             zones_config,
-            predictor.options(conf=conf),
+            predictor.options(conf=conf, classes=class_ids),
             stats_every_s=stats_every,
             workers=workers,
         )
