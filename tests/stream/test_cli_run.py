@@ -117,3 +117,16 @@ def test_run_classes_by_name_and_checked(yolo_bundle: Bundle, clip: Path) -> Non
     assert "error: --classes: unknown class 'circle'; this model's classes are 0 red, 1 green, 2 blue" in (
         bad.stderr
     )
+
+
+def test_missing_source_file_is_named_before_the_model_loads(yolo_bundle: Bundle, tmp_path: Path) -> None:
+    missing = tmp_path / "missing.mp4"
+    result = run_cli("run", str(yolo_bundle.root), "--source", str(missing))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: {missing}: no such file or folder ({missing}); check the path (or give a stream URL "
+        "such as rtsp://HOST/PATH, a camera index or /dev/videoN)"
+    ]
+    # checked before the bundle is even read: a missing bundle is not what gets reported
+    result = run_cli("run", str(tmp_path / "no-bundle"), "--source", str(missing))
+    assert result.returncode == 1 and f"{missing}: no such file or folder" in result.stderr
