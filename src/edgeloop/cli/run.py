@@ -113,7 +113,7 @@ def run(
         pipeline = Pipeline(
             predictor,
             opened,
-            sink_objects,
+            [*sink_objects, _warning_printer()],
             zones_config,
             predictor.options(conf=conf, classes=class_ids),
             stats_every_s=stats_every,
@@ -138,6 +138,24 @@ def run(
     _print_summary(summary.to_json(), stopped_by, summary_json)
     if summary.error is not None:
         raise summary.error
+
+
+def _warning_printer() -> Any:
+    """A sink that shows the pipeline's ``warning`` events on stderr (other sinks get them too)."""
+    from edgeloop.stream.frames import Event, FrameResult
+    from edgeloop.stream.sinks.base import Sink
+
+    class WarningPrinter(Sink):
+        def write(self, result: FrameResult) -> None:
+            pass
+
+        def event(self, event: Event) -> None:
+            if event.kind == "warning":
+                if err.is_terminal:  # below the status line, which is redrawn in place
+                    sys.stderr.write("\r\x1b[2K")
+                err.print(f"warning: {event.data.get('message', event.data)}", markup=False)
+
+    return WarningPrinter()
 
 
 def _status_printer() -> Any:
