@@ -23,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgeloop.errors import ConfigError
-from edgeloop.stream.frames import Event
+from edgeloop.stream.frames import Event, LineState, Overlay, ZoneState
 from edgeloop.types import Detections, IntArray
 
 Point = tuple[float, float]
@@ -268,6 +268,21 @@ class ZoneCounter:
     def occupancy(self) -> dict[str, int]:
         """Tracks inside each zone now."""
         return {z.name: sum(z.name in t.zones for t in self.tracks.values()) for z in self.config.zones}
+
+    def overlay(self) -> Overlay:
+        """The zones and lines with their counts now, for sinks that draw them."""
+        occupancy = self.occupancy()
+        return Overlay(
+            tuple(
+                ZoneState(z.name, tuple(z.polygon), occupancy[z.name], self.entries[z.name])
+                for z in self.config.zones
+            ),
+            tuple(
+                LineState(line.name, line.start, line.end, c["in"], c["out"])
+                for line in self.config.lines
+                for c in [self.crossings[line.name]]
+            ),
+        )
 
     def summary(self) -> dict[str, Any]:
         return {
