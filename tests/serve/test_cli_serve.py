@@ -53,3 +53,19 @@ def test_serves_and_stops_cleanly_on_a_signal(SIG: int, yolo_bundle: Bundle, tmp
     assert srv.process.wait(10) == 0
     log = (tmp_path / "log").read_text()
     assert f"serving on {srv.url} " in log and "stopped after" in log
+
+
+def test_bind_errors_name_the_flag_to_change() -> None:
+    from edgeloop.errors import ConfigError
+    from edgeloop.serve.listen import bind_socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        port = busy.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"port {port} on 127.0.0.1 is already in use.*--port"):
+            bind_socket("127.0.0.1", port)
+    with pytest.raises(ConfigError, match="not an address of this machine; check --host"):
+        bind_socket("10.255.255.1", 0)
+    sock = bind_socket("localhost", 0)
+    assert sock.getsockname()[0] == "127.0.0.1", "IPv4 for host names, as uvicorn binds"
+    sock.close()

@@ -17,8 +17,10 @@ def bind_socket(host: str, port: int) -> socket.socket:
     Raises:
         ConfigError: the port is in use, needs privileges, or the host is not an address of this machine.
     """
+    # IPv4 unless the host is an IPv6 address, as uvicorn decides ("localhost" -> 127.0.0.1).
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as exc:
         raise ConfigError(f"cannot listen on {host}: {exc.strerror}; check --host") from None
     family, kind, proto, _, address = infos[0]
