@@ -221,3 +221,24 @@ def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
 def test_max_pixels_flag(yolo_bundle: Bundle, images: Path) -> None:
     result = run_cli("predict", str(yolo_bundle.root), str(images / "a.png"), "--max-pixels", "1000")
     assert result.returncode == 1 and "exceeds" in result.stderr
+
+
+def test_predict_classes_by_name_and_checked_ids(yolo_bundle: Bundle, images: Path) -> None:
+    """`--classes` takes names and ids; an unknown name or an id the model lacks is one clear error."""
+    image = str(images / "a.png")
+    result = run_cli("predict", str(yolo_bundle.root), image, "--classes", "green", "--json")
+    assert result.returncode == 0, result.stderr
+    assert {p["class"] for p in json.loads(result.stdout)["predictions"]} == {"green"}
+    result = run_cli("predict", str(yolo_bundle.root), image, "--classes", "red,1", "--json")
+    assert {p["class"] for p in json.loads(result.stdout)["predictions"]} == {"red", "green"}
+    for spec, message in [
+        (
+            "circle",
+            "error: --classes: unknown class 'circle'; this model's classes are 0 red, 1 green, 2 blue",
+        ),
+        ("7", "error: --classes: class id 7 is out of range: this model has 3 classes (ids 0..2)"),
+    ]:
+        result = run_cli("predict", str(yolo_bundle.root), image, "--classes", spec)
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" not in result.stderr and result.stdout == ""
+        assert result.stderr.strip().splitlines() == [result.stderr.strip()] and message in result.stderr

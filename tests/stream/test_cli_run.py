@@ -101,3 +101,32 @@ assert "torch" not in sys.modules
     result = run_blocked(code)
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 4
+
+
+def test_run_classes_by_name_and_checked(yolo_bundle: Bundle, clip: Path) -> None:
+    """`run --classes` filters like `predict --classes`: names or ids, checked against the model."""
+    args = ["run", str(yolo_bundle.root), "-s", str(clip), "--sink", "jsonl:-", "--max-fps", "5"]
+    kept = run_cli(*args, "--classes", "red")
+    assert kept.returncode == 0, kept.stderr
+    assert all(len(json.loads(line)["predictions"]) == 1 for line in kept.stdout.splitlines())
+    other = run_cli(*args, "--classes", "blue,green")
+    assert other.returncode == 0, other.stderr
+    assert all(json.loads(line)["predictions"] == [] for line in other.stdout.splitlines())
+    bad = run_cli(*args, "--classes", "circle")
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert "error: --classes: unknown class 'circle'; this model's classes are 0 red, 1 green, 2 blue" in (
+        bad.stderr
+    )
+
+
+def test_missing_source_file_is_named_before_the_model_loads(yolo_bundle: Bundle, tmp_path: Path) -> None:
+    missing = tmp_path / "missing.mp4"
+    result = run_cli("run", str(yolo_bundle.root), "--source", str(missing))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: {missing}: no such file or folder ({missing}); check the path (or give a stream URL "
+        "such as rtsp://HOST/PATH, a camera index or /dev/videoN)"
+    ]
+    # checked before the bundle is even read: a missing bundle is not what gets reported
+    result = run_cli("run", str(tmp_path / "no-bundle"), "--source", str(missing))
+    assert result.returncode == 1 and f"{missing}: no such file or folder" in result.stderr

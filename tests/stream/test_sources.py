@@ -50,8 +50,12 @@ def test_folder_and_open_source(tmp_path: Path, clip: Path) -> None:
     assert isinstance(open_source(str(clip), "cam0"), VideoFileSource)
     assert isinstance(open_source("rtsp://127.0.0.1:1/x", "cam0"), LiveSource)
     assert isinstance(open_source("0", "cam0"), LiveSource)
-    with pytest.raises(SourceError, match="not a stream URL"):
+    with pytest.raises(SourceError, match=r"missing\.mp4: no such file or folder \(.*missing\.mp4\); check"):
         open_source(str(tmp_path / "missing.mp4"), "cam0")
+    with pytest.raises(SourceError, match="no such camera device"):
+        open_source("/dev/video987", "cam0")
+    with pytest.raises(SourceError, match="unsupported URL scheme; streams are rtsp://"):
+        open_source("ftp://127.0.0.1/x.mp4", "cam0")
     with pytest.raises(SourceError, match="cannot open as a video"):
         VideoFileSource(tmp_path / "notes.txt", "cam0")
     (tmp_path / "empty").mkdir()

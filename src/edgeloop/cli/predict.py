@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from edgeloop.classes import parse_classes
 from edgeloop.cli.common import err, error_line, handle_errors, stdout_line
 from edgeloop.errors import EdgeloopError
 from edgeloop.progress import progress_bar
@@ -69,7 +70,9 @@ def predict(
     ),
     iou: float | None = typer.Option(None, min=0, max=1, help="NMS IoU threshold (default: the bundle's)."),
     max_det: int | None = typer.Option(None, "--max-det", min=1, help="Most detections per image."),
-    classes: str | None = typer.Option(None, help="Keep only these class ids, e.g. 0,2."),
+    classes: str | None = typer.Option(
+        None, help="Keep only these classes: names or ids, comma-separated, e.g. person,car or 0,2."
+    ),
     agnostic: bool = typer.Option(False, "--agnostic", help="NMS across classes."),
     backend: str = typer.Option("onnxruntime", help="Backend: onnxruntime, openvino, tensorrt, null."),
     device: str = typer.Option(
@@ -89,7 +92,6 @@ def predict(
 
     paths = expand_sources(sources)
     config = {"device": device, "intra_op_threads": threads} if backend == "onnxruntime" else {}
-    class_ids = [int(c) for c in classes.split(",") if c.strip()] if classes else None
     failures = 0
     with Predictor(
         bundle,
@@ -99,6 +101,7 @@ def predict(
         max_pixels=max_pixels,
         fast_decode=fast_decode,
     ) as predictor:
+        class_ids = list(parse_classes(classes, predictor.names)) if classes is not None else None
         options = predictor.options(
             conf=conf, iou=iou, max_det=max_det, classes=class_ids, agnostic=agnostic or None
         )

@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 
+from edgeloop.classes import parse_classes
 from edgeloop.cli.common import err, handle_errors
 
 RTSP_HELP = "Video file, image folder, camera index or /dev/videoN, or rtsp:// rtmp:// http(s):// URL."
@@ -46,6 +47,9 @@ def run(
     ),
     conf: float | None = typer.Option(
         None, min=0, max=1, help="Confidence threshold (default: the bundle's)."
+    ),
+    classes: str | None = typer.Option(
+        None, help="Keep only these classes: names or ids, comma-separated, e.g. person,car or 0,2."
     ),
     backend: str = typer.Option("onnxruntime", help="Backend: onnxruntime, openvino, tensorrt, null."),
     device: str = typer.Option(
@@ -103,14 +107,15 @@ def run(
     for source, spec in zip(opened, sources, strict=True):
         err.print(f"{source.name}: {spec}")
     with Predictor(bundle, backend=backend, backend_config=config) as predictor, ExitStack() as stack:
+        class_ids = list(parse_classes(classes, predictor.names)) if classes is not None else None
         for sink in sink_objects:
             stack.enter_context(sink)
         pipeline = Pipeline(
             predictor,
             opened,
-            sink_objects,
+            [*sink_objects, _warning_printer()],
             zones_config,
-            predictor.options(conf=conf),
+            predictor.options(conf=conf, classes=class_ids),
             stats_every_s=stats_every,
             workers=workers,
         )
@@ -133,6 +138,24 @@ def run(
     _print_summary(summary.to_json(), stopped_by, summary_json)
     if summary.error is not None:
         raise summary.error
+
+
+def _warning_printer() -> Any:
+    """A sink that shows the pipeline's ``warning`` events on stderr (other sinks get them too)."""
+    from edgeloop.stream.frames import Event, FrameResult
+    from edgeloop.stream.sinks.base import Sink
+
+    class WarningPrinter(Sink):
+        def write(self, result: FrameResult) -> None:
+            pass
+
+        def event(self, event: Event) -> None:
+            if event.kind == "warning":
+                if err.is_terminal:  # below the status line, which is redrawn in place
+                    sys.stderr.write("\r\x1b[2K")
+                err.print(f"warning: {event.data.get('message', event.data)}", markup=False)
+
+    return WarningPrinter()
 
 
 def _status_printer() -> Any:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from edgeloop.cli.common import err, handle_errors
+from edgeloop.errors import EdgeloopError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 @handle_errors
@@ -43,10 +51,9 @@ def serve(
     """Serve bundles over HTTP: /v1 (native), /v2 (Open Inference Protocol), Roboflow routes."""
     import time
 
-    import uvicorn
-
     from edgeloop.serve.app import build, shutdown
     from edgeloop.serve.config import ServeConfig, check_exposure
+    from edgeloop.serve.listen import bind_socket
 
     config = ServeConfig(
         host=host,
@@ -66,25 +73,50 @@ def serve(
     )
     check_exposure(config)
     start = time.perf_counter()
-    app, manager = build([str(b) for b in bundles], config)
+    # Bind before loading models and before saying "serving": a busy port is one clear error.
+    sock = bind_socket(host, port)
+    try:
+        app, manager = build([str(b) for b in bundles], config)
+    except BaseException:
+        sock.close()
+        raise
     for name, worker in manager.items():
         state = "ready" if worker.ready else "NOT READY (golden samples differ, see /readyz)"
         err.print(f"model '{name}' v{worker.version} from {worker.source}: {state}")
     auth = "token required" if config.token else "no token (loopback only)"
-    err.print(f"serving on http://{host}:{port} ({auth}); web page at /, API docs at /docs")
+    bound_port = sock.getsockname()[1]
+    err.print(f"serving on http://{host}:{bound_port} ({auth}); web page at /, API docs at /docs")
     try:
         # Connections past this get 503 from uvicorn itself: with --max-body-mb it
         # bounds the memory that bodies waiting for a request thread can hold.
-        limit = max(64, 2 * config.queue_size * len(bundles))
-        uvicorn.run(
+        started = _run_uvicorn(app, sock, max(64, 2 * config.queue_size * len(bundles)))
+    finally:
+        sock.close()
+        shutdown(app)
+    if not started:
+        raise EdgeloopError("the server did not start (see the messages above)")
+    err.print(f"stopped after {time.perf_counter() - start:.0f} s")
+
+
+def _run_uvicorn(app: FastAPI, sock: socket.socket, limit_concurrency: int) -> bool:
+    """Serve ``app`` on the bound ``sock`` until Ctrl-C or SIGTERM; whether it started."""
+    import uvicorn
+
+    host, port = sock.getsockname()[:2]
+    server = uvicorn.Server(
+        uvicorn.Config(
             app,
             host=host,
             port=port,
             log_level=os.environ.get("EDGELOOP_LOG", "warning"),
             access_log=False,
             timeout_graceful_shutdown=5,
-            limit_concurrency=limit,
+            limit_concurrency=limit_concurrency,
         )
-    finally:
-        shutdown(app)
-    err.print(f"stopped after {time.perf_counter() - start:.0f} s")
+    )
+    # uvicorn re-raises the stopping signal once it has shut down; SIGTERM's default action
+    # would then kill the process before the pipelines finish their files. Make it Ctrl-C's.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
+    return bool(server.started)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edgeloop import __version__
-from edgeloop.errors import EdgeloopError
+from edgeloop.errors import ConfigError, EdgeloopError
 from edgeloop.serve.config import ServeConfig
 from edgeloop.serve.http import error_response, status_of
 from edgeloop.serve.manager import ModelManager
@@ -95,13 +96,27 @@ def shutdown(app: FastAPI) -> None:
         state.manager.close()
 
 
+def _same_name(name: str, first: str, second: str) -> str:
+    if Path(first).resolve() == Path(second).resolve():
+        return f"bundle {first} is given twice; give each bundle once"
+    return (
+        f"two bundles are named '{name}': {first} and {second}; models are served by name, so one "
+        f'would silently replace the other. Rename one: edit "name" in its bundle.json '
+        f"(or import it again with --name)"
+    )
+
+
 def build(bundles: list[str], config: ServeConfig) -> tuple[FastAPI, ModelManager]:
     """Load ``bundles`` and create the app."""
     metrics = Metrics()
     manager = ModelManager(config, metrics)
     try:
+        loaded: dict[str, str] = {}
         for path in bundles:
-            manager.load(path)
+            name = manager.load(path).name
+            if name in loaded:
+                raise ConfigError(_same_name(name, loaded[name], path))
+            loaded[name] = path
     except Exception:
         manager.close()
         raise

@@ -52,6 +52,35 @@ class Event:
         return {"event": self.kind, "source": self.source, "time": round(self.wall_time, 3), **self.data}
 
 
+@dataclass(frozen=True)
+class ZoneState:
+    """A zone as drawn on a frame: its polygon (image pixels) and counts so far."""
+
+    name: str
+    polygon: tuple[tuple[float, float], ...]
+    occupancy: int
+    entries: int
+
+
+@dataclass(frozen=True)
+class LineState:
+    """A counting line as drawn on a frame: its end points (image pixels) and crossings so far."""
+
+    name: str
+    start: tuple[float, float]
+    end: tuple[float, float]
+    in_count: int
+    out_count: int
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """Zones and lines with their live counts, for sinks that draw (the video sink)."""
+
+    zones: tuple[ZoneState, ...] = ()
+    lines: tuple[LineState, ...] = ()
+
+
 @dataclass
 class FrameResult:
     """A frame with its detections, tracker ids and the events it caused.
@@ -59,6 +88,7 @@ class FrameResult:
     Attributes:
         tracker_id: (N,) int32 aligned with ``detections`` when tracking runs; -1 = untracked.
         infer_s: seconds the Predictor spent (preprocess + inference + decode of outputs).
+        overlay: the zones and lines with their counts after this frame, when zones are configured.
     """
 
     frame: Frame
@@ -66,6 +96,7 @@ class FrameResult:
     infer_s: float
     tracker_id: IntArray | None = None
     events: list[Event] = field(default_factory=list)
+    overlay: Overlay | None = None
 
     def to_json(self) -> dict[str, Any]:
         """One detection wire-format record plus ``source``, ``frame`` and tracker ids."""

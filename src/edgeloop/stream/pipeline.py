@@ -298,6 +298,7 @@ class Pipeline:
         if counter is not None:
             time_s = item.frame.pts_s if item.frame.pts_s is not None else item.frame.captured_s
             item.detections, item.tracker_id, item.events = counter.update(item.detections, time_s)
+            item.overlay = counter.overlay()
         for sink in self.sinks:
             sink.write(item)
             for event in item.events:

@@ -270,16 +270,22 @@ def open_source(
         return LiveSource(spec, name, options, max_fps)
     if spec.isdigit():
         return LiveSource(int(spec), name, options, max_fps)
-    if spec.startswith("/dev/video"):
-        return LiveSource(spec, name, options, max_fps)
     path = Path(spec)
+    if spec.startswith("/dev/video"):
+        if not path.exists():
+            raise SourceError(f"{spec}: no such camera device; list cameras with `ls /dev/video*`")
+        return LiveSource(spec, name, options, max_fps)
     if path.is_dir():
         return ImageFolderSource(path, name)
     if path.is_file():
         return VideoFileSource(path, name, max_fps)
+    if "://" in spec:
+        raise SourceError(f"{spec}: unsupported URL scheme; streams are {', '.join(STREAM_SCHEMES)} URLs")
+    if path.exists():
+        raise SourceError(f"{spec}: not a video file or folder of images")
     raise SourceError(
-        f"{spec}: not a stream URL (rtsp://, rtmp://, http(s)://), camera index, /dev/videoN, "
-        f"video file or folder"
+        f"{spec}: no such file or folder ({path.resolve()}); check the path (or give a stream URL "
+        f"such as rtsp://HOST/PATH, a camera index or /dev/videoN)"
     )
 
 

@@ -23,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgeloop.errors import ConfigError
-from edgeloop.stream.frames import Event
+from edgeloop.stream.frames import Event, LineState, Overlay, ZoneState
 from edgeloop.types import Detections, IntArray
 
 Point = tuple[float, float]
@@ -50,6 +50,9 @@ class TrackerConfig(BaseModel):
     lost_track_buffer: int = Field(30, ge=1, description="frames a lost track is kept for re-matching")
     min_iou: float = Field(0.1, ge=0, le=1)
     exit_after_frames: int = Field(5, ge=1, description="frames unseen before a track leaves its zones")
+    warn_after_frames: int = Field(
+        30, ge=1, description="frames with detections but no track before a 'warning' event"
+    )
 
 
 class ZonesConfig(BaseModel):
@@ -107,6 +110,22 @@ def inside_polygon(polygon: list[Point], point: np.ndarray) -> bool:
     return inside
 
 
+def _below(confidence: float) -> str:
+    """A round threshold a little under ``confidence``, e.g. 0.47 -> 0.4, 0.41 -> 0.35."""
+    return f"{max(0.05, np.floor(confidence * 20) / 20 - 0.05):.2f}".rstrip("0")
+
+
+@dataclass
+class _Untracked:
+    """Detections seen before any track started (to warn when tracking never starts)."""
+
+    frames: int = 0
+    detections: int = 0
+    max_confidence: float = 0.0
+    tracked: bool = False
+    warned: bool = False
+
+
 @dataclass
 class _Track:
     anchor: np.ndarray
@@ -137,6 +156,7 @@ class ZoneCounter:
         )
         self.tracks: dict[int, _Track] = {}
         self.frame = 0
+        self.untracked = _Untracked()
         self.entries = {z.name: 0 for z in config.zones}
         self.crossings = {line.name: {"in": 0, "out": 0} for line in config.lines}
 
@@ -157,7 +177,7 @@ class ZoneCounter:
         out = Detections(tracked.xyxy, tracked.confidence, tracked.class_id, detections.names)
         ids = np.asarray(tracked.tracker_id, dtype=np.int32).reshape(-1)
         self.frame += 1
-        events: list[Event] = []
+        events: list[Event] = self._check_tracking(detections, ids)
         anchors = self._anchors(out.xyxy)
         for i, tid in enumerate(ids.tolist()):
             if tid < 0:
@@ -175,6 +195,37 @@ class ZoneCounter:
                 events += self._zones(tid, track, time_s, present=False)
                 del self.tracks[tid]
         return out, ids, events
+
+    def _check_tracking(self, detections: Detections, ids: IntArray) -> list[Event]:
+        """One ``warning`` event when detections keep arriving but no track ever starts."""
+        seen = self.untracked
+        if seen.warned or seen.tracked:
+            return []
+        if bool((ids >= 0).any()):
+            seen.tracked = True
+            return []
+        if len(detections):
+            seen.frames += 1
+            seen.detections += len(detections)
+            seen.max_confidence = max(seen.max_confidence, float(detections.confidence.max()))
+        if seen.frames < self.config.tracker.warn_after_frames:
+            return []
+        seen.warned = True
+        return [Event("warning", self.source, {"reason": "no_tracks", "message": self._no_tracks(seen)})]
+
+    def _no_tracks(self, seen: _Untracked) -> str:
+        threshold = self.config.tracker.activation_threshold
+        head = (
+            f"{self.source}: {seen.detections} detections in {seen.frames} frames but no track started, "
+            f"so zones and lines count nothing"
+        )
+        if seen.max_confidence < threshold:
+            return (
+                f"{head}: the highest confidence ({seen.max_confidence:.2f}) is below the tracker's "
+                f"activation_threshold ({threshold:g}); lower it in the zones file "
+                f"(tracker: {{activation_threshold: {_below(seen.max_confidence)}}})"
+            )
+        return f"{head}; check the tracker settings in the zones file (min_iou, lost_track_buffer)"
 
     def _lines(self, tid: int, track: _Track, anchor: np.ndarray) -> list[Event]:
         events = []
@@ -217,6 +268,21 @@ class ZoneCounter:
     def occupancy(self) -> dict[str, int]:
         """Tracks inside each zone now."""
         return {z.name: sum(z.name in t.zones for t in self.tracks.values()) for z in self.config.zones}
+
+    def overlay(self) -> Overlay:
+        """The zones and lines with their counts now, for sinks that draw them."""
+        occupancy = self.occupancy()
+        return Overlay(
+            tuple(
+                ZoneState(z.name, tuple(z.polygon), occupancy[z.name], self.entries[z.name])
+                for z in self.config.zones
+            ),
+            tuple(
+                LineState(line.name, line.start, line.end, c["in"], c["out"])
+                for line in self.config.lines
+                for c in [self.crossings[line.name]]
+            ),
+        )
 
     def summary(self) -> dict[str, Any]:
         return {

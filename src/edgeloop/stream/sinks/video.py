@@ -1,4 +1,5 @@
-"""Annotated video sink: an mp4 per source with boxes, labels and tracker ids drawn."""
+"""Annotated video sink: an mp4 per source with boxes, labels and tracker ids drawn, and with
+zones, lines and their live counts when the run has zones."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from edgeloop.errors import SinkError
 from edgeloop.imaging import draw_detections
 from edgeloop.optional import require_opencv
 from edgeloop.stream.frames import FrameResult
+from edgeloop.stream.overlay import draw_overlay
 from edgeloop.stream.sinks.base import Sink
 
 cv2 = require_opencv("the video sink", "stream")
@@ -56,6 +58,8 @@ class VideoSink(Sink):
             ):
                 if tid >= 0:
                     cv2.putText(image, f"#{tid}", (int(x1) + 2, int(y2) - 4), 0, 0.5, (255, 255, 255), 1)
+        if result.overlay is not None:
+            draw_overlay(image, result.overlay)
         height, width = image.shape[:2]
         self._writer(result.frame.source, width, height).write(image)
 
