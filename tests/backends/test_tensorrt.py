@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeloop.backends import BACKENDS, create_backend
+from edgeloop.backends import BACKENDS, TensorRtConfig, create_backend, parse_backend_config
 from edgeloop.backends.tensorrt import TensorRtBackend, engine_cache_key
 from edgeloop.bundle import Bundle
 from edgeloop.errors import BackendError
@@ -37,7 +37,7 @@ def test_missing_tensorrt_says_how_to_install(yolo_bundle: Bundle) -> None:
     with pytest.raises(
         BackendError, match=r"backend 'tensorrt' unavailable here: pip install 'edgeloop\[tensorrt\]'"
     ):
-        create_backend("tensorrt")
+        create_backend(parse_backend_config("tensorrt"))
     with pytest.raises(BackendError, match="NVIDIA GPU"):
         TensorRtBackend().load(yolo_bundle.model_path())
     TensorRtBackend().close()  # closing an unloaded backend is fine
@@ -58,8 +58,8 @@ def test_engine_builds_caches_and_matches_onnxruntime(
     """Untested on hardware so far: needs an NVIDIA GPU."""
     from edgeloop.predictor import Predictor
 
-    config = {"precision": precision, "cache_dir": str(tmp_path)}
-    with Predictor(yolo_bundle, backend="tensorrt", backend_config=config) as trt:
+    config = TensorRtConfig(precision=precision, cache_dir=str(tmp_path))  # type: ignore[arg-type]
+    with Predictor(yolo_bundle, config) as trt:
         assert "building TensorRT engine for model.onnx" in capfd.readouterr().err
         image = np.full((640, 640, 3), 128, np.uint8)
         image[64:192, 64:192] = (0, 0, 255)
@@ -67,5 +67,5 @@ def test_engine_builds_caches_and_matches_onnxruntime(
             a, b = trt.predict(image), ort.predict(image)
     assert len(a) == len(b) == 1  # type: ignore[arg-type]
     assert list(tmp_path.glob("*.engine"))
-    with Predictor(yolo_bundle, backend="tensorrt", backend_config=config):
+    with Predictor(yolo_bundle, config):
         assert "building" not in capfd.readouterr().err  # second load hits the cache

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from edgeloop.backends.base import Tensor
+from edgeloop.backends.base import BackendSettings, Capabilities, Tensor
 from edgeloop.bundle import sha256_file
 from edgeloop.errors import BackendError
 from edgeloop.types import ModelSpec, TensorSpec
@@ -34,10 +34,8 @@ Precision = Literal["fp32", "fp16", "int8"]
 INSTALL_HINT = "pip install 'edgeloop[tensorrt]' on a machine with an NVIDIA GPU and driver"
 
 
-class TensorRtConfig(BaseModel):
+class TensorRtConfig(BackendSettings):
     """Settings for the TensorRT backend."""
-
-    model_config = ConfigDict(extra="forbid")
 
     type: Literal["tensorrt"] = "tensorrt"
     device: int = Field(default=0, ge=0, description="CUDA device index")
@@ -46,6 +44,13 @@ class TensorRtConfig(BaseModel):
     cache_dir: str | None = Field(
         default=None, description="engine cache (default: trt_cache next to the model)"
     )
+
+    def capabilities(self) -> Capabilities:
+        """One execution context and its buffers: not thread-safe, one call at a time.
+        The GPU schedules its own work; no CPU thread count to set."""
+        return Capabilities(
+            thread_safe=False, preferred_workers=1, dynamic_shapes=False, threads_setting=False
+        )
 
 
 def engine_cache_key(
@@ -91,6 +96,9 @@ class TensorRtBackend:
         self._buffers: dict[str, tuple[int, np.ndarray]] = {}  # name -> (device pointer, host array)
         self._inputs: list[str] = []
         self._outputs: list[str] = []
+
+    def capabilities(self) -> Capabilities:
+        return self.config.capabilities()
 
     @staticmethod
     def available() -> bool:

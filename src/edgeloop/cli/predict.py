@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from edgeloop.cli.backend_options import backend_option, backend_settings, device_option, threads_option
 from edgeloop.cli.common import err, error_line, handle_errors, stdout_line
 from edgeloop.errors import EdgeloopError
 from edgeloop.progress import progress_bar
@@ -71,11 +72,9 @@ def predict(
     max_det: int | None = typer.Option(None, "--max-det", min=1, help="Most detections per image."),
     classes: str | None = typer.Option(None, help="Keep only these class ids, e.g. 0,2."),
     agnostic: bool = typer.Option(False, "--agnostic", help="NMS across classes."),
-    backend: str = typer.Option("onnxruntime", help="Backend: onnxruntime, openvino, tensorrt, null."),
-    device: str = typer.Option(
-        "cpu", help="onnxruntime device: cpu, cuda, tensorrt, openvino, coreml, auto."
-    ),
-    threads: int = typer.Option(0, min=0, help="Inference threads (0: the runtime decides)."),
+    backend: str = backend_option(),
+    device: str | None = device_option(),
+    threads: int = threads_option(),
     precision: str | None = typer.Option(None, help="Bundle variant to run: fp32, fp16, int8."),
     fast_decode: bool = typer.Option(
         False, "--fast-decode", help="Decode large JPEGs at reduced size (faster, slightly different pixels)."
@@ -87,15 +86,14 @@ def predict(
     """Detect (or classify) objects in images with a bundle."""
     from edgeloop.predictor import Predictor
 
+    config = backend_settings(backend, device, threads)
     paths = expand_sources(sources)
-    config = {"device": device, "intra_op_threads": threads} if backend == "onnxruntime" else {}
     class_ids = [int(c) for c in classes.split(",") if c.strip()] if classes else None
     failures = 0
     with Predictor(
         bundle,
-        backend=backend,
+        config,
         precision=precision,
-        backend_config=config,
         max_pixels=max_pixels,
         fast_decode=fast_decode,
     ) as predictor:

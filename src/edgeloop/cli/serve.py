@@ -7,7 +7,9 @@ from pathlib import Path
 
 import typer
 
+from edgeloop.cli.backend_options import backend_option, backend_settings, device_option, threads_option
 from edgeloop.cli.common import err, handle_errors
+from edgeloop.errors import ConfigError
 
 
 @handle_errors
@@ -18,10 +20,9 @@ def serve(
     token: str | None = typer.Option(
         None, envvar="EDGELOOP_TOKEN", help="Require 'Authorization: Bearer TOKEN'."
     ),
-    device: str = typer.Option(
-        "cpu", help="onnxruntime device: cpu, cuda, tensorrt, openvino, coreml, auto."
-    ),
-    threads: int = typer.Option(0, min=0, help="Inference threads per model (0: the runtime decides)."),
+    backend: str = backend_option(),
+    device: str | None = device_option(),
+    threads: int = threads_option("per model"),
     queue_size: int = typer.Option(32, "--queue-size", min=1, help="Requests waiting per model before 503."),
     max_batch: int = typer.Option(
         1, "--max-batch", min=1, help="Images per inference (dynamic-batch models)."
@@ -48,18 +49,21 @@ def serve(
     from edgeloop.serve.app import build, shutdown
     from edgeloop.serve.config import ServeConfig, check_exposure
 
+    settings = backend_settings(backend, device, threads)
+    if spinning is not None:
+        if "allow_spinning" not in type(settings).model_fields:
+            raise ConfigError(f"--spinning/--no-spinning: backend '{backend}' has no busy-wait setting")
+        settings = settings.replace({"allow_spinning": spinning})
     config = ServeConfig(
         host=host,
         port=port,
         token=token or None,
-        device=device,
-        threads=threads,
+        backend=settings,
         queue_size=queue_size,
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
         max_body_bytes=int(max_body_mb * 2**20),
         request_timeout_s=timeout,
-        allow_spinning=spinning,
         check_samples=not no_check,
         max_pipelines=max_pipelines,
         output_dir=str(output_dir.resolve()) if output_dir else None,
@@ -69,7 +73,8 @@ def serve(
     app, manager = build([str(b) for b in bundles], config)
     for name, worker in manager.items():
         state = "ready" if worker.ready else "NOT READY (golden samples differ, see /readyz)"
-        err.print(f"model '{name}' v{worker.version} from {worker.source}: {state}")
+        backend = worker.predictor.backend.name
+        err.print(f"model '{name}' v{worker.version} from {worker.source} on {backend}: {state}")
     auth = "token required" if config.token else "no token (loopback only)"
     err.print(f"serving on http://{host}:{port} ({auth}); web page at /, API docs at /docs")
     try:

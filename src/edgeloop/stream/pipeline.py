@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgeloop.backends import Capabilities
 from edgeloop.errors import EdgeloopError, SourceError
 from edgeloop.postprocess import DecodeOptions
 from edgeloop.predictor import Predictor
@@ -42,18 +43,18 @@ from edgeloop.types import Detections
 POLL_S = 0.05
 
 
-def plan_workers(workers: int, threads: int, backend: str, device: str) -> tuple[int, int]:
+def plan_workers(workers: int, threads: int, capabilities: Capabilities) -> tuple[int, int]:
     """(inference workers, threads per worker) for ``workers``/``threads`` where 0 means auto.
 
-    On a CPU with ONNX Runtime, two frames in flight on half the cores each beat one
-    frame on all of them: small models do not keep every core busy within one frame,
-    and decoding fills the gaps (1.16-1.31x the frames/s of one worker on 2 cores,
-    docs/benchmarks.md). GPU and other runtimes schedule their own work: one worker.
+    Auto workers is what the backend prefers (``Capabilities.preferred_workers``: ONNX
+    Runtime on a multi-core CPU takes two frames at once, docs/benchmarks.md; GPUs and
+    other runtimes schedule their own work: one). Several workers on a backend that sets
+    CPU threads share the cores between them.
     """
     cores = os.cpu_count() or 1
     if workers == 0:
-        workers = 2 if backend == "onnxruntime" and device == "cpu" and cores >= 2 else 1
-    if workers > 1 and threads == 0:
+        workers = capabilities.preferred_workers
+    if workers > 1 and threads == 0 and capabilities.threads_setting:
         threads = max(1, cores // workers)  # workers x threads = cores, no oversubscription
     return workers, threads
 
