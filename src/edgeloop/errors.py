@@ -53,3 +53,11 @@ class DeployError(EdgeloopError):
 
 class TrainError(EdgeloopError):
     """Training cannot start or resume, or a checkpoint or run folder is missing or unreadable."""
+
+
+class Overloaded(EdgeloopError):
+    """An inference session's queue is full: try again shortly (HTTP 503)."""
+
+
+class Unavailable(EdgeloopError):
+    """An inference session is closed: its model is shutting down or being replaced (HTTP 503)."""

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeloop.testing.onnx_models import colour_detector
 from edgeloop.importer import import_onnx
 from edgeloop.predictor import Predictor
 from edgeloop.serve.metrics import Metrics
 from edgeloop.serve.worker import ModelWorker, Overloaded, Unavailable
+from edgeloop.testing.onnx_models import colour_detector
 from tests.conftest import scene_640x480
 
 
@@ -55,7 +55,7 @@ def test_bounded_waiting_and_unloading(batch_bundle: Path) -> None:
     predictor = Predictor(batch_bundle)
     worker = ModelWorker(predictor, "test", Metrics(), queue_size=1)
     tensor = predictor.prepare(scene_640x480()).tensor
-    with worker._infer_lock:  # the model is busy
+    with worker.session._slots:  # the model is busy
         holder = threading.Thread(target=worker.run, args=({"images": tensor}, False, 10))
         holder.start()
         while worker.queue_depth < 1:
