@@ -41,6 +41,16 @@ def test_yaml_and_json_bodies_pick_the_config_class() -> None:
         parse_backend_config(["onnxruntime"])  # type: ignore[arg-type]
 
 
+def test_server_settings_hold_one_backend_config() -> None:
+    from edgeloop.serve.config import ServeConfig
+
+    assert ServeConfig().backend == OnnxRuntimeConfig()
+    config = ServeConfig.model_validate({"backend": {"type": "openvino", "threads": 2}})
+    assert config.backend == OpenVinoConfig(threads=2)
+    with pytest.raises(ValueError, match="openvino"):
+        ServeConfig.model_validate({"backend": {"type": "openvino", "intra_op_threads": 2}})
+
+
 def test_threads_flag_means_each_backends_own_setting() -> None:
     assert backend_config("onnxruntime", None, 3) == OnnxRuntimeConfig(intra_op_threads=3)
     assert backend_config("openvino", "cpu", 3) == OpenVinoConfig(threads=3)
