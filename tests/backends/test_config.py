@@ -54,6 +54,8 @@ def test_server_settings_hold_one_backend_config() -> None:
 def test_threads_flag_means_each_backends_own_setting() -> None:
     assert backend_config("onnxruntime", None, 3) == OnnxRuntimeConfig(intra_op_threads=3)
     assert backend_config("openvino", "cpu", 3) == OpenVinoConfig(threads=3)
+    with pytest.raises(ConfigError, match="--threads: OpenVINO sets CPU inference threads, not GPU"):
+        backend_config("openvino", "gpu", 3)
     assert backend_config("null", None, 3) == NullConfig()  # runs nothing: any count is honoured
     assert backend_config("tensorrt", None, 0) == TensorRtConfig()
     with pytest.raises(ConfigError, match="--threads: backend 'tensorrt' cannot set"):

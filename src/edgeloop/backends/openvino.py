@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from edgeloop.backends.base import BackendSettings, Capabilities, Tensor
-from edgeloop.errors import BackendError
+from edgeloop.errors import BackendError, ConfigError
 from edgeloop.types import ModelSpec, TensorSpec
 
 _HINTS = {"latency": "LATENCY", "throughput": "THROUGHPUT", "cumulative_throughput": "CUMULATIVE_THROUGHPUT"}
@@ -70,8 +70,22 @@ class OpenVinoConfig(BackendSettings):
 
     def capabilities(self) -> Capabilities:
         """``infer`` serializes on the one infer request (a lock), so calls from several
-        threads are safe but do not overlap: one worker."""
-        return Capabilities(thread_safe=True, preferred_workers=1, dynamic_shapes=True, threads_setting=True)
+        threads are safe but do not overlap: one worker. Threads are a CPU setting."""
+        return Capabilities(
+            thread_safe=True,
+            preferred_workers=1,
+            dynamic_shapes=True,
+            threads_setting=self.device in ("CPU", "AUTO"),
+        )
+
+    def with_threads(self, threads: int) -> OpenVinoConfig:
+        """INFERENCE_NUM_THREADS is a CPU property: refused on a GPU or NPU."""
+        if threads and not self.capabilities().threads_setting:
+            raise ConfigError(
+                f"--threads: OpenVINO sets CPU inference threads, not {self.device} ones; "
+                "leave --threads out with this device"
+            )
+        return super().with_threads(threads)
 
 
 class OpenVinoBackend:
