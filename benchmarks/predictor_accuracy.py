@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeloop.backends import OnnxRuntimeConfig
 from edgeloop.hardware.catalog import Cpu, Device, Target, load_catalog
 from edgeloop.hardware.predict import (
     Calibration,
@@ -110,8 +111,8 @@ def host(rounds: int, runs: int) -> float:
                 p = profile_onnx(onnx_path)
                 works[(w, s)] = Workload(p.gflops, p.params, s)
                 bundle = import_onnx(onnx_path, Path(tmp) / f"b{w}-{s}")
-                config = {"intra_op_threads": threads, "allow_spinning": False}
-                predictors[(w, s)] = Predictor(bundle, backend_config=config)
+                config = OnnxRuntimeConfig(intra_op_threads=threads, allow_spinning=False)
+                predictors[(w, s)] = Predictor(bundle, config)
         image = (np.random.default_rng(0).integers(0, 255, (480, 640, 3))).astype(np.uint8)
         samples: dict[tuple[float, int], list[float]] = defaultdict(list)
         peaks = []

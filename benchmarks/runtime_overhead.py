@@ -30,6 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edgeloop.backends import OnnxRuntimeConfig
 from edgeloop.imaging import decode_image
 from edgeloop.importer import ImportOptions, import_onnx
 from edgeloop.predictor import Predictor
@@ -130,9 +131,8 @@ def main() -> int:
         imgsz_list = [int(s) for s in args.sizes.split(",")]
         for imgsz in imgsz_list[:1] if args.model is not None else imgsz_list:
             bundle = make_bundle(workdir, imgsz, args.model)
-            config: dict[str, object] = {"intra_op_threads": args.threads}
-            if args.spinning != "auto":
-                config["allow_spinning"] = args.spinning == "on"
+            spinning = None if args.spinning == "auto" else args.spinning == "on"
+            config = OnnxRuntimeConfig(intra_op_threads=args.threads, allow_spinning=spinning)
             sources = (
                 [(args.image_file.read_bytes(), 0, 0)]
                 if args.image_file
@@ -143,7 +143,7 @@ def main() -> int:
                     height, width = decode_image(jpeg).shape[:2]
                 image_path = workdir / f"scene-{width}x{height}.jpg"
                 image_path.write_bytes(jpeg)
-                with Predictor(bundle, backend_config=config, fast_decode=args.fast_decode) as predictor:
+                with Predictor(bundle, config, fast_decode=args.fast_decode) as predictor:
                     row = interleaved(predictor, jpeg, args.rounds)
                     row["imgsz"] = predictor.input_spec.size_hw[0]
                 row["jpeg"] = f"{width}x{height}"

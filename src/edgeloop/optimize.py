@@ -19,6 +19,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field
 
+from edgeloop.backends import BackendConfig, parse_backend_config
+from edgeloop.backends.config import sharing_process
 from edgeloop.bundle import Bundle, Manifest, Variant, load_bundle, sha256_file, write_manifest
 from edgeloop.errors import BundleError, ConfigError
 from edgeloop.evaluate import DetectionReport
@@ -161,10 +163,14 @@ def _backend_of(variant: Variant) -> str:
     return variant.backends[0] if variant.backends else "onnxruntime"
 
 
+def backend_for(variant: Variant) -> BackendConfig:
+    """Default settings of the backend a variant is made for; several are measured
+    interleaved in one process, so none may busy-wait."""
+    return sharing_process(parse_backend_config(_backend_of(variant)))
+
+
 def _predictor(bundle: Bundle, variant: Variant) -> Predictor:
-    backend = _backend_of(variant)
-    config: dict[str, object] = {"allow_spinning": False} if backend == "onnxruntime" else {}
-    predictor = Predictor(bundle, backend=backend, precision=variant.precision, backend_config=config)
+    predictor = Predictor(bundle, backend_for(variant), precision=variant.precision)
     if predictor.variant.file != variant.file:  # two variants of one precision and backend
         predictor.close()
         raise BundleError(f"cannot select variant {variant.file} by precision and backend alone")

@@ -9,12 +9,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from edgeloop.backends import Backend, create_backend
+from edgeloop.backends import Backend, BackendConfig, Capabilities, OnnxRuntimeConfig, create_backend
+from edgeloop.backends.base import BackendSettings
 from edgeloop.bundle import Bundle, load_bundle
 from edgeloop.errors import BundleError, ImageError
 from edgeloop.imaging import (
@@ -61,9 +61,10 @@ class Predictor:
 
     Args:
         bundle: a loaded ``Bundle`` or a path to a bundle folder or ``.tar``.
-        backend: a backend registry name, or a ready ``Backend`` instance.
+        backend: the backend's settings (``OnnxRuntimeConfig()``, ``OpenVinoConfig(threads=2)``,
+            or ``parse_backend_config(...)`` from YAML/JSON), or a ready ``Backend`` instance.
+            Default: ONNX Runtime on the CPU.
         precision: which variant to run (default: the bundle's default variant).
-        backend_config: settings for the named backend (validated by its config model).
         max_pixels: images declaring more pixels are refused before decoding.
         fast_decode: decode JPEGs much larger than the model input at 1/2, 1/4
             or 1/8 size in the DCT domain (faster; pixels differ slightly from a
@@ -74,17 +75,21 @@ class Predictor:
     def __init__(
         self,
         bundle: Bundle | str | Path,
-        backend: str | Backend = "onnxruntime",
+        backend: BackendConfig | Backend | None = None,
         precision: str | None = None,
-        backend_config: dict[str, Any] | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         fast_decode: bool = False,
     ) -> None:
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         manifest = self.bundle.manifest
-        self.backend = (
-            create_backend(backend, **(backend_config or {})) if isinstance(backend, str) else backend
-        )
+        if backend is None:
+            backend = OnnxRuntimeConfig()
+        if isinstance(backend, str):
+            raise TypeError(
+                f"Predictor(backend={backend!r}): pass settings, e.g. "
+                f"parse_backend_config({backend!r}) or OnnxRuntimeConfig()"
+            )
+        self.backend: Backend = create_backend(backend) if isinstance(backend, BackendSettings) else backend
         self.variant = manifest.variant(precision, self.backend.name)
         self.model_spec: ModelSpec = self.backend.load(self.bundle.path(self.variant.file))
         self.input_name = self.model_spec.inputs[0].name
@@ -111,6 +116,11 @@ class Predictor:
                 f"bundle.json input.size_hw {list(want)} does not match the model's input "
                 f"{list(hw)}; fix input.size_hw (or re-import with --imgsz {hw[1]},{hw[0]})"
             )
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the backend can do (thread safety, preferred workers, dynamic shapes)."""
+        return self.backend.capabilities()
 
     @property
     def names(self) -> tuple[str, ...]:

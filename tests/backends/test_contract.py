@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeloop.backends import BACKENDS, create_backend
+from edgeloop.backends import BACKENDS, Capabilities, backend_config, create_backend, parse_backend_config
 from edgeloop.bundle import Bundle
-from edgeloop.errors import BackendError
+from edgeloop.errors import BackendError, ConfigError
 
 
 @pytest.mark.parametrize("name", BACKENDS.names())
@@ -16,8 +16,11 @@ def test_contract(name: str, yolo_bundle: Bundle) -> None:
     assert isinstance(cls.available(), bool)
     if not cls.available():
         pytest.skip(f"{name} runtime not installed")
-    backend = create_backend(name)
+    backend = create_backend(parse_backend_config(name))
     assert backend.name == name
+    caps = backend.capabilities()
+    assert isinstance(caps, Capabilities) and caps.preferred_workers >= 1
+    assert caps == parse_backend_config(name).capabilities()  # known before loading
     spec = backend.load(yolo_bundle.model_path())
     assert spec.inputs and spec.outputs
     shape = tuple(d if isinstance(d, int) else 1 for d in spec.inputs[0].shape)
@@ -31,19 +34,27 @@ def test_contract(name: str, yolo_bundle: Bundle) -> None:
 
 
 def test_unknown_backend_lists_choices() -> None:
-    with pytest.raises(BackendError, match="unknown backend 'tpu9'.*onnxruntime"):
-        create_backend("tpu9")
+    with pytest.raises(ConfigError, match="unknown backend 'tpu9'.*onnxruntime"):
+        parse_backend_config("tpu9")
+    with pytest.raises(ConfigError, match="no 'type' key.*onnxruntime, openvino"):
+        parse_backend_config({"device": "cpu"})
+    with pytest.raises(ConfigError, match="--backend: unknown backend 'tpu9'; choose one of onnxruntime"):
+        backend_config("tpu9")
 
 
 def test_invalid_settings_are_named() -> None:
-    with pytest.raises(BackendError, match="intra_op_threads"):
-        create_backend("onnxruntime", intra_op_threads=-1)
-    with pytest.raises(BackendError, match="invalid settings"):
-        create_backend("onnxruntime", devise="cpu")
+    with pytest.raises(ConfigError, match=r"intra_op_threads: must be greater than or equal to 0 \(got -1\)"):
+        parse_backend_config({"type": "onnxruntime", "intra_op_threads": -1})
+    with pytest.raises(ConfigError, match="invalid backend 'onnxruntime': devise: not a setting"):
+        parse_backend_config({"type": "onnxruntime", "devise": "cpu"})
+    with pytest.raises(ConfigError) as caught:
+        parse_backend_config({"type": "onnxruntime", "device": "gpu"})
+    message = str(caught.value)
+    assert "device: must be 'cpu', 'cuda'" in message and "errors.pydantic.dev" not in message
 
 
 def test_onnxruntime_reads_spec_and_metadata(yolo_bundle: Bundle) -> None:
-    backend = create_backend("onnxruntime")
+    backend = create_backend(parse_backend_config("onnxruntime"))
     spec = backend.load(yolo_bundle.model_path())
     assert spec.inputs[0].name == "images" and spec.inputs[0].shape == (1, 3, 640, 640)
     assert spec.outputs[0].shape == (1, 7, 400)
@@ -56,14 +67,14 @@ def test_onnxruntime_missing_provider_says_how_to_fix(yolo_bundle: Bundle) -> No
 
     if "CUDAExecutionProvider" in ort.get_available_providers():
         pytest.skip("CUDA is present here")
-    backend = create_backend("onnxruntime", device="cuda")
+    backend = create_backend(parse_backend_config({"type": "onnxruntime", "device": "cuda"}))
     with pytest.raises(BackendError, match="onnxruntime-gpu.*--device cpu"):
         backend.load(yolo_bundle.model_path())
     backend.close()
 
 
 def test_onnxruntime_auto_falls_back_to_cpu(yolo_bundle: Bundle) -> None:
-    backend = create_backend("onnxruntime", device="auto")
+    backend = create_backend(parse_backend_config({"type": "onnxruntime", "device": "auto"}))
     backend.load(yolo_bundle.model_path())
     assert "CPUExecutionProvider" in backend.active_providers  # type: ignore[attr-defined]
     backend.close()
@@ -84,20 +95,23 @@ def test_corrupt_model_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model")
     with pytest.raises(BackendError, match="could not load bad.onnx"):
-        create_backend("onnxruntime").load(bad)
+        create_backend(parse_backend_config("onnxruntime")).load(bad)
 
 
 def test_spinning_turns_off_when_sessions_share_a_process(yolo_bundle: Bundle) -> None:
     from edgeloop.backends import onnxruntime as ort_backend
 
     before = ort_backend._live_sessions
-    a, b = create_backend("onnxruntime"), create_backend("onnxruntime")
+    a, b = (
+        create_backend(parse_backend_config("onnxruntime")),
+        create_backend(parse_backend_config("onnxruntime")),
+    )
     a.load(yolo_bundle.model_path())
     b.load(yolo_bundle.model_path())
     assert ort_backend._live_sessions == before + 2
     assert b.spinning is False  # type: ignore[attr-defined]
     assert a.spinning is (before == 0)  # type: ignore[attr-defined]
-    forced = create_backend("onnxruntime", allow_spinning=True)
+    forced = create_backend(parse_backend_config({"type": "onnxruntime", "allow_spinning": True}))
     forced.load(yolo_bundle.model_path())
     assert forced.spinning is True  # type: ignore[attr-defined]
     forced.close()

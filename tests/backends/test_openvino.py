@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeloop.backends import create_backend
+from edgeloop.backends import OpenVinoConfig, create_backend, parse_backend_config
 from edgeloop.backends.openvino import import_openvino
 from edgeloop.bundle import Bundle, load_bundle
 from edgeloop.data.synth import synth_detection
-from edgeloop.errors import BackendError
+from edgeloop.errors import BackendError, ConfigError
 from edgeloop.importer import import_onnx
 from edgeloop.predictor import Predictor
 from edgeloop.testing.onnx_models import random_yolo
@@ -69,7 +69,7 @@ def _parity(reference: Predictor, other: Predictor, images: list[Path]) -> tuple
 
 
 def test_same_detections_as_onnxruntime(random_bundle: Bundle, images: list[Path]) -> None:
-    with Predictor(random_bundle) as ort, Predictor(random_bundle, backend="openvino") as ov:
+    with Predictor(random_bundle) as ort, Predictor(random_bundle, OpenVinoConfig()) as ov:
         assert ov.variant.file == "model.onnx"  # no IR variant: OpenVINO reads the ONNX file
         total, found, found_back = _parity(ort, ov, images)
     assert total >= 40, "the test model should find boxes"
@@ -86,14 +86,14 @@ def test_ir_variant_is_preferred_and_matches(
     bundle = load_bundle(tmp_path / "out")
     assert bundle.manifest.variant(backend="openvino").file == "openvino/model.xml"
     assert bundle.manifest.variant(backend="onnxruntime").file == "model.onnx"
-    with Predictor(bundle) as ort, Predictor(bundle, backend="openvino") as ov:
+    with Predictor(bundle) as ort, Predictor(bundle, OpenVinoConfig()) as ov:
         assert ov.variant.file == "openvino/model.xml"
         total, found, found_back = _parity(ort, ov, images)
     assert (found + found_back) / total >= 0.99
 
 
 def test_runs_onnxruntime_qdq_int8(colour_int8: Path) -> None:
-    backend = create_backend("openvino")
+    backend = create_backend(parse_backend_config("openvino"))
     spec = backend.load(colour_int8)
     out = backend.infer({spec.inputs[0].name: np.zeros((1, 3, 320, 320), np.float32)})
     assert out[0].shape == (1, 7, 100)
@@ -113,7 +113,7 @@ def colour_int8(tmp_path: Path) -> Path:
 
 
 def test_unknown_device_says_what_exists(yolo_bundle: Bundle) -> None:
-    backend = create_backend("openvino", device="NPU")
+    backend = create_backend(parse_backend_config({"type": "openvino", "device": "NPU"}))
     if "NPU" in import_openvino().Core().available_devices:
         pytest.skip("an NPU is present here")
     with pytest.raises(BackendError, match="device 'NPU' not found.*available: .*CPU"):
@@ -121,7 +121,11 @@ def test_unknown_device_says_what_exists(yolo_bundle: Bundle) -> None:
 
 
 def test_settings_become_properties() -> None:
-    backend = create_backend("openvino", threads=2, performance_hint="throughput", cache_dir="/tmp/x")
+    backend = create_backend(
+        parse_backend_config(
+            {"type": "openvino", "threads": 2, "performance_hint": "throughput", "cache_dir": "/tmp/x"}
+        )
+    )
     props = backend.properties()  # type: ignore[attr-defined]
     assert props == {
         "PERFORMANCE_HINT": "THROUGHPUT",
@@ -129,8 +133,8 @@ def test_settings_become_properties() -> None:
         "INFERENCE_PRECISION_HINT": "f32",
         "CACHE_DIR": "/tmp/x",
     }
-    with pytest.raises(BackendError, match="(?s)invalid settings.*device"):
-        create_backend("openvino", device="TPU")
+    with pytest.raises(ConfigError, match="invalid backend 'openvino': device: must be 'CPU', 'GPU'"):
+        parse_backend_config({"type": "openvino", "device": "TPU"})
 
 
 def test_no_telemetry(yolo_bundle: Bundle, tmp_path: Path) -> None:
@@ -139,11 +143,11 @@ def test_no_telemetry(yolo_bundle: Bundle, tmp_path: Path) -> None:
 import sys
 from pathlib import Path
 import numpy as np
-from edgeloop.backends import create_backend
+from edgeloop.backends import create_backend, parse_backend_config
 from edgeloop.backends.openvino import import_openvino
 from edgeloop.export.openvino_ir import convert_to_ir
 xml, weights = convert_to_ir(Path({str(yolo_bundle.model_path())!r}), Path({str(tmp_path / "m.xml")!r}))
-backend = create_backend("openvino")
+backend = create_backend(parse_backend_config("openvino"))
 backend.load(xml)
 backend.infer({{"images": np.zeros((1, 3, 640, 640), np.float32)}})
 assert weights.is_file()
@@ -165,7 +169,7 @@ def test_accelerator_parity(device: str, random_bundle: Bundle, images: list[Pat
     """Untested here: needs an Intel GPU or NPU with its driver."""
     if device not in import_openvino().Core().available_devices:
         pytest.skip(f"no OpenVINO {device} here")
-    config = {"device": device}
-    with Predictor(random_bundle) as ort, Predictor(random_bundle, "openvino", backend_config=config) as ov:
+    config = OpenVinoConfig(device=device)  # type: ignore[arg-type]
+    with Predictor(random_bundle) as ort, Predictor(random_bundle, config) as ov:
         total, found, found_back = _parity(ort, ov, images)
     assert (found + found_back) / total >= 0.95  # GPU/NPU run FP16

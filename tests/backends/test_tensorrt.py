@@ -14,7 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeloop.backends import BACKENDS, create_backend, tensorrt_build, tensorrt_plan
+from edgeloop.backends import (
+    BACKENDS,
+    OnnxRuntimeConfig,
+    create_backend,
+    parse_backend_config,
+    tensorrt_build,
+    tensorrt_plan,
+)
 from edgeloop.backends import tensorrt as trt_backend
 from edgeloop.backends.cache import user_cache_dir
 from edgeloop.backends.tensorrt import TensorRtBackend, TensorRtConfig
@@ -183,7 +190,7 @@ def test_missing_tensorrt_says_how_to_install(yolo_bundle: Bundle) -> None:
     with pytest.raises(
         BackendError, match=r"backend 'tensorrt' unavailable here: pip install 'edgeloop\[tensorrt\]'"
     ):
-        create_backend("tensorrt")
+        create_backend(parse_backend_config("tensorrt"))
     with pytest.raises(BackendError, match="NVIDIA GPU"):
         TensorRtBackend().load(yolo_bundle.model_path())
     TensorRtBackend().close()  # closing an unloaded backend is fine
@@ -203,9 +210,9 @@ def test_engine_builds_caches_and_matches_onnxruntime(
     from edgeloop.predictor import Predictor
 
     before = _bundle_files(yolo_bundle)
-    config = {"precision": precision, "cache_dir": str(tmp_path)}
+    config = TensorRtConfig(precision=precision, cache_dir=str(tmp_path))  # type: ignore[arg-type]
     caplog.set_level(logging.INFO, logger="edgeloop.backends.tensorrt")
-    with Predictor(yolo_bundle, backend="tensorrt", backend_config=config) as trt:
+    with Predictor(yolo_bundle, config) as trt:
         assert "building a TensorRT engine" in caplog.text
         image = np.full((640, 640, 3), 128, np.uint8)
         image[64:192, 64:192] = (0, 0, 255)
@@ -214,7 +221,7 @@ def test_engine_builds_caches_and_matches_onnxruntime(
     assert len(a) == len(b) == 1  # type: ignore[arg-type]
     assert list(tmp_path.glob("*.engine"))
     caplog.clear()
-    with Predictor(yolo_bundle, backend="tensorrt", backend_config=config):
+    with Predictor(yolo_bundle, config):
         assert "building" not in caplog.text  # second load hits the cache
     assert _bundle_files(yolo_bundle) == before  # nothing written into the bundle
 
@@ -224,8 +231,8 @@ def test_engine_builds_caches_and_matches_onnxruntime(
 def test_dynamic_batch_runs_each_batch_size_like_onnxruntime(tmp_path: Path) -> None:
     """Untested on hardware so far: an exported-style model (dynamic batch) at batch 1, 3 and 4."""
     model = colour_detector(tmp_path / "m.onnx", imgsz=(320, 320), dynamic_batch=True)
-    trt = create_backend("tensorrt", precision="fp32", max_batch=4, cache_dir=str(tmp_path / "cache"))
-    ort = create_backend("onnxruntime")
+    trt = create_backend(TensorRtConfig(precision="fp32", max_batch=4, cache_dir=str(tmp_path / "cache")))
+    ort = create_backend(OnnxRuntimeConfig())
     spec = trt.load(model)
     ort.load(model)
     assert spec.inputs[0].shape == (None, 3, 320, 320)

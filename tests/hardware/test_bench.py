@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from edgeloop.backends import NullConfig, OnnxRuntimeConfig
 from edgeloop.bundle import Bundle
 from edgeloop.errors import EdgeloopError
 from edgeloop.hardware.bench import SCHEMA_VERSION, STAGES, BenchReport, bench_bundle, report_schema
@@ -19,7 +20,7 @@ def test_published_schema_is_current() -> None:
 
 def test_report_validates_against_schema(yolo_bundle: Bundle) -> None:
     jsonschema = pytest.importorskip("jsonschema")
-    report = bench_bundle(yolo_bundle, {"onnxruntime": {"intra_op_threads": 1}}, warmup=1, runs=3)
+    report = bench_bundle(yolo_bundle, [OnnxRuntimeConfig(intra_op_threads=1)], warmup=1, runs=3)
     data = json.loads(report.model_dump_json())
     jsonschema.validate(data, report_schema())
     assert data["schema_version"] == SCHEMA_VERSION
@@ -34,10 +35,10 @@ def test_report_validates_against_schema(yolo_bundle: Bundle) -> None:
 
 
 def test_each_backend_and_variant(yolo_bundle: Bundle) -> None:
-    report = bench_bundle(yolo_bundle, {"onnxruntime": {}, "null": {}}, warmup=0, runs=1)
+    report = bench_bundle(yolo_bundle, [OnnxRuntimeConfig(), NullConfig()], warmup=0, runs=1)
     assert [r.backend for r in report.results] == ["onnxruntime", "null"]
 
 
 def test_missing_precision(yolo_bundle: Bundle) -> None:
     with pytest.raises(EdgeloopError, match="no variant of precision int8"):
-        bench_bundle(yolo_bundle, {"onnxruntime": {}}, precisions=["int8"], runs=1)
+        bench_bundle(yolo_bundle, [OnnxRuntimeConfig()], precisions=["int8"], runs=1)

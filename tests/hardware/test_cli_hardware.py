@@ -75,9 +75,10 @@ def test_bench_wrong_size_says_how_to_fix(yolo_bundle: Bundle) -> None:
 def test_bench_without_onnx_or_torch_and_profile_says_what_to_install(yolo_bundle: Bundle) -> None:
     """bench is on the device path (no onnx, no torch); profile names the extra it needs."""
     code = f"""
+from edgeloop.backends import OnnxRuntimeConfig
 from edgeloop.hardware.bench import bench_bundle
 from edgeloop.bundle import load_bundle
-report = bench_bundle(load_bundle({str(yolo_bundle.root)!r}), {{"onnxruntime": {{}}}}, warmup=0, runs=1)
+report = bench_bundle(load_bundle({str(yolo_bundle.root)!r}), [OnnxRuntimeConfig()], warmup=0, runs=1)
 assert "torch" not in sys.modules and "onnx" not in sys.modules
 from edgeloop.hardware.profile import ProfileError, profile_onnx
 try:

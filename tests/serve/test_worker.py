@@ -55,7 +55,7 @@ def test_bounded_waiting_and_unloading(batch_bundle: Path) -> None:
     predictor = Predictor(batch_bundle)
     worker = ModelWorker(predictor, "test", Metrics(), queue_size=1)
     tensor = predictor.prepare(scene_640x480()).tensor
-    with worker._infer_lock:  # the model is busy
+    with worker.session._slots:  # the model is busy
         holder = threading.Thread(target=worker.run, args=({"images": tensor}, False, 10))
         holder.start()
         while worker.queue_depth < 1:

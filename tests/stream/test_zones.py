@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from edgeloop.backends import OnnxRuntimeConfig
 from edgeloop.bundle import Bundle
 from edgeloop.errors import ConfigError
 from edgeloop.predictor import Predictor
@@ -56,8 +57,8 @@ def test_counts_match_ground_truth(
     zones_file = tmp_path / "zones.yaml"
     zones_file.write_text(ZONES_YAML)
     out = tmp_path / "out.jsonl"
-    config = {"intra_op_threads": 1}
-    with Predictor(yolo_bundle, backend_config=config) as predictor, JsonlSink(out) as sink:
+    config = OnnxRuntimeConfig(intra_op_threads=1)
+    with Predictor(yolo_bundle, config) as predictor, JsonlSink(out) as sink:
         pipeline = Pipeline(
             predictor, [VideoFileSource(scene_video, "cam0")], [sink], load_zones(zones_file), workers=workers
         )

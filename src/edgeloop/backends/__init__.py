@@ -1,10 +1,17 @@
-"""Backends registry: name -> backend class, imported on first use."""
+"""Backends registry: name -> backend class, imported on first use; and their typed settings."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from edgeloop.backends.base import Backend
+from edgeloop.backends.base import Backend, BackendSettings, Capabilities
+from edgeloop.backends.config import (
+    BackendConfig,
+    NullConfig,
+    OnnxRuntimeConfig,
+    OpenVinoConfig,
+    TensorRtConfig,
+    backend_config,
+    parse_backend_config,
+)
 from edgeloop.errors import BackendError
 from edgeloop.registry import Registry
 
@@ -25,22 +32,32 @@ _INSTALL = {
 }
 
 
-def create_backend(name: str, **config: Any) -> Backend:
-    """Build a backend by registry name, validating ``config`` with its pydantic model.
+def create_backend(config: BackendConfig) -> Backend:
+    """Build the backend that ``config`` (from ``parse_backend_config`` or ``backend_config``) names.
 
     Raises:
-        BackendError: unknown name, runtime not installed, or invalid settings.
+        BackendError: the runtime is not installed here.
     """
+    name = config.type
     cls = BACKENDS.get(name)
     if not cls.available():
         hint = _INSTALL.get(name, f"pip install 'edgeloop[{name}]'")
         raise BackendError(f"backend '{name}' unavailable here: {hint}")
-    try:
-        settings = cls.Config(**config)
-    except ValueError as exc:
-        raise BackendError(f"invalid settings for backend '{name}': {exc}") from None
-    backend: Backend = cls(settings)
+    backend: Backend = cls(config)
     return backend
 
 
-__all__ = ["BACKENDS", "Backend", "create_backend"]
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "BackendConfig",
+    "BackendSettings",
+    "Capabilities",
+    "NullConfig",
+    "OnnxRuntimeConfig",
+    "OpenVinoConfig",
+    "TensorRtConfig",
+    "backend_config",
+    "create_backend",
+    "parse_backend_config",
+]

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from edgeloop.backends.base import Tensor
+from edgeloop.backends.base import BackendSettings, Capabilities, Tensor
 from edgeloop.errors import BackendError
 from edgeloop.types import ModelSpec, TensorSpec
 
@@ -18,14 +18,24 @@ def _default_outputs() -> list[tuple[int, ...]]:
     return [(1, 84, 8400)]
 
 
-class NullConfig(BaseModel):
+class NullConfig(BackendSettings):
     """Shapes the null backend pretends to have."""
 
-    model_config = ConfigDict(extra="forbid")
+    device_field: ClassVar[str | None] = None
 
     type: Literal["null"] = "null"
     input_shape: tuple[int, ...] = (1, 3, 640, 640)
     output_shapes: list[tuple[int, ...]] = Field(default_factory=_default_outputs)
+
+    def with_threads(self, threads: int) -> NullConfig:
+        """The null backend runs nothing: any number of threads is honoured trivially."""
+        return self
+
+    def capabilities(self) -> Capabilities:
+        """Fixed outputs (batch of one); nothing to share between threads."""
+        return Capabilities(
+            thread_safe=True, preferred_workers=1, dynamic_shapes=False, threads_setting=False
+        )
 
 
 class NullBackend:
@@ -39,6 +49,9 @@ class NullBackend:
         self._outputs: list[Tensor] | None = None
         self._loaded = False
         self.calls = 0
+
+    def capabilities(self) -> Capabilities:
+        return self.config.capabilities()
 
     @staticmethod
     def available() -> bool:

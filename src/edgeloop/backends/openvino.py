@@ -12,13 +12,13 @@ import sys
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, field_validator
 
-from edgeloop.backends.base import Tensor
-from edgeloop.errors import BackendError
+from edgeloop.backends.base import BackendSettings, Capabilities, Tensor
+from edgeloop.errors import BackendError, ConfigError
 from edgeloop.types import ModelSpec, TensorSpec
 
 _HINTS = {"latency": "LATENCY", "throughput": "THROUGHPUT", "cumulative_throughput": "CUMULATIVE_THROUGHPUT"}
@@ -45,10 +45,10 @@ def import_openvino() -> Any:
     return openvino
 
 
-class OpenVinoConfig(BaseModel):
+class OpenVinoConfig(BackendSettings):
     """Settings for the OpenVINO backend."""
 
-    model_config = ConfigDict(extra="forbid")
+    threads_field: ClassVar[str | None] = "threads"
 
     type: Literal["openvino"] = "openvino"
     device: Literal["CPU", "GPU", "NPU", "AUTO"] = "CPU"
@@ -62,6 +62,30 @@ class OpenVinoConfig(BaseModel):
     cache_dir: str | None = Field(
         default=None, description="compiled-model cache (saves GPU/NPU compile time on later loads)"
     )
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value  # --device cpu works too
+
+    def capabilities(self) -> Capabilities:
+        """``infer`` serializes on the one infer request (a lock), so calls from several
+        threads are safe but do not overlap: one worker. Threads are a CPU setting."""
+        return Capabilities(
+            thread_safe=True,
+            preferred_workers=1,
+            dynamic_shapes=True,
+            threads_setting=self.device in ("CPU", "AUTO"),
+        )
+
+    def with_threads(self, threads: int) -> OpenVinoConfig:
+        """INFERENCE_NUM_THREADS is a CPU property: refused on a GPU or NPU."""
+        if threads and not self.capabilities().threads_setting:
+            raise ConfigError(
+                f"--threads: OpenVINO sets CPU inference threads, not {self.device} ones; "
+                "leave --threads out with this device"
+            )
+        return super().with_threads(threads)
 
 
 class OpenVinoBackend:
@@ -77,6 +101,9 @@ class OpenVinoBackend:
         self._inputs: list[str] = []
         # One infer request is not safe to use from two threads at once.
         self._lock = threading.Lock()
+
+    def capabilities(self) -> Capabilities:
+        return self.config.capabilities()
 
     @staticmethod
     def available() -> bool:

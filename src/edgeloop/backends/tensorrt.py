@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import Field, PositiveInt, model_validator
 
-from edgeloop.backends.base import Tensor
+from edgeloop.backends.base import BackendSettings, Capabilities, Tensor
 from edgeloop.backends.cache import user_cache_dir
 from edgeloop.backends.tensorrt_plan import (
     ProfileSettings,
@@ -55,10 +55,8 @@ INSTALL_HINT = "pip install 'edgeloop[tensorrt]' on a machine with an NVIDIA GPU
 log = logging.getLogger("edgeloop.backends.tensorrt")
 
 
-class TensorRtConfig(BaseModel):
+class TensorRtConfig(BackendSettings):
     """Settings for the TensorRT backend."""
-
-    model_config = ConfigDict(extra="forbid")
 
     type: Literal["tensorrt"] = "tensorrt"
     device: int = Field(default=0, ge=0, description="CUDA device index")
@@ -89,6 +87,16 @@ class TensorRtConfig(BaseModel):
         if any(a[i] > b[i] for a, b in itertools.pairwise(sizes) for i in (0, 1)):
             raise ValueError("need min_hw <= opt_hw <= max_hw on both height and width")
         return self
+
+    def capabilities(self) -> Capabilities:
+        """One execution context and its buffers: not thread-safe, one call at a time.
+
+        The GPU schedules its own work; no CPU thread count to set. Batches above 1 run
+        when the engine's optimization profile allows them (``max_batch``).
+        """
+        return Capabilities(
+            thread_safe=False, preferred_workers=1, dynamic_shapes=self.max_batch > 1, threads_setting=False
+        )
 
     def profile(self) -> ProfileSettings:
         """The optimization-profile settings."""
@@ -171,6 +179,9 @@ class TensorRtBackend:
         self._shapes: dict[str, tuple[int, ...]] = {}  # input name -> shape set on the context
         self._inputs: list[str] = []
         self._outputs: list[str] = []
+
+    def capabilities(self) -> Capabilities:
+        return self.config.capabilities()
 
     @staticmethod
     def available() -> bool:

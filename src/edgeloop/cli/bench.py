@@ -8,21 +8,15 @@ from typing import Any
 
 import typer
 
+from edgeloop.cli.backend_options import backend_settings, backends_option, device_option, threads_option
 from edgeloop.cli.common import err, handle_errors, stdout_line
 from edgeloop.errors import EdgeloopError
-
-
-def _backend_configs(backends: list[str], device: str, threads: int) -> dict[str, dict[str, Any]]:
-    return {
-        name: ({"device": device, "intra_op_threads": threads} if name == "onnxruntime" else {})
-        for name in backends
-    }
 
 
 @handle_errors
 def bench(
     bundle: Path | None = typer.Argument(None, help="Bundle folder or .tar."),
-    backend: list[str] = typer.Option(["onnxruntime"], help="Backend to run (repeat for several)."),
+    backend: list[str] = backends_option(),
     precision: list[str] = typer.Option(
         [], help="Variant precision to run (repeat; default: every variant)."
     ),
@@ -31,10 +25,8 @@ def bench(
     ),
     runs: int = typer.Option(30, min=1, help="Timed runs per combination."),
     warmup: int = typer.Option(5, min=0, help="Untimed runs first."),
-    threads: int = typer.Option(0, min=0, help="onnxruntime intra-op threads (0: the runtime decides)."),
-    device: str = typer.Option(
-        "cpu", help="onnxruntime device: cpu, cuda, tensorrt, openvino, coreml, auto."
-    ),
+    threads: int = threads_option(),
+    device: str | None = device_option(),
     image: Path | None = typer.Option(None, help="Time this image (default: a synthetic 1280x720 JPEG)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON (see --schema)."),
     schema: bool = typer.Option(False, "--schema", help="Print the JSON Schema of the report and exit."),
@@ -55,6 +47,7 @@ def bench(
         raise EdgeloopError("missing BUNDLE: edgeloop bench my-bundle (or --schema)")
     from edgeloop.bundle import load_bundle
 
+    configs = [backend_settings(name, device, threads) for name in backend]
     loaded = load_bundle(bundle)
     size = loaded.manifest.input.size_hw
     if imgsz is not None and tuple(size) != (imgsz, imgsz):
@@ -66,11 +59,9 @@ def bench(
         raise EdgeloopError("--record needs --as-device SLUG: which catalogued device is this machine?")
     data = image.read_bytes() if image is not None else None
     err.print(f"benchmarking {loaded.manifest.name}: {warmup} warm-up + {runs} timed runs per combination")
-    report = bench_bundle(
-        loaded, _backend_configs(backend, device, threads), precision or None, warmup, runs, data
-    )
+    report = bench_bundle(loaded, configs, precision or None, warmup, runs, data)
     if record is not None and as_device is not None:
-        _record(report, bundle, record, as_device, device)
+        _record(report, bundle, record, as_device, device or "cpu")
     if as_json:
         stdout_line(report.model_dump_json())
         return
@@ -105,7 +96,7 @@ def bench(
     err.print("stage times are p50 in ms")
 
 
-def _record(report: Any, bundle: Path, path: Path, slug: str, ort_device: str) -> None:
+def _record(report: Any, bundle: Path, path: Path, slug: str, device: str) -> None:
     from edgeloop.cli.profile import load_profile
     from edgeloop.hardware.bench import to_measurements
     from edgeloop.hardware.catalog import Unit, load_catalog
@@ -113,7 +104,7 @@ def _record(report: Any, bundle: Path, path: Path, slug: str, ort_device: str) -
 
     load_catalog().device(slug)  # an unknown slug fails here, listing the known ones
     p = load_profile(bundle, None, None)
-    unit: Unit = "cpu" if ort_device == "cpu" else "gpu"
+    unit: Unit = "cpu" if device.lower() == "cpu" else "gpu"
     rows = to_measurements(report, p.gflops, p.params, slug, unit, report.bundle)
     save_measurements(rows, path)
     err.print(f"recorded {len(rows)} measurement(s) for {slug} in {path}")

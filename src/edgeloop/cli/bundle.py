@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from edgeloop.cli.backend_options import backend_option, backend_settings, device_option, threads_option
 from edgeloop.cli.common import err, handle_errors, stdout_line
 
 app = typer.Typer(help="Inspect, verify, pack and unpack bundles.", no_args_is_help=True)
@@ -60,16 +61,17 @@ def unpack(
 @handle_errors
 def check(
     bundle: Path = typer.Argument(..., help="Bundle folder or .tar."),
-    backend: str = typer.Option("onnxruntime", help="Backend to check with."),
-    device: str = typer.Option("cpu", help="onnxruntime device."),
+    backend: str = backend_option(),
+    device: str | None = device_option(),
+    threads: int = threads_option(),
 ) -> None:
     """Run the bundle's golden samples and compare with the expected results."""
     from edgeloop.errors import EdgeloopError
     from edgeloop.predictor import Predictor
     from edgeloop.samples import check_samples
 
-    config = {"device": device} if backend == "onnxruntime" else {}
-    with Predictor(bundle, backend=backend, backend_config=config) as predictor:
+    config = backend_settings(backend, device, threads)
+    with Predictor(bundle, config) as predictor:
         checks = check_samples(predictor)
     if not checks:
         err.print("no golden samples in this bundle: add some with `edgeloop bundle add-sample`")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from edgeloop.cli.backend_options import backend_option, backend_settings, device_option, threads_option
 from edgeloop.cli.common import err, handle_errors, stdout_line
 
 if TYPE_CHECKING:
@@ -32,21 +33,19 @@ def evaluate(
     dataset_format: str | None = typer.Option(
         None, "--from", help="Format of DATASET: yolo, coco, voc, folders (default: detected)."
     ),
-    backend: str = typer.Option("onnxruntime", help="Backend: onnxruntime, null."),
-    device: str = typer.Option(
-        "cpu", help="onnxruntime device: cpu, cuda, tensorrt, openvino, coreml, auto."
-    ),
-    threads: int = typer.Option(0, min=0, help="Inference threads (0: the runtime decides)."),
+    backend: str = backend_option(),
+    device: str | None = device_option(),
+    threads: int = threads_option(),
     precision: str | None = typer.Option(None, help="Bundle variant to run: fp32, fp16, int8."),
 ) -> None:
     """Evaluate a bundle on a labelled dataset: mAP50 and mAP50-95 per class, or accuracy."""
     from edgeloop.data.formats import load_dataset
     from edgeloop.predictor import Predictor
 
+    config = backend_settings(backend, device, threads)
     ds = load_dataset(dataset, dataset_format)
-    config = {"device": device, "intra_op_threads": threads} if backend == "onnxruntime" else {}
     started = time.perf_counter()
-    with Predictor(bundle, backend=backend, precision=precision, backend_config=config) as predictor:
+    with Predictor(bundle, config, precision=precision) as predictor:
         report, written = _run(predictor, ds, conf, iou, max_det, plots)
     seconds = time.perf_counter() - started
     _print_table(report)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from edgeloop.classes import parse_classes
+from edgeloop.cli.backend_options import backend_option, backend_settings, device_option, threads_option
 from edgeloop.cli.common import err, error_line, handle_errors, stdout_line
 from edgeloop.errors import EdgeloopError
 from edgeloop.progress import progress_bar
@@ -74,11 +75,9 @@ def predict(
         None, help="Keep only these classes: names or ids, comma-separated, e.g. person,car or 0,2."
     ),
     agnostic: bool = typer.Option(False, "--agnostic", help="NMS across classes."),
-    backend: str = typer.Option("onnxruntime", help="Backend: onnxruntime, openvino, tensorrt, null."),
-    device: str = typer.Option(
-        "cpu", help="onnxruntime device: cpu, cuda, tensorrt, openvino, coreml, auto."
-    ),
-    threads: int = typer.Option(0, min=0, help="Inference threads (0: the runtime decides)."),
+    backend: str = backend_option(),
+    device: str | None = device_option(),
+    threads: int = threads_option(),
     precision: str | None = typer.Option(None, help="Bundle variant to run: fp32, fp16, int8."),
     fast_decode: bool = typer.Option(
         False, "--fast-decode", help="Decode large JPEGs at reduced size (faster, slightly different pixels)."
@@ -90,14 +89,13 @@ def predict(
     """Detect (or classify) objects in images with a bundle."""
     from edgeloop.predictor import Predictor
 
+    config = backend_settings(backend, device, threads)
     paths = expand_sources(sources)
-    config = {"device": device, "intra_op_threads": threads} if backend == "onnxruntime" else {}
     failures = 0
     with Predictor(
         bundle,
-        backend=backend,
+        config,
         precision=precision,
-        backend_config=config,
         max_pixels=max_pixels,
         fast_decode=fast_decode,
     ) as predictor:

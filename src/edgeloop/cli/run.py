@@ -13,6 +13,7 @@ from typing import Any
 import typer
 
 from edgeloop.classes import parse_classes
+from edgeloop.cli.backend_options import backend_option, backend_settings, device_option, threads_option
 from edgeloop.cli.common import err, handle_errors
 
 RTSP_HELP = "Video file, image folder, camera index or /dev/videoN, or rtsp:// rtmp:// http(s):// URL."
@@ -51,22 +52,16 @@ def run(
     classes: str | None = typer.Option(
         None, help="Keep only these classes: names or ids, comma-separated, e.g. person,car or 0,2."
     ),
-    backend: str = typer.Option("onnxruntime", help="Backend: onnxruntime, openvino, tensorrt, null."),
-    device: str = typer.Option(
-        "cpu", help="onnxruntime device: cpu, cuda, tensorrt, openvino, coreml, auto."
-    ),
-    threads: int = typer.Option(
-        0,
-        min=0,
-        help="Inference threads per worker (0: the runtime decides; with --workers, cores / workers).",
-    ),
+    backend: str = backend_option(),
+    device: str | None = device_option(),
+    threads: int = threads_option("per worker; with several workers, 0 means cores / workers"),
     workers: int = typer.Option(
         0,
         "--workers",
         min=0,
         max=64,
         help="Frames in inference at once, sharing one model; results still reach sinks in order "
-        "(0: 2 on a multi-core CPU, else 1).",
+        "(0: what the backend prefers: 2 for onnxruntime on a multi-core CPU, else 1).",
     ),
     connect_timeout: float = typer.Option(
         15.0, "--connect-timeout", min=0.1, help="Seconds to wait for a live source to come up."
@@ -95,18 +90,17 @@ def run(
     from edgeloop.stream.sources import LiveOptions, open_source, source_names
     from edgeloop.stream.zones import load_zones
 
+    config = backend_settings(backend, device, threads)
     zones_config = load_zones(zones) if zones is not None else None
     live = LiveOptions(connect_timeout_s=connect_timeout, reconnect_timeout_s=reconnect_timeout)
     opened = [open_source(s, n, live, max_fps) for s, n in zip(sources, source_names(sources), strict=True)]
     fps = {s.name: s.fps for s in opened}
     sink_objects = [open_sink(spec, fps) for spec in sinks]
-    workers, threads = plan_workers(workers, threads, backend, device)
-    config: dict[str, Any] = (
-        {"device": device, "intra_op_threads": threads} if backend == "onnxruntime" else {}
-    )
+    workers, threads = plan_workers(workers, threads, config.capabilities())
+    config = config.with_threads(threads)
     for source, spec in zip(opened, sources, strict=True):
         err.print(f"{source.name}: {spec}")
-    with Predictor(bundle, backend=backend, backend_config=config) as predictor, ExitStack() as stack:
+    with Predictor(bundle, config) as predictor, ExitStack() as stack:
         class_ids = list(parse_classes(classes, predictor.names)) if classes is not None else None
         for sink in sink_objects:
             stack.enter_context(sink)

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from edgeloop.cli.backend_options import backend_option, backend_settings, device_option, threads_option
 from edgeloop.cli.common import err, handle_errors
-from edgeloop.errors import EdgeloopError
+from edgeloop.errors import ConfigError, EdgeloopError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -26,10 +27,9 @@ def serve(
     token: str | None = typer.Option(
         None, envvar="EDGELOOP_TOKEN", help="Require 'Authorization: Bearer TOKEN'."
     ),
-    device: str = typer.Option(
-        "cpu", help="onnxruntime device: cpu, cuda, tensorrt, openvino, coreml, auto."
-    ),
-    threads: int = typer.Option(0, min=0, help="Inference threads per model (0: the runtime decides)."),
+    backend: str = backend_option(),
+    device: str | None = device_option(),
+    threads: int = threads_option("per model"),
     queue_size: int = typer.Option(32, "--queue-size", min=1, help="Requests waiting per model before 503."),
     max_batch: int = typer.Option(
         1, "--max-batch", min=1, help="Images per inference (dynamic-batch models)."
@@ -55,18 +55,21 @@ def serve(
     from edgeloop.serve.config import ServeConfig, check_exposure
     from edgeloop.serve.listen import bind_socket
 
+    settings = backend_settings(backend, device, threads)
+    if spinning is not None:
+        if "allow_spinning" not in type(settings).model_fields:
+            raise ConfigError(f"--spinning/--no-spinning: backend '{backend}' has no busy-wait setting")
+        settings = settings.replace({"allow_spinning": spinning})
     config = ServeConfig(
         host=host,
         port=port,
         token=token or None,
-        device=device,
-        threads=threads,
+        backend=settings,
         queue_size=queue_size,
         max_batch=max_batch,
         max_wait_ms=max_wait_ms,
         max_body_bytes=int(max_body_mb * 2**20),
         request_timeout_s=timeout,
-        allow_spinning=spinning,
         check_samples=not no_check,
         max_pipelines=max_pipelines,
         output_dir=str(output_dir.resolve()) if output_dir else None,
@@ -82,7 +85,8 @@ def serve(
         raise
     for name, worker in manager.items():
         state = "ready" if worker.ready else "NOT READY (golden samples differ, see /readyz)"
-        err.print(f"model '{name}' v{worker.version} from {worker.source}: {state}")
+        backend = worker.predictor.backend.name
+        err.print(f"model '{name}' v{worker.version} from {worker.source} on {backend}: {state}")
     auth = "token required" if config.token else "no token (loopback only)"
     bound_port = sock.getsockname()[1]
     err.print(f"serving on http://{host}:{bound_port} ({auth}); web page at /, API docs at /docs")

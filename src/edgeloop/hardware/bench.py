@@ -12,12 +12,14 @@ import platform
 import resource
 import statistics
 import sys
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from edgeloop.backends import BackendConfig
 from edgeloop.bundle import Bundle
 from edgeloop.errors import EdgeloopError
 from edgeloop.hardware.catalog import Unit
@@ -137,7 +139,7 @@ def bench_one(predictor: Predictor, image: bytes, warmup: int, runs: int) -> dic
 
 def bench_bundle(
     bundle: Bundle,
-    backends: dict[str, dict[str, Any]],
+    backends: Sequence[BackendConfig],
     precisions: list[str] | None = None,
     warmup: int = 5,
     runs: int = 30,
@@ -146,7 +148,7 @@ def bench_bundle(
     """Benchmark every requested variant (default: all) with every backend in ``backends``.
 
     Args:
-        backends: backend registry name -> its settings, e.g. ``{"onnxruntime": {"intra_op_threads": 2}}``.
+        backends: the settings of each backend to run, e.g. ``[OnnxRuntimeConfig(intra_op_threads=2)]``.
     """
     from edgeloop import __version__
 
@@ -160,10 +162,8 @@ def bench_bundle(
         )
     results = []
     for variant in variants:
-        for name, config in backends.items():
-            with Predictor(
-                bundle, backend=name, precision=variant.precision, backend_config=config
-            ) as predictor:
+        for config in backends:
+            with Predictor(bundle, config, precision=variant.precision) as predictor:
                 if predictor.variant.file != variant.file:
                     continue  # another variant is this backend's own (e.g. OpenVINO IR for openvino)
                 stages = bench_one(predictor, data, warmup, runs)
@@ -171,8 +171,8 @@ def bench_bundle(
                     BenchRun(
                         variant=variant.file,
                         precision=variant.precision,
-                        backend=name,
-                        backend_config=config,
+                        backend=config.type,
+                        backend_config=config.model_dump(mode="json", exclude_defaults=True),
                         imgsz=list(predictor.input_spec.size_hw),
                         warmup=warmup,
                         runs=runs,

@@ -6,6 +6,7 @@ import ipaddress
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from edgeloop.backends import BackendConfig, OnnxRuntimeConfig
 from edgeloop.errors import ConfigError
 from edgeloop.imaging import DEFAULT_MAX_PIXELS
 
@@ -24,10 +25,8 @@ class ServeConfig(BaseModel):
     queue_size: int = Field(default=32, ge=1, description="waiting requests per model before 503")
     max_batch: int = Field(default=1, ge=1, description="images per inference call (dynamic-batch models)")
     max_wait_ms: float = Field(default=2.0, ge=0, description="how long to wait to fill a batch")
-    threads: int = Field(default=0, ge=0, description="ONNX Runtime intra-op threads (0: default)")
-    device: str = "cpu"
-    allow_spinning: bool | None = Field(
-        default=None, description="ONNX Runtime threads busy-wait between runs (None: its default)"
+    backend: BackendConfig = Field(
+        default_factory=OnnxRuntimeConfig, description="the backend every model runs on, and its settings"
     )
     check_samples: bool = True
     max_pipelines: int = Field(default=4, ge=0, description="video pipelines running at once (/v1/pipelines)")

@@ -70,15 +70,7 @@ class ModelManager:
     def load(self, path: str | Path) -> ModelWorker:
         """Load (or replace) the bundle at ``path``; the new model serves once it is ready to."""
         config = self.config
-        predictor = Predictor(
-            path,
-            backend_config={
-                "device": config.device,
-                "intra_op_threads": config.threads,
-                "allow_spinning": config.allow_spinning,
-            },
-            max_pixels=config.max_pixels,
-        )
+        predictor = Predictor(path, config.backend, max_pixels=config.max_pixels)
         try:
             worker = ModelWorker(
                 predictor,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from edgeloop.backends.config import sharing_process
 from edgeloop.errors import (
     ConfigError,
     EdgeloopError,
@@ -26,11 +27,11 @@ from edgeloop.errors import (
     NotFound,
     RequestError,
 )
+from edgeloop.predictor import Predictor
 from edgeloop.serve.config import ServeConfig
 from edgeloop.serve.manager import ModelManager
 
 if TYPE_CHECKING:
-    from edgeloop.predictor import Predictor
     from edgeloop.stream.pipeline import Pipeline, Summary
 
 FILE_SINKS = ("jsonl", "video", "capture")
@@ -199,10 +200,12 @@ class PipelineManager:
                 open_source(s, n, live, spec.max_fps) for s, n in zip(spec.sources, names, strict=True)
             ]
             fps = {s.name: s.fps for s in sources}
-            workers, threads = plan_workers(
-                spec.workers, self.config.threads, "onnxruntime", self.config.device
-            )
-            predictor = stack.enter_context(self._predictor(source_path, threads))
+            # The server's settings, its threads (or the cores) shared between the workers;
+            # pipelines run beside the served models, so no busy-waiting.
+            config = self.config.backend
+            workers, threads = plan_workers(spec.workers, config.cpu_threads, config.capabilities())
+            config = sharing_process(config.with_threads(threads))
+            predictor = stack.enter_context(Predictor(source_path, config, max_pixels=self.config.max_pixels))
             sinks = [stack.enter_context(open_sink(s, fps)) for s in sink_specs]
             pipeline = Pipeline(
                 predictor, sources, sinks, zones, predictor.options(conf=spec.conf),
@@ -213,16 +216,6 @@ class PipelineManager:
             self._pipelines[running_pipeline.id] = running_pipeline
         running_pipeline.start()
         return running_pipeline
-
-    def _predictor(self, bundle: str, threads: int) -> Predictor:
-        from edgeloop.predictor import Predictor
-
-        config: dict[str, Any] = {
-            "device": self.config.device,
-            "intra_op_threads": threads,
-            "allow_spinning": False,
-        }
-        return Predictor(bundle, backend_config=config, max_pixels=self.config.max_pixels)
 
     def get(self, pipeline_id: str) -> RunningPipeline:
         with self._lock:

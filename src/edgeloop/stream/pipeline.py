@@ -1,13 +1,15 @@
 """The threaded video pipeline: decode, inference and sinks run concurrently.
 
     source reader (one thread each) -> bounded queue -> inference (``workers``
-    threads, one Predictor shared by all sources) -> bounded queue -> reorder ->
-    tracking, zones, sinks (one thread)
+    threads, one Predictor shared by all sources through one InferenceSession)
+    -> bounded queue -> reorder -> tracking, zones, sinks (one thread)
 
 Throughput approaches the slowest stage instead of the sum of all three:
 OpenCV's decoding, ONNX Runtime and video encoding release the GIL. With
 several inference workers (each running the model on fewer threads), frames
-overlap in inference too; results are put back in arrival order before the
+overlap in inference too (as far as the backend's Capabilities allow: the
+session runs one call at a time on backends that are not thread-safe, while
+pre- and post-processing of other frames still overlap); results are put back in arrival order before the
 sinks, so tracks, zones and video files see frames in sequence. File
 sources wait when the queue is full (every frame is processed); live sources
 drop their frame instead (freshest frame wins). ``stop()`` (e.g. from a signal
@@ -30,9 +32,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgeloop.backends import Capabilities
 from edgeloop.errors import EdgeloopError, SourceError
+from edgeloop.imaging import ImageArray
 from edgeloop.postprocess import DecodeOptions
-from edgeloop.predictor import Predictor
+from edgeloop.predictor import Predictor, Result
+from edgeloop.session import InferenceSession
 from edgeloop.stream.frames import Event, Frame, FrameResult
 from edgeloop.stream.sinks.base import Sink
 from edgeloop.stream.sources import Source
@@ -42,18 +47,18 @@ from edgeloop.types import Detections
 POLL_S = 0.05
 
 
-def plan_workers(workers: int, threads: int, backend: str, device: str) -> tuple[int, int]:
+def plan_workers(workers: int, threads: int, capabilities: Capabilities) -> tuple[int, int]:
     """(inference workers, threads per worker) for ``workers``/``threads`` where 0 means auto.
 
-    On a CPU with ONNX Runtime, two frames in flight on half the cores each beat one
-    frame on all of them: small models do not keep every core busy within one frame,
-    and decoding fills the gaps (1.16-1.31x the frames/s of one worker on 2 cores,
-    docs/benchmarks.md). GPU and other runtimes schedule their own work: one worker.
+    Auto workers is what the backend prefers (``Capabilities.preferred_workers``: ONNX
+    Runtime on a multi-core CPU takes two frames at once, docs/benchmarks.md; GPUs and
+    other runtimes schedule their own work: one). Several workers on a backend that sets
+    CPU threads share the cores between them.
     """
     cores = os.cpu_count() or 1
     if workers == 0:
-        workers = 2 if backend == "onnxruntime" and device == "cpu" and cores >= 2 else 1
-    if workers > 1 and threads == 0:
+        workers = capabilities.preferred_workers
+    if workers > 1 and threads == 0 and capabilities.threads_setting:
         threads = max(1, cores // workers)  # workers x threads = cores, no oversubscription
     return workers, threads
 
@@ -147,6 +152,8 @@ class Pipeline:
             raise EdgeloopError(f"workers must be at least 1, got {workers}")
         self.workers = workers
         self.predictor = predictor
+        # Workers call in on their own threads (no hand-off); at most `workers` wait at once.
+        self.session = InferenceSession(predictor, queue_size=workers + 1, workers=workers)
         self.sources = list(sources)
         self.sinks = list(sinks)
         self.options = options
@@ -241,7 +248,7 @@ class Pipeline:
                 out = item
             elif not self._stop.is_set():  # stopping: drain without work so readers can finish
                 try:
-                    result, timing = self.predictor.predict_timed(item.image, self.options)
+                    result, infer_s = self._predict(item.image)
                 except Exception as exc:  # a runtime crash must end the run with a message, not hang it
                     error = (
                         exc if isinstance(exc, EdgeloopError) else EdgeloopError(f"inference failed: {exc}")
@@ -250,9 +257,18 @@ class Pipeline:
                     self._stop.set()
                 else:
                     assert isinstance(result, Detections)
-                    out = FrameResult(item, result, timing.total_s)
+                    out = FrameResult(item, result, infer_s)
             # Every number reaches the sink stage, work or not, so reordering never waits on a gap.
             self._put(self._out, (number, out))
+
+    def _predict(self, image: ImageArray) -> tuple[Result, float]:
+        """``predictor.predict`` with inference through the shared session; and its seconds."""
+        start = time.perf_counter()
+        array, size_wh = self.predictor.decode(image)
+        prepared = self.predictor.prepare(array, size_wh)
+        outputs = self.session.run(prepared.tensor)
+        result = self.predictor.finish(outputs, prepared, self.options)
+        return result, time.perf_counter() - start
 
     def _deliver(self) -> None:
         ended = 0
@@ -344,6 +360,7 @@ class Pipeline:
                 last_stats = time.monotonic()
                 for name, stats in self.snapshot().items():  # never blocks: skipped when sinks lag
                     self._put(self._in, Event("stats", name, stats), drop=True)
+        self.session.close()
         counts = {name: c.summary() for name, c in self.counters.items()}
         return Summary(
             time.monotonic() - started,
