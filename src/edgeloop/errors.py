@@ -53,3 +53,7 @@ class DeployError(EdgeloopError):
 
 class TrainError(EdgeloopError):
     """Training cannot start or resume, or a checkpoint or run folder is missing or unreadable."""
+
+
+class NoDecoderError(EdgeloopError):
+    """A bundle's family has no decoder (``raw``): it runs as tensors, not on images to results."""

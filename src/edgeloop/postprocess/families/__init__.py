@@ -1,0 +1,96 @@
+"""The output-family registry: one module per family, imported on first use.
+
+Each family module builds one ``Family`` (``base.py``): its task, its decoder,
+how it recognises a model from ONNX output shapes and metadata, and how it
+counts classes. Adding a family is one new module plus one line here.
+"""
+
+from __future__ import annotations
+
+from edgeloop.errors import ConfigError, ModelImportError, NoDecoderError
+from edgeloop.postprocess.families.base import CONFIRMED, SHAPE, Decoder, Family, Hints, Match, Task
+from edgeloop.registry import Registry
+from edgeloop.types import ModelSpec
+
+FAMILIES = Registry(
+    "output family",
+    {
+        "yolo": "edgeloop.postprocess.families.yolo:FAMILY",
+        "yolo-e2e": "edgeloop.postprocess.families.yolo_e2e:FAMILY",
+        "yolov5": "edgeloop.postprocess.families.yolov5:FAMILY",
+        "classify": "edgeloop.postprocess.families.classify:FAMILY",
+        "raw": "edgeloop.postprocess.families.raw:FAMILY",
+    },
+    ConfigError,
+)
+
+
+def get_family(name: str) -> Family:
+    """The family registered as ``name``.
+
+    Raises:
+        ConfigError: no such family.
+    """
+    family: Family = FAMILIES.get(name)
+    return family
+
+
+def recognise(spec: ModelSpec, hints: Hints) -> Match:
+    """The one family that claims ``spec`` most strongly.
+
+    Raises:
+        ModelImportError: no family claims it, or two claim it equally.
+    """
+    matches = [m for name in FAMILIES.names() if (m := get_family(name).recognise(spec, hints)) is not None]
+    shape = list(spec.outputs[0].shape)
+    if not matches:
+        decoding = "|".join(n for n in FAMILIES.names() if get_family(n).decode is not None)
+        flags = [
+            *([] if hints.num_names else ["--names a,b,c (the model carries no class names)"]),
+            *([] if hints.imgsz_hw else ["--imgsz HEIGHT,WIDTH"]),
+            f"--family {decoding}",
+        ]
+        raise ModelImportError(
+            f"cannot tell the output family from output shape {shape}: pass {', '.join(flags)}, "
+            "or --family raw to keep its outputs as tensors (served over /v2, no decoder)"
+        )
+    best = max(m.score for m in matches)
+    top = [m for m in matches if m.score == best]
+    if len(top) > 1:
+        fits = "; ".join(f"{m.family} ({m.reason})" for m in top)
+        raise ModelImportError(
+            f"output shape {shape} fits more than one family: {fits}: "
+            f"pass --family {'|'.join(m.family for m in top)}"
+        )
+    return top[0]
+
+
+def require_decoder(family: str, bundle: str) -> Decoder:
+    """The decoder of ``family``, for bundle ``bundle``.
+
+    Raises:
+        NoDecoderError: the family (``raw``) has none.
+    """
+    decode = get_family(family).decode
+    if decode is None:
+        raise NoDecoderError(
+            f"bundle '{bundle}' has no decoder (family '{family}'): it gives raw output tensors, "
+            f"not detections or classes. Serve it (edgeloop serve) and send tensors to "
+            f"/v2/models/{bundle}/infer, or run it from Python with Predictor.infer(tensor)"
+        )
+    return decode
+
+
+__all__ = [
+    "CONFIRMED",
+    "FAMILIES",
+    "SHAPE",
+    "Decoder",
+    "Family",
+    "Hints",
+    "Match",
+    "Task",
+    "get_family",
+    "recognise",
+    "require_decoder",
+]
