@@ -85,6 +85,7 @@ def predict(
     ),
 ) -> None:
     """Detect (or classify) objects in images with a bundle."""
+    from edgeloop.postprocess.families import require_decoder
     from edgeloop.predictor import Predictor
 
     paths = expand_sources(sources)
@@ -99,6 +100,7 @@ def predict(
         max_pixels=max_pixels,
         fast_decode=fast_decode,
     ) as predictor:
+        require_decoder(predictor.bundle.manifest.family, predictor.bundle.manifest.name)
         options = predictor.options(
             conf=conf, iou=iou, max_det=max_det, classes=class_ids, agnostic=agnostic or None
         )

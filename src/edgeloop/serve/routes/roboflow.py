@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from edgeloop.imaging import draw_detections, encode_jpeg
+from edgeloop.postprocess.families import require_decoder
 from edgeloop.serve.http import (
     HTTPError,
     check_token,
@@ -99,6 +100,7 @@ async def _infer(request: Request, state: ServerState, task: str) -> Any:
     payload = await _payload(request, state)
     model_id = payload.get("model_id")
     first = _worker(state, model_id)
+    require_decoder(first.predictor.bundle.manifest.family, first.name)  # raw bundles: tensors over /v2 only
     if first.predictor.task != task:
         right = "object_detection" if first.predictor.task == "detect" else "classification"
         raise HTTPError(400, f"model '{first.name}' is a {first.predictor.task} model; use /infer/{right}")
