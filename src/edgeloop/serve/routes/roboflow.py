@@ -49,7 +49,8 @@ def _description(worker: ModelWorker) -> dict[str, Any]:
 
 
 def _registry(state: ServerState) -> dict[str, Any]:
-    return {"models": [_description(w) for _, w in state.manager.items()]}
+    # Raw bundles have no Roboflow task: they are served as tensors over /v2 only.
+    return {"models": [_description(w) for _, w in state.manager.items() if w.predictor.task in TASK_TYPES]}
 
 
 def _worker(state: ServerState, model_id: Any) -> ModelWorker:
