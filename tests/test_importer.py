@@ -3,10 +3,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeloop.errors import BundleError, ModelImportError, NoDecoderError
+from edgeloop.errors import BundleError, EdgeloopError, ModelImportError, NoDecoderError
 from edgeloop.importer import ImportOptions, import_onnx, parse_imgsz, parse_names
 from edgeloop.postprocess.families import Hints, recognise
 from edgeloop.predictor import Predictor
+from edgeloop.stream.pipeline import Pipeline
 from edgeloop.testing.family_models import embedder, export_layout_detector, text_detector
 from edgeloop.testing.onnx_models import colour_detector, random_yolo
 from edgeloop.types import ModelSpec, TensorSpec
@@ -128,6 +129,8 @@ def test_raw_bundle_runs_tensors_of_any_size(tmp_path: Path) -> None:
         assert out.shape == (1, 1, 40, 56)
         with pytest.raises(NoDecoderError, match=r"no decoder.*/v2/models/det/infer.*Predictor\.infer"):
             predictor.predict(np.full((40, 56, 3), 128, np.uint8))
+        with pytest.raises(EdgeloopError, match=r"needs a detection bundle; this one is a raw bundle"):
+            Pipeline(predictor, [], [])  # edgeloop run
 
 
 def test_raw_bundle_of_a_model_without_image_input(tmp_path: Path) -> None:
