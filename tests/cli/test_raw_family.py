@@ -15,7 +15,7 @@ def test_import_asks_for_family_raw_then_predict_says_no_decoder(tmp_path: Path)
     model = text_detector(tmp_path / "ocr-det.onnx")
     guessed = run_cli("import", str(model), "--out", str(tmp_path / "b"))
     assert guessed.returncode == 1
-    assert "cannot tell the output family" in guessed.stderr and "--family raw" in guessed.stderr
+    assert "no output family edgeloop decodes fits" in guessed.stderr and "--family raw" in guessed.stderr
     assert "Traceback" not in guessed.stderr
 
     imported = run_cli("import", str(model), "--out", str(tmp_path / "b"), "--family", "raw")

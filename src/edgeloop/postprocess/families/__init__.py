@@ -44,16 +44,7 @@ def recognise(spec: ModelSpec, hints: Hints) -> Match:
     matches = [m for name in FAMILIES.names() if (m := get_family(name).recognise(spec, hints)) is not None]
     shape = list(spec.outputs[0].shape)
     if not matches:
-        decoding = "|".join(n for n in FAMILIES.names() if get_family(n).decode is not None)
-        flags = [
-            *([] if hints.num_names else ["--names a,b,c (the model carries no class names)"]),
-            *([] if hints.imgsz_hw else ["--imgsz HEIGHT,WIDTH"]),
-            f"--family {decoding}",
-        ]
-        raise ModelImportError(
-            f"cannot tell the output family from output shape {shape}: pass {', '.join(flags)}, "
-            "or --family raw to keep its outputs as tensors (served over /v2, no decoder)"
-        )
+        raise ModelImportError(_no_family_message(spec, hints))
     best = max(m.score for m in matches)
     top = [m for m in matches if m.score == best]
     if len(top) > 1:
@@ -63,6 +54,20 @@ def recognise(spec: ModelSpec, hints: Hints) -> Match:
             f"pass --family {'|'.join(m.family for m in top)}"
         )
     return top[0]
+
+
+def _no_family_message(spec: ModelSpec, hints: Hints) -> str:
+    shape = list(spec.outputs[0].shape)
+    decoding = "|".join(n for n in FAMILIES.names() if get_family(n).decode is not None)
+    raw = "--family raw to keep its outputs as tensors (served over /v2, no decoder)"
+    if len(shape) not in (2, 3) or len(spec.inputs[0].shape) != 4:  # no decoder reads such a model
+        return f"no output family edgeloop decodes fits output shape {shape}: pass {raw}"
+    flags = [
+        *([] if hints.num_names else ["--names a,b,c (the model carries no class names)"]),
+        *([] if hints.imgsz_hw else ["--imgsz HEIGHT,WIDTH"]),
+        f"--family {decoding}",
+    ]
+    return f"cannot tell the output family from output shape {shape}: pass {', '.join(flags)}, or {raw}"
 
 
 def require_decoder(family: str, bundle: str) -> Decoder:
