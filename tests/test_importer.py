@@ -64,6 +64,18 @@ def family_of(shape: tuple[int | str | None, ...], imgsz_hw: tuple[int, int] = (
     return recognise(ModelSpec((images,), (TensorSpec("o", shape),)), Hints(imgsz_hw=imgsz_hw)).family
 
 
+def test_other_ultralytics_tasks_are_not_decoded_as_detections() -> None:
+    images = TensorSpec("images", (1, 3, 640, 640))
+    segment = ModelSpec(
+        (images,), (TensorSpec("output0", (1, 116, 8400)), TensorSpec("output1", (1, 32, 160, 160)))
+    )
+    with pytest.raises(
+        ModelImportError, match="task 'segment', which no output family decodes: pass --family raw"
+    ):
+        recognise(segment, Hints(task="segment", num_names=80, imgsz_hw=(640, 640)))
+    assert recognise(segment, Hints(task="detect", num_names=80, imgsz_hw=(640, 640))).family == "yolo"
+
+
 def test_ambiguous_shapes_ask_for_family() -> None:
     with pytest.raises(ModelImportError, match="--family yolo.*or --family raw"):
         family_of((1, 1000, 90))
@@ -143,3 +155,12 @@ def test_raw_bundle_of_a_model_without_image_input(tmp_path: Path) -> None:
     with Predictor(tmp_path / "b") as predictor:
         (out,) = predictor.infer(np.ones((2, 16), np.float32))
     assert out.shape == (2, 8)
+
+
+def test_a_tie_between_families_asks_which() -> None:
+    images = TensorSpec("images", (1, 3, 64, 64))
+    spec = ModelSpec((images,), (TensorSpec("o", (1, 7, 8)),))  # 4 + 3 channels, or rows of 5 + 3
+    with pytest.raises(
+        ModelImportError, match=r"fits more than one family: yolo .*; yolov5 .*--family yolo\|yolov5"
+    ):
+        recognise(spec, Hints(num_names=3, imgsz_hw=(64, 64)))

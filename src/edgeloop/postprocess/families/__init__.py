@@ -62,6 +62,8 @@ def _no_family_message(spec: ModelSpec, hints: Hints) -> str:
     raw = "--family raw to keep its outputs as tensors (served over /v2, no decoder)"
     if len(shape) not in (2, 3) or len(spec.inputs[0].shape) != 4:  # no decoder reads such a model
         return f"no output family edgeloop decodes fits output shape {shape}: pass {raw}"
+    if hints.task not in (None, "detect", "classify"):  # e.g. Ultralytics segment, pose, obb
+        return f"the model's metadata says task '{hints.task}', which no output family decodes: pass {raw}"
     flags = [
         *([] if hints.num_names else ["--names a,b,c (the model carries no class names)"]),
         *([] if hints.imgsz_hw else ["--imgsz HEIGHT,WIDTH"]),
