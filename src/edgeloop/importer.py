@@ -236,7 +236,7 @@ def import_onnx(model_path: str | Path, out_dir: str | Path, options: ImportOpti
 
     Raises:
         ModelImportError: when the model cannot be described without more flags.
-        BackendError: when ONNX Runtime cannot load the file.
+        BackendError: when ONNX Runtime cannot load the file (or run it, to count classes).
     """
     options = options or ImportOptions()
     model_path, out_dir = Path(model_path), Path(out_dir)
