@@ -31,6 +31,10 @@ class ModelImportError(EdgeloopError):
     """An ONNX model cannot be described as a bundle without more information."""
 
 
+class NoDecoderError(EdgeloopError):
+    """A bundle's family has no decoder (``raw``): it runs as tensors, not on images to results."""
+
+
 class ConfigError(EdgeloopError):
     """A configuration value is invalid."""
 
@@ -53,7 +57,3 @@ class DeployError(EdgeloopError):
 
 class TrainError(EdgeloopError):
     """Training cannot start or resume, or a checkpoint or run folder is missing or unreadable."""
-
-
-class NoDecoderError(EdgeloopError):
-    """A bundle's family has no decoder (``raw``): it runs as tensors, not on images to results."""
