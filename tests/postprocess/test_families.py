@@ -4,6 +4,8 @@ claims them as strongly."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from edgeloop.backends.onnxruntime import OnnxRuntimeBackend
 from edgeloop.errors import ConfigError, ModelImportError, NoDecoderError
 from edgeloop.importer import ImportOptions, hints, import_onnx, ultralytics_metadata
 from edgeloop.postprocess import DECODERS, FAMILY_TASK
-from edgeloop.postprocess.families import FAMILIES, get_family, recognise, require_decoder
+from edgeloop.postprocess.families import FAMILIES, NO_DECODER, get_family, recognise, require_decoder
 from edgeloop.predictor import Predictor
 from edgeloop.testing.family_models import embedder, export_layout_detector, text_detector
 from edgeloop.testing.onnx_models import colour_detector, random_yolo
@@ -68,12 +70,24 @@ def test_family_declares_task_decoder_and_counter(name: str) -> None:
     assert (family.decode is None) == (family.task == "raw")
     assert callable(family.recognise) and callable(family.count_classes) and family.summary
     assert FAMILY_TASK[name] == family.task
-    assert (name in DECODERS) == (family.decode is not None)
+    assert (name in DECODERS) == (family.decode is not None) == (name not in NO_DECODER)
     if family.decode is None:
         with pytest.raises(NoDecoderError, match="/v2/models/b/infer"):
             require_decoder(name, "b")
     else:
         assert require_decoder(name, "b") is family.decode is DECODERS.get(name)
+
+
+def test_registry_imports_no_family_until_asked() -> None:
+    code = (
+        "import sys, edgeloop.postprocess, edgeloop.bundle\n"
+        "from edgeloop.postprocess import DECODERS, FAMILIES\n"
+        "assert FAMILIES.names() and DECODERS.names()\n"
+        "loaded = [m for m in sys.modules if m.startswith('edgeloop.postprocess.families.')]\n"
+        "assert loaded == ['edgeloop.postprocess.families.base'], loaded\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
 
 
 def test_unknown_family() -> None:

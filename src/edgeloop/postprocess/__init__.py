@@ -4,30 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from edgeloop.errors import ConfigError
-from edgeloop.postprocess.families import FAMILIES, Decoder, get_family
+from edgeloop.postprocess.families import DECODERS, FAMILIES, get_family
 from edgeloop.postprocess.options import DecodeOptions
 
 
-class _Decoders:
-    """Read-only view of FAMILIES: name -> decoder, for the families that have one."""
-
-    def names(self) -> list[str]:
-        return [n for n in FAMILIES.names() if get_family(n).decode is not None]
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name in self.names()
-
-    def get(self, name: str) -> Decoder:
-        decode = get_family(name).decode
-        if decode is None:
-            known = ", ".join(self.names())
-            raise ConfigError(f"output family '{name}' has no decoder: choose one of {known}")
-        return decode
-
-
 class _Tasks(Mapping[str, str]):
-    """Read-only view of FAMILIES: name -> task."""
+    """Read-only view of FAMILIES: name -> task (imports the family asked for)."""
 
     def __getitem__(self, name: str) -> str:
         if name not in FAMILIES:
@@ -41,7 +23,6 @@ class _Tasks(Mapping[str, str]):
         return len(FAMILIES.names())
 
 
-DECODERS = _Decoders()
 FAMILY_TASK: Mapping[str, str] = _Tasks()
 
 __all__ = ["DECODERS", "FAMILIES", "FAMILY_TASK", "DecodeOptions", "get_family"]

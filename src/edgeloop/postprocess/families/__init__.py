@@ -12,17 +12,27 @@ from edgeloop.postprocess.families.base import CONFIRMED, SHAPE, Decoder, Family
 from edgeloop.registry import Registry
 from edgeloop.types import ModelSpec
 
+# name -> module. Each module builds ``FAMILY``; those with a decoder also export it as ``decode``.
+_MODULES = {
+    "yolo": "edgeloop.postprocess.families.yolo",
+    "yolo-e2e": "edgeloop.postprocess.families.yolo_e2e",
+    "yolov5": "edgeloop.postprocess.families.yolov5",
+    "classify": "edgeloop.postprocess.families.classify",
+    "raw": "edgeloop.postprocess.families.raw",
+}
+NO_DECODER = frozenset({"raw"})
+"""Families whose bundles run as tensors only (their ``Family.decode`` is None)."""
+
 FAMILIES = Registry(
-    "output family",
-    {
-        "yolo": "edgeloop.postprocess.families.yolo:FAMILY",
-        "yolo-e2e": "edgeloop.postprocess.families.yolo_e2e:FAMILY",
-        "yolov5": "edgeloop.postprocess.families.yolov5:FAMILY",
-        "classify": "edgeloop.postprocess.families.classify:FAMILY",
-        "raw": "edgeloop.postprocess.families.raw:FAMILY",
-    },
+    "output family", {name: f"{module}:FAMILY" for name, module in _MODULES.items()}, ConfigError
+)
+
+DECODERS = Registry(
+    "output family with a decoder",
+    {name: f"{module}:decode" for name, module in _MODULES.items() if name not in NO_DECODER},
     ConfigError,
 )
+"""The decoders alone: name -> ``decode(outputs, transform, options)``."""
 
 
 def get_family(name: str) -> Family:
@@ -58,7 +68,7 @@ def recognise(spec: ModelSpec, hints: Hints) -> Match:
 
 def _no_family_message(spec: ModelSpec, hints: Hints) -> str:
     shape = list(spec.outputs[0].shape)
-    decoding = "|".join(n for n in FAMILIES.names() if get_family(n).decode is not None)
+    decoding = "|".join(DECODERS.names())
     raw = "--family raw to keep its outputs as tensors (served over /v2, no decoder)"
     if len(shape) not in (2, 3) or len(spec.inputs[0].shape) != 4:  # no decoder reads such a model
         return f"no output family edgeloop decodes fits output shape {shape}: pass {raw}"
@@ -90,7 +100,9 @@ def require_decoder(family: str, bundle: str) -> Decoder:
 
 __all__ = [
     "CONFIRMED",
+    "DECODERS",
     "FAMILIES",
+    "NO_DECODER",
     "SHAPE",
     "Decoder",
     "Family",

@@ -20,7 +20,7 @@ from edgeloop.postprocess.families.base import (
     detect_head,
     dim,
 )
-from edgeloop.postprocess.yolo import decode_anchor_free
+from edgeloop.postprocess.yolo import decode_anchor_free as decode
 from edgeloop.types import ModelSpec, TensorSpec
 
 NAME = "yolo"
@@ -61,7 +61,7 @@ def recognise(spec: ModelSpec, hints: Hints) -> Match | None:
 FAMILY = Family(
     name=NAME,
     task="detect",
-    decode=decode_anchor_free,
+    decode=decode,
     recognise=recognise,
     count_classes=count_classes,
     summary="anchor-free YOLO head (v8, 11, v5u, edgeloop): (4 + nc, N)",

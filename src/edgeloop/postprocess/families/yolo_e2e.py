@@ -7,7 +7,7 @@ Output (B, N, 6) rows of x1, y1, x2, y2, score, class id. Recognised by the
 from __future__ import annotations
 
 from edgeloop.postprocess.families.base import CONFIRMED, SHAPE, Family, Hints, Match, detect_head
-from edgeloop.postprocess.yolo import decode_end_to_end
+from edgeloop.postprocess.yolo import decode_end_to_end as decode
 from edgeloop.types import ModelSpec, TensorSpec
 
 NAME = "yolo-e2e"
@@ -35,7 +35,7 @@ def recognise(spec: ModelSpec, hints: Hints) -> Match | None:
 FAMILY = Family(
     name=NAME,
     task="detect",
-    decode=decode_end_to_end,
+    decode=decode,
     recognise=recognise,
     count_classes=count_classes,
     summary="NMS-free YOLO head (v10, 26): (N, 6) x1 y1 x2 y2 score class",

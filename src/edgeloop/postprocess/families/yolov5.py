@@ -17,7 +17,7 @@ from edgeloop.postprocess.families.base import (
     detect_head,
     dim,
 )
-from edgeloop.postprocess.yolo import decode_yolov5
+from edgeloop.postprocess.yolo import decode_yolov5 as decode
 from edgeloop.types import ModelSpec, TensorSpec
 
 NAME = "yolov5"
@@ -51,7 +51,7 @@ def recognise(spec: ModelSpec, hints: Hints) -> Match | None:
 FAMILY = Family(
     name=NAME,
     task="detect",
-    decode=decode_yolov5,
+    decode=decode,
     recognise=recognise,
     count_classes=count_classes,
     summary="YOLOv5 head with objectness: (N, 5 + nc)",
