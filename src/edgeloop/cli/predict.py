@@ -100,10 +100,10 @@ def predict(
         max_pixels=max_pixels,
         fast_decode=fast_decode,
     ) as predictor:
-        require_decoder(predictor.bundle.manifest.family, predictor.bundle.manifest.name)
         options = predictor.options(
             conf=conf, iou=iou, max_det=max_det, classes=class_ids, agnostic=agnostic or None
         )
+        require_decoder(predictor.bundle.manifest.family, predictor.bundle.manifest.name)  # raw: say it once
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
         used: set[Path] = set()
