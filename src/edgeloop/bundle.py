@@ -1,7 +1,7 @@
 """Bundles: a folder (or one .tar) holding everything a device needs to run a model.
 
 ```
-bundle.json   manifest: task, output family, input spec, class names, variants + sha256
+bundle.json   manifest: task (detect|classify|raw), output family, input spec, names, variants + sha256
 model.onnx    one file per variant (model.int8.onnx, ... added by optimize steps)
 samples/      golden images with expected results, for on-device health checks
 ```
@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from edgeloop.archive import ArchiveLimits, create_tar, extract_tar, safe_member_path
 from edgeloop.errors import ArchiveError, BundleError
-from edgeloop.postprocess import DECODERS, FAMILY_TASK
+from edgeloop.postprocess.families import FAMILIES, get_family
 from edgeloop.preprocess import InputSpec
 
 MANIFEST = "bundle.json"
@@ -103,7 +103,7 @@ class Manifest(BaseModel):
     format_version: int = FORMAT_VERSION
     name: str
     version: str = "1"
-    task: Literal["detect", "classify"]
+    task: Literal["detect", "classify", "raw"]
     family: str
     input: InputSpec
     names: list[str]
@@ -129,8 +129,8 @@ class Manifest(BaseModel):
     @field_validator("family")
     @classmethod
     def _family(cls, v: str) -> str:
-        if v not in DECODERS:
-            raise ValueError(f"unknown output family '{v}': choose one of {', '.join(DECODERS.names())}")
+        if v not in FAMILIES:
+            raise ValueError(f"unknown output family '{v}': choose one of {', '.join(FAMILIES.names())}")
         return v
 
     @field_validator("format_version")
@@ -144,10 +144,9 @@ class Manifest(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Manifest:
-        if FAMILY_TASK[self.family] != self.task:
-            raise ValueError(
-                f"family '{self.family}' is for task '{FAMILY_TASK[self.family]}', not '{self.task}'"
-            )
+        family_task = get_family(self.family).task
+        if family_task != self.task:
+            raise ValueError(f"family '{self.family}' is for task '{family_task}', not '{self.task}'")
         files = [v.file for v in self.variants]
         if len(set(files)) != len(files):
             raise ValueError("two variants name the same file")

@@ -35,6 +35,10 @@ class ModelImportError(EdgeloopError):
     """An ONNX model cannot be described as a bundle without more information."""
 
 
+class NoDecoderError(EdgeloopError):
+    """A bundle's family has no decoder (``raw``): it runs as tensors, not on images to results."""
+
+
 class ConfigError(EdgeloopError):
     """A configuration value is invalid."""
 

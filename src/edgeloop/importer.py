@@ -1,7 +1,8 @@
 """Create a bundle from an ONNX file.
 
 Reads what the model says about itself (input shape, output shapes, and the
-metadata Ultralytics exports write: names, imgsz, stride, task) and asks for
+metadata Ultralytics exports write: names, imgsz, stride, task), lets each
+output family in ``edgeloop.postprocess.families`` recognise it, and asks for
 exactly the flag it needs when it cannot tell.
 """
 
@@ -12,6 +13,9 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+import numpy as np
 
 from edgeloop.backends.onnxruntime import OnnxRuntimeBackend
 from edgeloop.bundle import (
@@ -24,11 +28,14 @@ from edgeloop.bundle import (
     write_manifest,
 )
 from edgeloop.errors import BundleError, ModelImportError
-from edgeloop.postprocess import DECODERS, FAMILY_TASK
+from edgeloop.postprocess.families import FAMILIES, Family, Hints, get_family, recognise
+from edgeloop.postprocess.families.base import dim
 from edgeloop.preprocess import InputSpec
 from edgeloop.types import ModelSpec, TensorSpec
 
 MODEL_FILE = "model.onnx"
+Layout = Literal["NCHW", "NHWC"]
+RAW_DEFAULT_HW = (640, 640)  # what Predictor.prepare makes for a raw model without a fixed size
 
 
 @dataclass(frozen=True)
@@ -94,13 +101,11 @@ def _names_from_metadata(value: object) -> list[str] | None:
     return None
 
 
-def _input_layout(spec: TensorSpec) -> tuple[str, tuple[object, object]]:
+def _image_layout(spec: TensorSpec) -> tuple[Layout, tuple[int | str | None, int | str | None]] | None:
+    """(layout, (height, width)) of an image input [N,C,H,W] or [N,H,W,C]; None when it is not 4-D."""
     shape = spec.shape
     if len(shape) != 4:
-        raise ModelImportError(
-            f"model input '{spec.name}' has shape {list(shape)}; "
-            "edgeloop needs an image input [N,C,H,W] or [N,H,W,C]"
-        )
+        return None
     if shape[1] in (1, 3):
         return "NCHW", (shape[2], shape[3])
     if shape[3] in (1, 3):
@@ -108,104 +113,122 @@ def _input_layout(spec: TensorSpec) -> tuple[str, tuple[object, object]]:
     return "NCHW", (shape[2], shape[3])
 
 
-def _anchor_count(imgsz_hw: tuple[int, int], strides: tuple[int, ...] = (8, 16, 32)) -> int:
-    h, w = imgsz_hw
-    return sum(-(-h // s) * -(-w // s) for s in strides)
+def _imgsz(spec: TensorSpec, options: ImportOptions, meta: dict[str, object]) -> tuple[int, int] | None:
+    """Input (height, width): the flag, else the model's fixed input size, else its metadata."""
+    if options.imgsz_hw is not None:
+        return options.imgsz_hw
+    layout = _image_layout(spec)
+    if layout is not None:
+        h, w = dim(layout[1][0]), dim(layout[1][1])
+        if h is not None and w is not None:
+            return (h, w)
+    value = meta.get("imgsz")
+    if value is None:
+        return None
+    return parse_imgsz(",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value))
 
 
-def infer_family(
-    output: TensorSpec,
-    task: str | None,
-    end2end: bool | None,
-    num_names: int | None,
-    imgsz_hw: tuple[int, int],
-) -> str:
-    """Guess the decoder family from the first output's shape.
-
-    Raises:
-        ModelImportError: when the shape fits more than one family (or none).
-    """
-    shape = output.shape
-    hint = "pass --family " + "|".join(DECODERS.names())
-    if task == "classify" or len(shape) == 2:
-        return "classify"
-    if len(shape) != 3 or not all(isinstance(d, int) for d in shape[1:]):
-        raise ModelImportError(f"cannot tell the output family from output shape {list(shape)}: {hint}")
-    a, b = int(shape[1]), int(shape[2])  # type: ignore[arg-type]
-    if end2end or (b == 6 and a > b and end2end is None and num_names != 2):
-        return "yolo-e2e"
-    if a < b:
-        return "yolo"
-    if num_names:
-        if b == 5 + num_names:
-            return "yolov5"
-        if b == 4 + num_names:
-            return "yolo"
-    base = _anchor_count(imgsz_hw)
-    if a == 3 * base:
-        return "yolov5"
-    if a == base:
-        return "yolo"
-    raise ModelImportError(f"cannot tell the output family from output shape {list(shape)}: {hint}")
+def hints(meta: dict[str, object], names: list[str] | None, imgsz_hw: tuple[int, int] | None) -> Hints:
+    """What families recognise a model by, besides its output shapes."""
+    task, end2end = meta.get("task"), meta.get("end2end")
+    return Hints(
+        task=task if isinstance(task, str) else None,
+        end2end=end2end if isinstance(end2end, bool) else None,
+        num_names=len(names) if names else None,
+        imgsz_hw=imgsz_hw,
+    )
 
 
-def _check_class_count(family: str, output: TensorSpec, names: list[str]) -> None:
-    shape = output.shape
-    expected: object = None
-    if family == "yolo" and len(shape) == 3:
-        expected = (min(shape[1], shape[2]) - 4) if all(isinstance(d, int) for d in shape[1:]) else None  # type: ignore[type-var,operator]
-    elif family == "yolov5" and len(shape) == 3:
-        expected = shape[2] - 5 if isinstance(shape[2], int) else None
-    elif family == "classify" and isinstance(shape[-1], int):
-        expected = shape[-1]
-    if isinstance(expected, int) and expected != len(names):
+def _check_class_count(family: Family, output: TensorSpec, names: list[str]) -> None:
+    expected = family.count_classes(output)
+    if expected is not None and expected != len(names):
         raise ModelImportError(
-            f"{len(names)} class names given but the model's output {list(shape)} has {expected} classes: "
-            "pass --names with exactly that many"
+            f"{len(names)} class names given but the model's output {list(output.shape)} has {expected} "
+            "classes: pass --names with exactly that many"
         )
+
+
+def _input_dtype(spec: TensorSpec) -> Literal["float32", "float16", "uint8"]:
+    return spec.dtype if spec.dtype in ("float32", "float16", "uint8") else "float32"  # type: ignore[return-value]
+
+
+def _raw_input(spec: TensorSpec, imgsz: tuple[int, int] | None, options: ImportOptions) -> InputSpec:
+    """How ``Predictor.prepare`` would make this model's input from an image.
+
+    A raw model's input may be no image at all (token ids, features) or an
+    image of any size (dynamic H and W): nothing is refused, and the tensors
+    sent to it are checked against the model's own input shape instead.
+    """
+    layout = _image_layout(spec)
+    return InputSpec(
+        name=spec.name,
+        size_hw=imgsz or RAW_DEFAULT_HW,
+        layout=layout[0] if layout else "NCHW",
+        color=options.color or "RGB",
+        dtype=_input_dtype(spec),
+        resize=options.resize or "letterbox",
+    )
+
+
+def _family(spec: ModelSpec, options: ImportOptions, found: Hints) -> Family:
+    if options.family is None:
+        return get_family(recognise(spec, found).family)
+    if options.family not in FAMILIES:
+        raise ModelImportError(
+            f"unknown --family '{options.family}': choose one of {', '.join(FAMILIES.names())}"
+        )
+    return get_family(options.family)
+
+
+def _count_classes_by_running(
+    backend: OnnxRuntimeBackend, spec: ModelSpec, family: Family, input_spec: InputSpec, names: list[str]
+) -> None:
+    """Check the class count of an output whose class axis is symbolic (edgeloop's own
+    exports: ['batch', 'Transposeoutput0_dim_1', 1029]) on the shape of one run on zeros."""
+    output = spec.outputs[0]
+    if family.task == "raw" or family.count_classes(output) is not None:
+        return
+    if all(dim(d) is not None for d in output.shape[1:]):
+        return  # the shape is known and the family does not count classes from it
+    h, w = input_spec.size_hw
+    fill = (1, 3, h, w) if input_spec.layout == "NCHW" else (1, h, w, 3)
+    shape = [dim(d) or f for d, f in zip(spec.inputs[0].shape, fill, strict=True)]
+    outputs = backend.infer({input_spec.name: np.zeros(shape, np.dtype(input_spec.dtype))})
+    _check_class_count(family, TensorSpec(output.name, tuple(outputs[0].shape)), names)
 
 
 def describe(spec: ModelSpec, options: ImportOptions) -> tuple[str, InputSpec, list[str]]:
     """Work out (family, input spec, names) from the model and the user's options."""
     meta = ultralytics_metadata(spec.metadata)
-    layout, hw = _input_layout(spec.inputs[0])
-    imgsz = options.imgsz_hw
-    if imgsz is None and all(isinstance(d, int) and d > 0 for d in hw):
-        imgsz = (int(hw[0]), int(hw[1]))  # type: ignore[call-overload]
-    if imgsz is None and meta.get("imgsz") is not None:
-        value = meta["imgsz"]
-        imgsz = parse_imgsz(
-            ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
+    names = options.names or _names_from_metadata(meta.get("names"))
+    imgsz = _imgsz(spec.inputs[0], options, meta)
+    family = _family(spec, options, hints(meta, names, imgsz))
+    if family.task == "raw":
+        return family.name, _raw_input(spec.inputs[0], imgsz, options), names or []
+    layout = _image_layout(spec.inputs[0])
+    if layout is None:
+        raise ModelImportError(
+            f"model input '{spec.inputs[0].name}' has shape {list(spec.inputs[0].shape)}; edgeloop needs "
+            "an image input [N,C,H,W] or [N,H,W,C] (or --family raw to run its tensors as they are)"
         )
     if imgsz is None:
-        raise ModelImportError(f"model input has dynamic height/width {list(hw)}: pass --imgsz HEIGHT,WIDTH")
-    names = options.names or _names_from_metadata(meta.get("names"))
+        raise ModelImportError(
+            f"model input has dynamic height/width {list(layout[1])}: pass --imgsz HEIGHT,WIDTH"
+        )
     if not names:
         raise ModelImportError(
             "the model carries no class names: pass --names a,b,c (or a file with one name per line)"
         )
-    task_value = meta.get("task")
-    task = task_value if isinstance(task_value, str) else None
-    family = options.family
-    if family is None:
-        end2end = meta.get("end2end")
-        family = infer_family(
-            spec.outputs[0], task, end2end if isinstance(end2end, bool) else None, len(names), imgsz
-        )
-    if family not in DECODERS:
-        raise ModelImportError(f"unknown --family '{family}': choose one of {', '.join(DECODERS.names())}")
     _check_class_count(family, spec.outputs[0], names)
-    resize = options.resize or ("stretch" if family == "classify" else "letterbox")
-    dtype = spec.inputs[0].dtype if spec.inputs[0].dtype in ("float32", "float16", "uint8") else "float32"
     input_spec = InputSpec(
         name=spec.inputs[0].name,
         size_hw=imgsz,
-        layout=layout,
+        layout=layout[0],
         color=options.color or "RGB",
-        dtype=dtype,
-        resize=resize,
+        dtype=_input_dtype(spec.inputs[0]),
+        resize=options.resize or ("stretch" if family.task == "classify" else "letterbox"),
     )
-    return family, input_spec, names
+    return family.name, input_spec, names
 
 
 def import_onnx(model_path: str | Path, out_dir: str | Path, options: ImportOptions | None = None) -> Bundle:
@@ -213,7 +236,7 @@ def import_onnx(model_path: str | Path, out_dir: str | Path, options: ImportOpti
 
     Raises:
         ModelImportError: when the model cannot be described without more flags.
-        BackendError: when ONNX Runtime cannot load the file.
+        BackendError: when ONNX Runtime cannot load the file (or run it, to count classes).
     """
     options = options or ImportOptions()
     model_path, out_dir = Path(model_path), Path(out_dir)
@@ -224,16 +247,17 @@ def import_onnx(model_path: str | Path, out_dir: str | Path, options: ImportOpti
     backend = OnnxRuntimeBackend()
     try:
         spec = backend.load(model_path)
+        family, input_spec, names = describe(spec, options)
+        _count_classes_by_running(backend, spec, get_family(family), input_spec, names)
     finally:
         backend.close()
-    family, input_spec, names = describe(spec, options)
     out_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(model_path, out_dir / MODEL_FILE)
     digest = sha256_file(out_dir / MODEL_FILE)
     name = options.name or re.sub(r"[^A-Za-z0-9._-]", "-", model_path.stem).strip("-._") or "model"
     manifest = Manifest(
         name=name,
-        task=FAMILY_TASK[family],
+        task=get_family(family).task,
         family=family,
         input=input_spec,
         names=names,

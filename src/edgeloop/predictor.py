@@ -26,7 +26,8 @@ from edgeloop.imaging import (
     read_image,
     read_image_bytes,
 )
-from edgeloop.postprocess import DECODERS, DecodeOptions
+from edgeloop.postprocess import DecodeOptions
+from edgeloop.postprocess.families import get_family, require_decoder
 from edgeloop.preprocess import InputSpec, Transform, jpeg_reduction, preprocess
 from edgeloop.types import Classification, Detections, ModelSpec
 
@@ -94,8 +95,9 @@ class Predictor:
         self.model_spec: ModelSpec = self.backend.load(self.bundle.path(self.variant.file))
         self.input_name = self.model_spec.inputs[0].name
         self.input_spec: InputSpec = manifest.input
-        self._check_input_shape()
-        self._decode = DECODERS.get(manifest.family)
+        self._decode = get_family(manifest.family).decode  # None: a raw bundle, run with infer() only
+        if self._decode is not None:  # a raw model's input need not be an image
+            self._check_input_shape()
         self.defaults = DecodeOptions(
             conf=manifest.conf,
             iou=manifest.iou,
@@ -225,7 +227,8 @@ class Predictor:
         index: int = 0,
     ) -> Result:
         """Decode image ``index`` of a batch's raw outputs into results."""
-        return self._decode([o[index] for o in outputs], prepared.transform, options or self.defaults)
+        decode = self._decode or require_decoder(self.bundle.manifest.family, self.bundle.manifest.name)
+        return decode([o[index] for o in outputs], prepared.transform, options or self.defaults)
 
     @property
     def batchable(self) -> bool:

@@ -14,7 +14,11 @@ def import_model(
     model: Path = typer.Argument(..., help="ONNX model file (e.g. exported by Ultralytics)."),
     out: Path = typer.Option(..., "--out", "-o", help="Bundle folder to create."),
     names: str | None = typer.Option(None, help="Class names: 'a,b,c' or a file with one per line."),
-    family: str | None = typer.Option(None, help="Output family: yolo, yolo-e2e, yolov5, classify."),
+    family: str | None = typer.Option(
+        None,
+        help="Output family: yolo, yolo-e2e, yolov5, classify (default: recognised from the model), "
+        "or raw (any model, outputs as tensors over /v2; no decoder).",
+    ),
     imgsz: str | None = typer.Option(None, help="Input size: 640 or HEIGHT,WIDTH."),
     name: str | None = typer.Option(None, help="Bundle name (default: the file name)."),
     resize: str | None = typer.Option(None, help="letterbox (detectors) or stretch (classifiers)."),
@@ -42,6 +46,12 @@ def import_model(
     )
     bundle = import_onnx(model, out, options)
     m = bundle.manifest
+    if m.task == "raw":
+        err.print(
+            f"bundle '{m.name}' written to {out}: family raw (no decoder): serve it and send tensors to "
+            f"/v2/models/{m.name}/infer, or run Predictor.infer(tensor) in Python"
+        )
+        return
     h, w = m.input.size_hw
     err.print(
         f"bundle '{m.name}' written to {out}: task {m.task}, family {m.family}, "

@@ -87,6 +87,7 @@ def predict(
     ),
 ) -> None:
     """Detect (or classify) objects in images with a bundle."""
+    from edgeloop.postprocess.families import require_decoder
     from edgeloop.predictor import Predictor
 
     config = backend_settings(backend, device, threads)
@@ -103,6 +104,7 @@ def predict(
         options = predictor.options(
             conf=conf, iou=iou, max_det=max_det, classes=class_ids, agnostic=agnostic or None
         )
+        require_decoder(predictor.bundle.manifest.family, predictor.bundle.manifest.name)  # raw: say it once
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
         used: set[Path] = set()

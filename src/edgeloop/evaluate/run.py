@@ -12,6 +12,7 @@ from edgeloop.data.dataset import Dataset
 from edgeloop.errors import DatasetError
 from edgeloop.evaluate.classify import ClassificationReport, classification_metrics
 from edgeloop.evaluate.metrics import DetectionReport, detection_metrics
+from edgeloop.postprocess.families import require_decoder
 from edgeloop.progress import progress_bar
 from edgeloop.types import Classification, Detections
 
@@ -45,6 +46,7 @@ def class_mapping(model_names: Sequence[str], dataset_names: Sequence[str]) -> n
 
 
 def _check_task(predictor: Predictor, dataset: Dataset) -> npt.NDArray[np.int32]:
+    require_decoder(predictor.bundle.manifest.family, predictor.bundle.manifest.name)  # raw: no results
     if predictor.task != dataset.task:
         raise DatasetError(
             f"the model is a {predictor.task} model and the dataset a {dataset.task} dataset: "

@@ -1,22 +1,28 @@
-"""Output decoders, one per model output family."""
+"""Output decoders and the output-family registry (``families/``, one module per family)."""
 
 from __future__ import annotations
 
-from edgeloop.errors import ConfigError
+from collections.abc import Iterator, Mapping
+
+from edgeloop.postprocess.families import DECODERS, FAMILIES, get_family
 from edgeloop.postprocess.options import DecodeOptions
-from edgeloop.registry import Registry
 
-DECODERS = Registry(
-    "output family",
-    {
-        "yolo": "edgeloop.postprocess.yolo:decode_anchor_free",
-        "yolo-e2e": "edgeloop.postprocess.yolo:decode_end_to_end",
-        "yolov5": "edgeloop.postprocess.yolo:decode_yolov5",
-        "classify": "edgeloop.postprocess.classify:decode",
-    },
-    ConfigError,
-)
 
-FAMILY_TASK = {"yolo": "detect", "yolo-e2e": "detect", "yolov5": "detect", "classify": "classify"}
+class _Tasks(Mapping[str, str]):
+    """Read-only view of FAMILIES: name -> task (imports the family asked for)."""
 
-__all__ = ["DECODERS", "FAMILY_TASK", "DecodeOptions"]
+    def __getitem__(self, name: str) -> str:
+        if name not in FAMILIES:
+            raise KeyError(name)
+        return get_family(name).task
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(FAMILIES.names())
+
+    def __len__(self) -> int:
+        return len(FAMILIES.names())
+
+
+FAMILY_TASK: Mapping[str, str] = _Tasks()
+
+__all__ = ["DECODERS", "FAMILIES", "FAMILY_TASK", "DecodeOptions", "get_family"]

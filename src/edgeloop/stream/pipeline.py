@@ -147,7 +147,8 @@ class Pipeline:
         workers: int = 1,
     ) -> None:
         if predictor.task != "detect":
-            raise EdgeloopError("edgeloop run needs a detection bundle; this one is a classifier")
+            kind = "a raw bundle (no decoder: use /v2)" if predictor.task == "raw" else "a classifier"
+            raise EdgeloopError(f"edgeloop run needs a detection bundle; this one is {kind}")
         if workers < 1:
             raise EdgeloopError(f"workers must be at least 1, got {workers}")
         self.workers = workers

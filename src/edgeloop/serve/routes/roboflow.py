@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from edgeloop.errors import RequestError
 from edgeloop.imaging import draw_detections, encode_jpeg
+from edgeloop.postprocess.families import require_decoder
 from edgeloop.serve.http import (
     check_token,
     classes_param,
@@ -48,7 +49,8 @@ def _description(worker: ModelWorker) -> dict[str, Any]:
 
 
 def _registry(state: ServerState) -> dict[str, Any]:
-    return {"models": [_description(w) for _, w in state.manager.items()]}
+    # Raw bundles have no Roboflow task: they are served as tensors over /v2 only.
+    return {"models": [_description(w) for _, w in state.manager.items() if w.predictor.task in TASK_TYPES]}
 
 
 def _worker(state: ServerState, model_id: Any) -> ModelWorker:
@@ -97,6 +99,7 @@ async def _infer(request: Request, state: ServerState, task: str) -> Any:
     payload = await _payload(request, state)
     model_id = payload.get("model_id")
     first = _worker(state, model_id)
+    require_decoder(first.predictor.bundle.manifest.family, first.name)  # raw bundles: tensors over /v2 only
     if first.predictor.task != task:
         right = "object_detection" if first.predictor.task == "detect" else "classification"
         raise RequestError(f"model '{first.name}' is a {first.predictor.task} model; use /infer/{right}")

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from edgeloop.errors import RequestError, UnsupportedMediaType
 from edgeloop.imaging import draw_detections, encode_jpeg
+from edgeloop.postprocess.families import require_decoder
 from edgeloop.serve.http import (
     classes_param,
     decode_base64,
@@ -80,7 +81,8 @@ async def image_and_params(request: Request, limit: int) -> tuple[bytes, dict[st
 @router.post("/models/{name}/predict", response_model=None)
 async def predict(name: str, request: Request, state: ServerState = Depends(authorized)) -> Response:
     """Detect or classify: raw image bytes, multipart upload, or JSON {"image": base64}."""
-    state.manager.get(name)  # 404 before reading a large body
+    manifest = state.manager.get(name).predictor.bundle.manifest  # 404 before reading a large body
+    require_decoder(manifest.family, manifest.name)  # raw bundles: tensors over /v2 only
     data, params = await image_and_params(request, state.config.max_body_bytes)
     conf = float_param(params.get("conf", params.get("confidence")), "conf")
     iou = float_param(params.get("iou"), "iou")
