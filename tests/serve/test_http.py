@@ -50,6 +50,18 @@ def test_v1_predict_raw_multipart_and_json(server: Server) -> None:
     assert conf.json()["predictions"] == []
 
 
+
+def test_v1_classes_by_name_and_checked_ids(server: Server) -> None:
+    url = f"{server.url}/v1/models/{DET}/predict"
+    by_name = httpx.post(url, files={"file": ("s.png", png(), "image/png")}, data={"classes": "green"})
+    assert by_name.status_code == 200, by_name.text
+    assert boxes(by_name.json()) == EXPECTED[1:]
+    js = httpx.post(url, json={"image": base64.b64encode(png()).decode(), "classes": ["green", 1]})
+    assert boxes(js.json()) == EXPECTED[1:]
+    for bad, says in (("7", "out of range"), ("circle", "unknown class 'circle'")):
+        r = httpx.post(url, files={"file": ("s.png", png(), "image/png")}, data={"classes": bad})
+        assert r.status_code == 400 and says in r.text and "0 red, 1 green, 2 blue" in r.text, r.text
+
 def test_v1_annotated_image(server: Server) -> None:
     r = httpx.post(
         f"{server.url}/v1/models/{DET}/predict?format=image",

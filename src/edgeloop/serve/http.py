@@ -6,13 +6,16 @@ import base64
 import binascii
 import hmac
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
+from edgeloop.classes import parse_classes
 from edgeloop.errors import (
     BackendError,
+    ConfigError,
     EdgeloopError,
     FeatureUnavailable,
     ImageTooLarge,
@@ -155,14 +158,14 @@ def int_param(value: Any, name: str, low: int = 1, high: int = 100_000) -> int |
     return number
 
 
-def classes_param(value: Any) -> list[int] | None:
-    """Class ids as "0,2", [0, 2] or None."""
+def classes_param(value: Any, names: Sequence[str]) -> list[int] | None:
+    """Class filter as "person,2", ["person", 2] or None: names and ids, checked against ``names``."""
     if value is None or value == "" or value == []:
         return None
-    items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, list):
-        raise RequestError(f"'classes' must be a list of class ids, got {value!r}")
+    if not isinstance(value, (str, list)) or not all(isinstance(v, (str, int)) for v in value):
+        raise RequestError(f"'classes' must be class names or ids, e.g. \"person,2\", got {value!r}")
+    tokens = value if isinstance(value, str) else [str(v) for v in value]
     try:
-        return [int(v) for v in items]
-    except (TypeError, ValueError):
-        raise RequestError(f"'classes' must be class ids (integers), got {value!r}") from None
+        return list(parse_classes(tokens, names, flag="'classes'"))
+    except ConfigError as exc:
+        raise RequestError(str(exc)) from None

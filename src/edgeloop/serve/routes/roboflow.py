@@ -132,16 +132,8 @@ async def _infer(request: Request, state: ServerState, task: str) -> Any:
 
 
 def _class_filter(worker: ModelWorker, value: Any) -> list[int] | None:
-    """Roboflow filters by class name; ids are accepted too."""
-    if value is None:
-        return None
-    names = worker.predictor.names
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        unknown = [v for v in value if v not in names]
-        if unknown:
-            raise RequestError(f"unknown class name(s) {unknown}: the model has {list(names)}")
-        return [names.index(v) for v in value]
-    return classes_param(value)
+    """Roboflow filters by class name; ids are accepted too, both checked against the model."""
+    return classes_param(value, worker.predictor.names)
 
 
 @router.post("/infer/object_detection")

@@ -87,10 +87,11 @@ async def predict(name: str, request: Request, state: ServerState = Depends(auth
     conf = float_param(params.get("conf", params.get("confidence")), "conf")
     iou = float_param(params.get("iou"), "iou")
     max_det = int_param(params.get("max_det"), "max_det")
-    classes = classes_param(params.get("classes"))
+    classes = params.get("classes")
 
     def run(worker: ModelWorker) -> Outcome:
-        options = worker.predictor.options(conf=conf, iou=iou, max_det=max_det, classes=classes)
+        class_ids = classes_param(classes, worker.predictor.names)
+        options = worker.predictor.options(conf=conf, iou=iou, max_det=max_det, classes=class_ids)
         return run_image(worker, data, options, state.config.request_timeout_s)
 
     outcome = await run_in_threadpool(state.manager.call, name, None, run)
