@@ -71,6 +71,9 @@ def advise(
             "missing --fps: say the frame rate you need, e.g. --fps 15 (or list everything with --all)"
         )
     p = load_profile(source, None, None)
+    warning = p.shape_warning()
+    if warning:
+        err.print(f"warning: {warning}; the predictions below are too optimistic")
     cat = load_catalog(catalog)
     extra = [m for path in measurements for m in load_measurements(path)]
     # Published measurements name packaged devices; a custom catalog adds to (or overrides) them.

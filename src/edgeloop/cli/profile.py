@@ -53,6 +53,9 @@ def profile(
     from rich.table import Table
 
     p = load_profile(source, precision, imgsz)
+    warning = p.shape_warning()
+    if warning:
+        err.print(f"warning: {warning}")
     if as_json:
         stdout_line(p.model_dump_json())
         return
