@@ -66,6 +66,9 @@ class ModelProfile(BaseModel):
     model: str
     input_shape: list[int]
     imgsz: int | None = Field(description="input height if the input is square NCHW/NHWC image-like")
+    dynamic_size: bool = Field(
+        default=False, description="the model's input height/width are dynamic: it runs at other sizes too"
+    )
     params: int
     weight_bytes: int
     macs: int
@@ -116,13 +119,24 @@ def _prod(shape: list[int]) -> int:
     return math.prod(shape) if shape else 1
 
 
-def _fix_input(model: Any, imgsz: int | None) -> list[int]:
+def _dynamic_size(model: Any) -> bool:
+    """Whether the first input is 4-D image-like with a dynamic height, width or channel axis."""
+    initializers = {i.name for i in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in initializers]
+    if not inputs:
+        raise ProfileError("the model has no inputs")
+    dims = inputs[0].type.tensor_type.shape.dim
+    return len(dims) == 4 and any(not d.HasField("dim_value") or d.dim_value <= 0 for d in dims[1:])
+
+
+def _fix_input(model: Any, imgsz: int | None, dynamic_imgsz: int | None = None) -> list[int]:
     """Give the first graph input static dims (batch 1, ``imgsz`` for dynamic H/W); return its shape."""
     initializers = {i.name for i in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in initializers]
     if not inputs:
         raise ProfileError("the model has no inputs")
     dims = inputs[0].type.tensor_type.shape.dim
+    size = imgsz or dynamic_imgsz
     shape = []
     for axis, dim in enumerate(dims):
         spatial = len(dims) == 4 and axis >= 1
@@ -130,12 +144,12 @@ def _fix_input(model: Any, imgsz: int | None) -> list[int]:
             dim.ClearField("dim_param")
             dim.dim_value = imgsz
         elif not dim.HasField("dim_value") or dim.dim_value <= 0:
-            if spatial and imgsz is None:
+            if spatial and size is None:
                 raise ProfileError(
                     f"input '{inputs[0].name}' has a dynamic size: pass --imgsz to profile it at a fixed size"
                 )
             dim.ClearField("dim_param")
-            dim.dim_value = imgsz if spatial and imgsz else 1
+            dim.dim_value = size if spatial and size else 1
         shape.append(dim.dim_value)
     for other in inputs[1:]:
         if static_dims(other.type) is None:
@@ -170,8 +184,13 @@ def _attr(node: Any, name: str) -> int:
     return 0
 
 
-def profile_onnx(path: str | Path, imgsz: int | None = None) -> ModelProfile:
+def profile_onnx(
+    path: str | Path, imgsz: int | None = None, dynamic_imgsz: int | None = None
+) -> ModelProfile:
     """Profile the ONNX model at ``path`` (at ``imgsz`` if given or if its input size is dynamic).
+
+    ``dynamic_imgsz``: the size a dynamic input height/width takes when ``imgsz`` is None
+    (a fixed input keeps its own size).
 
     Raises:
         ProfileError: onnx not installed, unreadable model, or shapes that cannot be inferred.
@@ -182,7 +201,8 @@ def profile_onnx(path: str | Path, imgsz: int | None = None) -> ModelProfile:
         model = onnx.load(str(path))
     except Exception as exc:
         raise ProfileError(f"{path}: not a readable ONNX model ({exc})") from None
-    input_shape = _fix_input(model, imgsz)
+    dynamic_size = _dynamic_size(model)
+    input_shape = _fix_input(model, imgsz, dynamic_imgsz)
     try:
         inferred = infer_static(model)
     except Exception as exc:
@@ -214,6 +234,7 @@ def profile_onnx(path: str | Path, imgsz: int | None = None) -> ModelProfile:
     return ModelProfile(
         model=path.name,
         input_shape=input_shape,
+        dynamic_size=dynamic_size,
         imgsz=_square_size(input_shape),
         params=params,
         weight_bytes=weight_bytes,
