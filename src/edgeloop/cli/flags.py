@@ -12,6 +12,7 @@ off) with a message saying that the flag takes no value.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import typer
@@ -56,7 +57,7 @@ def refuse_flag_values(ctx: Any, command: Any, args: list[str]) -> None:
         if getattr(param, "is_flag", False)
         for name in (*param.opts, *param.secondary_opts)
     }
-    for flag, value in zip(args, args[1:]):
+    for flag, value in itertools.pairwise(args):
         if flag in flags and value.lower() in _BOOL_WORDS:
             raise typer.BadParameter(
                 f"{flag} is a flag and takes no value: write '{flag}' alone to turn it on "
