@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 from edgeloop.backends.base import Backend
 from edgeloop.errors import BackendError
 from edgeloop.registry import Registry
+from edgeloop.validation import format_validation_error
 
 BACKENDS = Registry(
     "backend",
@@ -37,8 +40,9 @@ def create_backend(name: str, **config: Any) -> Backend:
         raise BackendError(f"backend '{name}' unavailable here: {hint}")
     try:
         settings = cls.Config(**config)
-    except ValueError as exc:
-        raise BackendError(f"invalid settings for backend '{name}': {exc}") from None
+    except ValidationError as exc:
+        problems = format_validation_error(exc, "setting", model=cls.Config)
+        raise BackendError(f"invalid settings for backend '{name}': {problems}") from None
     backend: Backend = cls(settings)
     return backend
 
