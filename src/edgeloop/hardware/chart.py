@@ -95,8 +95,9 @@ def fps_vs_cost_figure(
         borderaxespad=0,
     )
     ax.set_title("predicted FPS vs device price (best option per device)", fontsize=11, loc="left")
-    key = "green: meets every limit, grey: falls short; hollow: edgeloop has no backend for the runtime"
-    ax.text(1.02, 0.0, key if required_fps else key.split("; ")[1], transform=ax.transAxes, fontsize=8)
+    key = ["green: meets every limit", "grey: falls short"] if required_fps else []
+    key.append("hollow: edgeloop has no backend for its runtime")
+    ax.text(1.02, 0.0, "\n".join(key), transform=ax.transAxes, fontsize=8, va="bottom")
     return fig
 
 
