@@ -13,6 +13,8 @@ from edgeloop.errors import EdgeloopError
 
 if TYPE_CHECKING:
     from edgeloop.hardware.advise import Estimate
+    from edgeloop.hardware.catalog import Catalog
+    from edgeloop.hardware.predict import Calibration
 
 _MAP_KEYS = ("map50_95", "mAP50-95", "map", "mAP")
 
@@ -68,8 +70,7 @@ def advise(
     """Rank devices by predicted FPS, cost and power for a bundle's model."""
     from edgeloop.cli.profile import load_profile
     from edgeloop.hardware.advise import Requirement, check, estimate_all, rank, runnable_sizes
-    from edgeloop.hardware.catalog import Catalog, load_catalog
-    from edgeloop.hardware.predict import Workload, fit, load_measurements
+    from edgeloop.hardware.predict import Workload
 
     if fps is None and not show_all:
         raise EdgeloopError(
@@ -80,11 +81,7 @@ def advise(
     warning = p.shape_warning()
     if warning:
         err.print(f"warning: {warning}; the predictions below are too optimistic")
-    cat = load_catalog(catalog)
-    extra = [m for path in measurements for m in load_measurements(path)]
-    # Published measurements name packaged devices; a custom catalog adds to (or overrides) them.
-    devices = {d.slug: d for d in load_catalog().devices} | {d.slug: d for d in cat.devices}
-    calibration = fit([*load_measurements(), *extra], Catalog(devices=list(devices.values())))
+    cat, calibration = _calibrated(catalog, measurements)
     work = Workload(p.gflops, p.params, p.imgsz)
     sizes, dropped = runnable_sizes(requested, p.imgsz, p.dynamic_size)
     if dropped:
@@ -111,7 +108,6 @@ def advise(
 
         written = fps_vs_cost_png(estimates, chart, fps * streams if fps else None, budget_usd)
         err.print(f"chart written to {written}")
-    meeting = sum(1 for e in estimates if e.meets)
     if as_json:
         for e in shown:
             stdout_line(json.dumps(e.model_dump()))
@@ -120,13 +116,30 @@ def advise(
     else:
         err.print("no option meets every limit; the fastest ones, with the reasons they fall short:")
         _table(sorted(estimates, key=lambda e: (not e.deployable, -e.fps))[:top], source.name, p.gflops)
+    _footer(estimates, fps, streams, include_undeployable)
+
+
+def _calibrated(catalog: Path | None, measurements: list[Path]) -> tuple[Catalog, Calibration]:
+    """The catalog to advise on and the latency model fitted on every measurement given."""
+    from edgeloop.hardware.catalog import Catalog, load_catalog
+    from edgeloop.hardware.predict import fit, load_measurements
+
+    cat = load_catalog(catalog)
+    extra = [m for path in measurements for m in load_measurements(path)]
+    # Published measurements name packaged devices; a custom catalog adds to (or overrides) them.
+    devices = {d.slug: d for d in load_catalog().devices} | {d.slug: d for d in cat.devices}
+    return cat, fit([*load_measurements(), *extra], Catalog(devices=list(devices.values())))
+
+
+def _footer(estimates: list[Estimate], fps: float | None, streams: int, include_undeployable: bool) -> None:
     if fps is not None:
+        meeting = sum(1 for e in estimates if e.meets)
         err.print(
             f"{meeting} of {len(estimates)} options meet {fps:g} FPS x {streams} stream(s) "
             "and the limits given"
         )
     err.print("predictions: latency model calibrated on published measurements (docs/hardware.md)")
-    if not include_undeployable:
+    if not include_undeployable and not all(e.deployable for e in estimates):
         err.print(
             "deploy 'no': edgeloop has no backend for that runtime yet; those options meet no need "
             "unless --include-undeployable"
