@@ -172,3 +172,38 @@ def test_cli_profile_of_an_exported_model_and_its_warning(exported: Path, tmp_pa
     warned = run_cli("profile", str(tmp_path / "u.onnx"), "--layers", "0")
     assert warned.returncode == 0, warned.stderr
     assert "warning: 2 of 2 layers got no static shape" in warned.stderr
+
+
+def test_shape_arithmetic_is_folded_but_never_into_huge_tensors(tmp_path: Path) -> None:
+    """A Slice whose end is computed from Shape (what torch's chunk exports) gets its shape; a
+    ConstantOfShape asking for 10^12 elements is left to inference, not evaluated."""
+    init = {
+        "one": np.array([1], np.int64),
+        "two": np.array([2], np.int64),
+        "zero": np.array([0], np.int64),
+        "huge": np.array([10**6, 10**6], np.int64),
+    }
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "one"], ["c"]),
+        helper.make_node("Div", ["c", "two"], ["half"]),
+        helper.make_node("Slice", ["x", "zero", "half", "one"], ["first"]),
+        helper.make_node("Conv", ["first", "w"], ["y"], kernel_shape=[1, 1]),
+        helper.make_node("ConstantOfShape", ["huge"], ["big"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4, 8, 8])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+            helper.make_tensor_value_info("big", TensorProto.FLOAT, None),
+        ],
+        [numpy_helper.from_array(np.ones((3, 2, 1, 1), np.float32), "w")]
+        + [numpy_helper.from_array(v, k) for k, v in init.items()],
+    )
+    path = tmp_path / "chunk.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    p = profile_onnx(path)
+    assert p.macs == 3 * 8 * 8 * 2
+    assert next(layer for layer in p.layers if layer.op == "Slice").output_shape == [1, 2, 8, 8]

@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 
 # Constant inputs larger than this are weights, not shape arithmetic: never evaluated.
-_MAX_FOLD_ELEMENTS = 1 << 16
+_MAX_FOLD_ELEMENTS = 1 << 12
+# Operators whose output size comes from an input's values; evaluated only up to this many elements.
+_MAX_MADE_ELEMENTS = 1 << 20
 # Operators never evaluated ahead of time (random, or holding subgraphs).
 _NO_FOLD = frozenset(
     {"RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial",
@@ -117,10 +119,29 @@ def _evaluate(
         return None
     if any(np.asarray(values[name]).size > _MAX_FOLD_ELEMENTS for name in inputs):
         return None
+    if _makes_more_than(node, values, _MAX_MADE_ELEMENTS):
+        return None
     try:
         return _run_node(node, {name: values[name] for name in inputs}, opset)
     except Exception:  # an operator the reference runtime cannot evaluate: leave it to inference
         return None
+
+
+def _makes_more_than(node: Any, values: dict[str, np.ndarray], limit: int) -> bool:
+    """Whether a node sizing its output from input values (a shape, repeats, a range) exceeds ``limit``."""
+    try:
+        if node.op_type in ("ConstantOfShape", "Expand"):
+            return math.prod(int(d) for d in values[node.input[-1]].ravel()) > limit
+        if node.op_type == "Tile":
+            return (
+                values[node.input[0]].size * math.prod(int(r) for r in values[node.input[1]].ravel()) > limit
+            )
+        if node.op_type == "Range":
+            start, stop, step = (float(values[name]) for name in node.input[:3])
+            return step == 0 or (stop - start) / step > limit
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return True
+    return False
 
 
 def _run_node(node: Any, feeds: dict[str, np.ndarray], opset: int) -> list[np.ndarray]:
