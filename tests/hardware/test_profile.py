@@ -172,6 +172,8 @@ def test_cli_profile_of_an_exported_model_and_its_warning(exported: Path, tmp_pa
     warned = run_cli("profile", str(tmp_path / "u.onnx"), "--layers", "0")
     assert warned.returncode == 0, warned.stderr
     assert "warning: 2 of 2 layers got no static shape" in warned.stderr
+    advised = run_cli("advise", str(tmp_path / "u.onnx"), "--all", "--json")
+    assert "no static shape" in advised.stderr and "predictions below are too optimistic" in advised.stderr
 
 
 def test_shape_arithmetic_is_folded_but_never_into_huge_tensors(tmp_path: Path) -> None:
