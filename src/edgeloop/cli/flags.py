@@ -21,10 +21,16 @@ from typer.core import TyperGroup
 _BOOL_WORDS = frozenset({"true", "false", "yes", "no", "on", "off"})
 
 
+def _context(command: Any) -> typer.Context:
+    """A context for ``command`` alone, with the help option names it declares (default ``--help``)."""
+    names = (command.context_settings or {}).get("help_option_names")
+    return typer.Context(command, help_option_names=names)
+
+
 def hide_flag_metavars(command: Any) -> None:
     """Give every flag of ``command`` and of its subcommands, ``--help`` too, an empty metavar."""
     params = list(command.params)
-    help_option = command.get_help_option(typer.Context(command))
+    help_option = command.get_help_option(_context(command))
     if help_option is not None:
         params.append(help_option)
     for param in params:
@@ -53,7 +59,7 @@ def refuse_flag_values(ctx: Any, command: Any, args: list[str]) -> None:
     target = _target(command, args)
     flags = {
         name
-        for param in [*target.params, target.get_help_option(typer.Context(target))]
+        for param in [*target.params, target.get_help_option(_context(target))]
         if getattr(param, "is_flag", False)
         for name in (*param.opts, *param.secondary_opts)
     }
