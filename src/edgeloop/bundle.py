@@ -28,6 +28,7 @@ from edgeloop.archive import ArchiveLimits, create_tar, extract_tar, safe_member
 from edgeloop.errors import ArchiveError, BundleError
 from edgeloop.postprocess.families import FAMILIES, get_family
 from edgeloop.preprocess import InputSpec
+from edgeloop.validation import format_validation_error
 
 MANIFEST = "bundle.json"
 FORMAT_VERSION = 1
@@ -208,13 +209,6 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _format_validation(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"field '{where}': {first['msg']}{more}"
-
-
 def read_manifest(root: Path) -> Manifest:
     """Parse and validate ``bundle.json`` without checking the files it names."""
     path = root / MANIFEST
@@ -229,7 +223,7 @@ def read_manifest(root: Path) -> Manifest:
     try:
         return Manifest.model_validate(data)
     except ValidationError as exc:
-        raise BundleError(f"{path}: {_format_validation(exc)}") from None
+        raise BundleError(format_validation_error(exc, "key", prefix=str(path), model=Manifest)) from None
 
 
 def verify_files(bundle: Bundle) -> None:

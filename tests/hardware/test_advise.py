@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from edgeloop.hardware.advise import Requirement, advise, default_sizes, estimate_all
+from edgeloop.errors import ConfigError
+from edgeloop.hardware.advise import (
+    Requirement,
+    advise,
+    backend_for,
+    default_sizes,
+    estimate_all,
+    rank,
+    runnable_sizes,
+)
 from edgeloop.hardware.catalog import Catalog, Device, Target, load_catalog
 from edgeloop.hardware.predict import Calibration, Factor, Workload, fit, load_measurements
 from edgeloop.hardware.profile import profile_onnx
@@ -15,7 +24,12 @@ from edgeloop.testing.onnx_models import random_yolo
 
 
 def _device(
-    slug: str, gops: float, price: float | None, watts: float | None, int8: float | None = None
+    slug: str,
+    gops: float,
+    price: float | None,
+    watts: float | None,
+    int8: float | None = None,
+    runtime: str = "onnxruntime",
 ) -> Device:
     peaks = {"fp32": gops} | ({"int8": int8} if int8 else {})
     return Device(
@@ -24,7 +38,7 @@ def _device(
         peak_gops={"cpu": peaks},
         price_usd=price,
         power_w=watts,
-        targets=[Target(runtime="rt", unit="cpu", precisions=["fp32", "int8"] if int8 else ["fp32"])],
+        targets=[Target(runtime=runtime, unit="cpu", precisions=["fp32", "int8"] if int8 else ["fp32"])],
         sources={"peak_gops": "test", "price_usd": "test", "power_w": "test"},
     )
 
@@ -99,3 +113,42 @@ def test_answers_in_under_a_second(tmp_path: Path) -> None:
     )
     assert time.perf_counter() - start < 1.0
     assert len(ranked) > 100
+
+
+def test_runtimes_edgeloop_cannot_deploy_are_marked_and_never_the_pick() -> None:
+    catalog = Catalog(
+        devices=[
+            _device("ort-box", 1000, 80, 10),
+            _device("ncnn-box", 3000, 50, 5, runtime="ncnn"),  # faster and cheaper, but no backend
+            _device("gpu-box", 1000, 90, 10, runtime="onnxruntime-gpu"),
+        ]
+    )
+    ranked = advise(WORK, Requirement(fps=20), catalog, CAL, sizes=[640])
+    flags = {e.device: e.deployable for e in ranked}
+    assert flags == {"ort-box": True, "ncnn-box": False, "gpu-box": True}
+    ncnn = next(e for e in ranked if e.device == "ncnn-box")
+    assert not ncnn.meets and any("no ncnn backend" in r for r in ncnn.reasons)
+    assert ranked[0].device == "ort-box"
+    included = advise(WORK, Requirement(fps=20, include_undeployable=True), catalog, CAL, sizes=[640])
+    assert next(e for e in included if e.device == "ncnn-box").meets
+    assert [e.device for e in rank(included)][:2] == ["ort-box", "gpu-box"]  # deployable ones first
+    assert ncnn.model_dump()["deployable"] is False  # the --json field
+
+
+def test_backend_for_catalog_runtimes() -> None:
+    assert backend_for("onnxruntime") == "onnxruntime"
+    assert backend_for("onnxruntime-gpu") == "onnxruntime"
+    assert backend_for("openvino-gpu") == "openvino"
+    assert backend_for("tensorrt") == "tensorrt"
+    runtimes = {t.runtime for d in load_catalog().devices for t in d.targets}
+    undeployable = {r for r in runtimes if backend_for(r) is None}
+    assert undeployable == {"ncnn", "tflite", "hailort", "depthai", "edgetpu", "rknn"}
+
+
+def test_a_fixed_input_runs_at_its_own_size_only() -> None:
+    assert runnable_sizes(None, 640, dynamic=False) == ([640], [])
+    assert runnable_sizes([640, 320], 640, dynamic=False) == ([640], [320])
+    with pytest.raises(ConfigError, match="fixed at 640x640"):
+        runnable_sizes([320], 640, dynamic=False)
+    assert runnable_sizes(None, 640, dynamic=True) == ([640, 480, 320], [])
+    assert runnable_sizes([512, 256], 640, dynamic=True) == ([512, 256], [])

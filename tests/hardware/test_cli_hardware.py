@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
 
 from edgeloop.bundle import Bundle
 from edgeloop.hardware.bench import report_schema
@@ -25,14 +29,48 @@ def test_profile_json_and_table(yolo_bundle: Bundle) -> None:
 
 
 def test_advise_all_json_lists_every_estimate(yolo_bundle: Bundle) -> None:
+    """The bundle's input is fixed at 640: advise offers 640 only, and says it left 320 out."""
     result = run_cli("advise", str(yolo_bundle.root), "--all", "--json", "--imgsz", "640,320")
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
-    assert all(row.keys() >= FIELDS for row in rows)
+    assert all(row.keys() >= FIELDS | {"deployable"} for row in rows)
     keys = {(r["device"], r["runtime"], r["precision"], r["imgsz"]) for r in rows}
     assert len(keys) == len(rows)
     assert {"raspberry-pi-5", "jetson-orin-nano-super"} <= {r["device"] for r in rows}
-    assert {r["imgsz"] for r in rows} == {640, 320}
+    assert {r["imgsz"] for r in rows} == {640}
+    assert "left out 320" in result.stderr and "fixed at 640x640" in result.stderr
+    deployable = {r["runtime"]: r["deployable"] for r in rows}
+    assert deployable["onnxruntime"] and deployable["tensorrt"] and deployable["openvino"]
+    assert not deployable["ncnn"] and not deployable["tflite"] and not deployable["hailort"]
+    only_other = run_cli("advise", str(yolo_bundle.root), "--all", "--imgsz", "320")
+    assert only_other.returncode == 1 and "runs at 640 only" in only_other.stderr
+
+
+def test_advise_dynamic_model_offers_the_sizes_asked(tmp_path: Path) -> None:
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], kernel_shape=[3, 3], pads=[1, 1, 1, 1])]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, "h", "w"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 16, "h", "w"])],
+        [numpy_helper.from_array(np.ones((16, 3, 3, 3), np.float32), "w")],
+    )
+    path = tmp_path / "dynamic.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    result = run_cli("advise", str(path), "--all", "--json", "--imgsz", "320,256")
+    assert result.returncode == 0, result.stderr
+    assert {json.loads(line)["imgsz"] for line in result.stdout.splitlines()} == {320, 256}
+
+
+def test_advise_table_marks_undeployable_runtimes(yolo_bundle: Bundle) -> None:
+    result = run_cli("advise", str(yolo_bundle.root), "--fps", "1", "--top", "100")
+    assert result.returncode == 0, result.stderr
+    assert "deploy" in result.stdout and " ncnn " not in result.stdout  # only deployable options meet
+    assert re.search(r"onnxruntime\s+│\s+yes\s+│", result.stdout)
+    included = run_cli(
+        "advise", str(yolo_bundle.root), "--fps", "1", "--top", "100", "--include-undeployable"
+    )
+    assert included.returncode == 0 and re.search(r"ncnn\s+│\s+no\s+│", included.stdout)
 
 
 def test_advise_table_and_chart(yolo_bundle: Bundle, tmp_path: Path) -> None:

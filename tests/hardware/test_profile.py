@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from edgeloop.hardware.profile import ProfileError, profile_onnx
 from edgeloop.testing.onnx_models import random_yolo
+from edgeloop.testing.second_counter import onnx_tool_macs
+from tests.conftest import run_cli
 
 
 def _model(path: Path, nodes: list[onnx.NodeProto], inits: dict[str, np.ndarray], x: list, y: list) -> Path:
@@ -105,15 +108,104 @@ def test_operator_flags(nano: Path) -> None:
 
 def test_matches_a_second_counter(nano: Path) -> None:
     """Conv MACs of our nano model within 5 % of onnx-tool's (which adds bias adds)."""
-    onnx_tool = pytest.importorskip("onnx_tool")
-    model = onnx_tool.Model(str(nano))
-    model.graph.graph_reorder_nodes()
-    model.graph.shape_infer()
-    model.graph.profile()
-    theirs = 0.0
-    for node in model.graph.nodemap.values():
-        if node.op_type in ("Conv", "MatMul", "Gemm"):
-            theirs += node.macs[0] if isinstance(node.macs, list) else node.macs
-    ours = profile_onnx(nano).macs
-    assert ours == pytest.approx(theirs, rel=0.05)
-    assert ours == pytest.approx(theirs, rel=0.01)  # in fact within 1 %
+    pytest.importorskip("onnx_tool")
+    ours = profile_onnx(nano)
+    theirs = onnx_tool_macs(nano, ours.input_shape)
+    assert ours.macs == pytest.approx(theirs, rel=0.05)
+    assert ours.macs == pytest.approx(theirs, rel=0.01)  # in fact within 1 %
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What `edgeloop export` writes (dynamic batch axis, torch's chunk as Shape/Div/Slice), untrained."""
+    torch = pytest.importorskip("torch")
+    from edgeloop.export.onnx import _onnx_export
+    from edgeloop.train.model import Detector, DetectorExport
+
+    torch.manual_seed(0)
+    detector = Detector(num_classes=3, preset="nano").eval()
+    path = tmp_path_factory.mktemp("exported") / "model.onnx"
+    _onnx_export(DetectorExport(detector, (160, 160)).eval(), 160, path)
+    return path
+
+
+def test_exported_model_counts_every_layer(exported: Path) -> None:
+    """Shape inference used to stop at the first Slice behind the batch axis: 46 of 50 Convs unshaped."""
+    p = profile_onnx(exported)
+    convs = [layer for layer in p.layers if layer.op == "Conv"]
+    assert len(convs) == 50
+    assert all(layer.output_shape and layer.macs > 0 for layer in convs)
+    assert p.unshaped_layers == [] and p.shape_warning() is None
+    assert p.input_shape == [1, 3, 160, 160]
+
+
+def test_exported_model_matches_a_second_counter(exported: Path) -> None:
+    pytest.importorskip("onnx_tool")
+    ours = profile_onnx(exported)
+    theirs = onnx_tool_macs(exported, ours.input_shape)
+    assert ours.macs == pytest.approx(theirs, rel=0.05)
+
+
+def test_unshaped_layers_are_reported(tmp_path: Path) -> None:
+    """An operator shape inference cannot follow leaves the Conv behind it uncounted: say so."""
+    nodes = [
+        helper.make_node("Mystery", ["x"], ["m"], domain="vendor.custom"),
+        helper.make_node("Conv", ["m", "w"], ["y"], kernel_shape=[1, 1]),
+    ]
+    path = _model(tmp_path / "u.onnx", nodes, {"w": np.ones((2, 3, 1, 1))}, [1, 3, 8, 8], [1, 2, "h", "w"])
+    model = onnx.load(str(path))
+    model.opset_import.append(helper.make_opsetid("vendor.custom", 1))
+    onnx.save(model, str(path))
+    p = profile_onnx(path)
+    assert p.unshaped_layers == ["Mystery_0", "Conv_1"] and p.macs == 0
+    warning = p.shape_warning()
+    assert warning is not None and "(1 of them Conv/MatMul/Gemm" in warning
+
+
+def test_cli_profile_of_an_exported_model_and_its_warning(exported: Path, tmp_path: Path) -> None:
+    result = run_cli("profile", str(exported), "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["unshaped_layers"] == [] and "warning" not in result.stderr
+    assert data["flops"] / 1e9 == pytest.approx(profile_onnx(exported).gflops)
+    test_unshaped_layers_are_reported(tmp_path)
+    warned = run_cli("profile", str(tmp_path / "u.onnx"), "--layers", "0")
+    assert warned.returncode == 0, warned.stderr
+    assert "warning: 2 of 2 layers got no static shape" in warned.stderr
+    advised = run_cli("advise", str(tmp_path / "u.onnx"), "--all", "--json")
+    assert "no static shape" in advised.stderr and "predictions below are too optimistic" in advised.stderr
+
+
+def test_shape_arithmetic_is_folded_but_never_into_huge_tensors(tmp_path: Path) -> None:
+    """A Slice whose end is computed from Shape (what torch's chunk exports) gets its shape; a
+    ConstantOfShape asking for 10^12 elements is left to inference, not evaluated."""
+    init = {
+        "one": np.array([1], np.int64),
+        "two": np.array([2], np.int64),
+        "zero": np.array([0], np.int64),
+        "huge": np.array([10**6, 10**6], np.int64),
+    }
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Gather", ["s", "one"], ["c"]),
+        helper.make_node("Div", ["c", "two"], ["half"]),
+        helper.make_node("Slice", ["x", "zero", "half", "one"], ["first"]),
+        helper.make_node("Conv", ["first", "w"], ["y"], kernel_shape=[1, 1]),
+        helper.make_node("ConstantOfShape", ["huge"], ["big"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4, 8, 8])],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+            helper.make_tensor_value_info("big", TensorProto.FLOAT, None),
+        ],
+        [numpy_helper.from_array(np.ones((3, 2, 1, 1), np.float32), "w")]
+        + [numpy_helper.from_array(v, k) for k, v in init.items()],
+    )
+    path = tmp_path / "chunk.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    p = profile_onnx(path)
+    assert p.macs == 3 * 8 * 8 * 2
+    assert next(layer for layer in p.layers if layer.op == "Slice").output_shape == [1, 2, 8, 8]

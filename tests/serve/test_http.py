@@ -50,7 +50,6 @@ def test_v1_predict_raw_multipart_and_json(server: Server) -> None:
     assert conf.json()["predictions"] == []
 
 
-
 def test_v1_classes_by_name_and_checked_ids(server: Server) -> None:
     url = f"{server.url}/v1/models/{DET}/predict"
     by_name = httpx.post(url, files={"file": ("s.png", png(), "image/png")}, data={"classes": "green"})
@@ -61,6 +60,7 @@ def test_v1_classes_by_name_and_checked_ids(server: Server) -> None:
     for bad, says in (("7", "out of range"), ("circle", "unknown class 'circle'")):
         r = httpx.post(url, files={"file": ("s.png", png(), "image/png")}, data={"classes": bad})
         assert r.status_code == 400 and says in r.text and "0 red, 1 green, 2 blue" in r.text, r.text
+
 
 def test_v1_annotated_image(server: Server) -> None:
     r = httpx.post(

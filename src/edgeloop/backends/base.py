@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+from typing import ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from edgeloop.errors import ConfigError
 from edgeloop.types import ModelSpec
+from edgeloop.validation import format_errors
 
 Tensor = npt.NDArray[np.generic]
 _S = TypeVar("_S", bound="BackendSettings")
@@ -93,23 +94,15 @@ class BackendSettings(BaseModel):
 
 
 def settings_error(exc: ValidationError, backend: str | None = None) -> ConfigError:
-    """A one-line-per-problem error naming each bad key, what was given and what is allowed."""
-    problems = []
+    """One line naming each bad setting, what was given and what is allowed."""
+    errors = []
     for error in exc.errors():
-        loc = [str(part) for part in error["loc"]]
+        loc = tuple(error["loc"])
         if backend and loc and loc[0] == backend:
             loc = loc[1:]  # the union's branch: already named in the message
-        key = ".".join(loc) or "settings"
-        given = "" if error["type"] == "missing" else f" (got {error.get('input')!r})"
-        problems.append(f"{key}: {_message(error)}{given}")
+        errors.append({**error, "loc": loc})
     where = f"backend '{backend}'" if backend else "backend settings"
-    return ConfigError(f"invalid {where}: " + "; ".join(problems))
-
-
-def _message(error: Any) -> str:
-    if error["type"] == "extra_forbidden":
-        return "not a setting of this backend"
-    return str(error["msg"]).replace("Input should be", "must be")
+    return ConfigError(f"invalid {where}: " + format_errors(errors, "setting"))
 
 
 @runtime_checkable

@@ -12,9 +12,11 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from edgeloop.errors import EdgeloopError
+from edgeloop.validation import format_validation_error
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -28,7 +30,7 @@ def error_line(message: str) -> None:
 
 
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn edgeloop errors into one line on stderr and exit code 1; Ctrl-C into 130."""
+    """Turn edgeloop errors (and pydantic's) into one line on stderr and exit code 1; Ctrl-C into 130."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -36,6 +38,9 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except EdgeloopError as exc:
             error_line(_escape(str(exc)))
+            raise typer.Exit(1) from None
+        except ValidationError as exc:  # a settings model checked past the boundaries: still one line
+            error_line(_escape(f"invalid settings: {format_validation_error(exc, 'key')}"))
             raise typer.Exit(1) from None
         except BrokenPipeError:
             # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.

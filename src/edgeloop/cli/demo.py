@@ -16,7 +16,7 @@ def demo(
     time_s: float = typer.Option(280.0, "--time", min=1, help="Training budget in seconds."),
     train_images: int = typer.Option(800, "--train-images", min=8, help="Synthetic training images."),
     val_images: int = typer.Option(200, "--val-images", min=2, help="Synthetic validation images."),
-    imgsz: int = typer.Option(224, "--imgsz", help="Model input size (a multiple of 32)."),
+    imgsz: int = typer.Option(224, "--imgsz", min=64, max=2048, help="Model input size (a multiple of 32)."),
 ) -> None:
     """Synthesize a dataset, train a nano detector, export, evaluate, and predict on held-out images."""
     try:

@@ -21,8 +21,10 @@ from edgeloop.cli import (
     train,
 )
 from edgeloop.cli import eval as eval_
+from edgeloop.cli.flags import FlagsGroup
 
 app = typer.Typer(
+    cls=FlagsGroup,  # flags show no `<bool>` placeholder in --help
     name="edgeloop",
     help="Computer vision from dataset to edge devices, offline.",
     no_args_is_help=True,

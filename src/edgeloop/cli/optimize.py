@@ -43,12 +43,12 @@ def optimize(
     from edgeloop.export.quantize import QuantizeConfig
     from edgeloop.optimize import OptimizeOptions
     from edgeloop.optimize import optimize as run_optimize
+    from edgeloop.validation import format_validation_error
 
     try:
         quantize = QuantizeConfig(method=method, activations=activations, weights=weights)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(f"--{first['loc'][0]}: {first['msg']}") from None
+        raise ConfigError(format_validation_error(exc, "flag")) from None
     options = OptimizeOptions(
         int8=int8,
         fp16=fp16,

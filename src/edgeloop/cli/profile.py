@@ -22,8 +22,13 @@ def model_file(source: Path, precision: str | None) -> Path:
     return load_bundle(source).model_path(precision)
 
 
-def load_profile(source: Path, precision: str | None, imgsz: int | None) -> ModelProfile:
-    """Profile a bundle's model (or an ONNX file); a bundle's input size fills in dynamic dims."""
+def load_profile(
+    source: Path, precision: str | None, imgsz: int | None, dynamic_imgsz: int | None = None
+) -> ModelProfile:
+    """Profile a bundle's model (or an ONNX file); a bundle's input size fills in dynamic dims.
+
+    ``dynamic_imgsz``: the size for a dynamic input when neither ``imgsz`` nor a bundle gives one.
+    """
     from edgeloop.hardware.profile import profile_onnx
 
     if imgsz is None and not (source.is_file() and source.suffix.lower() == ".onnx"):
@@ -31,7 +36,7 @@ def load_profile(source: Path, precision: str | None, imgsz: int | None) -> Mode
 
         height, width = load_bundle(source).manifest.input.size_hw
         imgsz = height if height == width else None
-    return profile_onnx(model_file(source, precision), imgsz)
+    return profile_onnx(model_file(source, precision), imgsz, dynamic_imgsz)
 
 
 def _mb(n: int) -> str:
@@ -53,6 +58,9 @@ def profile(
     from rich.table import Table
 
     p = load_profile(source, precision, imgsz)
+    warning = p.shape_warning()
+    if warning:
+        err.print(f"warning: {warning}")
     if as_json:
         stdout_line(p.model_dump_json())
         return

@@ -11,11 +11,15 @@ import typer
 from edgeloop.cli.common import err, handle_errors, stdout_line
 from edgeloop.errors import ConfigError, TrainError
 
+# TrainConfig fields whose flag is not "--" + the field name.
+_TRAIN_FLAGS = {"time_s": "--time", "data": "DATA"}
+
 
 def _config(data: Path | None, out: Path | None, resume: Path | None, given: dict[str, Any]) -> Any:
     from pydantic import ValidationError
 
     from edgeloop.train.config import TrainConfig
+    from edgeloop.validation import format_validation_error
 
     values: dict[str, Any]
     if resume is not None:
@@ -31,8 +35,7 @@ def _config(data: Path | None, out: Path | None, resume: Path | None, given: dic
     try:
         return TrainConfig.model_validate(values)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(f"--{'-'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+        raise ConfigError(format_validation_error(exc, "flag", flags=_TRAIN_FLAGS)) from None
 
 
 def train(

@@ -21,6 +21,7 @@ from onnxruntime.quantization import CalibrationDataReader
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgeloop.errors import ConfigError, EdgeloopError
+from edgeloop.export.ort_logs import captured_onnxruntime_logs
 from edgeloop.imaging import read_image
 from edgeloop.preprocess import InputSpec, preprocess
 
@@ -189,7 +190,9 @@ def quantize_int8(
         "entropy": CalibrationMethod.Entropy,
         "percentile": CalibrationMethod.Percentile,
     }
-    with tempfile.TemporaryDirectory(prefix="edgeloop-quant-") as tmp:
+    # The quantization tools log through the root logger ("WARNING:root:Axis 1 is out-of-range ..."):
+    # keep that off the console without touching the caller's logging configuration.
+    with tempfile.TemporaryDirectory(prefix="edgeloop-quant-") as tmp, captured_onnxruntime_logs():
         named = _named(Path(model_path), Path(tmp) / "named.onnx")
         prepared = Path(tmp) / "prepared.onnx"
         try:
@@ -276,7 +279,8 @@ def convert_fp16(model_path: Path, out_path: Path) -> Path:
     model = onnx.load(str(model_path))
     try:
         # Resize's scales and roi must stay float32; the converter's default block list covers it.
-        half = convert_float_to_float16(model, keep_io_types=True)
+        with captured_onnxruntime_logs():
+            half = convert_float_to_float16(model, keep_io_types=True)
     except Exception as exc:
         raise QuantizeError(f"FP16 conversion of {Path(model_path).name} failed: {exc}") from None
     onnx.save(half, str(out_path))

@@ -1,17 +1,57 @@
 """The advisor: which (device, runtime, precision, input size) meets a requirement.
 
 Pure functions over the catalog and a calibration: ``estimate_all`` lists
-every option with its predicted latency; ``check`` marks each against the
-requirement; ``rank`` orders them (options that meet everything first, then
-the cheapest, the least power, the fastest).
+every option with its predicted latency and whether edgeloop can deploy its
+runtime today; ``check`` marks each against the requirement (an option
+edgeloop cannot deploy never meets it unless the requirement says to include
+those); ``rank`` orders them (options that meet everything first, then the
+cheapest, the least power, the fastest).
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from edgeloop.backends import BACKENDS
+from edgeloop.errors import ConfigError
 from edgeloop.hardware.catalog import Catalog, Precision, Unit
 from edgeloop.hardware.predict import Calibration, Workload, predict
+
+
+def backend_for(runtime: str) -> str | None:
+    """The edgeloop backend that runs a catalog runtime (``onnxruntime-gpu`` -> ``onnxruntime``), if any.
+
+    A catalog runtime is deployable when its name, or its name before a ``-gpu``/``-npu``
+    unit suffix, is a registered backend: adding a backend makes its runtime deployable.
+    """
+    for name in (runtime, runtime.rsplit("-", 1)[0]):
+        if name in BACKENDS and name != "null":
+            return name
+    return None
+
+
+def runnable_sizes(
+    requested: list[int] | None, imgsz: int | None, dynamic: bool
+) -> tuple[list[int], list[int]]:
+    """The input sizes to consider and the requested ones left out because the model cannot run them.
+
+    A model with a fixed input runs at its own size only; a dynamic one at the requested
+    sizes, or by default at its size and smaller multiples of 32 (``default_sizes``).
+
+    Raises:
+        ConfigError: a fixed-size model and none of the requested sizes is its own.
+    """
+    if dynamic or imgsz is None:
+        return requested or default_sizes(imgsz), []
+    if not requested:
+        return [imgsz], []
+    dropped = [size for size in requested if size != imgsz]
+    if len(dropped) == len(requested):
+        raise ConfigError(
+            f"--imgsz {','.join(map(str, requested))}: the model's input is fixed at {imgsz}x{imgsz}, so it "
+            f"runs at {imgsz} only; export it again at another size (or with a dynamic input) to compare"
+        )
+    return [imgsz], dropped
 
 
 class Requirement(BaseModel):
@@ -22,6 +62,9 @@ class Requirement(BaseModel):
     budget_usd: float | None = Field(default=None, ge=0)
     max_watts: float | None = Field(default=None, gt=0)
     min_map: float | None = Field(default=None, ge=0, le=1)
+    include_undeployable: bool = Field(
+        default=False, description="let runtimes edgeloop cannot deploy today meet the requirement"
+    )
 
     @property
     def total_fps(self) -> float:
@@ -46,6 +89,9 @@ class Estimate(BaseModel):
     price_usd: float | None
     power_w: float | None
     needs_int8: bool
+    deployable: bool = Field(
+        default=True, description="edgeloop has a backend for this runtime (`edgeloop deploy`, `serve`)"
+    )
     map: float | None = Field(default=None, description="the bundle's mAP for this precision, if known")
     accuracy_cost: float | None = Field(default=None, description="mAP lost against FP32, if known")
     headroom: float | None = Field(default=None, description="fps / (required fps x streams)")
@@ -69,7 +115,7 @@ def estimate_all(
     map_by_precision: dict[str, float] | None = None,
 ) -> list[Estimate]:
     """Every (device, runtime, precision, input size) the catalog allows, with its prediction."""
-    sizes = sizes or default_sizes(work.imgsz) or [work.imgsz or 0]
+    sizes = sizes or default_sizes(work.imgsz) or [work.imgsz or 0]  # callers pass runnable_sizes()
     maps = map_by_precision or {}
     base_map = maps.get("fp32")
     out = []
@@ -99,6 +145,7 @@ def estimate_all(
                             price_usd=device.price_usd,
                             power_w=device.power_w,
                             needs_int8=precision == "int8",
+                            deployable=backend_for(target.runtime) is not None,
                             map=m if size == work.imgsz else None,
                             accuracy_cost=cost if size == work.imgsz else None,
                         )
@@ -110,6 +157,8 @@ def check(estimate: Estimate, need: Requirement) -> Estimate:
     """A copy of ``estimate`` with headroom, ``meets`` and the reasons it fails filled in."""
     headroom = estimate.fps / need.total_fps
     reasons = []
+    if not estimate.deployable and not need.include_undeployable:
+        reasons.append(f"edgeloop has no {estimate.runtime} backend (--include-undeployable to rank it)")
     if headroom < 1:
         reasons.append(f"{estimate.fps:.1f} FPS < {need.total_fps:g} needed")
     if need.budget_usd is not None:
@@ -133,13 +182,14 @@ def check(estimate: Estimate, need: Requirement) -> Estimate:
 
 
 def rank(estimates: list[Estimate]) -> list[Estimate]:
-    """Options that meet the requirement first, those predicted from measurements of their own
-    runtime before extrapolated ones; then cheapest, least power, fastest."""
+    """Options that meet the requirement first, deployable ones before the others, those predicted
+    from measurements of their own runtime before extrapolated ones; then cheapest, least power, fastest."""
     inf = float("inf")
     return sorted(
         estimates,
         key=lambda e: (
             not e.meets,
+            not e.deployable,
             not e.runtime_calibrated,
             e.price_usd if e.price_usd is not None else inf,
             e.power_w if e.power_w is not None else inf,

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edgeloop.errors import ConfigError
+from edgeloop.validation import format_validation_error
 
 Precision = Literal["fp32", "fp16", "int8"]
 Unit = Literal["cpu", "gpu", "npu"]
@@ -132,6 +133,6 @@ def _read(path: Path) -> Catalog:
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON ({exc})") from None
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{path}: catalog field '{where}': {first['msg']}") from None
+        raise ConfigError(
+            format_validation_error(exc, "key", prefix=f"{path} (catalog)", model=Catalog)
+        ) from None

@@ -22,10 +22,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgeloop.errors import ConfigError
 from edgeloop.hardware.catalog import Catalog, Device, Precision, Unit
+from edgeloop.validation import format_validation_error
 
 MEASUREMENTS_PATH = Path(__file__).with_name("measurements.json")
 BYTES_PER_PARAM = {"fp32": 4, "fp16": 2, "int8": 1}
@@ -65,6 +66,9 @@ def load_measurements(path: str | Path | None = None) -> list[Measurement]:
     target = Path(path) if path else MEASUREMENTS_PATH
     try:
         return MeasurementSet.model_validate(json.loads(target.read_text())).measurements
+    except ValidationError as exc:
+        where = f"{target} (measurement set)"
+        raise ConfigError(format_validation_error(exc, "key", prefix=where, model=MeasurementSet)) from None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{target}: cannot read the measurement set ({exc})") from None
 

@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 
 from edgeloop.errors import EdgeloopError
 from edgeloop.hardware.ops import RUNTIMES, supported
+from edgeloop.hardware.shapes import infer_static, static_dims
 
 _ONNX_MISSING = "the profiler needs the 'onnx' package: pip install 'edgeloop[profile]'"
 # Operators whose initializer inputs are learned weights (others hold constants: grids, shapes).
@@ -33,6 +34,7 @@ _WEIGHTED = frozenset(
     {"Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization", "InstanceNormalization",
      "LayerNormalization", "PRelu"}
 )  # fmt: skip
+_COUNTED = frozenset({"Conv", "ConvTranspose", "MatMul", "Gemm"})
 _BYTES = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 16: 2}
 
 
@@ -64,6 +66,9 @@ class ModelProfile(BaseModel):
     model: str
     input_shape: list[int]
     imgsz: int | None = Field(description="input height if the input is square NCHW/NHWC image-like")
+    dynamic_size: bool = Field(
+        default=False, description="the model's input height/width are dynamic: it runs at other sizes too"
+    )
     params: int
     weight_bytes: int
     macs: int
@@ -72,10 +77,25 @@ class ModelProfile(BaseModel):
     peak_activation_bytes: int
     layers: list[Layer]
     operators: list[OpCount]
+    unshaped_layers: list[str] = Field(
+        default_factory=list, description="layers whose output shape could not be inferred (not counted)"
+    )
 
     @property
     def gflops(self) -> float:
         return self.flops / 1e9
+
+    def shape_warning(self) -> str | None:
+        """A sentence saying the counts are incomplete when some layers got no shape, else None."""
+        if not self.unshaped_layers:
+            return None
+        names = set(self.unshaped_layers)
+        heavy = sum(1 for layer in self.layers if layer.name in names and layer.op in _COUNTED)
+        return (
+            f"{len(names)} of {len(self.layers)} layers got no static shape ({heavy} of them "
+            f"Conv/MatMul/Gemm, first: {self.unshaped_layers[0]}): their cost is not counted, so "
+            "MACs/FLOPs and activation memory are too low; pass --imgsz or export with static shapes"
+        )
 
     def unsupported(self) -> dict[str, list[str]]:
         """Runtime -> operators of this model it is not known to take (only runtimes with some)."""
@@ -95,24 +115,28 @@ def _onnx() -> Any:
     return onnx
 
 
-def _dims(type_proto: Any) -> list[int] | None:
-    if not type_proto.HasField("tensor_type") or not type_proto.tensor_type.HasField("shape"):
-        return None
-    dims = [d.dim_value if d.HasField("dim_value") else -1 for d in type_proto.tensor_type.shape.dim]
-    return dims if all(d >= 0 for d in dims) else None
-
-
 def _prod(shape: list[int]) -> int:
     return math.prod(shape) if shape else 1
 
 
-def _fix_input(model: Any, imgsz: int | None) -> list[int]:
+def _dynamic_size(model: Any) -> bool:
+    """Whether the first input is 4-D image-like with a dynamic height, width or channel axis."""
+    initializers = {i.name for i in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in initializers]
+    if not inputs:
+        raise ProfileError("the model has no inputs")
+    dims = inputs[0].type.tensor_type.shape.dim
+    return len(dims) == 4 and any(not d.HasField("dim_value") or d.dim_value <= 0 for d in dims[1:])
+
+
+def _fix_input(model: Any, imgsz: int | None, dynamic_imgsz: int | None = None) -> list[int]:
     """Give the first graph input static dims (batch 1, ``imgsz`` for dynamic H/W); return its shape."""
     initializers = {i.name for i in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in initializers]
     if not inputs:
         raise ProfileError("the model has no inputs")
     dims = inputs[0].type.tensor_type.shape.dim
+    size = imgsz or dynamic_imgsz
     shape = []
     for axis, dim in enumerate(dims):
         spatial = len(dims) == 4 and axis >= 1
@@ -120,15 +144,15 @@ def _fix_input(model: Any, imgsz: int | None) -> list[int]:
             dim.ClearField("dim_param")
             dim.dim_value = imgsz
         elif not dim.HasField("dim_value") or dim.dim_value <= 0:
-            if spatial and imgsz is None:
+            if spatial and size is None:
                 raise ProfileError(
                     f"input '{inputs[0].name}' has a dynamic size: pass --imgsz to profile it at a fixed size"
                 )
             dim.ClearField("dim_param")
-            dim.dim_value = imgsz if spatial and imgsz else 1
+            dim.dim_value = size if spatial and size else 1
         shape.append(dim.dim_value)
     for other in inputs[1:]:
-        if _dims(other.type) is None:
+        if static_dims(other.type) is None:
             raise ProfileError(f"input '{other.name}' has a dynamic shape; only the first input can be fixed")
     return shape
 
@@ -160,8 +184,13 @@ def _attr(node: Any, name: str) -> int:
     return 0
 
 
-def profile_onnx(path: str | Path, imgsz: int | None = None) -> ModelProfile:
+def profile_onnx(
+    path: str | Path, imgsz: int | None = None, dynamic_imgsz: int | None = None
+) -> ModelProfile:
     """Profile the ONNX model at ``path`` (at ``imgsz`` if given or if its input size is dynamic).
+
+    ``dynamic_imgsz``: the size a dynamic input height/width takes when ``imgsz`` is None
+    (a fixed input keeps its own size).
 
     Raises:
         ProfileError: onnx not installed, unreadable model, or shapes that cannot be inferred.
@@ -172,9 +201,10 @@ def profile_onnx(path: str | Path, imgsz: int | None = None) -> ModelProfile:
         model = onnx.load(str(path))
     except Exception as exc:
         raise ProfileError(f"{path}: not a readable ONNX model ({exc})") from None
-    input_shape = _fix_input(model, imgsz)
+    dynamic_size = _dynamic_size(model)
+    input_shape = _fix_input(model, imgsz, dynamic_imgsz)
     try:
-        model = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+        inferred = infer_static(model)
     except Exception as exc:
         raise ProfileError(f"{path}: ONNX shape inference failed ({exc})") from None
     graph = model.graph
@@ -182,16 +212,12 @@ def profile_onnx(path: str | Path, imgsz: int | None = None) -> ModelProfile:
     weight_bytes = sum(_prod(list(i.dims)) * _BYTES.get(i.data_type, 4) for i in graph.initializer)
     learned = {n for node in graph.node if node.op_type in _WEIGHTED for n in node.input if n in weights}
     params = sum(_prod(weights[n]) for n in learned)
-    shapes: dict[str, list[int]] = dict(weights)
-    dtypes: dict[str, int] = {}
-    for info in [*graph.input, *graph.value_info, *graph.output]:
-        dims = _dims(info.type)
-        if dims is not None:
-            shapes[info.name] = dims
-            dtypes[info.name] = info.type.tensor_type.elem_type
-    layers, other_ops = [], 0
+    shapes, dtypes = _shapes_and_types(inferred.graph)
+    layers, other_ops, unshaped = [], 0, []
     for i, node in enumerate(graph.node):
         out = shapes.get(node.output[0], []) if node.output else []
+        if node.output and node.output[0] not in shapes:
+            unshaped.append(node.name or f"{node.op_type}_{i}")
         macs = _node_macs(node, shapes, weights)
         if macs == 0 and node.op_type not in ("Constant", "Shape", "Reshape", "Identity"):
             other_ops += _prod(out) if out else 0
@@ -208,6 +234,7 @@ def profile_onnx(path: str | Path, imgsz: int | None = None) -> ModelProfile:
     return ModelProfile(
         model=path.name,
         input_shape=input_shape,
+        dynamic_size=dynamic_size,
         imgsz=_square_size(input_shape),
         params=params,
         weight_bytes=weight_bytes,
@@ -217,7 +244,20 @@ def profile_onnx(path: str | Path, imgsz: int | None = None) -> ModelProfile:
         peak_activation_bytes=_peak_activation(graph, shapes, dtypes, set(weights)),
         layers=layers,
         operators=_operators(graph),
+        unshaped_layers=unshaped,
     )
+
+
+def _shapes_and_types(graph: Any) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """Static shape and element type of every tensor of a shape-inferred graph that has one."""
+    shapes = {i.name: list(i.dims) for i in graph.initializer}
+    dtypes = {i.name: int(i.data_type) for i in graph.initializer}
+    for info in [*graph.input, *graph.value_info, *graph.output]:
+        dims = static_dims(info.type)
+        if dims is not None:
+            shapes[info.name] = dims
+            dtypes[info.name] = info.type.tensor_type.elem_type
+    return shapes, dtypes
 
 
 def _square_size(shape: list[int]) -> int | None:

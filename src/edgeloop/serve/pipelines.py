@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgeloop.backends.config import sharing_process
 from edgeloop.errors import (
@@ -30,6 +30,7 @@ from edgeloop.errors import (
 from edgeloop.predictor import Predictor
 from edgeloop.serve.config import ServeConfig
 from edgeloop.serve.manager import ModelManager
+from edgeloop.validation import format_validation_error
 
 if TYPE_CHECKING:
     from edgeloop.stream.pipeline import Pipeline, Summary
@@ -189,8 +190,9 @@ class PipelineManager:
         if spec.zones is not None:
             try:
                 zones = ZonesConfig.model_validate(spec.zones)
-            except ValueError as exc:
-                raise ConfigError(f"zones: {exc}".splitlines()[0] + " (see docs/stream.md)") from None
+            except ValidationError as exc:
+                problems = format_validation_error(exc, "key", prefix="zones", model=ZonesConfig)
+                raise ConfigError(f"{problems} (see docs/stream.md)") from None
         live = LiveOptions(
             connect_timeout_s=spec.connect_timeout_s, reconnect_timeout_s=spec.reconnect_timeout_s
         )

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from edgeloop.errors import ConfigError
 from edgeloop.stream.frames import Event, LineState, Overlay, ZoneState
 from edgeloop.types import Detections, IntArray
+from edgeloop.validation import format_validation_error
 
 Point = tuple[float, float]
 
@@ -79,8 +80,8 @@ def load_zones(path: str | Path) -> ZonesConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{path}: {problems} (see docs/stream.md for the format)") from None
+        problems = format_validation_error(exc, "key", prefix=str(path), model=ZonesConfig)
+        raise ConfigError(f"{problems} (see docs/stream.md for the format)") from None
 
 
 def _side(line: LineConfig, point: np.ndarray) -> float:
