@@ -43,14 +43,14 @@ def test_unknown_backend_lists_choices() -> None:
 
 
 def test_invalid_settings_are_named() -> None:
-    with pytest.raises(ConfigError, match=r"intra_op_threads: must be greater than or equal to 0 \(got -1\)"):
+    with pytest.raises(ConfigError, match=r"setting 'intra_op_threads': must be >= 0 \(got -1\)"):
         parse_backend_config({"type": "onnxruntime", "intra_op_threads": -1})
-    with pytest.raises(ConfigError, match="invalid backend 'onnxruntime': devise: not a setting"):
+    with pytest.raises(ConfigError, match="invalid backend 'onnxruntime': setting 'devise': unknown setting"):
         parse_backend_config({"type": "onnxruntime", "devise": "cpu"})
     with pytest.raises(ConfigError) as caught:
         parse_backend_config({"type": "onnxruntime", "device": "gpu"})
     message = str(caught.value)
-    assert "device: must be 'cpu', 'cuda'" in message and "errors.pydantic.dev" not in message
+    assert "setting 'device': 'gpu' is not one of cpu, cuda" in message and "errors.pydantic.dev" not in message
 
 
 def test_onnxruntime_reads_spec_and_metadata(yolo_bundle: Bundle) -> None:
