@@ -50,7 +50,8 @@ def test_invalid_settings_are_named() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_backend_config({"type": "onnxruntime", "device": "gpu"})
     message = str(caught.value)
-    assert "setting 'device': 'gpu' is not one of cpu, cuda" in message and "errors.pydantic.dev" not in message
+    assert "setting 'device': 'gpu' is not one of cpu, cuda" in message
+    assert "errors.pydantic.dev" not in message
 
 
 def test_onnxruntime_reads_spec_and_metadata(yolo_bundle: Bundle) -> None:

@@ -133,7 +133,7 @@ def test_settings_become_properties() -> None:
         "INFERENCE_PRECISION_HINT": "f32",
         "CACHE_DIR": "/tmp/x",
     }
-    with pytest.raises(ConfigError, match="invalid backend 'openvino': setting 'device': .* is not one of CPU, GPU"):
+    with pytest.raises(ConfigError, match="'openvino': setting 'device': .* is not one of CPU, GPU"):
         parse_backend_config({"type": "openvino", "device": "TPU"})
 
 
