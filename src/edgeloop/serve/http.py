@@ -98,7 +98,7 @@ def float_param(value: Any, name: str, low: float = 0.0, high: float = 1.0) -> f
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON integer beyond any float
         raise HTTPError(400, f"'{name}' must be a number, got {value!r}") from None
     if not low <= number <= high:
         raise HTTPError(400, f"'{name}' must be between {low:g} and {high:g}, got {number:g}")
@@ -111,21 +111,24 @@ def int_param(value: Any, name: str, low: int = 1, high: int = 100_000) -> int |
         return None
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's Infinity
         raise HTTPError(400, f"'{name}' must be an integer, got {value!r}") from None
     if not low <= number <= high:
         raise HTTPError(400, f"'{name}' must be between {low} and {high}, got {number}")
     return number
 
 
-def classes_param(value: Any) -> list[int] | None:
-    """Class ids as "0,2", [0, 2] or None."""
+def classes_param(value: Any, high: int = 100_000) -> list[int] | None:
+    """Class ids as "0,2", [0, 2] or None; each in [0, high)."""
     if value is None or value == "" or value == []:
         return None
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list):
         raise HTTPError(400, f"'classes' must be a list of class ids, got {value!r}")
     try:
-        return [int(v) for v in items]
-    except (TypeError, ValueError):
+        ids = [int(v) for v in items]
+    except (TypeError, ValueError, OverflowError):
         raise HTTPError(400, f"'classes' must be class ids (integers), got {value!r}") from None
+    if not all(0 <= i < high for i in ids):
+        raise HTTPError(400, f"'classes' must be class ids from 0 to {high - 1}, got {value!r}")
+    return ids
