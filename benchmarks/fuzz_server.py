@@ -47,6 +47,8 @@ def main() -> int:
         "image_requests": report.image_requests,
         "statuses": {str(k): v for k, v in sorted(report.statuses.items())},
         "server_errors_5xx": len(report.server_errors),
+        "no_response": len(report.transport_errors),
+        "server_exit_code": report.exit_code,
         "tracebacks": report.tracebacks,
         "rss_after_warmup_mb": round(report.rss_warm_mb, 1),
         "rss_end_mb": round(report.rss_end_mb, 1),
@@ -56,10 +58,11 @@ def main() -> int:
     print(json.dumps(counts, indent=1))
     for error in report.server_errors[:20]:
         print("5xx", error)
-    failed = report.server_errors or report.tracebacks or report.rss_growth_mb > RSS_LIMIT_MB
-    if report.tracebacks:
-        print(stderr_tail)
-    return 1 if failed else 0
+    for error in report.transport_errors[:20]:
+        print("no response", error)
+    if report.failed:
+        print("server stderr (end):\n" + stderr_tail)
+    return 1 if report.failed or report.rss_growth_mb > RSS_LIMIT_MB else 0
 
 
 if __name__ == "__main__":

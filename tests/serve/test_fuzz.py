@@ -12,6 +12,7 @@ from pathlib import Path
 
 import cv2
 import httpx
+import numpy as np
 import pytest
 
 from edgeloop.importer import ImportOptions, import_onnx
@@ -32,6 +33,7 @@ def test_300_schema_requests_and_100_images_no_5xx_no_traceback_bounded_rss(tmp_
     assert report.schema_requests == 300 and report.image_requests == 100
     assert report.operations >= 20, "the OpenAPI document lost its routes"
     assert not report.server_errors, "\n".join(report.server_errors[:20])
+    assert not report.transport_errors and report.exit_code is None, report.transport_errors[:5]
     assert report.tracebacks == 0, (tmp_path / "run" / "stderr.log").read_text()[-5000:]
     assert report.rss_growth_mb < 100, report
     assert report.statuses.get(200, 0) > 10  # the fuzzer reached the model, not only 404s
@@ -78,3 +80,12 @@ def test_v2_parameters_that_are_not_an_object_get_400(server: Server) -> None:
         timeout=30,
     )
     assert r.status_code == 400 and "'parameters' must be an object" in r.json()["error"], r.text
+
+
+@pytest.mark.parametrize("shape", [(1, 5000, 3), (5000, 1, 3)])
+def test_extreme_aspect_ratio_images_are_predicted(server: Server, shape: tuple[int, int, int]) -> None:
+    """A 5000x1 image letterboxed to 640 rounded to 0 pixels: ValueError from the resize, a 500."""
+    data = cv2.imencode(".png", np.full(shape, 90, np.uint8))[1].tobytes()
+    r = httpx.post(f"{server.url}/v1/models/{DET}/predict", content=data, timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.json()["image"] == {"width": shape[1], "height": shape[0]}

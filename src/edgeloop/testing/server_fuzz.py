@@ -125,7 +125,16 @@ class Report:
     rss_warm_mb: float = 0.0
     rss_end_mb: float = 0.0
     operations: int = 0
+    transport_errors: list[str] = field(default_factory=list)
+    exit_code: int | None = None
     by_route: dict[str, dict[int, int]] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        """A 5xx, a request without a response, a traceback on stderr or the server gone (RSS aside)."""
+        return bool(
+            self.server_errors or self.transport_errors or self.tracebacks or self.exit_code is not None
+        )
 
     @property
     def requests(self) -> int:
@@ -141,6 +150,19 @@ class Report:
         counts[status] = counts.get(status, 0) + 1
         if status >= 500:
             self.server_errors.append(f"{label} -> {status}: {body[:300]}")
+
+
+class ServerGone(RuntimeError):
+    """The server process exited during the run."""
+
+
+def _lost(report: Report, process: subprocess.Popen[bytes], label: str, exc: Exception) -> None:
+    """Record a request that got no HTTP response; stop the run when the server has exited."""
+    report.transport_errors.append(f"{label}: {type(exc).__name__}: {exc}")
+    time.sleep(0.5)
+    if process.poll() is not None:
+        report.exit_code = process.returncode
+        raise ServerGone(f"the server exited with code {process.returncode} after {label}")
 
 
 def rss_mb(pid: int) -> float:
@@ -205,7 +227,9 @@ def _strategies(operation: Any, model: str) -> list[Any]:
     ]
 
 
-def _schema_phase(url: str, model: str, total: int, seed: int, report: Report) -> None:
+def _schema_phase(
+    url: str, model: str, total: int, seed: int, report: Report, process: subprocess.Popen[bytes]
+) -> None:
     """Send about ``total`` schemathesis cases spread over every operation."""
     import requests
     import schemathesis
@@ -241,17 +265,24 @@ def _schema_phase(url: str, model: str, total: int, seed: int, report: Report) -
             )
             @given(case=strategy)
             def send(case: Any) -> None:
-                response = case.call(base_url=url, session=session, timeout=30)
-                report.schema_requests += 1
                 label = f"{case.method} {case.formatted_path}"
-                route = f"{case.method} {case.operation.path}"
-                report.record(label, response.status_code, response.text, route)
+                report.schema_requests += 1
+                try:
+                    response = case.call(base_url=url, session=session, timeout=30)
+                except requests.RequestException as exc:
+                    _lost(report, process, label, exc)
+                    return
+                report.record(
+                    label, response.status_code, response.text, f"{case.method} {case.operation.path}"
+                )
 
             with contextlib.suppress(Unsatisfiable):  # e.g. no invalid value exists for /healthz
                 send()
 
 
-def _image_phase(url: str, model: str, total: int, seed: int, report: Report) -> None:
+def _image_phase(
+    url: str, model: str, total: int, seed: int, report: Report, process: subprocess.Popen[bytes]
+) -> None:
     """POST ``total`` mutated image files to the model's predict route."""
     import httpx
 
@@ -259,8 +290,12 @@ def _image_phase(url: str, model: str, total: int, seed: int, report: Report) ->
 
     with httpx.Client(base_url=url, timeout=30) as client:
         for description, data in cases(seed, total):
-            response = client.post(f"/v1/models/{model}/predict", content=data)
             report.image_requests += 1
+            try:
+                response = client.post(f"/v1/models/{model}/predict", content=data)
+            except httpx.TransportError as exc:
+                _lost(report, process, f"predict {description} ({len(data)} bytes)", exc)
+                continue
             report.record(f"predict {description}", response.status_code, response.text, "images")
 
 
@@ -289,9 +324,11 @@ def run(
     try:
         _warm_up(url, model)
         report.rss_warm_mb = rss_mb(process.pid)
-        _schema_phase(url, model, schema_requests, seed, report)
-        _image_phase(url, model, image_requests, seed, report)
+        _schema_phase(url, model, schema_requests, seed, report, process)
+        _image_phase(url, model, image_requests, seed, report, process)
         report.rss_end_mb = rss_mb(process.pid)
+    except ServerGone:
+        pass  # recorded in the report
     finally:
         process.terminate()
         try:
