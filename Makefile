@@ -48,6 +48,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) $(CLIENTS) demo-output .pytest_cache .mypy_cache .ruff_cache

@@ -33,6 +33,15 @@ def test_letterbox_geometry(hw: tuple[int, int], gain: float, pad: tuple[int, in
         assert (out[:, : px - 1] == 114).all()
 
 
+@pytest.mark.parametrize("hw", [(1, 5000), (5000, 1), (2, 3000)])
+def test_letterbox_of_a_sliver_keeps_one_pixel(hw: tuple[int, int]) -> None:
+    """Rounding the short side to 0 pixels made the resize fail (a 500 from the server)."""
+    out, t = letterbox(image(*hw), (640, 640))
+    assert out.shape == (640, 640, 3)
+    boxes = t.boxes_to_original(np.array([[0, 0, 640, 640]], np.float32))
+    assert boxes[0].tolist() == [0, 0, hw[1], hw[0]]
+
+
 def test_letterbox_identity_when_sizes_match() -> None:
     im = image(320, 320)
     out, t = letterbox(im, (320, 320))

@@ -173,6 +173,8 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, reduce: int 
     image = _decode_jpeg(data, header, reduce) if header.format == "jpeg" else None
     if image is None:
         image = _decode_pillow(data, header)
+    if image.shape[0] * image.shape[1] > max_pixels:  # never reached while the header agrees
+        raise ImageError(f"corrupt {header.format}: decoded {image.shape[1]}x{image.shape[0]}, above the cap")
     return apply_orientation(image, header.orientation)
 
 
@@ -198,16 +200,28 @@ def _decode_jpeg(data: bytes, header: ImageHeader, reduce: int) -> ImageArray | 
         raise ImageError(f"corrupt jpeg: the decoder could not read the pixel data ({exc})") from None
 
 
+# Pillow reads only the format the header named: left to guess, it falls through to plugins
+# that accept any bytes (PCD, SPIDER, TGA...) and decodes sizes the header never declared.
+_PILLOW_FORMATS = {"jpeg": "JPEG", "png": "PNG", "bmp": "BMP", "webp": "WEBP"}
+
+
 def _decode_pillow(data: bytes, header: ImageHeader) -> ImageArray:
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with Image.open(io.BytesIO(data), formats=[_PILLOW_FORMATS[header.format]]) as im:
+            if im.size != (header.width, header.height):  # checked before any pixel is decoded
+                raise ImageError(
+                    f"corrupt {header.format}: the header declares {header.width}x{header.height} "
+                    f"but the data holds {im.size[0]}x{im.size[1]}"
+                )
             im.load()
             if im.mode.startswith("I;16") or im.mode == "I":  # 16-bit grey: keep the top 8 bits, as OpenCV
                 grey = (np.asarray(im, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8)
                 return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
             rgb = np.asarray(im if im.mode == "RGB" else im.convert("RGB"))
+    except UnidentifiedImageError:  # its message names a BytesIO object, not the cause
+        raise ImageError(f"corrupt {header.format}: the decoder cannot read its header") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise ImageError(
             f"corrupt {header.format}: the decoder could not read the pixel data ({exc})"

@@ -104,7 +104,8 @@ def letterbox_geometry(
     h0, w0 = image_hw
     h, w = size_hw
     gain = min(h / h0, w / w0)
-    new_w, new_h = round(w0 * gain), round(h0 * gain)
+    # At least one pixel: a 5000x1 sliver must not round to nothing (a resize to width 0 fails).
+    new_w, new_h = max(1, round(w0 * gain)), max(1, round(h0 * gain))
     top, left = round((h - new_h) / 2 - 0.1), round((w - new_w) / 2 - 0.1)
     # The scale actually applied per axis (after rounding the resized size).
     transform = Transform((new_w / w0, new_h / h0), (float(left), float(top)), (w0, h0))

@@ -26,6 +26,10 @@ class Registry:
         """Registered names, in registration order."""
         return list(self._entries)
 
+    def location(self, name: str) -> str:
+        """Where ``name`` lives, as ``"module:attr"``, without importing it (KeyError if unknown)."""
+        return self._entries[name]
+
     def __contains__(self, name: object) -> bool:
         return name in self._entries
 

@@ -138,7 +138,7 @@ def float_param(value: Any, name: str, low: float = 0.0, high: float = 1.0) -> f
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON integer beyond any float
         raise RequestError(f"'{name}' must be a number, got {value!r}") from None
     if not low <= number <= high:
         raise RequestError(f"'{name}' must be between {low:g} and {high:g}, got {number:g}")
@@ -151,7 +151,7 @@ def int_param(value: Any, name: str, low: int = 1, high: int = 100_000) -> int |
         return None
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's Infinity
         raise RequestError(f"'{name}' must be an integer, got {value!r}") from None
     if not low <= number <= high:
         raise RequestError(f"'{name}' must be between {low} and {high}, got {number}")

@@ -7,6 +7,7 @@ tensors and gets its outputs, with no image decoding or result decoding.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import numpy as np
@@ -133,37 +134,48 @@ def decode_inputs(
         if not isinstance(item, dict):
             raise RequestError("each input must be an object with name, shape, datatype and data")
         name, shape, datatype = item.get("name"), item.get("shape"), item.get("datatype")
-        if name not in by_name:
-            raise RequestError(f"unknown input '{name}': the model takes {', '.join(by_name)}")
-        if datatype not in DATATYPES:
+        if not isinstance(name, str) or name not in by_name:
+            raise RequestError(f"unknown input {name!r}: the model takes {', '.join(by_name)}")
+        if not isinstance(datatype, str) or datatype not in DATATYPES:
             raise RequestError(f"input '{name}': unsupported datatype {datatype!r}")
         if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
             raise RequestError(f"input '{name}': shape must be a list of non-negative integers")
         dtype = np.dtype(DATATYPES[datatype])
-        count = int(np.prod(shape)) if shape else 1
-        size = (item.get("parameters") or {}).get("binary_data_size")
+        count = math.prod(shape)  # exact: numpy's product wraps around on huge shapes
+        size = _parameters(item, f"input '{name}'").get("binary_data_size")
         if size is not None:
             if not isinstance(size, int) or size != count * dtype.itemsize or offset + size > len(blob):
                 raise RequestError(
                     f"input '{name}': binary_data_size {size!r} does not match shape "
                     f"{shape} of {datatype} or the data sent",
                 )
-            array = np.frombuffer(blob, dtype=dtype, count=count, offset=offset).reshape(shape)
+            array = np.frombuffer(blob, dtype=dtype, count=count, offset=offset)
             offset += size
         else:
             try:
                 array = np.asarray(item.get("data"), dtype=dtype)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise RequestError(f"input '{name}': data is not a list of {datatype} values") from None
             if array.size != count:
                 raise RequestError(f"input '{name}': {array.size} values for shape {shape}")
+        try:
             array = array.reshape(shape)
+        except ValueError as exc:  # e.g. more than numpy's 32 dimensions
+            raise RequestError(f"input '{name}': shape {shape}: {exc}") from None
         check_input(array, datatype, by_name[name])
         arrays[name] = array
     missing = [n for n in by_name if n not in arrays]
     if missing:
         raise RequestError(f"missing input(s): {', '.join(missing)}")
     return arrays
+
+
+def _parameters(obj: dict[str, Any], where: str) -> dict[str, Any]:
+    """The optional ``parameters`` object of a request, input or output."""
+    parameters = obj.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise RequestError(f"{where}: 'parameters' must be an object, got {parameters!r}")
+    return parameters
 
 
 def check_input(array: npt.NDArray[Any], datatype: str, spec: TensorSpec) -> None:
@@ -185,7 +197,7 @@ def encode_outputs(
     worker: ModelWorker,
 ) -> Response:
     """The infer response: JSON, plus binary tensors when asked for."""
-    default_binary = bool((payload.get("parameters") or {}).get("binary_data_output", False))
+    default_binary = bool(_parameters(payload, "infer request").get("binary_data_output", False))
     wanted = payload.get("outputs")
     names = [s.name for s in specs]
     if wanted is None:
@@ -198,7 +210,7 @@ def encode_outputs(
             if o.get("name") not in names:
                 raise RequestError(f"unknown output '{o.get('name')}': the model has {', '.join(names)}")
             requested.append(
-                (o["name"], bool((o.get("parameters") or {}).get("binary_data", default_binary)))
+                (o["name"], bool(_parameters(o, f"output '{o['name']}'").get("binary_data", default_binary)))
             )
     results, blobs = [], []
     for name, binary in requested:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from edgeloop.stream.frames import Event, FrameResult
+
+S = TypeVar("S", bound="Sink")
 
 
 class Sink:
@@ -11,6 +15,14 @@ class Sink:
     ``close`` must be idempotent and leave complete output (no partial lines or
     unfinalised files) whenever it is called.
     """
+
+    @classmethod
+    def from_target(cls: type[S], target: str, sources: dict[str, float | None]) -> S:
+        """The sink for a ``--sink NAME:TARGET`` value; ``sources`` maps source names to fps.
+
+        Sinks whose constructor takes more than the target (the video sink) override this.
+        """
+        return cls(target)  # type: ignore[call-arg]  # subclasses take the target first
 
     def open(self) -> None:
         """Acquire resources (files, connections)."""

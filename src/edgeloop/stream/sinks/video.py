@@ -31,6 +31,10 @@ class VideoSink(Sink):
         self.fps = fps
         self._writers: dict[str, Any] = {}
 
+    @classmethod
+    def from_target(cls, target: str, sources: dict[str, float | None]) -> VideoSink:
+        return cls(target, sources)
+
     def path_for(self, source: str) -> Path:
         if len(self.sources) <= 1:
             return self.path
