@@ -25,7 +25,7 @@ from torch import nn
 
 from edgeloop.data.dataset import Dataset
 from edgeloop.errors import TrainError
-from edgeloop.train import checkpoint
+from edgeloop.train import checkpoint, runs
 from edgeloop.train.augment import AugmentConfig
 from edgeloop.train.config import TrainConfig
 from edgeloop.train.data import Batch, epoch_batches, load_samples, prefetch
@@ -175,6 +175,7 @@ class Trainer:
         self.epoch = int(payload["epoch"])
         self.elapsed_s = float(payload["elapsed_s"])
         self.best = dict(payload["best"])
+        runs.check_budget_left(self.run, self.epoch, self.elapsed_s, self.config.epochs, self.config.time_s)
         self.progress.on_message(f"resumed {self.run} after epoch {self.epoch}")
 
     def fit(self) -> Result:
@@ -219,6 +220,7 @@ class Trainer:
                 self.elapsed_s = time.perf_counter() - started
                 metrics = validate(self.ema_model, val, self.device)
                 row = self._log(sums / max(done_steps, 1), lr, metrics, len(train))
+                self.elapsed_s = time.perf_counter() - started  # validation counts against --time too
                 self.progress.on_epoch(row)
                 if metrics[self.metric] > self.best.get(self.metric, -1.0):
                     self.best = {**metrics, "epoch": float(self.epoch)}
