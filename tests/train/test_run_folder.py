@@ -131,3 +131,13 @@ def test_resume_of_a_spent_time_budget_says_how_to_extend_it(data: Path, tmp_pat
     longer = run_cli("train", "--resume", str(out), "--time", "3")
     assert longer.returncode == 0, longer.stderr
     assert len((out / "results.csv").read_text().splitlines()) > epochs
+
+
+def test_export_warns_when_the_model_finds_nothing(run: Path, tmp_path: Path) -> None:
+    """One epoch on 16 images: nothing scores above the bundle's default threshold."""
+    exported = run_cli("export", str(run), "--out", str(tmp_path / "bundle"))
+    assert exported.returncode == 0, exported.stderr
+    warning = next(line for line in exported.stderr.splitlines() if line.startswith("warning:"))
+    assert "finds nothing on 4 of 4 validation images with objects (100%)" in warning
+    assert "--conf" in warning and f"--resume {run}" in warning
+    assert exported.stdout.strip() == str(tmp_path / "bundle")  # still a bundle, still usable
