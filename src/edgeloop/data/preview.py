@@ -35,7 +35,7 @@ class Placement:
     item: Item
     origin_xy: tuple[int, int]
     scale: float
-    offset_xy: tuple[int, int]
+    offset_xy: tuple[float, float]
 
     def to_grid(self, xyxy: npt.NDArray[np.floating]) -> npt.NDArray[np.float64]:
         """(N, 4) pixel xyxy boxes of the item's image -> (N, 4) xyxy in the grid image."""
