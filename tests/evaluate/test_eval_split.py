@@ -85,3 +85,11 @@ def test_edgeloop_s_own_yolo_layout_has_no_splits(colour_yolo: Path, ultralytics
     assert available_splits(colour_yolo) == ()
     assert available_splits(ultralytics) == ("train", "val")
     assert [i.name for i in load_split(ultralytics, "train").dataset.items] == ["train/im0.png"]
+
+
+def test_without_a_val_split_the_test_split_is_scored(tmp_path: Path) -> None:
+    train, val = _parts(tmp_path)
+    save_dataset(train, tmp_path / "data" / "train", "yolo")
+    save_dataset(val, tmp_path / "data" / "test", "yolo")
+    chosen = load_split(tmp_path / "data")
+    assert (chosen.split, chosen.available, len(chosen.dataset)) == ("test", ("train", "test"), 3)

@@ -100,8 +100,8 @@ def available_splits(path: str | Path, format: str | None = None) -> tuple[str, 
 
 
 def default_split(available: tuple[str, ...]) -> str:
-    """``val`` when there is one (scores must not include training images), else ``all``."""
-    return "val" if "val" in available else ALL
+    """``val`` when there is one, else ``test``, else ``all``: scores must not include training images."""
+    return next((name for name in ("val", "test") if name in available), ALL)
 
 
 def load_split(path: str | Path, split: str | None = None, format: str | None = None) -> SplitData:
