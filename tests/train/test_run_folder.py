@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -121,6 +122,7 @@ def test_resume_of_a_spent_time_budget_says_how_to_extend_it(data: Path, tmp_pat
         "train", str(data), "--out", str(out), "--time", "1", "--epochs", "500", "--patience", "500", *FAST
     )
     assert first.returncode == 0 and "time budget spent" in first.stderr, first.stderr
+    assert f"to train on: edgeloop train --resume {out} --time " in first.stderr
     spent = run_cli("train", "--resume", str(out))
     assert spent.returncode == 1
     assert "already spent its time budget" in spent.stderr and "--time" in spent.stderr
@@ -128,7 +130,9 @@ def test_resume_of_a_spent_time_budget_says_how_to_extend_it(data: Path, tmp_pat
     short = run_cli("train", "--resume", str(out), "--time", "1")
     assert short.returncode == 1 and "pass more than" in short.stderr
     epochs = len((out / "results.csv").read_text().splitlines())
-    longer = run_cli("train", "--resume", str(out), "--time", "3")
+    spent_s = re.search(r"pass more than ([0-9.]+)", spent.stderr)
+    assert spent_s is not None
+    longer = run_cli("train", "--resume", str(out), "--time", f"{float(spent_s.group(1)) + 2:.1f}")
     assert longer.returncode == 0, longer.stderr
     assert len((out / "results.csv").read_text().splitlines()) > epochs
 

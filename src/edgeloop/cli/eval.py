@@ -39,7 +39,7 @@ def evaluate(
     threads: int = typer.Option(0, min=0, help="Inference threads (0: the runtime decides)."),
     precision: str | None = typer.Option(None, help="Bundle variant to run: fp32, fp16, int8."),
     split: str | None = typer.Option(
-        None, "--split", help="Split to score: train, val, test or all [val when DATASET has one, else all]."
+        None, "--split", help="Split to score: train, val, test or all [val, else test, else all]."
     ),
 ) -> None:
     """Evaluate a bundle on a labelled dataset: mAP50 and mAP50-95 per class, or accuracy."""

@@ -89,6 +89,9 @@ def _train(
         "interrupted": "interrupted; last.pt saved",
     }[result.stopped]
     err.print(f"{how} after {result.epochs} epochs in {result.seconds:.0f} s; best: {best or 'none yet'}")
+    if result.stopped == "time" and config.time_s:
+        more = round(result.seconds + max(config.time_s, 60))
+        err.print(f"to train on: edgeloop train --resume {result.run} --time {more} (--time is the total)")
     _plot_curves(result.run)
     err.print(f"next: edgeloop export {result.run} --out BUNDLE")
     stdout_line(str(result.run))
