@@ -9,6 +9,8 @@ import typer
 from edgeloop.cli.common import err, handle_errors, stdout_line
 from edgeloop.errors import TrainError
 
+MOSTLY_BLIND = 0.5  # warn when the model finds nothing on more than this share of labelled images
+
 
 @handle_errors
 def export(
@@ -44,6 +46,3 @@ def export(
             f"or lower the threshold (edgeloop predict --conf 0.05) and check the results"
         )
     stdout_line(str(out))
-
-
-MOSTLY_BLIND = 0.5  # warn when the model finds nothing on more than this share of labelled images
