@@ -67,24 +67,18 @@ def plot_results(run: Path) -> Path | None:
     scores = [key for key in SCORES if key in columns]
     for key in scores:
         right.plot(epochs, columns[key], marker=marker, markersize=3, linewidth=1.8, label=key)
+    title = "Validation"
     best_key = scores[1] if len(scores) > 1 and scores[0] == "map50" else (scores[0] if scores else None)
     if best_key is not None:
         values = columns[best_key]
         best = max(range(len(values)), key=lambda i: values[i] if values[i] == values[i] else -1.0)
         right.axvline(epochs[best], color="grey", linestyle=":", linewidth=1)
-        early, low = best < len(values) / 2, values[best] < 0.5  # keep the note inside the axes
-        right.annotate(
-            f"best {best_key} {values[best]:.3f}\n(epoch {epochs[best]:g}: best.pt)",
-            (epochs[best], values[best]),
-            textcoords="offset points",
-            xytext=(8 if early else -8, 12 if low else -30),
-            ha="left" if early else "right",
-            fontsize="small",
-        )
-    right.set(xlabel="epoch", ylabel="validation score", title="Validation", ylim=(-0.02, 1.02))
+        right.plot([epochs[best]], [values[best]], marker="*", markersize=14, color="black", linestyle="")
+        title = f"Validation: best {best_key} {values[best]:.3f}, epoch {epochs[best]:g} (best.pt)"
+    right.set(xlabel="epoch", ylabel="validation score", title=title, ylim=(-0.02, 1.02))
     for ax in (left, right):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+        ax.legend(loc="upper left" if ax is right else "upper right", fontsize="small")
         if len(epochs) == 1:
             ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
     fig.suptitle(f"{run.name}: {len(epochs)} epochs")
