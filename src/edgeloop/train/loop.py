@@ -193,12 +193,16 @@ class Trainer:
         points, strides = anchor_points((cfg.imgsz, cfg.imgsz), self.device)
         result = Result(self.run, self.epoch, self.best)
         stale = 0
+        metrics: dict[str, float] = {}
         started = time.perf_counter() - self.elapsed_s
         self.progress.on_start(cfg.epochs, steps)
         try:
             while self.epoch < cfg.epochs:
                 done = self._progress(0, steps, started)
                 if done >= 1:
+                    # last.pt must say the budget is spent, so --resume refuses rather than train a step
+                    self.elapsed_s = time.perf_counter() - started
+                    checkpoint.save(self.run / "weights" / checkpoint.LAST, self._payload(metrics, True))
                     result.stopped = "time"
                     break
                 mosaic = done < 1 - cfg.close_mosaic
@@ -220,7 +224,6 @@ class Trainer:
                 self.elapsed_s = time.perf_counter() - started
                 metrics = validate(self.ema_model, val, self.device)
                 row = self._log(sums / max(done_steps, 1), lr, metrics, len(train))
-                self.elapsed_s = time.perf_counter() - started  # validation counts against --time too
                 self.progress.on_epoch(row)
                 if metrics[self.metric] > self.best.get(self.metric, -1.0):
                     self.best = {**metrics, "epoch": float(self.epoch)}
