@@ -26,9 +26,9 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def run(data: Path) -> Path:
+def run(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished one-epoch run."""
-    out = data.parent / "run"
+    out = tmp_path_factory.mktemp("run-folder") / "run"  # its own folder: other modules train into theirs
     result = run_cli("train", str(data), "--out", str(out), "--epochs", "1", *FAST)
     assert result.returncode == 0, result.stderr
     return out
