@@ -41,7 +41,8 @@ def test_eval_table_and_plots(yolo_bundle: Bundle, colour_yolo: Path, tmp_path: 
     assert result.stdout == ""
     all_row = next(line for line in result.stderr.splitlines() if line.startswith("all"))
     assert all_row.split() == ["all", "4", f"{EXPECTED_MAP50:.3f}", f"{EXPECTED_MAP50_95:.3f}"]
-    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["confusion_matrix.png", "pr_curve.png"]
+    written = sorted(p.name for p in (tmp_path / "plots").iterdir())
+    assert written == ["confusion_matrix.png", "pr_curve.png", "worst_boxes.png"]
 
 
 def test_eval_classifier(classify_bundle: Bundle, colour_folders: Path, tmp_path: Path) -> None:

@@ -116,7 +116,20 @@ def test_plots_are_written(yolo_bundle: Bundle, colour_yolo: Path, tmp_path: Pat
         detections = predict_dataset(predictor, dataset, progress=False)
     paths = detection_plots(dataset, detections, tmp_path / "plots")
     paths += classification_plots(("a", "b"), [[3, 1], [0, 2]], tmp_path / "cls")
-    assert [p.name for p in paths] == ["pr_curve.png", "confusion_matrix.png", "confusion_matrix.png"]
+    names = ["pr_curve.png", "confusion_matrix.png", "worst_boxes.png", "confusion_matrix.png"]
+    assert [p.name for p in paths] == names
     for path in paths:
         image = cv2.imread(str(path))
-        assert image is not None and image.shape[0] > 300 and image.std() > 5  # a real drawing
+        assert image is not None and image.std() > 5  # a real drawing
+        assert image.shape[0] > (200 if path.name == "worst_boxes.png" else 300)  # one missed box: one tile
+
+
+def test_blind_check_counts_labelled_images_with_nothing_found(yolo_bundle: Bundle, tmp_path: Path) -> None:
+    from edgeloop.evaluate.run import blind_check
+
+    ds = colour_dataset(tmp_path)  # three labelled images, each with a drawn box; one empty image
+    with Predictor(yolo_bundle) as predictor:
+        seen = blind_check(predictor, ds)
+        assert (seen.empty, seen.images, seen.conf) == (0, 3, 0.25)
+        blind = blind_check(predictor, ds, conf=1.0)  # nothing scores above 1
+        assert (blind.empty, blind.images, blind.fraction) == (3, 3, 1.0)

@@ -1,4 +1,4 @@
-"""``edgeloop dataset``: convert, check, describe, split, merge and import datasets; make synthetic ones."""
+"""``edgeloop dataset``: convert, check, describe, preview, split, merge, import; make synthetic sets."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from edgeloop.data.check import CheckReport
 
 app = typer.Typer(
-    help="Convert, check, describe, split, merge and import datasets; make synthetic ones.",
+    help="Convert, check, describe, preview, split, merge and import datasets; make synthetic ones.",
     no_args_is_help=True,
 )
 
@@ -224,3 +224,29 @@ def stats(
     else:
         for line in render_stats(result):
             stdout_line(line)
+
+
+@app.command("preview")
+@handle_errors
+def preview(
+    src: Path = typer.Argument(..., help="Dataset folder to look at (never modified)."),
+    out: Path = typer.Option(..., "--out", help="PNG file to write the grid to."),
+    count: int = typer.Option(16, "--n", min=1, max=400, help="Number of images to draw."),
+    split: str | None = typer.Option(None, "--split", help="Split to sample: train, val, test or all [all]."),
+    seed: int = typer.Option(0, "--seed", help="Random seed: the same seed draws the same images."),
+    from_: str | None = typer.Option(None, "--from", help="Format of SRC (default: detected)."),
+) -> None:
+    """Draw the labels of a sample of images into one grid PNG, to see what the model will learn."""
+    from edgeloop.data.preview import preview_grid, write_png
+    from edgeloop.data.splits import load_split
+
+    chosen = load_split(src, split or "all", from_)
+    image, placed = preview_grid(chosen.dataset, count, seed)
+    write_png(image, out)
+    boxes = sum(len(p.item.detections) for p in placed if p.item.detections is not None)
+    what = f"{boxes} boxes" if chosen.dataset.task == "detect" else "class in each caption"
+    err.print(
+        f"wrote {out}: {len(placed)} of {len(chosen.dataset)} images (split {chosen.split}), {what}; "
+        f"{image.shape[1]}x{image.shape[0]} px"
+    )
+    stdout_line(str(out))

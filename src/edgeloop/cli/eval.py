@@ -37,19 +37,23 @@ def evaluate(
     device: str | None = device_option(),
     threads: int = threads_option(),
     precision: str | None = typer.Option(None, help="Bundle variant to run: fp32, fp16, int8."),
+    split: str | None = typer.Option(
+        None, "--split", help="Split to score: train, val, test or all [val, else test, else all]."
+    ),
 ) -> None:
     """Evaluate a bundle on a labelled dataset: mAP50 and mAP50-95 per class, or accuracy."""
-    from edgeloop.data.formats import load_dataset
+    from edgeloop.data.splits import load_split
     from edgeloop.predictor import Predictor
 
     config = backend_settings(backend, device, threads)
-    ds = load_dataset(dataset, dataset_format)
+    chosen = load_split(dataset, split, dataset_format)
+    ds = chosen.dataset
     started = time.perf_counter()
     with Predictor(bundle, config, precision=precision) as predictor:
         report, written = _run(predictor, ds, conf, iou, max_det, plots)
     seconds = time.perf_counter() - started
     _print_table(report)
-    err.print(f"{report.images} images in {seconds:.1f} s")
+    err.print(f"{report.images} images of {_split_text(chosen.split, chosen.available)} in {seconds:.1f} s")
     for path in written:
         err.print(f"wrote {path}")
     if as_json:
@@ -57,6 +61,7 @@ def evaluate(
             **report.to_json(),
             "bundle": str(bundle),
             "dataset": str(dataset),
+            "split": chosen.split,
             "settings": {"conf": conf, "iou": iou, "max_det": max_det, "backend": backend},
             "plots": [str(p) for p in written],
         }
@@ -85,6 +90,15 @@ def _run(
 
         written = detection_plots(ds, detections, plots)
     return dreport, written
+
+
+def _split_text(split: str, available: tuple[str, ...]) -> str:
+    """Which images were scored, e.g. "split val (of train, val)"."""
+    if not available:
+        return "the whole dataset (it has no train/val splits)"
+    if split == "all":
+        return f"all splits ({', '.join(available)})"
+    return f"split {split} (of {', '.join(available)}; --split picks another)"
 
 
 def _fmt(value: float) -> str:

@@ -9,6 +9,8 @@ import typer
 from edgeloop.cli.common import err, handle_errors, stdout_line
 from edgeloop.errors import TrainError
 
+MOSTLY_BLIND = 0.5  # warn when the model finds nothing on more than this share of labelled images
+
 
 @handle_errors
 def export(
@@ -35,4 +37,12 @@ def export(
     err.print(
         f"ONNX Runtime vs torch: max abs diff {report.max_abs_diff:.2e}; {len(manifest.samples)} samples"
     )
+    if report.blind is not None and report.blind.fraction > MOSTLY_BLIND:
+        blind = report.blind
+        err.print(
+            f"warning: at its default threshold (conf {blind.conf:g}) the model finds nothing on "
+            f"{blind.empty} of {blind.images} validation images with objects ({blind.fraction:.0%}): "
+            f"train longer (edgeloop train --resume {run} with a larger --time or --epochs), "
+            f"or lower the threshold (edgeloop predict --conf 0.05) and check the results"
+        )
     stdout_line(str(out))

@@ -23,7 +23,7 @@ def pairwise_iou(a: FloatArray, b: FloatArray) -> npt.NDArray[np.float64]:
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
-def _match(iou: npt.NDArray[np.float64], threshold: float) -> list[tuple[int, int]]:
+def match_pairs(iou: npt.NDArray[np.float64], threshold: float) -> list[tuple[int, int]]:
     """Greedy one-to-one (truth, prediction) pairs, highest IoU first, each at or above ``threshold``."""
     truth, pred = np.nonzero(iou >= threshold)
     order = np.argsort(-iou[truth, pred], kind="stable")
@@ -53,7 +53,7 @@ def detection_confusion(
     for item, pred in zip(dataset.items, predictions, strict=True):
         truth = item.detections if item.detections is not None else Detections.empty()
         kept = pred.filter(min_confidence=conf)
-        pairs = _match(pairwise_iou(truth.xyxy, kept.xyxy), iou)
+        pairs = match_pairs(pairwise_iou(truth.xyxy, kept.xyxy), iou)
         for t, p in pairs:
             matrix[truth.class_id[t], kept.class_id[p]] += 1
         missed = np.setdiff1d(np.arange(len(truth)), [t for t, _ in pairs])

@@ -92,7 +92,9 @@ def detection_plots(
     conf: float = 0.25,
     iou: float = 0.5,
 ) -> list[Path]:
-    """Write ``pr_curve.png`` and ``confusion_matrix.png`` (at ``conf``, ``iou``) to ``out_dir``."""
+    """Write ``pr_curve.png``, ``confusion_matrix.png`` and ``worst_boxes.png`` (at ``conf``, ``iou``)."""
+    from edgeloop.evaluate.gallery import GALLERY, worst_boxes_png
+
     names = dataset.names
     matrix = detection_confusion(dataset, predictions, conf=conf, iou=iou)
     return [
@@ -103,6 +105,7 @@ def detection_plots(
             out_dir / "confusion_matrix.png",
             f"Confusion matrix (conf {conf:g}, IoU {iou:g})",
         ),
+        worst_boxes_png(dataset, predictions, out_dir / GALLERY, conf=conf, iou=iou),
     ]
 
 

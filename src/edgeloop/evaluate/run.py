@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -81,6 +82,43 @@ def predict_dataset(
             results.append(Detections(det.xyxy, det.confidence, mapping[det.class_id], dataset.names))
             advance()
     return results
+
+
+@dataclass(frozen=True)
+class BlindCheck:
+    """How often a detector finds nothing at a threshold on images that have labelled objects."""
+
+    empty: int
+    images: int
+    conf: float
+
+    @property
+    def fraction(self) -> float:
+        """Share of the checked images where nothing was found (0 when none were checked)."""
+        return self.empty / self.images if self.images else 0.0
+
+
+def blind_check(
+    predictor: Predictor, dataset: Dataset, conf: float | None = None, limit: int = 200
+) -> BlindCheck:
+    """Count images with labelled objects on which ``predictor`` finds nothing at ``conf``.
+
+    ``conf`` defaults to the bundle's own threshold (what ``predict`` and ``serve`` use);
+    at most ``limit`` labelled images are run.
+
+    Raises:
+        DatasetError: the model is not a detector for the dataset's classes.
+    """
+    if dataset.task != "detect":
+        raise DatasetError(f"blind_check needs a detection dataset, this one is {dataset.task}")
+    _check_task(predictor, dataset)
+    options = predictor.options(conf=conf)
+    labelled = [item for item in dataset.items if item.detections is not None and len(item.detections)]
+    empty = 0
+    for item in labelled[:limit]:
+        found = predictor.predict(item.image, options)
+        empty += int(len(found) == 0) if isinstance(found, Detections) else 0
+    return BlindCheck(empty, min(len(labelled), limit), options.conf)
 
 
 def classify_dataset(

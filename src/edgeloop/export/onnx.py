@@ -19,7 +19,9 @@ import numpy as np
 import torch
 
 from edgeloop.bundle import Bundle, Manifest, Provenance, Variant, load_bundle, sha256_file, write_manifest
+from edgeloop.data.dataset import Dataset
 from edgeloop.errors import BundleError, TrainError
+from edgeloop.evaluate.run import BlindCheck
 from edgeloop.train import checkpoint
 from edgeloop.train.model import ClassifierExport, Detector, DetectorExport
 from edgeloop.train.split import train_val
@@ -40,6 +42,7 @@ class ExportReport:
     checkpoint: Path
     max_abs_diff: float
     parameters: int
+    blind: BlindCheck | None = None  # detectors: validation images where nothing is found at the default conf
 
 
 def _onnx_export(module: torch.nn.Module, imgsz: int, path: Path) -> None:
@@ -146,15 +149,18 @@ def export_run(run: str | Path, out: str | Path, name: str | None = None, sample
         ),
     )
     write_manifest(out, manifest)
-    bundle = load_bundle(out)
-    if samples:
-        bundle = _add_samples(bundle, [item.image for item in val_ds.items[:samples]])
-    return ExportReport(bundle, ckpt, diff, sum(p.numel() for p in model.parameters()))
+    bundle, blind = _samples_and_check(load_bundle(out), val_ds, samples)
+    return ExportReport(bundle, ckpt, diff, sum(p.numel() for p in model.parameters()), blind)
 
 
-def _add_samples(bundle: Bundle, images: list[Path]) -> Bundle:
+def _samples_and_check(bundle: Bundle, val_ds: Dataset, samples: int) -> tuple[Bundle, BlindCheck | None]:
+    """Add golden samples, and count validation images a detector is blind to at its default conf."""
+    from edgeloop.evaluate.run import blind_check
     from edgeloop.predictor import Predictor
     from edgeloop.samples import add_samples
 
     with Predictor(bundle) as predictor:
-        return add_samples(bundle, images, predictor)
+        if samples:
+            bundle = add_samples(bundle, [item.image for item in val_ds.items[:samples]], predictor)
+        blind = blind_check(predictor, val_ds) if val_ds.task == "detect" else None
+    return bundle, blind

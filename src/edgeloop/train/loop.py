@@ -25,7 +25,7 @@ from torch import nn
 
 from edgeloop.data.dataset import Dataset
 from edgeloop.errors import TrainError
-from edgeloop.train import checkpoint
+from edgeloop.train import checkpoint, runs
 from edgeloop.train.augment import AugmentConfig
 from edgeloop.train.config import TrainConfig
 from edgeloop.train.data import Batch, epoch_batches, load_samples, prefetch
@@ -175,6 +175,7 @@ class Trainer:
         self.epoch = int(payload["epoch"])
         self.elapsed_s = float(payload["elapsed_s"])
         self.best = dict(payload["best"])
+        runs.check_budget_left(self.run, self.epoch, self.elapsed_s, self.config.epochs, self.config.time_s)
         self.progress.on_message(f"resumed {self.run} after epoch {self.epoch}")
 
     def fit(self) -> Result:
@@ -192,12 +193,16 @@ class Trainer:
         points, strides = anchor_points((cfg.imgsz, cfg.imgsz), self.device)
         result = Result(self.run, self.epoch, self.best)
         stale = 0
+        metrics: dict[str, float] = {}
         started = time.perf_counter() - self.elapsed_s
         self.progress.on_start(cfg.epochs, steps)
         try:
             while self.epoch < cfg.epochs:
                 done = self._progress(0, steps, started)
                 if done >= 1:
+                    # last.pt must say the budget is spent, so --resume refuses rather than train a step
+                    self.elapsed_s = time.perf_counter() - started
+                    checkpoint.save(self.run / "weights" / checkpoint.LAST, self._payload(metrics, True))
                     result.stopped = "time"
                     break
                 mosaic = done < 1 - cfg.close_mosaic

@@ -8,12 +8,13 @@ import numpy as np
 
 from edgeloop.data.dataset import Dataset
 from edgeloop.data.formats import load_dataset
+from edgeloop.data.splits import available_splits, load_split
 from edgeloop.errors import TrainError
 from edgeloop.train.config import TrainConfig
 
 
 def train_val(config: TrainConfig) -> tuple[Dataset, Dataset]:
-    """``DATA/train`` and ``DATA/val`` when both exist, else a seeded split of ``DATA``.
+    """``DATA/train`` and ``DATA/val``, or the splits a YOLO data.yaml declares, else a seeded split.
 
     Raises:
         TrainError: the subsets disagree on classes or task, or a set is empty.
@@ -26,6 +27,8 @@ def train_val(config: TrainConfig) -> tuple[Dataset, Dataset]:
                 f"{root}: train/ and val/ have different classes or tasks "
                 f"({list(train.names)} vs {list(val.names)}); give both the same class list"
             )
+    elif {"train", "val"} <= set(available_splits(root)):  # a data.yaml naming images/train and images/val
+        train, val = load_split(root, "train").dataset, load_split(root, "val").dataset
     else:
         train, val = split(load_dataset(root), config.val_fraction, config.seed)
     if config.task is not None and train.task != config.task:
