@@ -19,7 +19,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -32,6 +31,7 @@ from pydantic import (
 
 from edgeloop.errors import ConfigError
 from edgeloop.improve.samplers import SAMPLERS, Sampler, SamplerParams
+from edgeloop.optional import require
 
 
 class Limits(BaseModel):
@@ -172,6 +172,7 @@ def policy_from_dict(data: Any, source: str = "policy") -> CapturePolicy:
 
 def load_policy(path: str | Path) -> CapturePolicy:
     """Read and validate a capture policy YAML file."""
+    yaml = require("yaml", "PyYAML", "capture", "capture policies")
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
