@@ -124,29 +124,26 @@ class CapturePolicy(BaseModel):
     counters_flush_s: float = Field(5.0, ge=0.0)
 
 
-def _allowed_keys(model: type[BaseModel], loc: tuple[int | str, ...], data: Any) -> list[str]:
-    """The keys a mapping at ``loc`` accepts, walking the policy models (and sampler settings)."""
-    cls: type[BaseModel] = model
-    for i, part in enumerate(loc):
+def _allowed_keys(loc: tuple[int | str, ...], data: Any) -> list[str]:
+    """The keys the mapping at ``loc`` accepts, walking the policy models (and sampler settings)."""
+    cls: type[BaseModel] = CapturePolicy
+    kind: Any = None
+    for part in loc:
         if isinstance(part, int):
+            if cls is SamplerPolicy and isinstance(data, dict) and isinstance(data.get("samplers"), list):
+                entry = data["samplers"][part] if part < len(data["samplers"]) else None
+                kind = entry.get("type") if isinstance(entry, dict) else None
             continue
-        if cls is SamplerPolicy:
-            break
         field = cls.model_fields.get(part)
-        if field is None:
-            break
-        annotation: Any = field.annotation
+        annotation: Any = field.annotation if field is not None else None
         inner: Any = getattr(annotation, "__args__", (annotation,))[0] if part == "samplers" else annotation
         if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
-            break
+            return []
         cls = inner
-        if inner is SamplerPolicy and i + 1 < len(loc) and isinstance(loc[i + 1], int):
-            entry = data.get("samplers", [])[loc[i + 1]] if isinstance(data, dict) else {}
-            kind = entry.get("type") if isinstance(entry, dict) else None
-            if isinstance(kind, str) and kind in SAMPLERS:
-                extra = list(SAMPLERS.get(kind).params.model_fields)
-                return [*SamplerPolicy.model_fields, *extra]
-    return list(cls.model_fields)
+    keys = list(cls.model_fields)
+    if cls is SamplerPolicy and isinstance(kind, str) and kind in SAMPLERS:
+        keys += list(SAMPLERS.get(kind).params.model_fields)
+    return keys
 
 
 def describe(exc: ValidationError, data: Any) -> str:
@@ -156,7 +153,7 @@ def describe(exc: ValidationError, data: Any) -> str:
     where = ".".join(str(p) for p in loc) or "(top level)"
     more = f" (and {exc.error_count() - 1} more problems)" if exc.error_count() > 1 else ""
     if first["type"] == "extra_forbidden":
-        allowed = ", ".join(_allowed_keys(CapturePolicy, loc[:-1], data))
+        allowed = ", ".join(_allowed_keys(loc[:-1], data))
         return f"{where}: unknown key (allowed here: {allowed}){more}"
     message = first["msg"].removeprefix("Value error, ")
     return f"{where}: {message}{more}"
@@ -178,5 +175,8 @@ def load_policy(path: str | Path) -> CapturePolicy:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the capture policy: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
     return policy_from_dict(data or {}, str(path))
