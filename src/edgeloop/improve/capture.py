@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from edgeloop.errors import ImageError
 from edgeloop.imaging import ImageArray, encode_jpeg
 from edgeloop.improve.limits import RateLimiter
 from edgeloop.improve.policy import CapturePolicy, SamplerPolicy
@@ -106,7 +107,15 @@ class Capture:
         second: Detections | None = None,
         flagged: bool = False,
     ) -> Decision:
-        """Score one frame; keep it (privacy filters applied before encoding) or count why not."""
+        """Score one frame; keep it (privacy filters applied before encoding) or count why not.
+
+        Raises:
+            ImageError: ``image_bgr`` is not an (H, W, 3) uint8 array.
+        """
+        if not (isinstance(image_bgr, np.ndarray) and image_bgr.dtype == np.uint8 and image_bgr.ndim == 3):
+            raise ImageError(f"capture takes (H, W, 3) uint8 BGR frames, got {_describe(image_bgr)}")
+        if image_bgr.shape[2] != 3 or 0 in image_bgr.shape:
+            raise ImageError(f"capture takes (H, W, 3) uint8 BGR frames, got {_describe(image_bgr)}")
         now, sequence = self._clock(), self._sequence
         self._sequence += 1
         self.spool.count("offered")
@@ -159,16 +168,15 @@ class Capture:
             best, i = max(scores, key=lambda item: item[0].score)
             return Decision(False, "not_selected", best.reason, self.policy.samplers[i].type, best.score)
         triggered.sort(key=lambda item: -item[0].score)
-        window = self._global.blocked(now)
+        global_window = self._global.blocked(now)
         first: Decision | None = None
         for score, i in triggered:
             entry = self.policy.samplers[i]
             why: str | None = None
             if uniform(self._context.seed, sequence, f"probability:{i}") >= entry.probability:
                 why = "probability"
-            elif window is not None or (window := self._limits[i].blocked(now)) is not None:
+            elif (window := global_window or self._limits[i].blocked(now)) is not None:
                 why = f"rate_limit:{window}"
-                window = self._global.blocked(now)
             if why is None:
                 return score, i
             first = first or Decision(False, why, score.reason, entry.type, score.score)
@@ -221,6 +229,12 @@ class Capture:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, np.ndarray):
+        return f"{value.dtype} {value.shape}"
+    return type(value).__name__
 
 
 _SPOOL_REASONS = {"budget", "duplicate", "io_error"}  # the spool counts these itself
