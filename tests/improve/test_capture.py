@@ -96,3 +96,24 @@ def test_frames_must_be_bgr_arrays(tmp_path: Path, frame: object) -> None:
         pytest.raises(ImageError, match=r"takes \(H, W, 3\) uint8"),
     ):
         capture.offer(frame)  # type: ignore[arg-type]
+
+
+def test_capture_runs_without_torch_or_opencv(tmp_path: Path) -> None:
+    """Capture is on the device path: no torch, no OpenCV."""
+    from tests.blocked import run_without
+
+    code = f"""
+import numpy as np
+from edgeloop.improve import Capture, Spool, policy_from_dict
+from edgeloop.improve.samplers import SAMPLERS
+for name in SAMPLERS.names():
+    SAMPLERS.get(name)
+policy = policy_from_dict({{"samplers": [{{"type": "random", "min_score": 0}}], "image": {{"max_size": 32}},
+                           "privacy": {{"blur_classes": ["a"]}}}})
+with Capture(policy, Spool({str(tmp_path)!r})) as capture:
+    print(capture.offer(np.full((48, 64, 3), 7, np.uint8)).reason)
+assert "torch" not in sys.modules and "cv2" not in sys.modules
+"""
+    result = run_without(("torch", "cv2"), code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "kept"
