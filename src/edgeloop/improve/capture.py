@@ -11,6 +11,7 @@ For users' own loops::
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -67,7 +68,7 @@ class Decision:
 
 
 class Capture:
-    """Decides, frame by frame, what to keep, and keeps it in a ``Spool``.
+    """Decides, frame by frame, what to keep, and keeps it in a ``Spool``. Thread-safe.
 
     Args:
         policy: the validated capture policy.
@@ -98,6 +99,7 @@ class Capture:
         self._sequence = 0
         self._needs_image = any(s.type in IMAGE_SAMPLERS for s in policy.samplers)
         self._last_flush = clock()
+        self._lock = threading.Lock()
 
     def offer(
         self,
@@ -116,16 +118,18 @@ class Capture:
             raise ImageError(f"capture takes (H, W, 3) uint8 BGR frames, got {_describe(image_bgr)}")
         if image_bgr.shape[2] != 3 or 0 in image_bgr.shape:
             raise ImageError(f"capture takes (H, W, 3) uint8 BGR frames, got {_describe(image_bgr)}")
-        now, sequence = self._clock(), self._sequence
-        self._sequence += 1
-        self.spool.count("offered")
-        decision = self._decide(image_bgr, detections, model or self.model, second, flagged, now, sequence)
-        if not decision.kept and decision.reason not in _SPOOL_REASONS:
-            self.spool.count_drop(decision.reason)
-        if now - self._last_flush >= self.policy.counters_flush_s:
-            self.spool.flush_counters()
-            self._last_flush = now
-        return decision
+        with self._lock:  # one frame at a time: the spool and the history are shared
+            now, sequence = self._clock(), self._sequence
+            self._sequence += 1
+            self.spool.count("offered")
+            model = model or self.model
+            decision = self._decide(image_bgr, detections, model, second, flagged, now, sequence)
+            if not decision.kept and decision.reason not in _SPOOL_REASONS:
+                self.spool.count_drop(decision.reason)
+            if now - self._last_flush >= self.policy.counters_flush_s:
+                self.spool.flush_counters()
+                self._last_flush = now
+            return decision
 
     def _decide(
         self,
@@ -222,7 +226,8 @@ class Capture:
 
     def close(self) -> None:
         """Commit the counters and close the spool."""
-        self.spool.close()
+        with self._lock:
+            self.spool.close()
 
     def __enter__(self) -> Capture:
         return self
