@@ -116,3 +116,15 @@ def test_one_writer_at_a_time(tmp_path: Path) -> None:
     with Spool(tmp_path), pytest.raises(SpoolError, match="in use by another process"):
         Spool(tmp_path)
     Spool(tmp_path).close()  # released on close
+
+
+def test_an_evicted_image_can_come_back(tmp_path: Path) -> None:
+    """Deduplication covers samples held and acked; an evicted one may be captured (and evicted) again."""
+    budget = Budget(max_count=1, max_bytes=None)
+    with Spool(tmp_path) as spool:
+        first = add(spool, 1, 0.1, budget)
+        assert isinstance(add(spool, 2, 0.5, budget), Stored)
+        assert isinstance(add(spool, 1, 0.6, budget), Stored)  # the same bytes as the first, back
+        assert isinstance(add(spool, 3, 0.7, budget), Stored)
+        assert spool.evicted() == [first.sha256, hashlib.sha256(blob(2)).hexdigest(), first.sha256]  # type: ignore[union-attr]
+        assert spool.counters() == {"evicted": 3, "kept": 4}
