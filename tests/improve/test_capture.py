@@ -117,3 +117,26 @@ assert "torch" not in sys.modules and "cv2" not in sys.modules
     result = run_without(("torch", "cv2"), code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "kept"
+
+
+def test_a_failing_disk_degrades_capture_and_it_resumes(tmp_path: Path) -> None:
+    """Writes that fail (here: the images folder replaced by a file) are counted, never raised."""
+    policy = policy_from_dict({"samplers": [{"type": "flagged", "min_score": 0}], "counters_flush_s": 0})
+    images = tmp_path / "images"
+    reasons = []
+    with Capture(policy, Spool(tmp_path)) as capture:
+        for i in range(9):
+            if i == 3:
+                images.rename(tmp_path / "images.away")
+                images.write_bytes(b"not a folder")
+            if i == 6:
+                images.unlink()
+                (tmp_path / "images.away").rename(images)
+            reasons.append(capture.offer(np.full((16, 16, 3), i * 20, np.uint8)).reason)
+        counters = capture.spool.counters()
+    assert reasons == ["kept"] * 3 + ["io_error"] * 3 + ["kept"] * 3
+    assert counters["dropped:io_error"] == 3 and counters["kept"] == 6 and counters["offered"] == 9
+    with Spool(tmp_path) as spool:
+        assert spool.integrity() == "ok" and len(spool.samples()) == 6
+        assert spool.reconciled.get("orphan_files_removed", 0) == 0 and not list(spool.temp.iterdir())
+        assert sorted(p.stem for p in images.iterdir()) == sorted(s.sha256 for s in spool.samples())

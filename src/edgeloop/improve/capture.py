@@ -10,7 +10,9 @@ For users' own loops::
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -123,12 +125,17 @@ class Capture:
             self._sequence += 1
             self.spool.count("offered")
             model = model or self.model
-            decision = self._decide(image_bgr, detections, model, second, flagged, now, sequence)
+            try:
+                decision = self._decide(image_bgr, detections, model, second, flagged, now, sequence)
+            except (OSError, sqlite3.Error) as exc:  # capture degrades; the caller's loop goes on
+                decision = Decision(False, "io_error", f"spool: {exc}")
+                self.spool.count_drop("io_error")
             if not decision.kept and decision.reason not in _SPOOL_REASONS:
                 self.spool.count_drop(decision.reason)
             if now - self._last_flush >= self.policy.counters_flush_s:
-                self.spool.flush_counters()
-                self._last_flush = now
+                with contextlib.suppress(sqlite3.Error):  # kept in memory; retried at the next flush
+                    self.spool.flush_counters()
+                    self._last_flush = now
             return decision
 
     def _decide(
