@@ -128,3 +128,11 @@ def test_an_evicted_image_can_come_back(tmp_path: Path) -> None:
         assert isinstance(add(spool, 3, 0.7, budget), Stored)
         assert spool.evicted() == [first.sha256, hashlib.sha256(blob(2)).hexdigest(), first.sha256]  # type: ignore[union-attr]
         assert spool.counters() == {"evicted": 3, "kept": 4}
+
+
+def test_not_a_spool_database(tmp_path: Path) -> None:
+    (tmp_path / "spool.db").write_bytes(b"this is not SQLite" * 100)
+    with pytest.raises(SpoolError, match="cannot open the spool database"):
+        Spool(tmp_path)
+    (tmp_path / "spool.db").unlink()
+    Spool(tmp_path).close()  # the lock was released

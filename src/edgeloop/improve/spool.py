@@ -71,15 +71,19 @@ class Spool:
         except OSError:
             self._lock.close()
             raise SpoolError(f"{self.root}: the spool is in use by another process; stop it first") from None
-        self._db = sqlite3.connect(self.root / "spool.db", isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
         self._pending: Counter[str] = Counter()
-        self.reconciled = self._reconcile()
-        self._count, self._bytes = self._db.execute(
-            "SELECT count(*), coalesce(sum(bytes), 0) FROM samples WHERE state != 'acked'"
-        ).fetchone()
+        try:
+            self._db = sqlite3.connect(self.root / "spool.db", isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(SCHEMA)
+            self.reconciled = self._reconcile()
+            self._count, self._bytes = self._db.execute(
+                "SELECT count(*), coalesce(sum(bytes), 0) FROM samples WHERE state != 'acked'"
+            ).fetchone()
+        except (OSError, sqlite3.Error) as exc:
+            self._lock.close()
+            raise SpoolError(f"{self.root}: cannot open the spool database: {exc}") from None
 
     def path(self, sha256: str) -> Path:
         """Where a sample's image lives."""
