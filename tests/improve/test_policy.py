@@ -126,3 +126,15 @@ def test_global_limit_and_probability_are_deterministic(tmp_path: Path) -> None:
     assert runs[0] == runs[1]
     assert runs[0].count("kept") == 40 and runs[0].count("rate_limit:day") > 0
     assert 60 < runs[0].count("probability") < 140
+
+
+def test_every_policy_in_the_docs_loads() -> None:
+    import re
+
+    import yaml
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "improve.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    assert len(blocks) >= 4  # the reference and one per use case
+    for block in blocks:
+        policy_from_dict(yaml.safe_load(block), "docs/improve.md")
