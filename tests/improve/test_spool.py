@@ -136,3 +136,12 @@ def test_not_a_spool_database(tmp_path: Path) -> None:
         Spool(tmp_path)
     (tmp_path / "spool.db").unlink()
     Spool(tmp_path).close()  # the lock was released
+
+
+def test_verify_finds_damaged_files(tmp_path: Path) -> None:
+    with Spool(tmp_path) as spool:
+        good, bad = add(spool, 1, 0.5), add(spool, 2, 0.5)
+        assert spool.verify() == []
+        spool.path(bad.sha256).write_bytes(b"bit rot")  # type: ignore[union-attr]
+        assert spool.verify() == [bad.sha256]  # type: ignore[union-attr]
+        assert good.sha256 not in spool.verify()  # type: ignore[union-attr]

@@ -264,6 +264,22 @@ class Spool:
         with contextlib.suppress(FileNotFoundError):
             self.path(sha256).unlink()
 
+    def verify(self) -> list[str]:
+        """Hashes of held samples whose file is missing or does not match its sha256 (reads every file)."""
+        bad = []
+        for (sha,) in self._db.execute("SELECT sha256 FROM samples WHERE state != 'acked' ORDER BY seq"):
+            digest = hashlib.sha256()
+            try:
+                with open(self.path(sha), "rb") as fh:
+                    while chunk := fh.read(1 << 20):
+                        digest.update(chunk)
+            except OSError:
+                bad.append(sha)
+                continue
+            if digest.hexdigest() != sha:
+                bad.append(sha)
+        return bad
+
     def integrity(self) -> str:
         """SQLite's ``PRAGMA integrity_check`` answer (``ok`` when sound)."""
         return str(self._db.execute("PRAGMA integrity_check").fetchone()[0])
