@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from edgeloop.testing.capture_budget import budget_run
-from edgeloop.testing.capture_faults import kill_rounds
+from edgeloop.testing.capture_faults import crash_at, kill_rounds
 
 
 def test_kill_9_loses_nothing(tmp_path: Path) -> None:
@@ -34,3 +36,19 @@ def test_budget_keeps_exactly_the_highest_valued(tmp_path: Path) -> None:
     }
     assert report.counters["kept"] - report.counters["evicted"] == 500
     assert sum(drops.values()) + report.counters["kept"] == report.counters["offered"] == 7200
+
+
+@pytest.mark.parametrize(
+    ("point", "cleaned"),
+    [
+        ("temp_written", "temp_files_removed"),  # the temp file goes
+        ("file_renamed", "orphan_files_removed"),  # the file without a row goes
+        ("evicted", "orphan_files_removed"),  # the evicted sample's file goes
+        ("acked", "orphan_files_removed"),  # the acked sample's file goes
+    ],
+)
+def test_crash_in_each_window_of_the_write_protocol(tmp_path: Path, point: str, cleaned: str) -> None:
+    check = crash_at(tmp_path, point)
+    assert check.reconciled.get(cleaned) == 1 and check.reconciled.get("rows_without_file") == 0
+    assert (check.lost, check.corrupt, check.orphans, check.temp_files) == (0, 0, 0, 0)
+    assert check.integrity == "ok" and check.counter_mismatches == []

@@ -6,6 +6,8 @@ import contextlib
 import os
 from pathlib import Path
 
+from edgeloop.improve.faults import crash_point
+
 
 def fsync_dir(path: Path) -> None:
     """Make a directory's entries (a rename, an unlink) durable."""
@@ -35,6 +37,7 @@ def write_atomic(path: Path, data: bytes, temp_dir: Path) -> None:
             temp.unlink()
         raise
     os.close(fd)
+    crash_point("temp_written")
     try:
         os.replace(temp, path)
     except BaseException:

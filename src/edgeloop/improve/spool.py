@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeloop.errors import EdgeloopError
+from edgeloop.improve.faults import crash_point
 from edgeloop.improve.files import fsync_dir, write_atomic
 from edgeloop.improve.policy import Budget
 from edgeloop.improve.records import COLUMNS, Sample, SampleRecord, Stored, record_row, sample_from_row
@@ -192,12 +193,15 @@ class Spool:
         path = self.path(sha)
         try:
             write_atomic(path, image, self.temp)
+            crash_point("file_renamed")
             seq = self._commit(sha, len(image), record, reason)
         except (OSError, sqlite3.Error):
             with contextlib.suppress(OSError):
                 path.unlink()
             self.count_drop("io_error")
             return "io_error"
+        if reason:
+            crash_point("evicted")
         for _, victim, _ in reason:
             with contextlib.suppress(OSError):
                 self.path(victim).unlink()
@@ -261,6 +265,7 @@ class Spool:
             self._db.execute("UPDATE samples SET state = 'acked' WHERE sha256 = ?", (sha256,))
             self._add_counters(Counter(acked=1))
         self._count, self._bytes = self._count - 1, self._bytes - row[0]
+        crash_point("acked")
         with contextlib.suppress(FileNotFoundError):
             self.path(sha256).unlink()
 

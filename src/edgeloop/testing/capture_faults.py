@@ -47,10 +47,10 @@ def synthetic_detections(rng: np.random.Generator, size_wh: tuple[int, int] = (3
     )
 
 
-def child(spool_dir: Path, log: Path, seed: int) -> None:
+def child(spool_dir: Path, log: Path, seed: int, max_count: int = 150) -> None:
     """Capture synthetic frames forever, logging each returned insert durably."""
     rng = np.random.default_rng(seed)
-    policy = policy_from_dict({**CHILD_POLICY, "seed": seed})
+    policy = policy_from_dict({**CHILD_POLICY, "seed": seed, "budget": {"max_count": max_count}})
     with Capture(policy, Spool(spool_dir), "kill-test", ModelRef("synthetic", "1")) as capture:
         fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         os.write(fd, b"R\n")
@@ -183,5 +183,26 @@ def kill_rounds(root: Path, kills: int, seed: int = 0, max_delay_s: float = 0.5)
     return report
 
 
+def crash_at(root: Path, point: str, max_count: int = 5) -> SpoolCheck:
+    """Run the child until it kills itself at the named crash point, then check the spool."""
+    spool_dir, log = root / "spool", root / "acknowledged.log"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "EDGELOOP_CRASH_AT": point}
+    args = [
+        sys.executable,
+        "-m",
+        "edgeloop.testing.capture_faults",
+        str(spool_dir),
+        str(log),
+        "7",
+        str(max_count),
+    ]
+    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+    if result.returncode != -signal.SIGKILL:
+        raise RuntimeError(
+            f"the child did not crash at {point} (exit {result.returncode}): {result.stderr[-2000:]}"
+        )
+    return check_spool(spool_dir, _acknowledged(log))
+
+
 if __name__ == "__main__":
-    child(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]))
+    child(Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), *map(int, sys.argv[4:5]))
