@@ -166,12 +166,26 @@ def check_sink(name: str, cls: Any, tmp_path: Path) -> None:
     assert written and all(p.stat().st_size > 0 for p in written), f"sink {name} wrote nothing"
 
 
+def check_sampler(name: str, sampler: Any, tmp_path: Path) -> None:
+    """A sampler scores a frame with detections and one without a model in [0, 1], with a reason."""
+    from edgeloop.improve.samplers import Frame, SamplerContext, thumbnail
+
+    assert sampler.name == name
+    image = np.zeros((48, 64, 3), np.uint8)
+    boxes = np.array([[1, 2, 20, 30]], np.float32)
+    detections = Detections(boxes, np.array([0.5], np.float32), np.array([0], np.int32), ("a",))
+    for frame in (Frame(0, 0.0, detections, thumbnail(image), detections), Frame(1, 1.0)):
+        score = sampler(frame, sampler.params(), SamplerContext())
+        assert 0.0 <= score.score <= 1.0 and score.reason.strip()
+
+
 # One line per registry: "module:attr" of the registry, and the check for one entry.
 REGISTRIES: dict[str, tuple[str, Check]] = {
     "backends": ("edgeloop.backends:BACKENDS", check_backend),
     "families": ("edgeloop.postprocess.families:FAMILIES", check_family),
     "dataset formats": ("edgeloop.data.formats:FORMATS", check_format),
     "sinks": ("edgeloop.stream.sinks:SINKS", check_sink),
+    "samplers": ("edgeloop.improve.samplers:SAMPLERS", check_sampler),
 }
 
 

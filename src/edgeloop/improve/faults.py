@@ -1,0 +1,25 @@
+"""Named crash points for fault-injection tests.
+
+With ``EDGELOOP_CRASH_AT=<point>`` in the environment, the process kills itself
+with SIGKILL the first time it reaches that point, so a test can crash the
+spool in each window of its write protocol instead of hoping a random kill
+lands there. Unset (always, outside tests), each point is one comparison.
+
+Points: ``temp_written`` (temp file fsynced, not renamed), ``file_renamed``
+(file in place, row not committed), ``evicted`` (row committed, evicted files
+not yet unlinked), ``acked`` (ack committed, file not yet unlinked).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+POINTS = ("temp_written", "file_renamed", "evicted", "acked")
+_CRASH_AT = os.environ.get("EDGELOOP_CRASH_AT")
+
+
+def crash_point(name: str) -> None:
+    """SIGKILL this process if ``EDGELOOP_CRASH_AT`` names ``name``."""
+    if _CRASH_AT is not None and name == _CRASH_AT:
+        os.kill(os.getpid(), signal.SIGKILL)
