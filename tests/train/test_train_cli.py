@@ -118,6 +118,8 @@ def test_ctrl_c_keeps_a_checkpoint_that_exports(data: Path, tmp_path: Path) -> N
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "COLUMNS": "200"},
+        # Ctrl-C as at a terminal, even when the tests run as a background job (which ignores SIGINT)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 90
     while not (out / "weights" / "best.pt").exists() and time.monotonic() < deadline:
