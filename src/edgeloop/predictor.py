@@ -231,6 +231,11 @@ class Predictor:
         return decode([o[index] for o in outputs], prepared.transform, options or self.defaults)
 
     @property
+    def has_decoder(self) -> bool:
+        """Whether results come out (False for a ``raw`` bundle: tensors only, via ``infer``)."""
+        return self._decode is not None
+
+    @property
     def batchable(self) -> bool:
         """Whether the model takes more than one image per call (dynamic batch axis)."""
         return not isinstance(self.model_spec.inputs[0].shape[0], int)

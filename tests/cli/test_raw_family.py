@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -29,3 +30,13 @@ def test_import_asks_for_family_raw_then_predict_says_no_decoder(tmp_path: Path)
     assert predicted.stderr.count("no decoder") == 1  # said once, not once per image
     assert "/v2/models/ocr-det/infer" in predicted.stderr and "Predictor.infer" in predicted.stderr
     assert "Traceback" not in predicted.stderr
+
+
+def test_bench_times_a_raw_bundle_up_to_inference(tmp_path: Path) -> None:
+    model = text_detector(tmp_path / "ocr-det.onnx")
+    imported = run_cli("import", str(model), "--out", str(tmp_path / "b"), "--family", "raw", "--imgsz", "64")
+    assert imported.returncode == 0, imported.stderr
+    benched = run_cli("bench", str(tmp_path / "b"), "--runs", "3", "--warmup", "1", "--json")
+    assert benched.returncode == 0, benched.stderr
+    stages = json.loads(benched.stdout)["results"][0]["stages"]
+    assert stages["infer"]["p50_ms"] > 0 and stages["postprocess"]["p50_ms"] == 0

@@ -60,6 +60,8 @@ def serve(
         if "allow_spinning" not in type(settings).model_fields:
             raise ConfigError(f"--spinning/--no-spinning: backend '{backend}' has no busy-wait setting")
         settings = settings.replace({"allow_spinning": spinning})
+    if "max_batch" in type(settings).model_fields:  # TensorRT: the engine's profile must cover the batch
+        settings = settings.replace({"max_batch": max_batch})
     config = ServeConfig(
         host=host,
         port=port,

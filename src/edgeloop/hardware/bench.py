@@ -12,6 +12,7 @@ import platform
 import resource
 import statistics
 import sys
+import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -121,13 +122,26 @@ def _peak_rss_mb() -> float:
     )  # bytes on macOS, KiB on Linux
 
 
+def _timed(predictor: Predictor, image: bytes) -> Timing:
+    """One timed prediction; a raw bundle (no decoder) stops after inference (postprocess 0)."""
+    if predictor.has_decoder:
+        return predictor.predict_timed(image)[1]
+    t0 = time.perf_counter()
+    array, size_wh = predictor.decode(image)
+    t1 = time.perf_counter()
+    prepared = predictor.prepare(array, size_wh)
+    t2 = time.perf_counter()
+    predictor.infer(prepared.tensor)
+    return Timing(t1 - t0, t2 - t1, time.perf_counter() - t2, 0.0)
+
+
 def bench_one(predictor: Predictor, image: bytes, warmup: int, runs: int) -> dict[str, StageStats]:
     """Per-stage statistics of ``runs`` timed predictions after ``warmup`` untimed ones."""
     if runs < 1:
         raise EdgeloopError("runs must be at least 1")
     for _ in range(warmup):
-        predictor.predict_timed(image)
-    timings: list[Timing] = [predictor.predict_timed(image)[1] for _ in range(runs)]
+        _timed(predictor, image)
+    timings: list[Timing] = [_timed(predictor, image) for _ in range(runs)]
     return {
         "decode": _stats([t.decode_s for t in timings]),
         "preprocess": _stats([t.preprocess_s for t in timings]),
