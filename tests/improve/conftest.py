@@ -11,15 +11,15 @@ import pytest
 from edgeloop.testing.capped_fs import CappedFs, CappedFsUnavailable, capped_filesystem
 
 
-@pytest.fixture()
-def capped_fs(tmp_path: Path) -> Iterator[CappedFs]:
-    """A fresh 32 MiB filesystem (ext4 on a loop device, else tmpfs) mounted for one test.
+@pytest.fixture(params=["ext4", "tmpfs"])
+def capped_fs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CappedFs]:
+    """A fresh 32 MiB filesystem mounted for one test: ext4 on a loop device, and tmpfs.
 
     Skips with the reason when it cannot be mounted (not root, no mount rights in a
     container); under CI=true that is a failure, so CI never silently skips it.
     """
     try:
-        with capped_filesystem(tmp_path / "capped", 32 * 1024**2) as fs:
+        with capped_filesystem(tmp_path / "capped", 32 * 1024**2, request.param) as fs:
             yield fs
     except CappedFsUnavailable as exc:
         if os.environ.get("CI") == "true":

@@ -216,3 +216,22 @@ def test_write_failures_are_named_from_the_kernel_and_sqlite(capped_fs: CappedFs
         (capped_fs.path / "more").unlink()
     assert failure_reason(PermissionError(1, "Operation not permitted")) == "io_error"
     assert failure_reason(sqlite3.OperationalError("disk I/O error")) == "io_error"
+
+
+def test_a_full_disk_costs_the_loop_no_extra_database_work(capped_fs: CappedFs) -> None:
+    """While full, SQLite is asked to write once per counters_flush_s and once per back-off, not per frame."""
+    clock, frame = FakeClock(), noise_frames(3)
+    settings = {**policy(), "counters_flush_s": 1}
+    capture = Capture(policy_from_dict(settings), Spool(capped_fs.path / "spool"), clock=clock)
+    capture.offer(frame())
+    capped_fs.fill()
+    offer_until(capture, clock, frame, lambda d: d.reason == "disk_full")
+    writes: list[str] = []
+    capture.spool._db.set_trace_callback(lambda sql: writes.append(sql) if sql.startswith("BEGIN") else None)
+    decisions = offer_until(capture, clock, frame, lambda d: len(writes) > 100 or clock.now >= 20)
+    assert len(decisions) > 150 and {d.reason for d in decisions} == {"disk_full"}
+    assert len(writes) <= 20 + 20 / BACKOFF_S[0]  # flushes (1/s) + writes tried; was one per frame
+    capture.spool._db.set_trace_callback(None)
+    capped_fs.release()
+    decisions += offer_until(capture, clock, frame, lambda d: d.kept)
+    capture.close()

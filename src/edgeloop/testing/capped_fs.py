@@ -93,11 +93,15 @@ def _mount_tmpfs(mountpoint: Path, size_bytes: int) -> str | None:
 
 
 @contextlib.contextmanager
-def capped_filesystem(workdir: Path, size_bytes: int = 32 * 1024**2) -> Iterator[CappedFs]:
+def capped_filesystem(
+    workdir: Path, size_bytes: int = 32 * 1024**2, kind: str = "auto"
+) -> Iterator[CappedFs]:
     """Mount a filesystem of ``size_bytes`` under ``workdir/mnt``; unmount and clean up after.
 
+    ``kind``: ``ext4``, ``tmpfs``, or ``auto`` (ext4, else tmpfs).
+
     Raises:
-        CappedFsUnavailable: not root, or neither a loop-mounted ext4 nor a tmpfs can be mounted.
+        CappedFsUnavailable: not root, or no filesystem of that kind can be mounted.
     """
     if os.geteuid() != 0:
         raise CappedFsUnavailable("mounting a size-capped filesystem needs root (CI runs the tests as root)")
@@ -106,14 +110,19 @@ def capped_filesystem(workdir: Path, size_bytes: int = 32 * 1024**2) -> Iterator
     mountpoint = workdir / "mnt"
     mountpoint.mkdir(parents=True, exist_ok=True)
     image = workdir / "capped.img"
-    why_ext4 = _mount_ext4(image, mountpoint, size_bytes)
-    kind = "ext4 (loop)"
-    if why_ext4 is not None:
-        why_tmpfs = _mount_tmpfs(mountpoint, size_bytes)
-        if why_tmpfs is not None:
-            raise CappedFsUnavailable(f"cannot mount a size-capped filesystem: {why_ext4}; {why_tmpfs}")
-        kind = "tmpfs"
-    capped = CappedFs(mountpoint, kind, size_bytes)
+    why: list[str] = []
+    mounted = ""
+    if kind in ("auto", "ext4"):
+        failed = _mount_ext4(image, mountpoint, size_bytes)
+        mounted = "ext4 (loop)" if failed is None else ""
+        why += [failed] if failed else []
+    if not mounted and kind in ("auto", "tmpfs"):
+        failed = _mount_tmpfs(mountpoint, size_bytes)
+        mounted = "tmpfs" if failed is None else ""
+        why += [failed] if failed else []
+    if not mounted:
+        raise CappedFsUnavailable(f"cannot mount a size-capped filesystem: {'; '.join(why) or kind}")
+    capped = CappedFs(mountpoint, mounted, size_bytes)
     try:
         yield capped
     finally:
