@@ -235,3 +235,12 @@ def test_a_full_disk_costs_the_loop_no_extra_database_work(capped_fs: CappedFs) 
     capped_fs.release()
     decisions += offer_until(capture, clock, frame, lambda d: d.kept)
     capture.close()
+
+
+def test_a_byte_budget_larger_than_the_disk_is_reported(capped_fs: CappedFs) -> None:
+    settings = {**policy(1024**2), "budget": {"max_bytes": 10 * 1024**3, "min_free_bytes": 1024**2}}
+    with Capture(policy_from_dict(settings), Spool(capped_fs.path / "a")) as capture:
+        assert capture.budget_warning is not None and "lower budget.max_bytes" in capture.budget_warning
+    settings["budget"] = {"max_bytes": 4 * 1024**2, "min_free_bytes": 1024**2}
+    with Capture(policy_from_dict(settings), Spool(capped_fs.path / "b")) as capture:
+        assert capture.budget_warning is None

@@ -106,6 +106,8 @@ class Capture:
         self._sequence = 0
         self._needs_image = any(s.type in IMAGE_SAMPLERS for s in policy.samplers)
         self.disk = DiskGuard(spool.root, policy.budget.min_free_bytes, clock)
+        #: set when budget.max_bytes exceeds what the filesystem can hold (for the CLI to show)
+        self.budget_warning = self.disk.budget_warning(policy.budget.max_bytes, spool.size[1])
         self._last_flush = clock()
         self._lock = threading.Lock()
 

@@ -95,6 +95,24 @@ class DiskGuard:
             return self.failed("disk_full", detail)
         return None
 
+    def budget_warning(self, max_bytes: int | None, held_bytes: int) -> str | None:
+        """A warning when the byte budget is larger than this filesystem can give the spool.
+
+        The spool then meets ``disk_full`` before its budget, so it stops keeping new
+        frames instead of evicting the lowest-valued ones for them.
+        """
+        try:
+            room = held_bytes + free_bytes(self.path) - self.min_free_bytes
+        except OSError:
+            return None
+        if max_bytes is None or max_bytes <= room:
+            return None
+        return (
+            f"budget.max_bytes is {max_bytes} bytes but the spool's filesystem can give it about "
+            f"{max(room, 0)} (held + free - budget.min_free_bytes): capture will stop at disk_full "
+            "before the budget evicts; lower budget.max_bytes to keep evicting the lowest-valued"
+        )
+
     def failed(self, reason: str, detail: str) -> Paused:
         """Record a failed (or refused) write; back off before the next one."""
         delay = BACKOFF_S[min(self._failures, len(BACKOFF_S) - 1)]
