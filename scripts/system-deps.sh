@@ -7,6 +7,7 @@ set -euo pipefail
 # Packages the current test suite needs; extend as capabilities land.
 PACKAGES=(
   chromium  # the server's web page is tested in headless Chromium
+  e2fsprogs  # mkfs.ext4: the size-capped filesystem of the disk-full tests (tests/improve)
   # stream tests: synthetic H.264 videos, an MQTT broker, a real RTSP server (GStreamer,
   # run with Debian's /usr/bin/python3 because the venv's Python cannot import gi)
   ffmpeg

@@ -120,12 +120,18 @@ assert "torch" not in sys.modules and "cv2" not in sys.modules
 
 
 def test_a_failing_disk_degrades_capture_and_it_resumes(tmp_path: Path) -> None:
-    """Writes that fail (here: the images folder replaced by a file) are counted, never raised."""
+    """Writes that fail (here: the images folder replaced by a file) are counted, never raised.
+
+    Frames come 5 s apart, longer than the longest back-off, so every frame tries
+    its write (test_diskfull.py covers the back-off itself).
+    """
     policy = policy_from_dict({"samplers": [{"type": "flagged", "min_score": 0}], "counters_flush_s": 0})
     images = tmp_path / "images"
     reasons = []
-    with Capture(policy, Spool(tmp_path)) as capture:
+    clock = FakeClock()
+    with Capture(policy, Spool(tmp_path), clock=clock) as capture:
         for i in range(9):
+            clock.now += 5
             if i == 3:
                 images.rename(tmp_path / "images.away")
                 images.write_bytes(b"not a folder")

@@ -47,7 +47,7 @@ def test_example_policy_loads(tmp_path: Path) -> None:
         ("samplers:\n  - type: nearest\n",
          "samplers.0.type: unknown sampler 'nearest': choose one of random, close_to_threshold"),
         ("samplers: [{type: random}]\nbudget: {max_files: 3}\n",
-         "budget.max_files: unknown key (allowed here: max_count, max_bytes)"),
+         "budget.max_files: unknown key (allowed here: max_count, max_bytes, min_free_bytes)"),
         ("samplers: [{type: random, probability: 1.5}]\n",
          "samplers.0.probability: Input should be less than or equal to 1"),
         ("samplers: [{type: random, limits: {per_week: 3}}]\n",

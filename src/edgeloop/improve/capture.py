@@ -23,6 +23,7 @@ import numpy as np
 
 from edgeloop.errors import ImageError
 from edgeloop.imaging import ImageArray, encode_jpeg
+from edgeloop.improve.diskguard import DiskGuard, failure_reason
 from edgeloop.improve.limits import RateLimiter
 from edgeloop.improve.policy import CapturePolicy, SamplerPolicy
 from edgeloop.improve.privacy import boxes_of, dropped_class, expand, keep_only_boxes, obscure_boxes
@@ -52,7 +53,7 @@ class Decision:
         kept: whether the frame is now in the spool.
         reason: ``kept`` or the drop reason counted (``not_selected``, ``probability``,
             ``rate_limit:minute|hour|day``, ``privacy_drop``, ``no_crops``, ``duplicate``,
-            ``budget``, ``io_error``).
+            ``budget``, ``disk_full``, ``io_error``).
         detail: the deciding sampler's reason string, or what caused the drop.
         sampler: the deciding sampler's type, if any.
         score: its score.
@@ -79,6 +80,10 @@ class Capture:
         model: default model reference for ``offer``.
         clock: seconds, for rate limits, intervals and counter flushes (monotonic).
         wall_clock: seconds since the epoch, stored with each sample.
+
+    A failed write (full disk, I/O error) drops the frame as ``disk_full`` or
+    ``io_error`` and pauses writing with a back-off of at most 4 s
+    (``improve.diskguard``); ``capture.disk.state`` says whether it is writing.
     """
 
     def __init__(
@@ -100,6 +105,9 @@ class Capture:
         self._global = RateLimiter(policy.limits)
         self._sequence = 0
         self._needs_image = any(s.type in IMAGE_SAMPLERS for s in policy.samplers)
+        self.disk = DiskGuard(spool.root, policy.budget.min_free_bytes, clock)
+        #: set when budget.max_bytes exceeds what the filesystem can hold (for the CLI to show)
+        self.budget_warning = self.disk.budget_warning(policy.budget.max_bytes, spool.size[1])
         self._last_flush = clock()
         self._lock = threading.Lock()
 
@@ -128,14 +136,18 @@ class Capture:
             try:
                 decision = self._decide(image_bgr, detections, model, second, flagged, now, sequence)
             except (OSError, sqlite3.Error) as exc:  # capture degrades; the caller's loop goes on
-                decision = Decision(False, "io_error", f"spool: {exc}")
-                self.spool.count_drop("io_error")
+                reason = failure_reason(exc)
+                self.disk.failed(reason, f"{type(exc).__name__}: {exc}")
+                decision = Decision(False, reason, f"spool: {exc}")
+                self.spool.count_drop(reason)
             if not decision.kept and decision.reason not in _SPOOL_REASONS:
                 self.spool.count_drop(decision.reason)
             if now - self._last_flush >= self.policy.counters_flush_s:
-                with contextlib.suppress(sqlite3.Error):  # kept in memory; retried at the next flush
+                # Once per interval even when it fails (a full disk): the counts stay in memory
+                # and commit at the next flush or insert, and the caller's loop is not slowed.
+                self._last_flush = now
+                with contextlib.suppress(sqlite3.Error):
                     self.spool.flush_counters()
-                    self._last_flush = now
             return decision
 
     def _decide(
@@ -205,6 +217,10 @@ class Capture:
         score: Score,
         now: float,
     ) -> Decision:
+        paused = self.disk.paused()  # after a failed write: drop at once, no encoding, no disk access
+        if paused is not None:
+            self.spool.count_drop(paused.reason)
+            return Decision(False, paused.reason, paused.detail, entry.type, score.score)
         prepared = prepare_image(image, detections, self.policy)
         if prepared is None:
             return Decision(False, "no_crops", "crops_only and no detections", entry.type, score.score)
@@ -216,9 +232,17 @@ class Capture:
             score.reason, tuple(entry.tags), self._wall(), w, h,
         )  # fmt: skip
         jpeg = encode_jpeg(stored_image, self.policy.image.jpeg_quality)
+        refused = self.disk.room_for(len(jpeg))
+        if refused is not None:
+            self.spool.count_drop(refused.reason)
+            return Decision(False, refused.reason, refused.detail, entry.type, score.score)
         result = self.spool.add(jpeg, record, self.policy.budget)
         if not isinstance(result, Stored):
+            if result in WRITE_FAILURES:
+                self.disk.failed(result, self.spool.last_error)
+                return Decision(False, result, self.spool.last_error, entry.type, score.score)
             return Decision(False, result, score.reason, entry.type, score.score)
+        self.disk.succeeded()
         self._limits[index].record(now)
         self._global.record(now)
         if detections is not None:
@@ -249,7 +273,8 @@ def _describe(value: object) -> str:
     return type(value).__name__
 
 
-_SPOOL_REASONS = {"budget", "duplicate", "io_error"}  # the spool counts these itself
+WRITE_FAILURES = {"disk_full", "io_error"}
+_SPOOL_REASONS = {"budget", "duplicate", *WRITE_FAILURES}  # the spool (or _store) counts these itself
 
 
 def prepare_image(

@@ -80,11 +80,17 @@ class SamplerPolicy(BaseModel):
 
 
 class Budget(BaseModel):
-    """Disk budget of the spool: when full, the lowest-valued (then oldest) samples are evicted."""
+    """Disk budget of the spool: when full, the lowest-valued (then oldest) samples are evicted.
+
+    ``min_free_bytes``: a write is not started when it would leave less than this
+    free on the spool's filesystem (the frame is dropped as ``disk_full``), so the
+    spool never fills a disk that the rest of the device needs (0: write until the disk refuses).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     max_count: int | None = Field(10_000, ge=1)
     max_bytes: int | None = Field(2 * 1024**3, ge=1)
+    min_free_bytes: int = Field(64 * 1024**2, ge=0)
 
 
 class ImageOptions(BaseModel):

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeloop.errors import EdgeloopError
+from edgeloop.improve.diskguard import failure_reason
 from edgeloop.improve.faults import crash_point
 from edgeloop.improve.files import fsync_dir, write_atomic
 from edgeloop.improve.policy import Budget
@@ -73,6 +74,7 @@ class Spool:
             self._lock.close()
             raise SpoolError(f"{self.root}: the spool is in use by another process; stop it first") from None
         self._pending: Counter[str] = Counter()
+        self.last_error = ""  # what the last failed write raised
         try:
             self._db = sqlite3.connect(self.root / "spool.db", isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -116,10 +118,14 @@ class Spool:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            # SQLite may already have rolled back (SQLITE_FULL, SQLITE_IOERR): a second ROLLBACK
+            # would raise and hide the error that says why.
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     def _add_counters(self, counts: Counter[str]) -> None:
         self._db.executemany(
@@ -181,9 +187,11 @@ class Spool:
         return victims
 
     def add(self, image: bytes, record: SampleRecord, budget: Budget) -> Stored | str:
-        """Store a sample, or say why not: ``duplicate``, ``budget`` or ``io_error``.
+        """Store a sample, or say why not: ``duplicate``, ``budget``, ``disk_full`` or ``io_error``.
 
-        The drop is counted here too. The file is durable before the row commits.
+        The drop is counted here too (``last_error`` says what failed). The file
+        is durable before the row commits; after a failed write neither a temp
+        file nor a row without its file remains.
         """
         sha = hashlib.sha256(image).hexdigest()
         reason = self._admit(sha, record.score, len(image), budget)
@@ -195,17 +203,40 @@ class Spool:
             write_atomic(path, image, self.temp)
             crash_point("file_renamed")
             seq = self._commit(sha, len(image), record, reason)
-        except (OSError, sqlite3.Error):
-            with contextlib.suppress(OSError):
-                path.unlink()
-            self.count_drop("io_error")
-            return "io_error"
+        except (OSError, sqlite3.Error) as exc:
+            outcome = self._failed_write(sha, exc, len(image), reason)
+            if isinstance(outcome, str):
+                return outcome
+            seq = outcome
         if reason:
             crash_point("evicted")
         for _, victim, _ in reason:
             with contextlib.suppress(OSError):
                 self.path(victim).unlink()
         return Stored(seq, sha, tuple(v for _, v, _ in reason))
+
+    def _failed_write(
+        self, sha: str, exc: BaseException, size: int, victims: list[tuple[int, str, int]]
+    ) -> int | str:
+        """After a failed write: the drop reason (counted), or the row's seq if it committed anyway.
+
+        The file is removed only when the database says that no row holds it; when
+        it cannot say, the file stays (the next open removes it if it is an orphan).
+        """
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        try:
+            row = self._db.execute("SELECT seq FROM samples WHERE sha256 = ?", (sha,)).fetchone()
+        except sqlite3.Error:
+            row = ()
+        if row:  # COMMIT reported an error after the transaction became durable
+            self._committed(size, victims)
+            return int(row[0])
+        if row is None:
+            with contextlib.suppress(OSError):
+                self.path(sha).unlink()
+        failure = failure_reason(exc)
+        self.count_drop(failure)
+        return failure
 
     def _admit(self, sha: str, score: float, size: int, budget: Budget) -> list[tuple[int, str, int]] | str:
         if self._db.execute("SELECT 1 FROM samples WHERE sha256 = ?", (sha,)).fetchone():
@@ -230,11 +261,14 @@ class Spool:
                 (sha, "captured", *record_row(record), size, record.width, record.height),
             )
             self._add_counters(counts)
+        self._committed(size, victims)
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def _committed(self, size: int, victims: list[tuple[int, str, int]]) -> None:
         self._pending.clear()
         self._count += 1 - len(victims)
         self._bytes += size - sum(v[2] for v in victims)
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
 
     def samples(self, state: str | None = None) -> list[Sample]:
         """Held samples (and acked tombstones when ``state='acked'``), oldest first."""
