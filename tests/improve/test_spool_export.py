@@ -1,0 +1,149 @@
+"""`edgeloop spool` status / ls / export / prune, and the labelling round trip through every export format.
+
+spool (Capture API, colour detector) -> `spool export` -> a scripted labeller edits the
+tool's own files -> `dataset import` -> equal to the expected dataset (within 1 px).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from edgeloop.bundle import Bundle
+from edgeloop.data.formats import load_dataset
+from edgeloop.improve import Spool
+from tests.conftest import run_cli
+from tests.improve import labelling
+
+FORMATS = ["yolo", "coco", "voc", "labelstudio", "cvat"]
+
+
+@pytest.fixture(scope="module")
+def spool(yolo_bundle: Bundle, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("spool") / "spool"
+    labelling.make_spool(path, yolo_bundle)
+    return path
+
+
+def test_export_holds_the_predictions_as_pre_annotations(spool: Path, tmp_path: Path) -> None:
+    pre = labelling.pre_annotations(spool)
+    for fmt in FORMATS:
+        out = tmp_path / fmt
+        result = run_cli("spool", "export", str(spool), str(out), "--format", fmt)
+        assert result.returncode == 0, result.stderr
+        assert f"exported 5 images, 9 pre-annotated boxes, classes red, green, blue ({fmt})" in result.stderr
+        if fmt == "labelstudio":
+            continue  # predictions are not labels until someone submits them (next test)
+        assert load_dataset(out).same_as(pre, atol_px=1e-3), fmt
+        lines = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+        assert [line["name"] for line in lines] == [item.name for item in pre.items]
+        assert lines[0]["sampler"] == "random" and lines[0]["model"] == "colours 3"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_round_trip_through_a_labeller(fmt: str, spool: Path, tmp_path: Path) -> None:
+    pre = labelling.pre_annotations(spool)
+    exported = tmp_path / "export"
+    result = run_cli("spool", "export", str(spool), str(exported), "--format", fmt)
+    assert result.returncode == 0, result.stderr
+    if fmt == "labelstudio":
+        source = labelling.labelstudio_export(
+            exported / "tasks.json", pre, tmp_path / "downloads" / "project-1.json"
+        )
+        args = [str(source), "--images", str(exported / "images"), "--names", "red,green,blue"]
+        want = labelling.expected(pre, unlabelled_last=True)
+    else:
+        labelling.EDITORS[fmt](exported, pre)
+        args = [str(exported)]
+        want = labelling.expected(pre)
+    result = run_cli("dataset", "import", *args, str(tmp_path / "labelled"))
+    assert result.returncode == 0, result.stderr
+    if fmt == "labelstudio":
+        assert "1 tasks not labelled yet were left out" in result.stderr
+    back = load_dataset(tmp_path / "labelled")
+    assert back.same_as(want, atol_px=1.0)
+    check = run_cli("dataset", "check", str(tmp_path / "labelled"))
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_status_ls_and_filters(spool: Path) -> None:
+    result = run_cli("spool", "status", str(spool), "--json")
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    assert status["held"] == 5 and status["by_state"] == {"captured": 5}
+    assert status["counters"]["kept"] == 5 and status["counters"]["offered"] == 5
+    assert status["budget"]["max_count"] == 10_000 and status["held_bytes"] > 0
+    text = run_cli("spool", "status", str(spool)).stdout
+    assert "held      5 samples" in text and "5 of 10000 samples" in text and "dropped   0" in text
+
+    listed = run_cli("spool", "ls", str(spool), "--json")
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [r["seq"] for r in rows] == [1, 2, 3, 4, 5]
+    assert rows[0]["predictions"][0]["class"] == "red" and rows[0]["width"] == 640
+    blue = run_cli("spool", "ls", str(spool), "--class", "blue", "--json").stdout.splitlines()
+    assert [json.loads(r)["seq"] for r in blue] == [2, 3, 5]
+    iso = "2023-11-14T22:15:50"  # START_TIME + 150 s (UTC); frames are a minute apart: the last two
+    late = run_cli("spool", "ls", str(spool), "--since", iso, "--json").stdout.splitlines()
+    assert [json.loads(r)["seq"] for r in late] == [4, 5]
+    assert run_cli("spool", "ls", str(spool), "--sampler", "interval").stdout == ""
+    table = run_cli("spool", "ls", str(spool), "--limit", "2")
+    assert len(table.stdout.splitlines()) == 2 and "random" in table.stdout and "2 samples" in table.stderr
+    bad = run_cli("spool", "ls", str(spool), "--since", "yesterday")
+    assert bad.returncode == 1 and "not a time" in bad.stderr
+
+
+def test_status_works_while_a_capture_holds_the_spool(spool: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(spool, copy)
+    with Spool(copy):  # the writer's lock is held, as by `edgeloop run --capture`
+        assert run_cli("spool", "status", str(copy)).returncode == 0
+        assert run_cli("spool", "export", str(copy), str(tmp_path / "x"), "--format", "coco").returncode == 0
+        refused = run_cli("spool", "prune", str(copy), "--yes")
+        assert refused.returncode == 1 and "in use by another process" in refused.stderr
+
+
+def test_prune_is_a_dry_run_unless_told(spool: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(spool, copy)
+    with Spool(copy) as store:
+        first, second = store.samples()[:2]
+        store.ack(first.sha256)
+    dry = run_cli("spool", "prune", str(copy))
+    assert "would remove 1 acked rows and 0 held samples" in dry.stderr
+    with Spool(copy) as store:
+        assert len(store.samples("acked")) == 1
+    done = run_cli("spool", "prune", str(copy), "--yes")
+    assert "removed 1 acked rows and 0 held samples" in done.stderr, done.stderr
+    # frames 1-3 were captured before 22:15:30 (frame 1 is gone already)
+    old = run_cli("spool", "prune", str(copy), "--older-than", "2023-11-14T22:15:30", "--yes")
+    assert old.returncode == 0, old.stderr
+    with Spool(copy) as store:
+        assert store.samples("acked") == []
+        held = store.samples()
+        assert [s.seq for s in held] == [4, 5] and second.sha256 not in {s.sha256 for s in held}
+        assert sorted(p.stem for p in store.images.iterdir()) == sorted(s.sha256 for s in held)
+        counters = store.counters()
+        assert counters["pruned"] == 2 and counters["tombstones_pruned"] == 1
+        assert store.size == (2, sum(s.bytes for s in held))
+
+
+def test_export_filters_and_errors(spool: Path, tmp_path: Path) -> None:
+    out = tmp_path / "reds"
+    result = run_cli(
+        "spool", "export", str(spool), str(out), "--format", "yolo", "--class", "red", "--names", "red,green"
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        "exported 3 images" in result.stderr
+        and "1 predictions of classes not in --names left out" in result.stderr
+    )
+    assert load_dataset(out).names == ("red", "green")
+    again = run_cli("spool", "export", str(spool), str(out), "--format", "yolo")
+    assert again.returncode == 1 and "not empty: choose a new output folder" in again.stderr
+    wrong = run_cli("spool", "export", str(spool), str(tmp_path / "w"), "--format", "pascal")
+    assert wrong.returncode == 1 and "choose one of yolo, coco, voc, labelstudio, cvat" in wrong.stderr
+    missing = run_cli("spool", "status", str(tmp_path / "nowhere"))
+    assert missing.returncode == 1 and "not a spool (no spool.db)" in missing.stderr
