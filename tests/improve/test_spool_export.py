@@ -10,6 +10,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edgeloop.bundle import Bundle
@@ -147,3 +148,39 @@ def test_export_filters_and_errors(spool: Path, tmp_path: Path) -> None:
     assert wrong.returncode == 1 and "choose one of yolo, coco, voc, labelstudio, cvat" in wrong.stderr
     missing = run_cli("spool", "status", str(tmp_path / "nowhere"))
     assert missing.returncode == 1 and "not a spool (no spool.db)" in missing.stderr
+
+
+def test_exports_match_the_documented_formats_and_a_maintained_reader(spool: Path, tmp_path: Path) -> None:
+    """Label Studio tasks against a JSON Schema, CVAT XML against an XML Schema (both written from the
+    tools' documentation, tests/data/schemas/) and read back by globox, a maintained converter."""
+    import globox
+    import jsonschema
+    import xmlschema
+
+    schemas = Path(__file__).parents[1] / "data" / "schemas"
+    pre = labelling.pre_annotations(spool)
+    for fmt in ("labelstudio", "cvat"):
+        assert run_cli("spool", "export", str(spool), str(tmp_path / fmt), "--format", fmt).returncode == 0
+    tasks = json.loads((tmp_path / "labelstudio" / "tasks.json").read_text())
+    jsonschema.validate(tasks, json.loads((schemas / "labelstudio_tasks.schema.json").read_text()))
+    first = tasks[0]
+    assert (
+        first["predictions"][0]["model_version"] == "colours 3" and 0 <= first["predictions"][0]["score"] <= 1
+    )
+    assert first["data"]["image"] == f"/data/local-files/?d=labelstudio/images/{pre.items[0].name}"
+    assert first["data"]["sampler"] == "random" and first["data"]["device_id"] == "cam-1"
+    assert "annotations" not in first  # pre-annotations are predictions, never someone's labels
+
+    xml = tmp_path / "cvat" / "annotations.xml"
+    xmlschema.XMLSchema(schemas / "cvat_for_images_1_1.xsd").validate(xml)
+    assert xml.read_text().count('source="auto"') == 9
+    theirs = {a.image_id: a for a in globox.AnnotationSet.from_cvat(xml)}
+    assert sorted(theirs) == sorted(item.name for item in pre.items)
+    for item in pre.items:
+        assert item.detections is not None
+        annotation = theirs[item.name]
+        assert annotation.image_size == item.size_wh
+        assert [b.label for b in annotation.boxes] == [
+            pre.names[c] for c in item.detections.class_id.tolist()
+        ]
+        np.testing.assert_allclose([b.ltrb for b in annotation.boxes], item.detections.xyxy, atol=1e-3)

@@ -151,7 +151,8 @@ class SpoolView:
     def samples(self, where: SampleFilter | None = None) -> list[Sample]:
         """Samples matching ``where``, oldest first."""
         where = where or SampleFilter()
-        clauses, args = [], []
+        clauses: list[str] = []
+        args: list[str | float] = []
         if where.state == "held":
             clauses.append("state != 'acked'")
         elif where.state != "all":

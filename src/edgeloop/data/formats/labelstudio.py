@@ -268,7 +268,8 @@ def _annotation(entries: Any) -> dict[str, Any] | None:
 
     def rank(a: dict[str, Any]) -> tuple[bool, str, int]:
         stamp = str(a.get("updated_at") or a.get("created_at") or "")
-        return bool(a.get("ground_truth")), stamp, a.get("id") if isinstance(a.get("id"), int) else 0
+        number = a.get("id")
+        return bool(a.get("ground_truth")), stamp, number if isinstance(number, int) else 0
 
     return max(usable, key=rank)
 
@@ -286,7 +287,7 @@ def _boxes(
         if not isinstance(r, dict) or r.get("type") not in ("rectanglelabels", "rectangle"):
             continue
         value = r.get("value") or {}
-        labels = value.get("rectanglelabels") or labels_by_id.get(r.get("id"))
+        labels: Any = value.get("rectanglelabels") or labels_by_id.get(r.get("id"))
         try:
             xywh = [float(value[k]) for k in ("x", "y", "width", "height")]
             label = str(labels[0])
