@@ -69,6 +69,10 @@ def read_labels(
     """Read ``src`` (file or folder) as ``fmt`` (default: detected); returns (format, dataset)."""
     if not src.exists():
         raise DatasetError(f"{src}: no such file or folder")
+    if images is not None and not images.is_dir():
+        raise DatasetError(
+            f"--images {images}: no such folder; name the folder that holds the labelled images"
+        )
     fmt = fmt or source_format(src)
     FORMATS.get(fmt)
     if fmt == "labelstudio":
