@@ -184,3 +184,68 @@ def test_exports_match_the_documented_formats_and_a_maintained_reader(spool: Pat
             pre.names[c] for c in item.detections.class_id.tolist()
         ]
         np.testing.assert_allclose([b.ltrb for b in annotation.boxes], item.detections.xyxy, atol=1e-3)
+
+
+def test_spool_commands_run_on_a_device_without_torch_or_opencv(spool: Path, tmp_path: Path) -> None:
+    from tests.blocked import run_without
+
+    code = f"""
+from edgeloop.cli.main import app
+for args in (["status", {str(spool)!r}], ["ls", {str(spool)!r}],
+             ["export", {str(spool)!r}, {str(tmp_path / "out")!r}, "--format", "labelstudio"]):
+    try:
+        app(["spool", *args])
+    except SystemExit as exc:
+        assert exc.code in (0, None), exc.code
+assert "torch" not in sys.modules and "cv2" not in sys.modules
+"""
+    result = run_without(("torch", "cv2"), code)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "tasks.json").is_file()
+
+
+def test_a_sample_leaving_the_spool_during_an_export_is_counted_not_fatal(
+    spool: Path, tmp_path: Path
+) -> None:
+    from edgeloop.improve.export import ExportOptions, export_spool
+    from edgeloop.improve.inventory import SpoolView
+
+    copy = tmp_path / "copy"
+    shutil.copytree(spool, copy)
+    with SpoolView(copy) as view:
+        samples = view.samples()
+        view.path(samples[1].sha256).unlink()  # evicted by the capture process after the listing
+        result = export_spool(view, samples, tmp_path / "out", ExportOptions("coco"))
+    assert (result.images, result.missing, result.boxes) == (4, 1, 7)
+    assert len(load_dataset(tmp_path / "out").items) == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy", "out"], "the staging folder is removed"
+
+
+def test_cvat_zip_and_label_studio_predictions_import(spool: Path, tmp_path: Path) -> None:
+    import zipfile
+
+    assert run_cli("spool", "export", str(spool), str(tmp_path / "cv"), "--format", "cvat").returncode == 0
+    archive = tmp_path / "task.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in sorted((tmp_path / "cv").rglob("*")):
+            zf.write(p, p.relative_to(tmp_path / "cv").as_posix())
+    result = run_cli("dataset", "import", str(archive), str(tmp_path / "from-zip"))
+    assert result.returncode == 0, result.stderr
+    assert "imported 5 images, 9 boxes, 3 classes (cvat, detect)" in result.stderr
+    pre = labelling.pre_annotations(spool)
+    assert load_dataset(tmp_path / "from-zip").same_as(pre, atol_px=1e-3)
+
+    assert (
+        run_cli("spool", "export", str(spool), str(tmp_path / "ls"), "--format", "labelstudio").returncode
+        == 0
+    )
+    unlabelled = run_cli("dataset", "import", str(tmp_path / "ls"), str(tmp_path / "none"))
+    assert (
+        unlabelled.returncode == 1
+        and "no labelled image to import: 5 tasks not labelled yet" in unlabelled.stderr
+    )
+    taken = run_cli(
+        "dataset", "import", str(tmp_path / "ls"), str(tmp_path / "pred"), "--predictions", "--to", "coco"
+    )
+    assert taken.returncode == 0, taken.stderr
+    assert load_dataset(tmp_path / "pred").same_as(pre, atol_px=1e-3)
