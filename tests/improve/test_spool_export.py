@@ -249,3 +249,22 @@ def test_cvat_zip_and_label_studio_predictions_import(spool: Path, tmp_path: Pat
     )
     assert taken.returncode == 0, taken.stderr
     assert load_dataset(tmp_path / "pred").same_as(pre, atol_px=1e-3)
+
+
+def test_label_studio_image_urls(spool: Path, tmp_path: Path) -> None:
+    first = labelling.pre_annotations(spool).items[0].name
+    root = tmp_path / "docroot"
+    out = root / "batches" / "may"
+    assert run_cli("spool", "export", str(spool), str(out), "--format", "labelstudio",
+                   "--document-root", str(root)).returncode == 0  # fmt: skip
+    tasks = json.loads((out / "tasks.json").read_text())
+    assert tasks[0]["data"]["image"] == f"/data/local-files/?d=batches/may/images/{first}"
+    served = tmp_path / "served"
+    assert run_cli("spool", "export", str(spool), str(served), "--format", "labelstudio",
+                   "--image-url", "http://127.0.0.1:8081/imgs").returncode == 0  # fmt: skip
+    tasks = json.loads((served / "tasks.json").read_text())
+    assert tasks[0]["data"]["image"] == f"http://127.0.0.1:8081/imgs/{first}"
+    outside = run_cli("spool", "export", str(spool), str(tmp_path / "x"), "--format", "labelstudio",
+                      "--document-root", str(root))  # fmt: skip
+    assert outside.returncode == 1 and "is not under it" in outside.stderr
+    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())
