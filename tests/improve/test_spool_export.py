@@ -131,7 +131,7 @@ def test_prune_is_a_dry_run_unless_told(spool: Path, tmp_path: Path) -> None:
         assert store.size == (2, sum(s.bytes for s in held))
 
 
-def test_export_filters_and_errors(spool: Path, tmp_path: Path) -> None:
+def test_export_filters_and_errors(spool: Path, yolo_bundle: Bundle, tmp_path: Path) -> None:
     out = tmp_path / "reds"
     result = run_cli(
         "spool", "export", str(spool), str(out), "--format", "yolo", "--class", "red", "--names", "red,green"
@@ -142,6 +142,10 @@ def test_export_filters_and_errors(spool: Path, tmp_path: Path) -> None:
         and "1 predictions of classes not in --names left out" in result.stderr
     )
     assert load_dataset(out).names == ("red", "green")
+    model_names = run_cli("spool", "export", str(spool), str(tmp_path / "m"), "--format", "voc",
+                          "--names", str(yolo_bundle.root), "--min-confidence", "0.5")  # fmt: skip
+    assert model_names.returncode == 0, model_names.stderr
+    assert load_dataset(tmp_path / "m").names == ("red", "green", "blue")
     again = run_cli("spool", "export", str(spool), str(out), "--format", "yolo")
     assert again.returncode == 1 and "not empty: choose a new output folder" in again.stderr
     wrong = run_cli("spool", "export", str(spool), str(tmp_path / "w"), "--format", "pascal")

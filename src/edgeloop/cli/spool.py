@@ -221,7 +221,7 @@ def prune(
     older_than: str | None = typer.Option(
         None,
         "--older-than",
-        help="Also remove samples captured longer ago than this (12h, 7d), even ones the hub has not got.",
+        help="Also remove samples captured before this (7d ago, or a date), even ones the hub has not got.",
     ),
     yes: bool = typer.Option(False, "--yes", help="Remove them; without it, only say what would go."),
 ) -> None:
