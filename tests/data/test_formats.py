@@ -14,7 +14,7 @@ from edgeloop.data.dataset import labelled_boxes
 from edgeloop.data.formats import FORMATS, detect_format, get_format, load_dataset, save_dataset
 from edgeloop.errors import DatasetError
 
-DETECTION_FORMATS = ["yolo", "coco", "voc"]
+DETECTION_FORMATS = ["yolo", "coco", "voc", "labelstudio", "cvat"]
 NAMES = ("cat", "dog", "traffic light")
 
 

@@ -128,11 +128,31 @@ def render_report(report: CheckReport) -> list[str]:
     return lines
 
 
+ARCHIVES = (".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz")
+
+
 @app.command("import")
 @handle_errors
 def import_(
-    archive: Path = typer.Argument(..., help="Archive to import: .zip, .tar, .tar.gz, .tgz, .tar.xz."),
-    out: Path = typer.Argument(..., help="New folder to extract the dataset into."),
+    src: Path = typer.Argument(
+        ...,
+        help="An archive (.zip, .tar, .tar.gz, .tgz, .tar.xz), a Label Studio JSON export, "
+        "a CVAT for images 1.1 XML, or a dataset folder.",
+    ),
+    out: Path = typer.Argument(..., help="New folder to write the dataset into."),
+    from_: str | None = typer.Option(
+        None, "--from", help="Format of SRC: labelstudio, cvat, coco, yolo, voc (default: detected)."
+    ),
+    images: Path | None = typer.Option(
+        None, "--images", help="Folder holding the labelled images (default: beside SRC and its images/)."
+    ),
+    names: str | None = typer.Option(
+        None, "--names", help="Class names in order: 'a,b,c' or a file (default: the tool's label list)."
+    ),
+    predictions: bool = typer.Option(
+        False, "--predictions", help="Label Studio: use a task's predictions when nobody annotated it."
+    ),
+    to: str = typer.Option("yolo", "--to", help="Format to write: yolo, coco, voc (not for archives)."),
     max_ratio: float = typer.Option(
         100.0,
         "--max-ratio",
@@ -140,7 +160,40 @@ def import_(
         help="Refuse archives expanding to more than this many times their size.",
     ),
 ) -> None:
-    """Extract a dataset archive safely and confirm it loads; on refusal nothing is left in OUT."""
+    """Import a dataset archive, or labelled results from Label Studio or CVAT, as a dataset to train on."""
+    if _is_archive(src):
+        _import_archive(src, out, max_ratio)
+        return
+    from edgeloop.data.labelled import import_labels, summarise
+    from edgeloop.importer import parse_names
+
+    result = import_labels(
+        src, out, from_, images, tuple(parse_names(names)) if names else None, predictions, to
+    )
+    err.print(
+        f"imported {result.images} images, {result.boxes} boxes, classes {', '.join(result.names)} "
+        f"({result.source_format} -> {result.format})"
+    )
+    if result.unlabelled:
+        err.print(f"{result.unlabelled} tasks not labelled yet were left out")
+    if result.defects:
+        err.print(f"{len(result.defects)} entries skipped ({summarise(result.defects)}):")
+        for defect in result.defects[:5]:
+            err.print(f"  {defect.message}")
+    stdout_line(str(out))
+
+
+def _is_archive(src: Path) -> bool:
+    """An archive by its name or its content (a JSON or XML file is neither zip nor tar)."""
+    import tarfile
+    import zipfile
+
+    if not src.is_file():
+        return False
+    return src.name.lower().endswith(ARCHIVES) or zipfile.is_zipfile(src) or tarfile.is_tarfile(src)
+
+
+def _import_archive(archive: Path, out: Path, max_ratio: float) -> None:
     from edgeloop.archive import ArchiveLimits
     from edgeloop.data.unpack import import_archive
 

@@ -18,6 +18,7 @@ from edgeloop.cli import (
     profile,
     run,
     serve,
+    spool,
     train,
 )
 from edgeloop.cli import eval as eval_
@@ -46,6 +47,7 @@ app.command("optimize")(optimize.optimize)
 app.add_typer(bundle.app, name="bundle")
 app.add_typer(dataset.app, name="dataset")
 app.add_typer(deploy.app, name="deploy")
+app.add_typer(spool.app, name="spool")
 
 
 def _version(value: bool) -> None:

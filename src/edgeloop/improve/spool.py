@@ -303,6 +303,37 @@ class Spool:
         with contextlib.suppress(FileNotFoundError):
             self.path(sha256).unlink()
 
+    def remove(self, hashes: Iterable[str]) -> tuple[int, int, int]:
+        """Delete samples for good (``edgeloop spool prune``): rows first, then the held files.
+
+        Returns (held samples removed, acked tombstones removed, bytes freed), counted as
+        ``pruned`` and ``tombstones_pruned``. A removed image may be captured again. A crash
+        between the commit and the unlinks leaves orphans, which the next open removes.
+        """
+        wanted = list(dict.fromkeys(hashes))
+        with self._transaction():
+            found = [
+                (sha, row)
+                for sha in wanted
+                if (
+                    row := self._db.execute(
+                        "SELECT state, bytes FROM samples WHERE sha256 = ?", (sha,)
+                    ).fetchone()
+                )
+            ]
+            self._db.executemany("DELETE FROM samples WHERE sha256 = ?", [(sha,) for sha, _ in found])
+            held = [(sha, size) for sha, (state, size) in found if state != "acked"]
+            counts = Counter(pruned=len(held), tombstones_pruned=len(found) - len(held))
+            self._add_counters(counts)
+        freed = sum(size for _, size in held)
+        self._count, self._bytes = self._count - len(held), self._bytes - freed
+        for sha, _ in held:
+            with contextlib.suppress(FileNotFoundError):
+                self.path(sha).unlink()
+        if held:
+            fsync_dir(self.images)
+        return len(held), len(found) - len(held), freed
+
     def verify(self) -> list[str]:
         """Hashes of held samples whose file is missing or does not match its sha256 (reads every file)."""
         bad = []

@@ -16,6 +16,8 @@ FORMATS = Registry(
         "yolo": "edgeloop.data.formats.yolo:FORMAT",
         "coco": "edgeloop.data.formats.coco:FORMAT",
         "voc": "edgeloop.data.formats.voc:FORMAT",
+        "labelstudio": "edgeloop.data.formats.labelstudio:FORMAT",
+        "cvat": "edgeloop.data.formats.cvat:FORMAT",
         "folders": "edgeloop.data.formats.folders:FORMAT",
     },
     DatasetError,
@@ -23,7 +25,8 @@ FORMATS = Registry(
 
 LAYOUTS = (
     "yolo: data.yaml + images/ + labels/; coco: one .json + images/; "
-    "voc: Annotations/ + JPEGImages/; folders: one sub-folder of images per class"
+    "voc: Annotations/ + JPEGImages/; labelstudio: tasks.json (a JSON list) + images/; "
+    "cvat: annotations.xml + images/; folders: one sub-folder of images per class"
 )
 
 

@@ -23,6 +23,7 @@ from edgeloop.data.dataset import (
     new_output_dir,
     require_task,
 )
+from edgeloop.data.formats.locate import first_char
 from edgeloop.data.issues import (
     BAD_LABEL,
     MISSING_IMAGE,
@@ -47,8 +48,12 @@ def _json_path(path: Path) -> Path | None:
 
 
 def detect(path: Path) -> bool:
-    """A folder with ``annotations.json`` (or exactly one ``.json`` file) and ``images/``."""
-    return _json_path(path) is not None and (path / "images").is_dir()
+    """A folder with ``annotations.json`` (or exactly one ``.json`` file) holding an object, and ``images/``.
+
+    A JSON list is a Label Studio export, not COCO.
+    """
+    json_path = _json_path(path)
+    return json_path is not None and (path / "images").is_dir() and first_char(json_path) == "{"
 
 
 def load(path: Path, issues: Issues | None = None) -> Dataset:

@@ -22,8 +22,8 @@ from edgeloop.data.issues import UNREADABLE_IMAGE, Issues, report
 from edgeloop.errors import DatasetError
 from edgeloop.progress import progress
 
-# Files at the top that mean another layout (a COCO JSON, a YOLO data.yaml) or loose images.
-_NOT_FOLDERS = {*IMAGE_SUFFIXES, ".json", ".yaml", ".yml"}
+# Files at the top that mean another layout (a COCO JSON, a YOLO data.yaml, a CVAT XML) or loose images.
+_NOT_FOLDERS = {*IMAGE_SUFFIXES, ".json", ".yaml", ".yml", ".xml"}
 
 
 def _class_dirs(path: Path) -> list[Path]:
