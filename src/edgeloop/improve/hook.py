@@ -2,8 +2,8 @@
 
 What ``edgeloop run --capture`` and ``edgeloop serve --capture`` put beside
 inference. ``submit`` never waits for the disk and never raises: when the
-capture thread is still busy with earlier frames and the queue is full, the
-frame is skipped and counted (``skipped:busy``); an unexpected error in the
+capture thread is still busy with earlier frames and 64 MiB of frames already
+wait for it, the frame is skipped and counted (``skipped:busy``); an unexpected error in the
 capture thread is counted (``errors``) and capture goes on with the next frame.
 Inference therefore never waits on, nor fails because of, capture.
 
@@ -32,6 +32,7 @@ from edgeloop.types import Detections
 
 KEPT_LOG_ENV = "EDGELOOP_CAPTURE_KEPT_LOG"
 MODEL_FREE_SAMPLERS = ("interval", "scene_change", "random")
+QUEUE_BYTES = 64 * 2**20  # about 23 frames of 720p, 8 of 1080p
 
 
 @dataclass(frozen=True)
@@ -52,12 +53,15 @@ class CaptureHook:
 
     Args:
         capture: the one ``Capture`` every frame goes through (closed by ``close``).
-        queue_frames: frames waiting for the capture thread before new ones are skipped.
+        queue_bytes: pixels (bytes) waiting for the capture thread before new frames are
+            skipped; one frame is always accepted when none waits.
     """
 
-    def __init__(self, capture: Capture, queue_frames: int = 8) -> None:
+    def __init__(self, capture: Capture, queue_bytes: int = QUEUE_BYTES) -> None:
         self.capture = capture
-        self._queue: queue.Queue[_Offer | None] = queue.Queue(queue_frames)
+        self.queue_bytes = queue_bytes
+        self._queue: queue.Queue[_Offer | None] = queue.Queue()
+        self._waiting_bytes = 0  # of the frames in the queue; guarded by _skip_lock
         self._lock = threading.Lock()  # the spool's counters are read while the thread offers
         self._skip_lock = threading.Lock()
         self.skipped = 0
@@ -96,16 +100,19 @@ class CaptureHook:
         """Queue one frame for capture; False when it was skipped (capture busy, or closed)."""
         if self._closed:
             return False
-        try:
-            self._queue.put_nowait(_Offer(image_bgr, detections, model, flagged))
-        except queue.Full:
-            with self._skip_lock:  # not the capture lock: that one is held during a whole offer
+        size = int(getattr(image_bgr, "nbytes", 0))
+        with self._skip_lock:  # not the capture lock: that one is held during a whole offer
+            if self._waiting_bytes and self._waiting_bytes + size > self.queue_bytes:
                 self.skipped += 1
-            return False
+                return False
+            self._waiting_bytes += size
+        self._queue.put(_Offer(image_bgr, detections, model, flagged))
         return True
 
     def _work(self) -> None:
         while (item := self._queue.get()) is not None:
+            with self._skip_lock:
+                self._waiting_bytes -= int(getattr(item.image, "nbytes", 0))
             with self._lock:
                 try:
                     decision = self.capture.offer(item.image, item.detections, item.model, None, item.flagged)
@@ -146,7 +153,7 @@ class CaptureHook:
         if self._closed:
             return
         self._closed = True
-        self._queue.put(None)  # the thread drains the queue, so this always completes
+        self._queue.put(None)  # after the frames already queued, which are offered first
         self._thread.join()
         try:
             final = self.counters()
