@@ -26,8 +26,10 @@ from pathlib import Path
 from edgeloop.testing.capture_faults import KillReport, SpoolCheck, check_spool
 
 RUN_POLICY = {
-    # every frame triggers; the 40 best random draws are held, so inserts and evictions never stop
-    "samplers": [{"type": "random", "min_score": 0.0, "tags": ["kill-test"]}],
+    # Every frame scores 1 (a near-zero interval), so on a full budget each newcomer evicts the
+    # oldest sample: each restart reads the video from its start again, and the frames evicted
+    # in earlier rounds come back, so inserts and evictions go on for the whole run.
+    "samplers": [{"type": "interval", "seconds": 1e-6, "tags": ["kill-test"]}],
     "budget": {"max_count": 40},
     "image": {"jpeg_quality": 80},
     "counters_flush_s": 0,
