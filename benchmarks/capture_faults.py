@@ -88,7 +88,7 @@ def main() -> int:
                 f"kill -9, target {args.target} ({time.perf_counter() - t0:.0f} s)",
                 [
                     ("kills", kills.kills),
-                    ("inserts acknowledged", kills.acknowledged),
+                    ("inserts acknowledged (distinct images)", kills.acknowledged),
                     ("lost", kills.lost),
                     ("corrupt (sha256 mismatch)", kills.corrupt),
                     ("orphan files after reopen", kills.orphans),
@@ -98,7 +98,11 @@ def main() -> int:
                     ("rows without a file", kills.rows_without_file),
                     ("orphans cleaned on reopen", kills.orphans_reconciled),
                     ("temp files cleaned on reopen", kills.temp_reconciled),
-                    *[(k, v) for k, v in vars(kills).items() if k in ("ended_before_kill", "crashed")],
+                    *[
+                        (k, v)
+                        for k, v in vars(kills).items()
+                        if k in ("inserts_logged", "ended_before_kill", "crashed")
+                    ],
                 ],
             )
             for line in kills.counter_mismatches[:10]:

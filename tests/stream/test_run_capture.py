@@ -114,6 +114,7 @@ def test_kill_9_during_run_capture_loses_nothing(
 ) -> None:
     """10 kills of the real command at full pipeline speed (benchmarks/capture_faults.py --target run)."""
     report = run_kill_rounds(tmp_path, yolo_bundle.root, long_clip, kills=10, seed=1)
+    print(report)  # the counts, with -s
     assert report.crashed == 0 and report.kills + report.ended_before_kill == 10
     assert report.kills >= 8 and report.acknowledged > 0
     assert (report.lost, report.corrupt, report.orphans, report.temp_files) == (0, 0, 0, 0)

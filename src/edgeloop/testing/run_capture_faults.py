@@ -43,6 +43,7 @@ class RunKillReport(KillReport):
 
     ended_before_kill: int = 0
     crashed: int = 0
+    inserts_logged: int = 0  # every insert that returned (an image evicted and kept again counts twice)
 
 
 def _acknowledged(log: Path) -> set[str]:
@@ -104,4 +105,5 @@ def run_kill_rounds(
             proc.wait()
         _add(report, check_spool(spool_dir, _acknowledged(log)), round_)
     report.acknowledged = len(_acknowledged(log))
+    report.inserts_logged = sum(line.startswith("K ") for line in log.read_text().splitlines())
     return report
