@@ -24,6 +24,8 @@ import edgeloop.serve.app, edgeloop.serve.worker, edgeloop.stream.pipeline, edge
 import edgeloop.stream.sinks.jsonl, edgeloop.stream.sinks.mqtt, edgeloop.stream.sinks.webhook
 import edgeloop.hardware.predict, edgeloop.hardware.advise, edgeloop.stream.zones
 import edgeloop.evaluate, edgeloop.evaluate.plots, edgeloop.cli.eval
+import edgeloop.improve.hook, edgeloop.stream.sinks.capture, edgeloop.stream.collect, edgeloop.serve.capture
+import edgeloop.cli.capture, edgeloop.cli.run, edgeloop.cli.serve
 from trackers import ByteTrackTracker  # what zones use for tracking
 ByteTrackTracker()
 import numpy as np

@@ -175,3 +175,14 @@ def mosquitto() -> Iterator[int]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 60 s 320x240 H.264 clip (1,500 frames) of three squares moving at different speeds,
+    so that almost every frame differs: long enough to be killed at any moment at full speed."""
+    red = Mover((0, 0, 255), 32, [(0, 0, 16), (1499, 288, 16)], grid=1)
+    green = Mover((0, 255, 0), 24, [(0, 100, 0), (1499, 100, 216)], grid=1)
+    blue = Mover((255, 0, 0), 16, [(f, 0 if f % 100 == 0 else 304, 150) for f in range(0, 1500, 50)], grid=1)
+    out = tmp_path_factory.mktemp("video") / "long.mp4"
+    return write_h264(out, scene_frames([red, green, blue], 1500, (320, 240)), (320, 240))

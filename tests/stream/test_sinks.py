@@ -16,6 +16,7 @@ import pytest
 
 from edgeloop.bundle import Bundle
 from edgeloop.errors import SinkError
+from edgeloop.improve import Spool
 from edgeloop.predictor import Predictor
 from edgeloop.stream.frames import Event
 from edgeloop.stream.pipeline import Pipeline
@@ -124,15 +125,20 @@ def test_webhook_backlog_is_bounded_when_receiver_is_down() -> None:
 
 
 def test_video_and_capture_sinks(yolo_bundle: Bundle, clip: Path, tmp_path: Path) -> None:
+    """``capture:DIR``'s default policy: frames with a detection, into a spool."""
     video = VideoSink(tmp_path / "out.mp4", {"cam0": 25.0})
-    capture = CaptureSink(tmp_path / "captures", min_interval_s=0, max_files=3)
+    capture = open_sink(f"capture:{tmp_path / 'spool'}", {"cam0": 25.0})
+    assert isinstance(capture, CaptureSink)
     with Predictor(yolo_bundle) as predictor, video, capture:
         Pipeline(predictor, [VideoFileSource(clip, "cam0")], [video, capture]).run()
     assert probe_frames(tmp_path / "out.mp4") == 100
-    saved = sorted(p.name for p in (tmp_path / "captures").iterdir())
-    assert saved == [f"cam0-00000{i}.{ext}" for i in range(3) for ext in ("json", "png")]
-    meta = json.loads((tmp_path / "captures" / "cam0-000002.json").read_text())
-    assert meta["frame"] == 2 and meta["predictions"][0]["class"] == "red"
+    counters = capture.counters()
+    assert counters["offered"] + counters["skipped:busy"] == 100 and counters["kept"] >= 1
+    with Spool(tmp_path / "spool") as spool:
+        samples = spool.samples()
+        assert spool.verify() == []
+    assert len(samples) == counters["kept"]
+    assert all(s.record.predictions["predictions"][0]["class"] == "red" for s in samples)
 
 
 def probe_frames(path: Path) -> int:

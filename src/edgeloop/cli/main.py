@@ -8,6 +8,7 @@ from edgeloop.cli import (
     advise,
     bench,
     bundle,
+    capture,
     dataset,
     demo,
     deploy,
@@ -35,6 +36,7 @@ app = typer.Typer(
 app.command("import")(import_.import_model)
 app.command("predict")(predict.predict)
 app.command("run")(run.run)
+app.command("capture")(capture.capture)
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("profile")(profile.profile)

@@ -14,9 +14,8 @@ import typer
 
 from edgeloop.classes import parse_classes
 from edgeloop.cli.backend_options import backend_option, backend_settings, device_option, threads_option
+from edgeloop.cli.capture import RTSP_HELP
 from edgeloop.cli.common import err, handle_errors
-
-RTSP_HELP = "Video file, image folder, camera index or /dev/videoN, or rtsp:// rtmp:// http(s):// URL."
 
 
 def status_line(snapshot: dict[str, dict[str, Any]]) -> str:
@@ -38,7 +37,8 @@ def run(
         [],
         "--sink",
         help="Where results go; repeat for more: jsonl:PATH (jsonl:- = stdout), video:PATH.mp4, "
-        "mqtt://HOST[:PORT]/PREFIX, webhook:http://HOST/PATH, capture:FOLDER.",
+        "mqtt://HOST[:PORT]/PREFIX, webhook:http://HOST/PATH, capture:SPOOL_DIR (frames with detections, "
+        "a default policy; --capture sets your own).",
     ),
     zones: Path | None = typer.Option(
         None, "--zones", help="YAML file of zones and lines (enables tracking)."
@@ -78,6 +78,15 @@ def run(
     summary_json: bool = typer.Option(
         False, "--summary-json", help="Print the final summary as JSON on stderr."
     ),
+    capture: Path | None = typer.Option(
+        None,
+        "--capture",
+        help="Capture policy YAML: keep the frames worth labelling in --spool (docs/improve.md).",
+    ),
+    spool: Path | None = typer.Option(None, "--spool", help="Spool folder for --capture."),
+    device_id: str | None = typer.Option(
+        None, "--device-id", help="Device id stored with captured frames (default: the host name)."
+    ),
 ) -> None:
     """Run a detection bundle on video sources, with live stats; Ctrl-C stops cleanly."""
     # FFmpeg's and OpenCV's own lines on every failed reconnect attempt drown the status line;
@@ -91,17 +100,20 @@ def run(
     from edgeloop.stream.zones import load_zones
 
     config = backend_settings(backend, device, threads)
+    capture_sink = _capture_sink(capture, spool, device_id)
     zones_config = load_zones(zones) if zones is not None else None
     live = LiveOptions(connect_timeout_s=connect_timeout, reconnect_timeout_s=reconnect_timeout)
     opened = [open_source(s, n, live, max_fps) for s, n in zip(sources, source_names(sources), strict=True)]
     fps = {s.name: s.fps for s in opened}
     sink_objects = [open_sink(spec, fps) for spec in sinks]
+    sink_objects += [capture_sink] if capture_sink is not None else []
     workers, threads = plan_workers(workers, threads, config.capabilities())
     config = config.with_threads(threads)
     for source, spec in zip(opened, sources, strict=True):
         err.print(f"{source.name}: {spec}")
     with Predictor(bundle, config) as predictor, ExitStack() as stack:
         class_ids = list(parse_classes(classes, predictor.names)) if classes is not None else None
+        captures = _set_model(sink_objects, predictor)
         for sink in sink_objects:
             stack.enter_context(sink)
         pipeline = Pipeline(
@@ -129,9 +141,36 @@ def run(
                 signal.signal(sig, handler)
     if err.is_terminal:
         err.print()
-    _print_summary(summary.to_json(), stopped_by, summary_json)
+    report = summary.to_json()
+    if captures:
+        report["capture"] = {str(c.spool): c.counters() for c in captures}
+    _print_summary(report, stopped_by, summary_json)
     if summary.error is not None:
         raise summary.error
+
+
+def _capture_sink(policy: Path | None, spool: Path | None, device_id: str | None) -> Any:
+    """The sink for ``--capture POLICY --spool DIR`` (None without them); the policy is checked now."""
+    from edgeloop.cli.capture import capture_flags
+
+    checked = capture_flags(policy, spool, device_id)
+    if checked is None or spool is None:
+        return None
+    from edgeloop.stream.sinks.capture import CaptureSink
+
+    return CaptureSink(spool, checked, device_id)
+
+
+def _set_model(sinks: list[Any], predictor: Any) -> list[Any]:
+    """The capture sinks among ``sinks``, told which model's predictions they store."""
+    from edgeloop.improve.capture import ModelRef
+    from edgeloop.stream.sinks.capture import CaptureSink
+
+    manifest = predictor.bundle.manifest
+    captures = [s for s in sinks if isinstance(s, CaptureSink)]
+    for sink in captures:
+        sink.model = ModelRef(manifest.name, str(manifest.version))
+    return captures
 
 
 def _warning_printer() -> Any:
@@ -192,3 +231,8 @@ def _print_summary(summary: dict[str, Any], stopped_by: list[str], as_json: bool
             )
         for line, c in counts["lines"].items():
             err.print(f"  {name} line {line}: in {c['in']}, out {c['out']}", markup=False)
+    if summary.get("capture"):
+        from edgeloop.improve.hook import counters_line
+
+        for spool, counters in summary["capture"].items():
+            err.print(f"  capture into {spool}: {counters_line(counters)}", markup=False)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from edgeloop.cli.backend_options import backend_option, backend_settings, device_option, threads_option
+from edgeloop.cli.capture import capture_flags
 from edgeloop.cli.common import err, handle_errors
 from edgeloop.errors import ConfigError, EdgeloopError
 
@@ -47,6 +48,16 @@ def serve(
     max_pipelines: int = typer.Option(
         4, "--max-pipelines", min=0, help="Video pipelines (/v1/pipelines) running at once."
     ),
+    capture: Path | None = typer.Option(
+        None,
+        "--capture",
+        help="Capture policy YAML: keep request images worth labelling in --spool (off unless set; "
+        "docs/improve.md). A request field flag=true marks an image for the 'flagged' sampler.",
+    ),
+    spool: Path | None = typer.Option(None, "--spool", help="Spool folder for --capture."),
+    device_id: str | None = typer.Option(
+        None, "--device-id", help="Device id stored with captured images (default: the host name)."
+    ),
 ) -> None:
     """Serve bundles over HTTP: /v1 (native), /v2 (Open Inference Protocol), Roboflow routes."""
     import time
@@ -56,6 +67,7 @@ def serve(
     from edgeloop.serve.listen import bind_socket
 
     settings = backend_settings(backend, device, threads)
+    capture_flags(capture, spool, device_id)  # checked before the models load
     if spinning is not None:
         if "allow_spinning" not in type(settings).model_fields:
             raise ConfigError(f"--spinning/--no-spinning: backend '{backend}' has no busy-wait setting")
@@ -75,6 +87,9 @@ def serve(
         check_samples=not no_check,
         max_pipelines=max_pipelines,
         output_dir=str(output_dir.resolve()) if output_dir else None,
+        capture_policy=str(capture) if capture else None,
+        spool_dir=str(spool.resolve()) if spool else None,
+        device_id=device_id,
     )
     check_exposure(config)
     start = time.perf_counter()
@@ -89,6 +104,10 @@ def serve(
         state = "ready" if worker.ready else "NOT READY (golden samples differ, see /readyz)"
         backend = worker.predictor.backend.name
         err.print(f"model '{name}' v{worker.version} from {worker.source} on {backend}: {state}")
+    if config.spool_dir is not None:
+        err.print(
+            f"capturing request images into {config.spool_dir} (policy {capture}); counters at /v1/capture"
+        )
     auth = "token required" if config.token else "no token (loopback only)"
     bound_port = sock.getsockname()[1]
     err.print(f"serving on http://{host}:{bound_port} ({auth}); web page at /, API docs at /docs")
@@ -101,6 +120,11 @@ def serve(
         shutdown(app)
     if not started:
         raise EdgeloopError("the server did not start (see the messages above)")
+    hook = app.state.server.capture
+    if hook is not None:
+        from edgeloop.improve.hook import counters_line
+
+        err.print(f"capture into {config.spool_dir}: {counters_line(hook.run_counters())}", markup=False)
     err.print(f"stopped after {time.perf_counter() - start:.0f} s")
 
 

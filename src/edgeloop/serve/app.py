@@ -14,6 +14,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edgeloop import __version__
 from edgeloop.errors import ConfigError, EdgeloopError
+from edgeloop.improve.hook import CaptureHook
+from edgeloop.serve.capture import open_capture
 from edgeloop.serve.config import ServeConfig
 from edgeloop.serve.http import error_response, status_of
 from edgeloop.serve.manager import ModelManager
@@ -56,10 +58,12 @@ class RequestMetrics:
             )
 
 
-def create_app(manager: ModelManager, config: ServeConfig, metrics: Metrics) -> FastAPI:
-    """Build the app around already loaded models."""
+def create_app(
+    manager: ModelManager, config: ServeConfig, metrics: Metrics, capture: CaptureHook | None = None
+) -> FastAPI:
+    """Build the app around already loaded models (and the capture hook, when capture is on)."""
     app = FastAPI(title="edgeloop", version=__version__, docs_url="/docs", redoc_url=None)
-    app.state.server = ServerState(config, manager, metrics, PipelineManager(manager, config))
+    app.state.server = ServerState(config, manager, metrics, PipelineManager(manager, config), capture)
     for router in (ops.router, v1.router, pipelines.router, v2.router, roboflow.router):
         app.include_router(router)
 
@@ -88,12 +92,16 @@ def create_app(manager: ModelManager, config: ServeConfig, metrics: Metrics) -> 
 
 
 def shutdown(app: FastAPI) -> None:
-    """Stop the app's pipelines (their files complete), then unload its models."""
+    """Stop the app's pipelines (their files complete), unload its models, close the capture spool."""
     state: ServerState = app.state.server
     try:
         state.pipelines.close()
     finally:
-        state.manager.close()
+        try:
+            state.manager.close()
+        finally:
+            if state.capture is not None:
+                state.capture.close()
 
 
 def _same_name(name: str, first: str, second: str) -> str:
@@ -117,7 +125,8 @@ def build(bundles: list[str], config: ServeConfig) -> tuple[FastAPI, ModelManage
             if name in loaded:
                 raise ConfigError(_same_name(name, loaded[name], path))
             loaded[name] = path
+        capture = open_capture(config)
     except Exception:
         manager.close()
         raise
-    return create_app(manager, config, metrics), manager
+    return create_app(manager, config, metrics, capture), manager

@@ -33,6 +33,13 @@ class ServeConfig(BaseModel):
     output_dir: str | None = Field(
         default=None, description="where pipelines' file sinks may write; None refuses file sinks over HTTP"
     )
+    capture_policy: str | None = Field(
+        default=None, description="capture policy YAML: keep frames from requests (docs/improve.md)"
+    )
+    spool_dir: str | None = Field(default=None, description="spool folder for capture_policy")
+    device_id: str | None = Field(
+        default=None, description="stored with captured frames (default: host name)"
+    )
 
 
 def is_loopback(host: str) -> bool:

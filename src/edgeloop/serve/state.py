@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from edgeloop.improve.hook import CaptureHook
 from edgeloop.serve.config import ServeConfig
 from edgeloop.serve.http import check_token
 from edgeloop.serve.manager import ModelManager
@@ -21,6 +22,7 @@ class ServerState:
     manager: ModelManager
     metrics: Metrics
     pipelines: PipelineManager
+    capture: CaptureHook | None = None
 
 
 async def server(request: Request) -> ServerState:

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from edgeloop.errors import RequestError
 from edgeloop.imaging import draw_detections, encode_jpeg
 from edgeloop.postprocess.families import require_decoder
+from edgeloop.serve import capture
 from edgeloop.serve.http import (
     check_token,
     classes_param,
@@ -108,6 +109,7 @@ async def _infer(request: Request, state: ServerState, task: str) -> Any:
         raise RequestError("'image' is required: {'type': 'base64', 'value': '<base64 data>'}")
     datas = [_image_bytes(image) for image in (images if isinstance(images, list) else [images])]
     name, _, version = str(model_id).partition("/")
+    flagged = capture.flag_param(payload)
 
     def run(worker: ModelWorker) -> list[dict[str, Any]]:
         options = worker.predictor.options(
@@ -120,6 +122,7 @@ async def _infer(request: Request, state: ServerState, task: str) -> Any:
         records = []
         for data in datas:
             outcome = run_image(worker, data, options, state.config.request_timeout_s)
+            capture.offer(state.capture, worker, outcome, flagged)  # queued: never waits, never raises
             record = outcome.result.to_json(outcome.size_wh, outcome.seconds)
             if payload.get("visualize_predictions") and isinstance(outcome.result, Detections):
                 drawn = draw_detections(outcome.image, outcome.result)

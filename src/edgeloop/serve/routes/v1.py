@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from edgeloop.errors import RequestError, UnsupportedMediaType
 from edgeloop.imaging import draw_detections, encode_jpeg
 from edgeloop.postprocess.families import require_decoder
+from edgeloop.serve import capture
 from edgeloop.serve.http import (
     classes_param,
     decode_base64,
@@ -88,11 +89,14 @@ async def predict(name: str, request: Request, state: ServerState = Depends(auth
     iou = float_param(params.get("iou"), "iou")
     max_det = int_param(params.get("max_det"), "max_det")
     classes = params.get("classes")
+    flagged = capture.flag_param(params)
 
     def run(worker: ModelWorker) -> Outcome:
         class_ids = classes_param(classes, worker.predictor.names)
         options = worker.predictor.options(conf=conf, iou=iou, max_det=max_det, classes=class_ids)
-        return run_image(worker, data, options, state.config.request_timeout_s)
+        outcome = run_image(worker, data, options, state.config.request_timeout_s)
+        capture.offer(state.capture, worker, outcome, flagged)  # queued: never waits, never raises
+        return outcome
 
     outcome = await run_in_threadpool(state.manager.call, name, None, run)
     if params.get("format") == "image":
@@ -103,6 +107,12 @@ async def predict(name: str, request: Request, state: ServerState = Depends(auth
         )
         return Response(await run_in_threadpool(encode_jpeg, drawn), media_type="image/jpeg")
     return JSONResponse(outcome.result.to_json(outcome.size_wh, outcome.seconds))
+
+
+@router.get("/capture")
+def capture_status(state: ServerState = Depends(authorized)) -> dict[str, Any]:
+    """Capture from requests: whether it is on (--capture), and its counters."""
+    return capture.status(state.capture, state.config)
 
 
 @router.post("/models")

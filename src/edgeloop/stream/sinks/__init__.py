@@ -26,7 +26,7 @@ URL_SCHEMES = {"mqtt": "mqtt", "http": "webhook", "https": "webhook"}
 
 SINK_HELP = (
     "jsonl:PATH (or jsonl:- for stdout), video:PATH.mp4, mqtt://HOST[:PORT]/PREFIX, "
-    "webhook:http://HOST/PATH, capture:FOLDER"
+    "webhook:http://HOST/PATH, capture:SPOOL_DIR"
 )
 
 

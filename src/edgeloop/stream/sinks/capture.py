@@ -1,75 +1,69 @@
-"""Frame capture hook: keep frames worth labelling (the active-learning loop builds on this)."""
+"""Capture sink: every frame's result goes to one ``improve.Capture`` (samplers, policy, spool).
+
+``edgeloop run ... --capture policy.yaml --spool DIR`` adds one; ``--sink capture:DIR``
+is a shorthand with ``DEFAULT_POLICY`` (frames with a detection, at most one per
+second, a 1,000-frame budget). The capture runs on its own thread behind a bounded
+queue (``improve.hook.CaptureHook``): the pipeline never waits on the disk, and a
+capture error is counted, never raised. docs/improve.md has the policy format.
+"""
 
 from __future__ import annotations
 
-import json
-import os
-import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from edgeloop.errors import ImageError, SinkError
-from edgeloop.imaging import encode_image
+from edgeloop.improve.capture import ModelRef
+from edgeloop.improve.hook import CaptureHook
+from edgeloop.improve.policy import CapturePolicy, policy_from_dict
 from edgeloop.stream.frames import FrameResult
 from edgeloop.stream.sinks.base import Sink
 
-Predicate = Callable[[FrameResult], bool]
-
-
-def has_detections(result: FrameResult) -> bool:
-    """The default predicate: any detection at all."""
-    return len(result.detections) > 0
+DEFAULT_POLICY: dict[str, Any] = {
+    "samplers": [{"type": "detection_count", "more_than": 0, "min_score": 1.0, "limits": {"per_minute": 60}}],
+    "budget": {"max_count": 1000},
+}
 
 
 class CaptureSink(Sink):
-    """Saves ``SOURCE-FRAME.png`` plus a ``.json`` with its detections when ``predicate`` says so.
-
-    Files appear atomically (written under a temporary name, then renamed).
+    """Offers each frame and its detections to a capture policy; kept frames land in ``spool``.
 
     Args:
-        predicate: which frames to keep (replace it to plug in an active-learning sampler).
-        min_interval_s: at most one capture per source per this many seconds.
-        max_files: stop capturing after this many frames (disk budget).
+        spool: the spool folder (``edgeloop spool`` reads it).
+        policy: the validated capture policy (default: ``DEFAULT_POLICY``).
+        device_id: stored with each sample (default: the host name).
+        model: the model whose predictions are stored (set before ``open``).
     """
 
     def __init__(
         self,
-        folder: str | Path,
-        predicate: Predicate = has_detections,
-        min_interval_s: float = 1.0,
-        max_files: int = 1000,
+        spool: str | Path,
+        policy: CapturePolicy | None = None,
+        device_id: str | None = None,
+        model: ModelRef | None = None,
     ) -> None:
-        self.folder = Path(folder)
-        self.predicate = predicate
-        self.min_interval_s = min_interval_s
-        self.max_files = max_files
-        self.captured = 0
-        self._last: dict[str, float] = {}
+        self.spool = Path(spool)
+        self.policy = policy or policy_from_dict(DEFAULT_POLICY, "default capture policy")
+        self.device_id = device_id
+        self.model = model
+        self.hook: CaptureHook | None = None
+        self.final: dict[str, int] | None = None
 
     def open(self) -> None:
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SinkError(f"capture sink: cannot create {self.folder}: {exc.strerror}") from None
+        if self.hook is None:
+            self.hook = CaptureHook.open(self.policy, self.spool, self.device_id, self.model)
 
     def write(self, result: FrameResult) -> None:
-        source = result.frame.source
-        now = time.monotonic()
-        if self.captured >= self.max_files or now - self._last.get(source, -1e9) < self.min_interval_s:
-            return
-        if not self.predicate(result):
-            return
-        self._last[source] = now
-        stem = self.folder / f"{source}-{result.frame.index:06d}"
-        tmp = stem.with_suffix(".tmp.png")
-        try:
-            tmp.write_bytes(encode_image(result.frame.image, ".png"))
-        except (OSError, ImageError) as exc:
-            raise SinkError(
-                f"capture sink: cannot write {tmp} ({exc}); check free space and permissions"
-            ) from None
-        os.replace(tmp, stem.with_suffix(".png"))
-        meta = stem.with_suffix(".tmp.json")
-        meta.write_text(json.dumps(result.to_json()))
-        os.replace(meta, stem.with_suffix(".json"))
-        self.captured += 1
+        if self.hook is not None:
+            self.hook.submit(result.frame.image, result.detections)
+
+    def counters(self) -> dict[str, int]:
+        """This run's capture counters (see ``CaptureHook.run_counters``); empty before ``open``."""
+        if self.final is not None:
+            return dict(self.final)
+        return self.hook.run_counters() if self.hook is not None else {}
+
+    def close(self) -> None:
+        if self.hook is not None:
+            self.hook.close()
+            self.final = self.hook.run_counters()
+            self.hook = None
