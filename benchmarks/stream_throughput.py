@@ -118,13 +118,19 @@ def capture_policy(predictor: Predictor, frames: list[object], share: float) -> 
 
 
 def run_fps(
-    bundle: Path, video: Path, out: Path, workers: int, capture: Path | None = None
+    bundle: Path,
+    video: Path,
+    out: Path,
+    workers: int,
+    capture: Path | None = None,
+    spool: Path | None = None,
 ) -> tuple[float, float, float, float]:
     """(pipeline frames/s from the summary, frames/s over the whole process incl. start-up,
-    share of frames kept by capture, CPU seconds the process used, start-up included)."""
+    share of frames kept by capture, CPU seconds the process used, start-up included).
+    With ``capture``, the spool is ``spool`` (default: a fresh folder beside ``out``)."""
     extra: list[str] = []
     if capture is not None:
-        spool = Path(tempfile.mkdtemp(dir=out.parent, prefix="spool-"))
+        spool = spool or Path(tempfile.mkdtemp(dir=out.parent, prefix="spool-"))
         extra = ["--capture", str(capture), "--spool", str(spool)]
     start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run(
