@@ -10,6 +10,7 @@ benchmarks/capture_diskfull.py measures the pipeline's frames/s while full.
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -18,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -28,7 +30,7 @@ from edgeloop.predictor import Predictor
 from edgeloop.testing.capped_fs import CappedFs
 from edgeloop.testing.capture_budget import FakeClock
 from edgeloop.types import Detections
-from tests.conftest import scene_640x480
+from tests.conftest import run_cli, scene_640x480
 
 SPOOL_FILES = {"spool.db", "spool.db-wal", "spool.db-shm", "lock", "images", "tmp"}
 
@@ -244,3 +246,24 @@ def test_a_byte_budget_larger_than_the_disk_is_reported(capped_fs: CappedFs) -> 
     settings["budget"] = {"max_bytes": 4 * 1024**2, "min_free_bytes": 1024**2}
     with Capture(policy_from_dict(settings), Spool(capped_fs.path / "b")) as capture:
         assert capture.budget_warning is None
+
+
+def test_run_on_an_already_full_disk_infers_without_capture(
+    capped_fs: CappedFs, yolo_bundle: Bundle, tmp_path: Path
+) -> None:
+    """A spool the full disk cannot even open turns capture off with a warning; every frame is
+    still inferred (a spool held by another process stays an error: tests/stream)."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(frames / f"{i}.png"), np.full((120, 160, 3), 40 * i, np.uint8))
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("samplers: [{type: random, min_score: 0.0}]\nbudget: {min_free_bytes: 0}\n")
+    capped_fs.fill()
+    result = run_cli(
+        "run", str(yolo_bundle.root), "--source", str(frames), "--summary-json",
+        "--capture", str(policy), "--spool", str(capped_fs.path / "spool"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "warning: capture is off for this run" in result.stderr and "Traceback" not in result.stderr
+    assert json.loads(result.stderr.strip().splitlines()[-1])["frames"] == 4

@@ -116,6 +116,9 @@ def run(
         captures = _set_model(sink_objects, predictor)
         for sink in sink_objects:
             stack.enter_context(sink)
+        for sink in captures:
+            if sink.unavailable:  # a full or failing disk stops capture, never inference
+                err.print(f"warning: capture is off for this run: {sink.unavailable}", markup=False)
         pipeline = Pipeline(
             predictor,
             opened,

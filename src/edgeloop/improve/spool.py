@@ -55,6 +55,11 @@ class SpoolError(EdgeloopError):
     """The spool folder cannot be opened (in use by another process, unreadable, not a spool)."""
 
 
+class SpoolUnavailable(SpoolError):
+    """The spool's disk refused to open it (full, read-only, an I/O error): a fault of the
+    storage, not of the settings, so callers that capture beside inference carry on without it."""
+
+
 class Spool:
     """A spool folder: ``spool.db``, ``images/<sha256>.jpg`` and ``tmp/``. One writer at a time."""
 
@@ -67,7 +72,7 @@ class Spool:
                 folder.mkdir(parents=True, exist_ok=True)
             self._lock = open(self.root / "lock", "a+")  # noqa: SIM115 - held until close()
         except OSError as exc:
-            raise SpoolError(f"{self.root}: cannot open the spool: {exc.strerror or exc}") from None
+            raise SpoolUnavailable(f"{self.root}: cannot open the spool: {exc.strerror or exc}") from None
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -86,7 +91,7 @@ class Spool:
             ).fetchone()
         except (OSError, sqlite3.Error) as exc:
             self._lock.close()
-            raise SpoolError(f"{self.root}: cannot open the spool database: {exc}") from None
+            raise SpoolUnavailable(f"{self.root}: cannot open the spool database: {exc}") from None
 
     def path(self, sha256: str) -> Path:
         """Where a sample's image lives."""

@@ -15,6 +15,7 @@ from typing import Any
 from edgeloop.improve.capture import ModelRef
 from edgeloop.improve.hook import CaptureHook
 from edgeloop.improve.policy import CapturePolicy, policy_from_dict
+from edgeloop.improve.spool import SpoolUnavailable
 from edgeloop.stream.frames import FrameResult
 from edgeloop.stream.sinks.base import Sink
 
@@ -47,10 +48,17 @@ class CaptureSink(Sink):
         self.model = model
         self.hook: CaptureHook | None = None
         self.final: dict[str, int] | None = None
+        self.unavailable: str | None = None  # why capture is off for this run
 
     def open(self) -> None:
-        if self.hook is None:
-            self.hook = CaptureHook.open(self.policy, self.spool, self.device_id, self.model)
+        """Open the spool. A disk that refuses it (full, read-only) turns capture off for this
+        run (``unavailable`` says why) instead of stopping inference; a spool held by another
+        process is still an error."""
+        if self.hook is None and self.unavailable is None:
+            try:
+                self.hook = CaptureHook.open(self.policy, self.spool, self.device_id, self.model)
+            except SpoolUnavailable as exc:
+                self.unavailable = str(exc)
 
     def write(self, result: FrameResult) -> None:
         if self.hook is not None:
