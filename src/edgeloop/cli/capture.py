@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from edgeloop.cli.common import err, handle_errors
+from edgeloop.cli.common import err, handle_errors, run_until_signalled
 from edgeloop.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -86,20 +85,7 @@ def capture(
     for source, spec in zip(opened, sources, strict=True):
         err.print(f"{source.name}: {spec}", markup=False)
     err.print(f"capturing into {spool} (policy {policy}); Ctrl-C stops", markup=False)
-    stopped_by: list[str] = []
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        if stopped_by:  # a second Ctrl-C: stop waiting for a clean shutdown
-            raise KeyboardInterrupt
-        stopped_by.append(signal.Signals(signum).name)
-        collector.stop()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        summary = collector.run(_status_printer())
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    summary, stopped_by = run_until_signalled(lambda: collector.run(_status_printer()), collector.stop)
     if err.is_terminal:
         err.print()
     report = summary.to_json()

@@ -7,9 +7,10 @@ Results go to stdout; progress, status and errors go to stderr, so
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -65,3 +66,22 @@ def stdout_line(text: str) -> None:
     """Write one line to stdout, unformatted."""
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
+
+
+def run_until_signalled(run: Callable[[], R], stop: Callable[[], None]) -> tuple[R, list[str]]:
+    """``run()`` with Ctrl-C and SIGTERM calling ``stop()`` for a clean end (a second one
+    interrupts at once); returns its result and the names of the signals that stopped it."""
+    stopped_by: list[str] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if stopped_by:  # a second Ctrl-C: stop waiting for a clean shutdown
+            raise KeyboardInterrupt
+        stopped_by.append(signal.Signals(signum).name)
+        stop()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return run(), stopped_by
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -15,7 +14,7 @@ import typer
 from edgeloop.classes import parse_classes
 from edgeloop.cli.backend_options import backend_option, backend_settings, device_option, threads_option
 from edgeloop.cli.capture import RTSP_HELP
-from edgeloop.cli.common import err, handle_errors
+from edgeloop.cli.common import err, handle_errors, run_until_signalled
 
 
 def status_line(snapshot: dict[str, dict[str, Any]]) -> str:
@@ -128,20 +127,7 @@ def run(
             stats_every_s=stats_every,
             workers=workers,
         )
-        stopped_by: list[str] = []
-
-        def on_signal(signum: int, _frame: Any) -> None:
-            if stopped_by:  # a second Ctrl-C: stop waiting for a clean shutdown
-                raise KeyboardInterrupt
-            stopped_by.append(signal.Signals(signum).name)
-            pipeline.stop()
-
-        previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            summary = pipeline.run(_status_printer())
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        summary, stopped_by = run_until_signalled(lambda: pipeline.run(_status_printer()), pipeline.stop)
     if err.is_terminal:
         err.print()
     report = summary.to_json()

@@ -135,8 +135,21 @@ class KillReport:
     temp_reconciled: int = 0
     rows_without_file: int = 0
 
+    def add(self, check: SpoolCheck, round_: int) -> None:
+        """Count one round's spool check into the totals."""
+        self.lost += check.lost
+        self.corrupt += check.corrupt
+        self.orphans += check.orphans
+        self.temp_files += check.temp_files
+        self.integrity_failures += check.integrity != "ok"
+        self.counter_mismatches += [f"round {round_}: {m}" for m in check.counter_mismatches]
+        self.orphans_reconciled += check.reconciled.get("orphan_files_removed", 0)
+        self.temp_reconciled += check.reconciled.get("temp_files_removed", 0)
+        self.rows_without_file += check.reconciled.get("rows_without_file", 0)
 
-def _acknowledged(log: Path) -> set[str]:
+
+def acknowledged(log: Path) -> set[str]:
+    """The sha256s a child logged (``K <sha256>``) after their insert returned."""
     lines = log.read_text().splitlines() if log.exists() else []
     return {line[2:] for line in lines if line.startswith("K ") and len(line) == 66}
 
@@ -168,18 +181,9 @@ def kill_rounds(root: Path, kills: int, seed: int = 0, max_delay_s: float = 0.5)
         proc.wait()
         if proc.stderr:
             proc.stderr.close()
-        check = check_spool(spool_dir, _acknowledged(log))
         report.kills += 1
-        report.lost += check.lost
-        report.corrupt += check.corrupt
-        report.orphans += check.orphans
-        report.temp_files += check.temp_files
-        report.integrity_failures += check.integrity != "ok"
-        report.counter_mismatches += [f"round {round_}: {m}" for m in check.counter_mismatches]
-        report.orphans_reconciled += check.reconciled.get("orphan_files_removed", 0)
-        report.temp_reconciled += check.reconciled.get("temp_files_removed", 0)
-        report.rows_without_file += check.reconciled.get("rows_without_file", 0)
-    report.acknowledged = len(_acknowledged(log))
+        report.add(check_spool(spool_dir, acknowledged(log)), round_)
+    report.acknowledged = len(acknowledged(log))
     return report
 
 
@@ -201,7 +205,7 @@ def crash_at(root: Path, point: str, max_count: int = 5) -> SpoolCheck:
         raise RuntimeError(
             f"the child did not crash at {point} (exit {result.returncode}): {result.stderr[-2000:]}"
         )
-    return check_spool(spool_dir, _acknowledged(log))
+    return check_spool(spool_dir, acknowledged(log))
 
 
 if __name__ == "__main__":

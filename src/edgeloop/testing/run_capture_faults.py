@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeloop.testing.capture_faults import KillReport, SpoolCheck, check_spool
+from edgeloop.testing.capture_faults import KillReport, acknowledged, check_spool
 
 RUN_POLICY = {
     # Every frame scores 1 (a near-zero interval), so on a full budget each newcomer evicts the
@@ -46,25 +46,8 @@ class RunKillReport(KillReport):
     inserts_logged: int = 0  # every insert that returned (an image evicted and kept again counts twice)
 
 
-def _acknowledged(log: Path) -> set[str]:
-    lines = log.read_text().splitlines() if log.exists() else []
-    return {line[2:] for line in lines if line.startswith("K ") and len(line) == 66}
-
-
 def _ready_count(log: Path) -> int:
     return log.read_text().count("R\n") if log.exists() else 0
-
-
-def _add(report: RunKillReport, check: SpoolCheck, round_: int) -> None:
-    report.lost += check.lost
-    report.corrupt += check.corrupt
-    report.orphans += check.orphans
-    report.temp_files += check.temp_files
-    report.integrity_failures += check.integrity != "ok"
-    report.counter_mismatches += [f"round {round_}: {m}" for m in check.counter_mismatches]
-    report.orphans_reconciled += check.reconciled.get("orphan_files_removed", 0)
-    report.temp_reconciled += check.reconciled.get("temp_files_removed", 0)
-    report.rows_without_file += check.reconciled.get("rows_without_file", 0)
 
 
 def run_kill_rounds(
@@ -103,7 +86,7 @@ def run_kill_rounds(
                 os.kill(proc.pid, signal.SIGKILL)
                 report.kills += 1
             proc.wait()
-        _add(report, check_spool(spool_dir, _acknowledged(log)), round_)
-    report.acknowledged = len(_acknowledged(log))
+        report.add(check_spool(spool_dir, acknowledged(log)), round_)
+    report.acknowledged = len(acknowledged(log))
     report.inserts_logged = sum(line.startswith("K ") for line in log.read_text().splitlines())
     return report
