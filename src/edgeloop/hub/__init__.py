@@ -1,0 +1,1 @@
+"""The hub: fleet ingest, devices, dataset versions and labelling (LOOP.md)."""

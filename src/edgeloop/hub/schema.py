@@ -1,0 +1,117 @@
+"""The hub's tables (SQLAlchemy Core), the same on SQLite and PostgreSQL.
+
+Times are UNIX seconds (float); JSON columns hold the wire formats of DESIGN.md.
+Schema changes go through Alembic migrations (``edgeloop/hub/migrations``); this module
+is what the newest migration creates, and a test proves the two agree.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# Admin and device tokens: random secrets, stored as their sha256 (hex) only.
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("token_sha256", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(16), nullable=False),  # "admin" | "device"
+    sa.Column("device", sa.String(128), sa.ForeignKey("devices.name"), nullable=True),
+    sa.Column("label", sa.String(200), nullable=False, server_default=""),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("revoked_at", sa.Float, nullable=True),
+    sa.CheckConstraint("role IN ('admin', 'device')", name="tokens_role"),
+)
+
+devices = sa.Table(
+    "devices",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("group", sa.String(128), nullable=False, server_default="default"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("revoked_at", sa.Float, nullable=True),
+    # The newest heartbeat, flattened for the devices page; the full body in ``heartbeat``.
+    sa.Column("last_seen", sa.Float, nullable=True),
+    sa.Column("model_version", sa.String(200), nullable=False, server_default=""),
+    sa.Column("health", sa.String(32), nullable=False, server_default="unknown"),
+    sa.Column("fps", sa.Float, nullable=True),
+    sa.Column("backlog", sa.BigInteger, nullable=True),
+    sa.Column("free_disk_bytes", sa.BigInteger, nullable=True),
+    sa.Column("heartbeat", sa.JSON, nullable=True),
+)
+
+# One row per distinct image (sha256 of its bytes = the Idempotency-Key). The blob is
+# durable before the row commits; a repeated key is answered 2xx and changes nothing.
+samples = sa.Table(
+    "samples",
+    metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("device", sa.String(128), sa.ForeignKey("devices.name"), nullable=False),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("captured_at", sa.Float, nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Column("width", sa.Integer, nullable=False),
+    sa.Column("height", sa.Integer, nullable=False),
+    sa.Column("media_type", sa.String(64), nullable=False),
+    sa.Column("model_name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("model_version", sa.String(200), nullable=False, server_default=""),
+    sa.Column("predictions", sa.JSON, nullable=False),  # detection wire format
+    # ",person,car," (the predicted classes), so a class filter is one LIKE on any engine.
+    sa.Column("classes", sa.Text, nullable=False, server_default=","),
+    sa.Column("sampler", sa.String(64), nullable=False, server_default=""),
+    sa.Column("score", sa.Float, nullable=False, server_default="0"),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("tags", sa.JSON, nullable=False),
+    # Labelling: "pending" (predictions only) -> "labelled" (a person's boxes) | "rejected".
+    sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("labels", sa.JSON, nullable=True),  # detection wire format, a person's truth
+    sa.Column("labelled_at", sa.Float, nullable=True),
+    sa.Column("labelled_by", sa.String(200), nullable=True),
+    # Fixed once, the first time a dataset version takes the sample: "train" | "val" | "test".
+    # A sample in "test" never enters a training split of any later version.
+    sa.Column("split", sa.String(8), nullable=True),
+    sa.CheckConstraint("status IN ('pending', 'labelled', 'rejected')", name="samples_status"),
+)
+sa.Index("samples_device_received", samples.c.device, samples.c.received_at)
+sa.Index("samples_status_score", samples.c.status, samples.c.score)
+
+# Resumable uploads of large files: chunks are appended until ``received == size``.
+uploads = sa.Table(
+    "uploads",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("device", sa.String(128), sa.ForeignKey("devices.name"), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("received", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("meta", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# Immutable dataset versions: the manifest (blob hashes, labels, splits) and its fingerprint.
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("parent", sa.Integer, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    sa.Column("names", sa.JSON, nullable=False),  # class names in id order
+    sa.Column("counts", sa.JSON, nullable=False),  # {"train": n, "val": n, "test": n}
+    sa.Column("manifest", sa.JSON, nullable=False),
+)
+
+# What changed, for ETag polling and MQTT pushes: scope "*" (everyone), "group:G" or "device:D".
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("scope", sa.String(160), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("body", sa.JSON, nullable=True),
+)
+sa.Index("events_scope", events.c.scope, events.c.id)
