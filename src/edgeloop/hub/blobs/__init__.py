@@ -1,0 +1,1 @@
+"""Where the hub keeps sample images and upload chunks: a folder, or an S3-compatible store."""
