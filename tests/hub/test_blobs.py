@@ -7,21 +7,14 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 
 from edgeloop.hub.blobs.base import BadKey, BlobError, BlobStore, NotFound, open_blobs
 from edgeloop.hub.blobs.s3 import BlobCorrupt, BlobUnavailable, S3Blobs
-from edgeloop.testing.servers import (
-    ComponentMissing,
-    FaultProxy,
-    create_bucket,
-    free_port,
-    moto_server,
-    s3_client,
-    s3_env,
-    skip_missing,
-)
+from edgeloop.testing import fixtures
+from edgeloop.testing.servers import FaultProxy, free_port, s3_client, s3_env
 
 MiB = 1024 * 1024
 SHA = hashlib.sha256(b"x").hexdigest()
@@ -33,23 +26,18 @@ BAD_KEYS = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    try:
-        with moto_server() as endpoint:
-            yield endpoint
-    except ComponentMissing as missing:
-        skip_missing(missing)
+moto_endpoint, s3_url = fixtures.moto_endpoint, fixtures.s3_url  # tests/hub/conftest.py is hub-core's
 
 
 @pytest.fixture()
-def s3_bucket(request: pytest.FixtureRequest, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+def s3_endpoint(moto_endpoint: str) -> str:
+    return moto_endpoint
+
+
+@pytest.fixture()
+def s3_bucket(s3_url: str) -> str:
     """A fresh bucket per test; boto3 pointed at moto through the environment, as a user would."""
-    for name, value in s3_env(s3_endpoint).items():
-        monkeypatch.setenv(name, value)
-    bucket = "t-" + hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:20]
-    create_bucket(s3_endpoint, bucket)
-    return bucket
+    return urlparse(s3_url).netloc
 
 
 @pytest.fixture(params=["folder", "s3"])

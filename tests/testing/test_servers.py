@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,16 +29,6 @@ def _listening(port: int) -> bool:
 
 def _port(url: str) -> int:
     return int(url.split("@127.0.0.1:", 1)[1].split("/", 1)[0])
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[PostgresServer]:
-    try:
-        server = PostgresServer()
-    except ComponentMissing as missing:
-        skip_missing(missing)
-    with server:
-        yield server
 
 
 def _plain(url: str) -> str:
@@ -69,10 +58,10 @@ def test_postgres_starts_answers_and_stops() -> None:
     assert not _listening(_port(url))
 
 
-def test_fresh_databases_are_isolated(pg: PostgresServer) -> None:
+def test_fresh_databases_are_isolated(pg_server: PostgresServer) -> None:
     import psycopg
 
-    first, second = pg.create_database(), fresh_database(pg.url)
+    first, second = pg_server.create_database(), fresh_database(pg_server.url)
     assert first != second and first.rsplit("/", 1)[1].startswith("hub_")
     with psycopg.connect(_plain(first)) as conn:
         conn.execute("CREATE TABLE only_here (x int)")
@@ -80,26 +69,35 @@ def test_fresh_databases_are_isolated(pg: PostgresServer) -> None:
         assert conn.execute("SELECT to_regclass('only_here')").fetchone() == (None,)
 
 
-def test_committed_rows_survive_kill_9_and_restart(pg: PostgresServer) -> None:
+def test_committed_rows_survive_kill_9_and_restart(pg_server: PostgresServer) -> None:
     import psycopg
 
-    url = _plain(pg.create_database())
+    url = _plain(pg_server.create_database())
     with psycopg.connect(url) as conn:
         conn.execute("CREATE TABLE t (x int)")
         conn.execute("INSERT INTO t SELECT generate_series(1, 1000)")
-    pg.kill()
-    assert not _listening(pg.port)
+    pg_server.kill()
+    assert not _listening(pg_server.port)
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(url, connect_timeout=2)
-    pg.start()
+    pg_server.start()
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM t").fetchone() == (1000,)
-    pg.restart()
+    pg_server.restart()
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM t").fetchone() == (1000,)
 
 
-def test_postgres_data_folder_is_removed(pg: PostgresServer) -> None:
+def test_pg_url_fixture_brings_a_killed_server_back(
+    pg_server: PostgresServer, request: pytest.FixtureRequest
+) -> None:
+    pg_server.kill()
+    assert not pg_server.is_running()
+    url = request.getfixturevalue("pg_url")
+    assert pg_server.is_running() and url.startswith(pg_server.url.rsplit("/", 1)[0] + "/hub_")
+
+
+def test_postgres_data_folder_is_removed(pg_server: PostgresServer) -> None:
     with PostgresServer() as other:
         root = other.root
         assert root is not None and (root / "data" / "PG_VERSION").exists()

@@ -105,10 +105,20 @@ class PostgresServer:
         if result.returncode != 0:
             raise ServerFailed(f"initdb failed:\n{result.stderr[-2000:]}")
 
+    def is_running(self) -> bool:
+        """Whether the postmaster of this cluster is alive (a killed one leaves its pid file behind)."""
+        pid = self.postmaster_pid() if self.root is not None else None
+        return pid is not None and _alive(pid)
+
     def start(self, timeout_s: float = 60.0) -> None:
-        """Start the server (creating the cluster the first time); returns when it accepts connections."""
+        """Start the server (creating the cluster the first time); returns when it accepts connections.
+
+        Does nothing while the server runs.
+        """
         if self.root is None:
             self._init()
+        elif self.is_running():
+            return
         options = [f"-p {self.port}", f"-k {self.root}", "-c listen_addresses=127.0.0.1"]
         if not self.fsync:
             # Not synchronous_commit=off: a commit must still survive kill -9 of the server (the WAL
@@ -177,6 +187,15 @@ class PostgresServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, killed but not yet reaped, does not count)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 def _backends_alive(data_dir: Path) -> bool:
