@@ -1,72 +1,74 @@
-"""The blob store protocol the hub writes sample images and upload chunks through, and its registry.
+"""The blob store protocol and the registry that opens one from a URL.
 
-``open_blobs(url)``: ``file:///abs/dir`` or a plain path -> a folder, ``s3://bucket/prefix`` -> S3.
-Keys are ``/``-separated segments of letters, digits, ``.``, ``_`` and ``-`` that start with a
-letter or digit (``samples/<sha256>``, ``uploads/<id>/<n>``); anything else is refused before it
-reaches a store, so no key can climb out of a folder or hide as a dot file.
+Keys are ``samples/<sha256>``, ``uploads/<id>/<n>`` and ``datasets/<fingerprint>.json``:
+slash-separated names of letters, digits, ``.``, ``_`` and ``-`` that never start with a dot,
+so no key can climb out of its store or collide with a store's temporary files.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from edgeloop.errors import EdgeloopError
-from edgeloop.registry import Registry
+from edgeloop.errors import ConfigError
 
-MAX_KEY_CHARS = 512
-_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*")
+_KEY = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}(/[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}){0,7}")
 
 
-class BlobError(EdgeloopError):
-    """A blob store cannot be opened, read or written (the message names the fix)."""
-
-
-class NotFound(BlobError):
-    """No blob is stored under the key."""
-
-
-class BadKey(BlobError, ValueError):
-    """A key is not ``segment/segment...`` of ``[A-Za-z0-9._-]`` starting with a letter or digit."""
-
-
+@runtime_checkable
 class BlobStore(Protocol):
-    def put(self, key: str, data: bytes) -> None:
-        """Store ``data`` under ``key``; durable on return. Putting the same bytes again is harmless."""
+    """Bytes by key. ``put`` is durable when it returns."""
+
+    def put(self, key: str, data: bytes) -> None: ...
 
     def get(self, key: str) -> bytes:
-        """The bytes under ``key``; raises NotFound."""
+        """The bytes at ``key``; raises ``edgeloop.errors.NotFound``."""
+        ...
 
     def exists(self, key: str) -> bool: ...
 
     def delete(self, key: str) -> None:
-        """Remove ``key``; idempotent."""
+        """Remove ``key``; nothing happens when it is not there."""
+        ...
 
     def close(self) -> None: ...
 
 
-def check_key(key: str) -> str:
-    """Return ``key`` if it is a valid blob key, else raise BadKey."""
-    if not isinstance(key, str) or len(key) > MAX_KEY_CHARS or not _KEY.fullmatch(key):
-        raise BadKey(
-            f"invalid blob key {key!r}: use '/'-separated segments of letters, digits, '.', '_' and '-' "
-            f"that start with a letter or digit, at most {MAX_KEY_CHARS} characters"
-        )
+# kind -> "module:factory", imported on first use (the S3 store needs boto3, an extra).
+# A factory takes the URL and returns a BlobStore.
+STORES: dict[str, str] = {
+    "folder": "edgeloop.hub.blobs.folder:open_store",
+    "s3": "edgeloop.hub.blobs.s3:open_store",
+}
+
+
+def validate_key(key: str) -> str:
+    """``key`` if it is a safe relative name, else ValueError (a bug: keys are built by the hub)."""
+    if not _KEY.fullmatch(key) or ".." in key.split("/"):
+        raise ValueError(f"invalid blob key {key!r}")
     return key
 
 
-BLOB_STORES = Registry(
-    "blob store",
-    {
-        "file": "edgeloop.hub.blobs.folder:FolderBlobs",
-        "s3": "edgeloop.hub.blobs.s3:S3Blobs",
-    },
-    BlobError,
-)
+def blobs_kind(url: str) -> str:
+    """The store kind a URL names: ``s3://`` -> "s3"; ``file://`` or a plain path -> "folder"."""
+    if url.startswith("s3://"):
+        return "s3"
+    if url.startswith("file://") or "://" not in url:
+        return "folder"
+    raise ConfigError(
+        f"unsupported blob store URL {url!r}: use a folder path, file:///DIR or s3://BUCKET/PREFIX"
+    )
 
 
 def open_blobs(url: str) -> BlobStore:
-    """Open the store at ``url``: ``file:///abs/dir``, a plain path, or ``s3://bucket/prefix``."""
-    scheme = url.split("://", 1)[0] if "://" in url else "file"
-    store: BlobStore = BLOB_STORES.get(scheme).from_url(url)
+    """Open the blob store ``url`` names.
+
+    Raises:
+        ConfigError: an unknown scheme.
+        FeatureUnavailable: the store's library is not installed (e.g. boto3 for S3).
+    """
+    module_name, attr = STORES[blobs_kind(url)].split(":")
+    factory = getattr(importlib.import_module(module_name), attr)
+    store: BlobStore = factory(url)
     return store

@@ -1,8 +1,4 @@
-"""Blobs as files in a folder: the embedded hub's default (``DATA/blobs``).
-
-A put writes a temporary file beside the target, fsyncs it, renames it into
-place and fsyncs the folder, so a blob is either absent or whole after a crash.
-"""
+"""A blob store in a local folder: each key one file, written durably."""
 
 from __future__ import annotations
 
@@ -12,11 +8,12 @@ import secrets
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from edgeloop.hub.blobs.base import BlobError, NotFound, check_key
+from edgeloop.errors import NotFound
+from edgeloop.hub.blobs.base import validate_key
 
 
 def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
     finally:
@@ -24,48 +21,49 @@ def _fsync_dir(path: Path) -> None:
 
 
 class FolderBlobs:
-    """A BlobStore in ``root``; keys map to relative paths."""
+    """Blobs as files under ``root``: temp file, fsync, rename, fsync of the folder."""
 
-    def __init__(self, root: Path | str) -> None:
+    kind = "folder"
+
+    def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise BlobError(f"cannot create the blob folder {self.root}: {exc}") from exc
-
-    @classmethod
-    def from_url(cls, url: str) -> FolderBlobs:
-        if url.startswith("file://"):
-            parsed = urlparse(url)
-            if parsed.netloc not in ("", "localhost"):
-                raise BlobError(f"blob folder URL {url!r} names a host: use file:///absolute/path")
-            return cls(unquote(parsed.path))
-        return cls(url)
+        self.root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
-        return self.root / check_key(key)
+        return self.root / validate_key(key)
+
+    def _make_dirs(self, folder: Path) -> None:
+        """Create ``folder`` (under root) and fsync each parent that got a new entry."""
+        missing: list[Path] = []
+        while not folder.exists():
+            missing.append(folder)
+            folder = folder.parent
+        for created in reversed(missing):
+            created.mkdir(exist_ok=True)
+            _fsync_dir(created.parent)
 
     def put(self, key: str, data: bytes) -> None:
-        target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+        """Write ``data`` at ``key``; on return it survives a crash or power loss."""
+        path = self._path(key)
+        self._make_dirs(path.parent)
+        temp = path.parent / f".tmp-{secrets.token_hex(8)}"
         try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
+            with open(temp, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temp, path)
         except BaseException:
             with contextlib.suppress(OSError):
-                tmp.unlink()
+                temp.unlink()
             raise
-        _fsync_dir(target.parent)
+        _fsync_dir(path.parent)
 
     def get(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            raise NotFound(f"no blob {key!r} in {self.root}") from None
+        except FileNotFoundError:
+            raise NotFound(f"no blob {key!r}") from None
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -77,4 +75,11 @@ class FolderBlobs:
             _fsync_dir(path.parent)
 
     def close(self) -> None:
-        pass
+        """Nothing to release."""
+
+
+def open_store(url: str) -> FolderBlobs:
+    """A folder store from a plain path or a ``file:///abs/dir`` URL."""
+    if url.startswith("file://"):
+        url = unquote(urlparse(url).path)
+    return FolderBlobs(url)

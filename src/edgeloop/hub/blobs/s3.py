@@ -19,7 +19,8 @@ import os
 from typing import Any, NoReturn
 from urllib.parse import urlparse
 
-from edgeloop.hub.blobs.base import BlobError, NotFound, check_key
+from edgeloop.errors import ConfigError, EdgeloopError, NotFound
+from edgeloop.hub.blobs.base import validate_key
 from edgeloop.optional import require
 
 MiB = 1024 * 1024
@@ -29,11 +30,15 @@ _MISSING_BUCKET = {"NoSuchBucket"}
 _DENIED = {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"}
 
 
-class BlobCorrupt(BlobError):
+class S3Error(EdgeloopError):
+    """The object store refused or failed a request (the message names the fix)."""
+
+
+class BlobCorrupt(S3Error):
     """A stored object's bytes do not match the SHA-256 recorded when it was put."""
 
 
-class BlobUnavailable(BlobError):
+class BlobUnavailable(S3Error):
     """The object store could not be reached or did not answer in time (worth retrying)."""
 
 
@@ -45,15 +50,23 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     """``s3://bucket/some/prefix`` -> ``("bucket", "some/prefix")``."""
     parsed = urlparse(url)
     if parsed.scheme != "s3" or not parsed.netloc:
-        raise BlobError(f"not an S3 URL: {url!r}: write s3://bucket or s3://bucket/prefix")
+        raise ConfigError(f"not an S3 URL: {url!r}: write s3://bucket or s3://bucket/prefix")
     prefix = parsed.path.strip("/")
     if prefix:
-        check_key(prefix)
+        try:
+            validate_key(prefix)
+        except ValueError:
+            raise ConfigError(
+                f"invalid prefix {prefix!r} in {url!r}: use '/'-separated names of letters, digits, "
+                "'.', '_' and '-'"
+            ) from None
     return parsed.netloc, prefix
 
 
 class S3Blobs:
     """A BlobStore in ``bucket`` under ``prefix``; objects above ``multipart_threshold_bytes`` go in parts."""
+
+    kind = "s3"
 
     def __init__(
         self,
@@ -76,7 +89,12 @@ class S3Blobs:
             multipart_chunksize=multipart_chunk_bytes,
             max_concurrency=4,
         )
-        config = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 5, "mode": "standard"})
+        config = Config(
+            connect_timeout=5,
+            read_timeout=60,
+            retries={"max_attempts": 5, "mode": "standard"},
+            max_pool_connections=32,  # the hub calls from its worker threads
+        )
         # A session of its own: boto3's default session caches credentials from the first use, and
         # sharing it between threads while creating clients is not safe.
         session = boto3.session.Session()
@@ -93,7 +111,7 @@ class S3Blobs:
         return f"s3://{self.bucket}/{self.prefix}" + (f" at {self.endpoint_url}" if self.endpoint_url else "")
 
     def _name(self, key: str) -> str:
-        check_key(key)
+        validate_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def _check_bucket(self) -> None:
@@ -103,7 +121,7 @@ class S3Blobs:
             self._fail(exc, "open")
 
     def _fail(self, exc: Exception, action: str, key: str | None = None) -> NoReturn:
-        """Turn a botocore error into a BlobError that names the fix."""
+        """Turn a botocore error into NotFound, ConfigError (set-up), BlobUnavailable or S3Error."""
         from boto3.exceptions import S3UploadFailedError
         from botocore.exceptions import (
             ClientError,
@@ -116,7 +134,7 @@ class S3Blobs:
 
         what = f"{self.where}" + (f" key {key!r}" if key else "")
         if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
-            raise BlobError(
+            raise ConfigError(
                 f"no AWS credentials to {action} {what}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
                 "(or AWS_PROFILE)"
             ) from exc
@@ -132,18 +150,18 @@ class S3Blobs:
             make = f"aws s3 mb s3://{self.bucket}" + (
                 f" --endpoint-url {self.endpoint_url}" if self.endpoint_url else ""
             )
-            raise BlobError(
+            raise ConfigError(
                 f"bucket {self.bucket!r} does not exist ({what}): create it first (`{make}`), "
                 "or point EDGELOOP_S3_ENDPOINT at the store that has it"
             ) from exc
         if code in _MISSING_KEY and key is not None:
             raise NotFound(f"no blob {key!r} in {self.where}") from exc
         if code in _DENIED:
-            raise BlobError(
+            raise ConfigError(
                 f"access denied to {action} {what} ({code}): check the credentials "
                 "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) and the bucket policy"
             ) from exc
-        raise BlobError(f"cannot {action} {what}: {exc}") from exc
+        raise S3Error(f"cannot {action} {what}: {exc}") from exc
 
     def put(self, key: str, data: bytes) -> None:
         name = self._name(key)
@@ -221,3 +239,8 @@ class S3Blobs:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def open_store(url: str) -> S3Blobs:
+    """The S3 store ``s3://bucket/prefix`` names (the registry's factory)."""
+    return S3Blobs.from_url(url)
