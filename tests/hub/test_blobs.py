@@ -217,12 +217,13 @@ def test_s3_bad_urls_refused() -> None:
             open_blobs(url)
 
 
+@pytest.mark.parametrize("seed", [7, 8])  # 8 cuts a response inside its headers (a garbled date)
 def test_s3_through_a_faulty_network_stores_every_blob_intact(
-    s3_endpoint: str, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+    s3_endpoint: str, s3_bucket: str, monkeypatch: pytest.MonkeyPatch, seed: int
 ) -> None:
     """Resets, drops and cuts mid-body on a third of connections: botocore's retries get every put through."""
     port = int(s3_endpoint.rsplit(":", 1)[1])
-    with FaultProxy(port, seed=7, drop=0.1, reset=0.1, mid_body=0.1, mid_body_max_bytes=20000) as proxy:
+    with FaultProxy(port, seed=seed, drop=0.1, reset=0.1, mid_body=0.1, mid_body_max_bytes=20000) as proxy:
         monkeypatch.setenv("EDGELOOP_S3_ENDPOINT", f"http://127.0.0.1:{proxy.port}")
         payloads = {f"samples/{i}": os.urandom(1000 + 997 * i) for i in range(30)}
         with S3Blobs(s3_bucket) as blobs:

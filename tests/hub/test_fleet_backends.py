@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
 from edgeloop.testing import fixtures
 from edgeloop.testing.hub_server import HubServer
-from edgeloop.testing.servers import s3_client, s3_env
+from edgeloop.testing.servers import free_port, s3_client, s3_env
 from tests.hub.conftest import jpeg, meta
 
 # tests/hub/conftest.py belongs to the hub's core; these come from edgeloop.testing.fixtures.
@@ -36,3 +39,13 @@ def test_hub_on_postgresql_and_s3(pg_url: str, moto_endpoint: str, s3_url: str, 
     keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", []))
     client.close()
     assert keys == sorted(f"{prefix}/samples/{hashlib.sha256(i).hexdigest()}" for i in images)
+
+
+def test_hub_refuses_to_start_on_a_missing_bucket(moto_endpoint: str, tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "edgeloop", "hub", "serve", "--data", str(tmp_path / "data")]
+    command += ["--port", str(free_port()), "--blobs", "s3://no-such-bucket/hub"]
+    env = {**os.environ, **s3_env(moto_endpoint)}
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "bucket 'no-such-bucket' does not exist" in result.stderr
+    assert "aws s3 mb s3://no-such-bucket" in result.stderr

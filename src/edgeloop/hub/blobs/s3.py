@@ -131,6 +131,7 @@ class S3Blobs:
             NoCredentialsError,
             PartialCredentialsError,
         )
+        from botocore.parsers import ResponseParserError
 
         what = f"{self.where}" + (f" key {key!r}" if key else "")
         if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
@@ -138,7 +139,9 @@ class S3Blobs:
                 f"no AWS credentials to {action} {what}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
                 "(or AWS_PROFILE)"
             ) from exc
-        if isinstance(exc, (ConnectionError, HTTPClientError, IncompleteReadError)):
+        # A response cut inside its headers can parse as a bad date (ValueError) or an unparsable body.
+        garbled = isinstance(exc, (ResponseParserError, ValueError))
+        if garbled or isinstance(exc, (ConnectionError, HTTPClientError, IncompleteReadError)):
             raise BlobUnavailable(
                 f"cannot reach the S3 endpoint to {action} {what} ({exc}): check EDGELOOP_S3_ENDPOINT "
                 "or AWS_ENDPOINT_URL and that the store is running"
