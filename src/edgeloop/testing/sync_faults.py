@@ -122,9 +122,8 @@ def hub_held(hub: HubTarget) -> dict[str, bytes]:
     after = ""
     try:
         while True:
-            conn.request(
-                "GET", f"/api/v1/samples?limit=500{'&after=' + quote(after) if after else ''}", headers=headers
-            )
+            cursor = f"&after={quote(after)}" if after else ""
+            conn.request("GET", f"/api/v1/samples?limit=500{cursor}", headers=headers)
             page = json.loads(conn.getresponse().read())
             listed += [s["sha256"] for s in page["samples"]]
             after = page.get("next") or page.get("after") or ""
