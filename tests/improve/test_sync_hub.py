@@ -92,6 +92,7 @@ def test_no_token_and_unreachable_hub(hub: HubServer, tmp_path: Path) -> None:
     down = _sync(tmp_path / "spool", f"http://127.0.0.1:{free_port()}", "t0ken", "--once")
     assert down.returncode == 1
     assert "connection refused" in down.stderr and "gave up after 3 tries" in down.stderr
+    assert "2 still held" in down.stderr
     with Spool(tmp_path / "spool") as spool:
         assert spool.size[0] == 2
 

@@ -49,7 +49,7 @@ def sync(
     """
     from edgeloop.improve.acker import SpoolAcker
     from edgeloop.improve.bandwidth import parse_rate
-    from edgeloop.improve.sync import Syncer
+    from edgeloop.improve.sync import SyncFailed, Syncer
     from edgeloop.improve.sync_targets import TargetOptions, TargetRefused, open_target, target_kind
 
     kind = target_kind(hub, to)
@@ -73,11 +73,11 @@ def sync(
         try:
             with display:
                 _, stopped_by = run_until_signalled(syncer.run, syncer.stop)
-        except TargetRefused as exc:
+        except (TargetRefused, SyncFailed) as exc:
             display.close()
             error_line(str(exc).replace("[", "\\["))
             _summary(syncer, summary_json, acker)
-            raise typer.Exit(EXIT_REFUSED) from None
+            raise typer.Exit(EXIT_REFUSED if isinstance(exc, TargetRefused) else 1) from None
         finally:
             target.close()
         _summary(syncer, summary_json, acker, stopped_by[0] if stopped_by else None)
