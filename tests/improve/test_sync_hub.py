@@ -227,3 +227,21 @@ def test_kill_9_of_sync_against_the_hub_loses_and_doubles_nothing(hub: HubServer
     assert check.expected == 120
     assert (check.lost, check.duplicated, check.corrupt, check.unexpected) == (0, 0, 0, 0)
     assert (check.spool_held, check.spool_orphans, check.spool_integrity) == (0, 0, "ok")
+
+
+def test_an_idle_connection_the_hub_closed_is_no_failure(hub: HubServer, tmp_path: Path) -> None:
+    """After the hub's keep-alive timeout (uvicorn: 5 s) the next upload opens a new connection
+    at once: no back-off, no retry counted."""
+    from edgeloop.improve.acker import SpoolAcker
+    from edgeloop.improve.sync import Syncer
+    from edgeloop.improve.sync_targets import TargetOptions, open_target
+
+    token = hub.add_device("cam-7")
+    fill_spool(tmp_path / "spool", 2, seed=7)
+    target = open_target("hub", TargetOptions(hub.url, token))
+    with SpoolAcker(tmp_path / "spool") as acker:
+        syncer = Syncer(acker, target)
+        assert syncer.step() and syncer.stats.sent == 1
+        time.sleep(6.5)
+        assert syncer.step() and syncer.stats.sent == 2 and syncer.stats.retries == 0
+    target.close()
