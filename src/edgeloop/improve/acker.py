@@ -134,11 +134,13 @@ class SpoolAcker:
         return int(count), int(size)
 
     def mark_queued(self, hashes: Iterable[str]) -> None:
-        """Captured samples handed to a target."""
+        """Captured samples handed to a target (no transaction when there are none)."""
+        rows = [(h,) for h in hashes]
+        if not rows:
+            return
         with self._transaction():
             self._db.executemany(
-                "UPDATE samples SET state = 'queued' WHERE sha256 = ? AND state = 'captured'",
-                [(h,) for h in hashes],
+                "UPDATE samples SET state = 'queued' WHERE sha256 = ? AND state = 'captured'", rows
             )
 
     def ack(self, sha256: str, rejected_code: int | None = None) -> bool:
