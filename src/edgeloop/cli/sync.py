@@ -49,7 +49,7 @@ def sync(
     """
     from edgeloop.improve.acker import SpoolAcker
     from edgeloop.improve.bandwidth import parse_rate
-    from edgeloop.improve.sync import SyncFailed, Syncer
+    from edgeloop.improve.sync import Syncer, SyncFailed
     from edgeloop.improve.sync_targets import TargetOptions, TargetRefused, open_target, target_kind
 
     kind = target_kind(hub, to)
