@@ -245,3 +245,40 @@ def test_an_idle_connection_the_hub_closed_is_no_failure(hub: HubServer, tmp_pat
         time.sleep(6.5)
         assert syncer.step() and syncer.stats.sent == 2 and syncer.stats.retries == 0
     target.close()
+
+
+def test_a_bad_network_loses_and_doubles_nothing(hub: HubServer, tmp_path: Path) -> None:
+    """Through a proxy that drops, resets, stalls and cuts connections mid-body (either way) half of
+    the time, sync (no --once: it keeps retrying) still delivers every sample exactly once."""
+    from edgeloop.improve.inventory import SpoolView
+    from edgeloop.testing.fault_proxy import FaultProxy
+
+    token = hub.add_device("cam-8")
+    shas = fill_spool(tmp_path / "spool", 40, seed=8)
+    faults = {"drop": 0.1, "reset": 0.1, "stall": 0.1, "mid_body": 0.2}
+    with FaultProxy(hub.port, seed=3, stall_s=3.0, mid_body_max_bytes=3000, **faults) as proxy:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "EDGELOOP_HUB_TOKEN": token}
+        url = f"http://127.0.0.1:{proxy.port}"
+        args = ["sync", "--spool", str(tmp_path / "spool"), "--hub", url, "--timeout", "1", "--rate", "20k"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "edgeloop.cli", *args], env=env, stderr=subprocess.PIPE, text=True
+        )
+        cuts = 0
+        try:
+            deadline = time.monotonic() + 150
+            with SpoolView(tmp_path / "spool") as view:
+                while view.status().held and time.monotonic() < deadline and proc.poll() is None:
+                    time.sleep(0.3)
+                    proxy.cut_live()  # and every open connection is cut now and then: mid-request too
+                    cuts += 1
+                held = view.status().held
+        finally:
+            proc.terminate()
+            _, stderr = proc.communicate(timeout=60)
+        counts = proxy.counts
+    print(f"proxy connections: {counts}, {cuts} cuts; {stderr.strip().splitlines()[-1]}")
+    assert held == 0, stderr[-3000:]
+    assert sum(counts[k] for k in faults) >= 5 and cuts >= 5  # the faults did happen
+    check = check_target(HubTarget(hub.url, token, hub.admin_token), tmp_path / "spool", set(shas))
+    assert (check.at_target, check.lost, check.duplicated, check.corrupt) == (40, 0, 0, 0)
+    assert (check.spool_held, check.spool_integrity, check.acked_counter) == (0, "ok", 40)

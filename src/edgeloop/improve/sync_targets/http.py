@@ -102,15 +102,13 @@ class Client:
         Raises:
             TargetUnavailable: the connection failed or timed out.
         """
-        reused = self._conn is not None
-        try:
-            return self._request(method, path, body, headers, throttle)
-        except _StaleConnection:
-            if not reused:
-                raise TargetUnavailable(
-                    f"{self.display}: the connection was closed before the answer"
-                ) from None
-            return self._request(method, path, body, headers, throttle)
+        attempts = 2 if self._conn is not None else 1
+        for _ in range(attempts):
+            try:
+                return self._request(method, path, body, headers, throttle)
+            except _StaleConnection:
+                continue
+        raise TargetUnavailable(f"{self.display}: the connection was closed before the answer")
 
     def _request(
         self,

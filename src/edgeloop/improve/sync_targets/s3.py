@@ -45,8 +45,8 @@ class S3Target:
         if not location.startswith("s3://") or not bucket:
             raise ConfigError(f"--to {location}: write s3://bucket/prefix")
         try:
-            import boto3  # type: ignore[import-untyped]
-            from botocore.config import Config  # type: ignore[import-untyped]
+            import boto3
+            from botocore.config import Config
         except ImportError:
             raise ConfigError("the S3 target needs boto3: pip install 'edgeloop[s3]'") from None
         self.bucket, self.prefix = bucket, prefix.strip("/")
@@ -81,7 +81,7 @@ class S3Target:
         return results
 
     def _size(self, key: str) -> int | None:
-        from botocore.exceptions import ClientError  # type: ignore[import-untyped]
+        from botocore.exceptions import ClientError
 
         try:
             return int(self._client.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
