@@ -21,6 +21,7 @@ from edgeloop.cli import (
     run,
     serve,
     spool,
+    sync,
     train,
 )
 from edgeloop.cli import eval as eval_
@@ -38,6 +39,7 @@ app.command("import")(import_.import_model)
 app.command("predict")(predict.predict)
 app.command("run")(run.run)
 app.command("capture")(capture.capture)
+app.command("sync")(sync.sync)
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("profile")(profile.profile)

@@ -7,7 +7,8 @@ lands there. Unset (always, outside tests), each point is one comparison.
 
 Points: ``temp_written`` (temp file fsynced, not renamed), ``file_renamed``
 (file in place, row not committed), ``evicted`` (row committed, evicted files
-not yet unlinked), ``acked`` (ack committed, file not yet unlinked).
+not yet unlinked), ``acked`` (ack committed, file not yet unlinked; by the spool or
+by sync), ``sync_uploaded`` (the sync target holds the sample, its ack not yet committed).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import os
 import signal
 
-POINTS = ("temp_written", "file_renamed", "evicted", "acked")
+POINTS = ("temp_written", "file_renamed", "evicted", "acked", "sync_uploaded")
 _CRASH_AT = os.environ.get("EDGELOOP_CRASH_AT")
 
 

@@ -86,9 +86,8 @@ class Spool:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(SCHEMA)
             self.reconciled = self._reconcile()
-            self._count, self._bytes = self._db.execute(
-                "SELECT count(*), coalesce(sum(bytes), 0) FROM samples WHERE state != 'acked'"
-            ).fetchone()
+            self._data_version = -1
+            self._refresh()
         except (OSError, sqlite3.Error) as exc:
             self._lock.close()
             raise SpoolUnavailable(f"{self.root}: cannot open the spool database: {exc}") from None
@@ -96,6 +95,19 @@ class Spool:
     def path(self, sha256: str) -> Path:
         """Where a sample's image lives."""
         return self.images / f"{sha256}.jpg"
+
+    def _refresh(self) -> None:
+        """Re-read the held count and bytes when another connection committed since the last look.
+
+        Sync acks rows through its own connection (``improve.acker``), maybe from another
+        process; ``PRAGMA data_version`` changes only then, so this is one cheap query per call.
+        """
+        version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._count, self._bytes = self._db.execute(
+                "SELECT count(*), coalesce(sum(bytes), 0) FROM samples WHERE state != 'acked'"
+            ).fetchone()
+            self._data_version = version
 
     def _reconcile(self) -> dict[str, int]:
         found = Counter[str]()
@@ -162,10 +174,12 @@ class Spool:
     @property
     def size(self) -> tuple[int, int]:
         """(count, bytes) of the samples held (not acked)."""
+        self._refresh()
         return self._count, self._bytes
 
     def would_fit(self, score: float, budget: Budget) -> bool:
         """Whether a sample of ``score`` could enter when only the count limit is considered."""
+        self._refresh()
         if budget.max_count is None or self._count < budget.max_count:
             return True
         lowest = self._db.execute(
@@ -207,7 +221,7 @@ class Spool:
         try:
             write_atomic(path, image, self.temp)
             crash_point("file_renamed")
-            seq = self._commit(sha, len(image), record, reason)
+            seq, reason = self._commit(sha, len(image), record, reason, budget)
         except (OSError, sqlite3.Error) as exc:
             outcome = self._failed_write(sha, exc, len(image), reason)
             if isinstance(outcome, str):
@@ -229,6 +243,7 @@ class Spool:
         it cannot say, the file stays (the next open removes it if it is an orphan).
         """
         self.last_error = f"{type(exc).__name__}: {exc}"
+        self._data_version = -1  # count again on the next look: the victims may have been chosen anew
         try:
             row = self._db.execute("SELECT seq FROM samples WHERE sha256 = ?", (sha,)).fetchone()
         except sqlite3.Error:
@@ -244,16 +259,28 @@ class Spool:
         return failure
 
     def _admit(self, sha: str, score: float, size: int, budget: Budget) -> list[tuple[int, str, int]] | str:
+        self._refresh()
         if self._db.execute("SELECT 1 FROM samples WHERE sha256 = ?", (sha,)).fetchone():
             return "duplicate"
         victims = self._victims(score, size, budget)
         return "budget" if victims is None else victims
 
-    def _commit(self, sha: str, size: int, record: SampleRecord, victims: list[tuple[int, str, int]]) -> int:
+    def _commit(
+        self, sha: str, size: int, record: SampleRecord, victims: list[tuple[int, str, int]], budget: Budget
+    ) -> tuple[int, list[tuple[int, str, int]]]:
+        """Insert the row and evict ``victims`` in one transaction; the seq and the victims evicted.
+
+        Inside the transaction nothing else can commit; if sync acked rows since the
+        victims were chosen, they are chosen again (acks only free room, so never more).
+        """
         counts = Counter(self._pending)
         counts["kept"] += 1
-        counts["evicted"] += len(victims)
         with self._transaction():
+            before = self._data_version
+            self._refresh()
+            if self._data_version != before:
+                victims = self._victims(record.score, size, budget) or []
+            counts["evicted"] += len(victims)
             for seq, _, _ in victims:
                 self._db.execute(
                     "INSERT INTO evictions (seq, sha256, score) "
@@ -268,7 +295,7 @@ class Spool:
             self._add_counters(counts)
         self._committed(size, victims)
         assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        return cursor.lastrowid, victims
 
     def _committed(self, size: int, victims: list[tuple[int, str, int]]) -> None:
         self._pending.clear()
