@@ -60,6 +60,7 @@ def add_sample(
     sampler: str = "uncertainty",
     score: float = 0.5,
     captured_at: float = 1_000.0,
+    received_at: float | None = None,
     size_wh: tuple[int, int] = (64, 48),
     blobs: Any = None,
 ) -> str:
@@ -81,7 +82,7 @@ def add_sample(
             sa.insert(schema.samples).values(
                 sha256=sha,
                 device=device,
-                received_at=time.time(),
+                received_at=time.time() if received_at is None else received_at,
                 captured_at=captured_at,
                 bytes=len(data),
                 width=size_wh[0],

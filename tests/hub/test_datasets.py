@@ -187,13 +187,13 @@ def test_class_ids_stay_stable_across_versions(engine: sa.Engine) -> None:
 
 def test_filters_select_samples(engine: sa.Engine) -> None:
     a = add_sample(
-        engine, 1, device="cam-1", sampler="uncertainty", captured_at=100, boxes=[(10, 10, 4, 4, "car")]
+        engine, 1, device="cam-1", sampler="uncertainty", received_at=100, boxes=[(10, 10, 4, 4, "car")]
     )
     b = add_sample(
-        engine, 2, device="cam-2", sampler="uncertainty", captured_at=200, boxes=[(10, 10, 4, 4, "dog")]
+        engine, 2, device="cam-2", sampler="uncertainty", received_at=200, boxes=[(10, 10, 4, 4, "dog")]
     )
     c = add_sample(
-        engine, 3, device="cam-2", sampler="random", captured_at=300, boxes=[(10, 10, 4, 4, "car_x")]
+        engine, 3, device="cam-2", sampler="random", received_at=300, boxes=[(10, 10, 4, 4, "car_x")]
     )
 
     def taken(where: SampleFilter) -> set[str]:

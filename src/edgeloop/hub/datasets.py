@@ -58,11 +58,15 @@ class DatasetConflict(DatasetError):
 
 @dataclass(frozen=True)
 class SampleFilter:
-    """Which samples: every field that is set must match (``since``/``until`` on capture time, s)."""
+    """Which samples: every field that is set must match.
+
+    ``since``/``until`` are UNIX seconds on the time the hub received the sample (as in
+    ``GET /api/v1/samples``); ``class_name`` is a class the device predicted in the image.
+    """
 
     device: str | None = None
     sampler: str | None = None
-    class_name: str | None = None  # a class the device predicted in the image
+    class_name: str | None = None
     since: float | None = None
     until: float | None = None
     status: str | None = None
@@ -82,9 +86,9 @@ class SampleFilter:
         if self.class_name is not None:
             found.append(s.classes.contains(f",{self.class_name},", autoescape=True))
         if self.since is not None:
-            found.append(s.captured_at >= self.since)
+            found.append(s.received_at >= self.since)
         if self.until is not None:
-            found.append(s.captured_at < self.until)
+            found.append(s.received_at < self.until)
         if self.status is not None:
             found.append(s.status == self.status)
         return found
