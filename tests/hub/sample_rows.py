@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import cv2
@@ -12,13 +12,27 @@ import numpy as np
 import sqlalchemy as sa
 
 from edgeloop.hub import schema
+from edgeloop.hub.blobs import BlobStore, open_blobs
+from edgeloop.hub.db import create_engine
 
 
-def sqlite_engine(folder: Path) -> sa.Engine:
-    """A file SQLite engine (several connections see one database) with the hub's tables."""
-    engine = sa.create_engine(f"sqlite:///{folder / 'hub.db'}", connect_args={"timeout": 30})
+def backend_engine(db_url: str) -> Iterator[sa.Engine]:
+    """The hub's engine on ``db_url`` (SQLite file or PostgreSQL database) with the hub's tables."""
+    engine = create_engine(db_url)
     schema.metadata.create_all(engine)
-    return engine
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def backend_blobs(blobs_url: str) -> Iterator[BlobStore]:
+    """The blob store at ``blobs_url``, closed afterwards."""
+    store = open_blobs(blobs_url)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def image_png(seed: int, size_wh: tuple[int, int] = (64, 48)) -> bytes:

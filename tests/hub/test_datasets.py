@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -20,12 +20,12 @@ from edgeloop.hub.manifest import (
     canonical_json,
     fingerprint,
 )
-from tests.hub.sample_rows import add_sample, splits, sqlite_engine, wire
+from tests.hub.sample_rows import add_sample, backend_engine, splits, wire
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> sa.Engine:
-    return sqlite_engine(tmp_path)
+def engine(hub_backend: tuple[str, str]) -> Iterator[sa.Engine]:
+    yield from backend_engine(hub_backend[0])
 
 
 def test_split_assignment_is_deterministic_and_follows_the_fractions() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -9,13 +10,24 @@ import pytest
 import sqlalchemy as sa
 
 from edgeloop.data.check import check_dataset
-from edgeloop.data.formats import detect_format, load_dataset
+from edgeloop.data.formats import detect_format
 from edgeloop.data.splits import available_splits, load_split
 from edgeloop.errors import ConfigError, DatasetError
 from edgeloop.hub import datasets
 from edgeloop.hub.blobs import BlobStore
 from edgeloop.hub.manifest import image_name, item_detections
-from tests.hub.sample_rows import add_sample
+from tests.hub.sample_rows import add_sample, backend_blobs, backend_engine
+
+
+@pytest.fixture
+def engine(hub_backend: tuple[str, str]) -> Iterator[sa.Engine]:
+    yield from backend_engine(hub_backend[0])
+
+
+@pytest.fixture
+def blobs(hub_backend: tuple[str, str]) -> Iterator[BlobStore]:
+    yield from backend_blobs(hub_backend[1])
+
 
 BOXES = [
     [(20.0, 15.0, 10.0, 8.0, "car")],
@@ -25,7 +37,9 @@ BOXES = [
 
 
 @pytest.mark.parametrize("fmt", ["yolo", "coco", "voc"])
-def test_export_reads_back_as_the_manifest(engine: sa.Engine, blobs: BlobStore, tmp_path: Path, fmt: str) -> None:
+def test_export_reads_back_as_the_manifest(
+    engine: sa.Engine, blobs: BlobStore, tmp_path: Path, fmt: str
+) -> None:
     for i in range(40):
         add_sample(engine, i, boxes=BOXES[i % 3], size_wh=(64 + i % 5, 48), blobs=blobs)
     version = datasets.create_version(engine, "street")
@@ -58,7 +72,9 @@ def test_export_reads_back_as_the_manifest(engine: sa.Engine, blobs: BlobStore, 
     assert version.fingerprint in record
 
 
-def test_export_refuses_what_it_cannot_write_whole(engine: sa.Engine, blobs: BlobStore, tmp_path: Path) -> None:
+def test_export_refuses_what_it_cannot_write_whole(
+    engine: sa.Engine, blobs: BlobStore, tmp_path: Path
+) -> None:
     shas = [add_sample(engine, i, blobs=blobs) for i in range(5)]
     datasets.create_version(engine, "street")
     with pytest.raises(ConfigError, match="yolo, coco or voc"):

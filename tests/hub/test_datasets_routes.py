@@ -35,21 +35,34 @@ def test_review_then_version_then_export(hub_server: HubServer, tmp_path: Path) 
     status, body = hub_server.json("GET", "/api/v1/review/next?limit=3")
     assert status == 200 and body["remaining"] == 12
     assert [i["sha256"] for i in body["items"]] == shas[::-1][:3]  # highest score first
-    assert body["item"]["sha256"] == shas[-1] and body["item"]["predictions"]["predictions"][1]["class"] == "car"
+    assert (
+        body["item"]["sha256"] == shas[-1] and body["item"]["predictions"]["predictions"][1]["class"] == "car"
+    )
 
-    status, body = hub_server.json("POST", f"/api/v1/review/{shas[-1]}", {"action": "accept", "classes": ["bike", None]})
+    status, body = hub_server.json(
+        "POST", f"/api/v1/review/{shas[-1]}", {"action": "accept", "classes": ["bike", None]}
+    )
     assert status == 200, body
     assert [(b["class"], b["x"]) for b in body["labels"]["predictions"]] == [("bike", 20.0)]
     status, body = hub_server.json("POST", f"/api/v1/review/{shas[-1]}", {"action": "reject"})
     assert status == 409 and "already labelled" in body["error"]
-    status, body = hub_server.json("POST", f"/api/v1/review/{shas[-2]}", {"action": "reject", "reviewer": "bo"})
+    status, body = hub_server.json(
+        "POST", f"/api/v1/review/{shas[-2]}", {"action": "reject", "reviewer": "bo"}
+    )
     assert (status, body["status"], body["labelled_by"]) == (200, "rejected", "bo")
     assert hub_server.json("POST", f"/api/v1/review/{'0' * 64}", {"action": "accept"})[0] == 404
-    for bad in ({"action": "keep"}, {"action": "accept", "classes": ["car"]}, {"action": "accept", "extra": 1}, [1]):
+    for bad in (
+        {"action": "keep"},
+        {"action": "accept", "classes": ["car"]},
+        {"action": "accept", "extra": 1},
+        [1],
+    ):
         status, body = hub_server.json("POST", f"/api/v1/review/{shas[0]}", bad)
         assert status == 400 and body["error"], (bad, body)
     status, body = hub_server.json(
-        "POST", f"/api/v1/review/{shas[-3]}", {"action": "accept", "boxes": [{"x": 8, "y": 9, "width": 4, "height": 4, "class": "dog"}]}
+        "POST",
+        f"/api/v1/review/{shas[-3]}",
+        {"action": "accept", "boxes": [{"x": 8, "y": 9, "width": 4, "height": 4, "class": "dog"}]},
     )
     assert status == 200 and body["labels"]["predictions"][0]["class"] == "dog"
     for sha in shas[:-3]:
@@ -60,16 +73,31 @@ def test_review_then_version_then_export(hub_server: HubServer, tmp_path: Path) 
     assert status == 201 and v1["created"] and v1["images"] == 11 and v1["version"] == 1
     status, again = hub_server.json("POST", "/api/v1/datasets", {"name": "street"})
     assert status == 200 and not again["created"] and again["fingerprint"] == v1["fingerprint"]
-    status, body = hub_server.json("POST", "/api/v1/datasets", {"name": "street", "include_pending": True, "where": {"status": "rejected"}})
+    status, body = hub_server.json(
+        "POST",
+        "/api/v1/datasets",
+        {"name": "street", "include_pending": True, "where": {"status": "rejected"}},
+    )
     assert status == 400 and "rejected" in body["error"]
-    assert hub_server.json("POST", "/api/v1/datasets", {"name": "street", "fractions": {"train": 2}})[0] == 400
+    assert (
+        hub_server.json("POST", "/api/v1/datasets", {"name": "street", "fractions": {"train": 2}})[0] == 400
+    )
     assert hub_server.json("POST", "/api/v1/datasets", {"name": "../x"})[0] == 400
 
     status, listing = hub_server.json("GET", "/api/v1/datasets")
-    assert status == 200 and listing["datasets"] == [{"name": "street", "versions": 1, "latest": listing["datasets"][0]["latest"]}]
-    assert hub_server.json("GET", "/api/v1/datasets/street")[1]["versions"][0]["fingerprint"] == v1["fingerprint"]
+    assert status == 200 and listing["datasets"] == [
+        {"name": "street", "versions": 1, "latest": listing["datasets"][0]["latest"]}
+    ]
+    assert (
+        hub_server.json("GET", "/api/v1/datasets/street")[1]["versions"][0]["fingerprint"]
+        == v1["fingerprint"]
+    )
     status, shown = hub_server.json("GET", "/api/v1/datasets/street/latest")
-    assert status == 200 and len(shown["manifest"]["items"]) == 11 and shown["names"] == ["bike", "car", "dog", "person"]
+    assert (
+        status == 200
+        and len(shown["manifest"]["items"]) == 11
+        and shown["names"] == ["bike", "car", "dog", "person"]
+    )
     assert hub_server.json("GET", "/api/v1/datasets/street/1")[1] == shown
     assert hub_server.json("GET", "/api/v1/datasets/nope")[0] == 404
     assert hub_server.json("GET", "/api/v1/datasets/street/7")[0] == 404

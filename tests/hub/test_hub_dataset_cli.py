@@ -44,7 +44,9 @@ def test_dataset_commands_on_a_data_folder(tmp_path: Path) -> None:
     code, out, err = _run("create", "street", "--include-pending", "--json", *d)
     assert code == 0, err
     assert json.loads(out)["version"] == 2 and json.loads(out)["images"] == 31
-    code, out, err = _run("create", "cars", "--class", "car", "--train", "0.5", "--val", "0.5", "--test", "0", *d)
+    code, out, err = _run(
+        "create", "cars", "--class", "car", "--train", "0.5", "--val", "0.5", "--test", "0", *d
+    )
     assert code == 0, err
 
     code, out, _ = _run("ls", *d)

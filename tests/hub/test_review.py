@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -12,14 +12,14 @@ from edgeloop.errors import RequestError
 from edgeloop.hub import datasets, review, schema
 from edgeloop.hub.datasets import SampleFilter
 from edgeloop.hub.review import Expect, ReviewConflict, SampleNotFound
-from tests.hub.sample_rows import add_sample, sqlite_engine
+from tests.hub.sample_rows import add_sample, backend_engine
 
 BOXES = [(10.0, 10.0, 8.0, 6.0, "car"), (40.0, 30.0, 10.0, 10.0, "dog"), (30.0, 20.0, 4.0, 4.0, "car")]
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> sa.Engine:
-    return sqlite_engine(tmp_path)
+def engine(hub_backend: tuple[str, str]) -> Iterator[sa.Engine]:
+    yield from backend_engine(hub_backend[0])
 
 
 def _row(engine: sa.Engine, sha: str) -> sa.Row:  # type: ignore[type-arg]

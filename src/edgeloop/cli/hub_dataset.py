@@ -24,8 +24,12 @@ app = typer.Typer(
 )
 
 DATA = typer.Option(Path("hub-data"), "--data", help="Hub data folder (SQLite file and blobs by default).")
-DB = typer.Option(None, "--db", help="Database URL (default sqlite in --data; postgresql://user@host:port/db).")
-BLOBS = typer.Option(None, "--blobs", help="Blob store: a folder (default --data/blobs) or s3://bucket/prefix.")
+DB = typer.Option(
+    None, "--db", help="Database URL (default sqlite in --data; postgresql://user@host:port/db)."
+)
+BLOBS = typer.Option(
+    None, "--blobs", help="Blob store: a folder (default --data/blobs) or s3://bucket/prefix."
+)
 AS_JSON = typer.Option(False, "--json", help="JSON instead of a table.")
 
 
@@ -189,7 +193,9 @@ def describe(version: DatasetVersion, items: bool = False) -> list[str]:
 @handle_errors
 def export(
     ref: str = typer.Argument(..., help="NAME or NAME@VERSION (default: the latest)."),
-    out: Path = typer.Option(..., "--out", help="New folder to write (train/, val/, test/ and dataset.json)."),
+    out: Path = typer.Option(
+        ..., "--out", help="New folder to write (train/, val/, test/ and dataset.json)."
+    ),
     format: str = typer.Option("yolo", "--format", help="Dataset format: yolo, coco or voc."),
     data: Path = DATA,
     db: str | None = DB,

@@ -21,7 +21,7 @@ from typing import Protocol
 
 from edgeloop.data.dataset import Dataset, Item
 from edgeloop.data.formats import save_dataset
-from edgeloop.errors import ConfigError, DatasetError
+from edgeloop.errors import ConfigError, DatasetError, NotFound
 from edgeloop.hub.manifest import SPLITS, DatasetVersion, image_name, item_detections
 
 EXPORT_FORMATS = ("yolo", "coco", "voc")
@@ -50,7 +50,7 @@ class ExportResult:
 def check_format(format: str) -> str:
     """``format`` if versions export to it, else a ConfigError listing the choices."""
     if format not in EXPORT_FORMATS:
-        raise ConfigError(f"--format {format}: choose one of {', '.join(EXPORT_FORMATS)}")
+        raise ConfigError(f"--format {format}: versions export as yolo, coco or voc; pick one")
     return format
 
 
@@ -107,7 +107,7 @@ def _image(blobs: BlobReader, sha256: str, version: DatasetVersion) -> bytes:
     where = f"dataset {version.name}@{version.version}: sample {sha256}"
     try:
         data = blobs.get(f"samples/{sha256}")
-    except (KeyError, FileNotFoundError, LookupError) as exc:
+    except NotFound as exc:
         raise DatasetError(f"{where}: image missing from the blob store; restore the blob") from exc
     if hashlib.sha256(data).hexdigest() != sha256:
         raise DatasetError(f"{where}: the stored image does not match its sha256 (corrupt blob); restore it")

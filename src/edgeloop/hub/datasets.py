@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 
-from edgeloop.errors import ConfigError, DatasetError
+from edgeloop.errors import ConfigError, Conflict, DatasetError, NotFound
 from edgeloop.hub import schema
+from edgeloop.hub.db import writing
 from edgeloop.hub.manifest import (
     SPLITS,
     DatasetVersion,
@@ -48,11 +49,11 @@ _CHUNK = 500  # bound parameters per IN (...) list, well under every engine's li
 _RETRIES = 5  # a concurrent create took the same version number: read again and retry
 
 
-class DatasetNotFound(DatasetError):
+class DatasetNotFound(DatasetError, NotFound):
     """No dataset (or no such version of it) in the hub."""
 
 
-class DatasetConflict(DatasetError):
+class DatasetConflict(DatasetError, Conflict):
     """Another writer created the same version number at the same moment."""
 
 
@@ -95,10 +96,11 @@ class SampleFilter:
 
 
 @contextmanager
-def transaction(bind: sa.Engine | sa.Connection) -> Iterator[sa.Connection]:
-    """One transaction: a new one on an engine; the caller's, or a new one, on a connection."""
+def transaction(bind: sa.Engine | sa.Connection, write: bool = False) -> Iterator[sa.Connection]:
+    """One transaction: a new one on an engine (``write``: a writer's, ``BEGIN IMMEDIATE`` on
+    SQLite, so a read-then-write never fails on a lock upgrade), or the caller's on a connection."""
     if isinstance(bind, sa.Engine):
-        with bind.begin() as conn:
+        with writing(bind) if write else bind.begin() as conn:
             yield conn
     elif bind.in_transaction():
         yield bind
@@ -173,7 +175,7 @@ def create_version(
     attempts = _RETRIES if isinstance(bind, sa.Engine) else 1
     for _ in range(attempts):
         try:
-            with transaction(bind) as conn:
+            with transaction(bind, write=True) as conn:
                 return _create(conn, name, where, statuses, fractions, seed, note)
         except sa.exc.IntegrityError:
             continue

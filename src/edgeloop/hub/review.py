@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from edgeloop.errors import EdgeloopError, RequestError
+from edgeloop.errors import Conflict, NotFound, RequestError
 from edgeloop.hub import schema
 from edgeloop.hub.datasets import SampleFilter, transaction
 
@@ -29,11 +29,11 @@ ACTIONS = ("accept", "reject")
 MAX_SKIP = 200
 
 
-class SampleNotFound(EdgeloopError):
+class SampleNotFound(NotFound):
     """No sample with that sha256 in the hub."""
 
 
-class ReviewConflict(EdgeloopError):
+class ReviewConflict(Conflict):
     """The sample changed since it was read (another reviewer answered first)."""
 
 
@@ -174,7 +174,7 @@ def submit(
         raise RequestError("send either classes (edits of the predictions) or boxes (all boxes), not both")
     expect = expect or Expect()
     s = schema.samples
-    with transaction(bind) as conn:
+    with transaction(bind, write=True) as conn:
         row = conn.execute(
             sa.select(
                 s.c.status, s.c.labelled_at, s.c.labelled_by, s.c.predictions, s.c.width, s.c.height

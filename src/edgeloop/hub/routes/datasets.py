@@ -7,8 +7,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from edgeloop.hub.deps import Principal, get_hub, require_admin
-from edgeloop.hub.http import read_json
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -19,6 +17,8 @@ from edgeloop.errors import RequestError
 from edgeloop.hub import datasets
 from edgeloop.hub.dataset_export import check_format, tar_folder, write_version
 from edgeloop.hub.datasets import SampleFilter
+from edgeloop.hub.deps import Principal, get_hub, require_admin
+from edgeloop.hub.http import read_json
 from edgeloop.hub.manifest import Fractions
 from edgeloop.validation import format_validation_error
 

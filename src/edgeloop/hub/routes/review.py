@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from edgeloop.hub.deps import Principal, get_hub, require_admin
-from edgeloop.hub.http import read_json
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -13,6 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from edgeloop.errors import RequestError
 from edgeloop.hub import review
 from edgeloop.hub.datasets import SampleFilter
+from edgeloop.hub.deps import Principal, get_hub, require_admin
+from edgeloop.hub.http import read_json
 from edgeloop.serve.http import float_param, int_param
 from edgeloop.validation import format_validation_error
 
