@@ -47,6 +47,13 @@ class HubServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-hub.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.tokens: list[str] = []  # device tokens handed out through add_device
+
+    def leaked_tokens(self) -> list[str]:
+        """Tokens (admin and devices') whose value appears in the server's log: must be none."""
+        log = self.log()
+        known = [*self.tokens, self.admin_token] if (self.data_dir / "admin.token").exists() else self.tokens
+        return [f"{t[:4]}..." for t in known if t in log]
 
     @property
     def admin_token(self) -> str:
@@ -138,6 +145,7 @@ class HubServer:
         if status != 201:
             raise RuntimeError(f"adding device {name}: {status} {body}")
         token: str = body["token"]
+        self.tokens.append(token)
         return token
 
     def upload(
