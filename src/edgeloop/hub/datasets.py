@@ -195,29 +195,14 @@ def _create(
     conditions = [*where.conditions(), s.c.status.in_(statuses)]
     unassigned = conn.execute(sa.select(s.c.sha256).where(*conditions, s.c.split.is_(None))).scalars().all()
     _assign_splits(conn, unassigned, fractions, seed)
-    columns = (s.c.sha256, s.c.split, s.c.width, s.c.height, s.c.media_type, s.c.status, s.c.labels)
-    rows = conn.execute(sa.select(*columns, s.c.predictions).where(*conditions)).all()
+    rows = _sample_rows(conn, conditions)
     if not rows:
         raise DatasetError(
             f"dataset {name}: no sample matches ({describe(where, statuses)}); label samples first "
             "(review queue or a labelling tool), widen the filters, or pass --include-pending"
         )
     latest = _latest(conn, name)
-    manifest = build_manifest(
-        [
-            SampleRow(
-                r.sha256,
-                r.split,
-                r.width,
-                r.height,
-                r.media_type,
-                "labelled" if r.status == "labelled" else "predictions",
-                r.labels if r.status == "labelled" else r.predictions,
-            )
-            for r in rows
-        ],
-        tuple(latest.names) if latest is not None else (),
-    )
+    manifest = build_manifest(rows, tuple(latest.names) if latest is not None else ())
     digest = fingerprint(manifest)
     if latest is not None and latest.fingerprint == digest:
         return _version(latest, manifest, created=False, name=name)
@@ -232,20 +217,28 @@ def _create(
         counts=split_counts(manifest),
         manifest=manifest,
     )
-    conn.execute(
-        sa.insert(schema.datasets).values(
-            name=version.name,
-            version=version.version,
-            fingerprint=version.fingerprint,
-            parent=version.parent,
-            created_at=version.created_at,
-            note=version.note,
-            names=list(version.names),
-            counts=version.counts,
-            manifest=manifest,
-        )
-    )
+    row = {k: v for k, v in version.summary().items() if k in schema.datasets.c}
+    conn.execute(sa.insert(schema.datasets).values(**row, manifest=manifest))
     return version
+
+
+def _sample_rows(conn: sa.Connection, conditions: list[sa.ColumnElement[bool]]) -> list[SampleRow]:
+    """The selected samples; a person's labels, or for pending samples the device's predictions."""
+    s = schema.samples
+    columns = (s.c.sha256, s.c.split, s.c.width, s.c.height, s.c.media_type, s.c.status)
+    rows = conn.execute(sa.select(*columns, s.c.labels, s.c.predictions).where(*conditions))
+    return [
+        SampleRow(
+            r.sha256,
+            r.split,
+            r.width,
+            r.height,
+            r.media_type,
+            "labelled" if r.status == "labelled" else "predictions",
+            r.labels if r.status == "labelled" else r.predictions,
+        )
+        for r in rows
+    ]
 
 
 def _assign_splits(conn: sa.Connection, shas: Sequence[str], fractions: Fractions, seed: int) -> None:
