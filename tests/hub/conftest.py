@@ -54,13 +54,48 @@ def _fresh_database(server_url: str) -> str:
     return server_url.rsplit("/", 1)[0] + "/" + name
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def hub_backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
-    """(db_url, blobs_url): a SQLite file or a fresh PostgreSQL database, and a blob folder."""
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """An S3-compatible server (moto) on loopback for the session (edgeloop.testing.servers)."""
+    try:
+        import edgeloop.hub.blobs.s3  # noqa: F401 - the S3 store, written on the infra branch
+        from edgeloop.testing.servers import moto_server  # type: ignore[import-not-found]
+    except ImportError:
+        _missing(
+            "S3 tests need edgeloop.hub.blobs.s3 and edgeloop.testing.servers.moto_server (not present yet)"
+        )
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+def _fresh_bucket(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    import boto3
+
+    for key, value in {
+        "EDGELOOP_S3_ENDPOINT": endpoint,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "test"),
+        "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+    }.items():
+        monkeypatch.setenv(key, value)
+    bucket = f"hub-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
+    return f"s3://{bucket}/hub"
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "postgresql-s3"])
+def hub_backend(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, str]:
+    """(db_url, blobs_url): a SQLite file, or a fresh PostgreSQL database; a blob folder, or (the
+    fleet set-up) a fresh bucket on an S3-compatible server."""
     blobs = str(tmp_path / "blobs")
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'hub.db'}", blobs
     server = request.getfixturevalue("postgres_url")
+    if request.param == "postgresql-s3":
+        blobs = _fresh_bucket(request.getfixturevalue("s3_endpoint"), monkeypatch)
     return _fresh_database(server), blobs
 
 
