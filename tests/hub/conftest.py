@@ -4,99 +4,42 @@ from __future__ import annotations
 
 import contextlib
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import numpy as np
 import pytest
 
 from edgeloop.imaging import encode_jpeg
+from edgeloop.testing.fixtures import moto_endpoint, pg_server, pg_url, s3_url  # noqa: F401
 from edgeloop.testing.hub_server import HubServer
 
 CI = os.environ.get("CI", "").lower() == "true"
 
 
-def _missing(what: str) -> None:
-    if CI:
-        pytest.fail(f"{what} (CI=true: the hub suite must run on PostgreSQL too)")
-    pytest.skip(what)
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A real PostgreSQL server on loopback for the whole session (edgeloop.testing.servers),
-    or the one $EDGELOOP_TEST_POSTGRES_URL names (a server you started; tests create databases on it)."""
-    given = os.environ.get("EDGELOOP_TEST_POSTGRES_URL")
-    if given:
-        yield given
-        return
-    try:
-        from edgeloop.testing.servers import postgres_server  # type: ignore[import-not-found]
-    except ImportError:
-        _missing("PostgreSQL tests need edgeloop.testing.servers.postgres_server (not present yet)")
-    with postgres_server() as url:
-        yield url
-
-
-def _fresh_database(server_url: str) -> str:
-    """A new empty database on the server; its URL."""
-    import sqlalchemy as sa
-
-    name = f"hub_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    finally:
-        engine.dispose()
-    return server_url.rsplit("/", 1)[0] + "/" + name
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """An S3-compatible server (moto) on loopback for the session (edgeloop.testing.servers)."""
-    try:
-        import edgeloop.hub.blobs.s3  # noqa: F401 - the S3 store, written on the infra branch
-        from edgeloop.testing.servers import moto_server  # type: ignore[import-not-found]
-    except ImportError:
-        _missing(
-            "S3 tests need edgeloop.hub.blobs.s3 and edgeloop.testing.servers.moto_server (not present yet)"
-        )
-    with moto_server() as endpoint:
-        yield endpoint
-
-
-def _fresh_bucket(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    import boto3
-
-    for key, value in {
-        "EDGELOOP_S3_ENDPOINT": endpoint,
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "test"),
-        "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
-        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-    }.items():
-        monkeypatch.setenv(key, value)
-    bucket = f"hub-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=bucket)
-    return f"s3://{bucket}/hub"
-
-
 @pytest.fixture(params=["sqlite", "postgresql", "postgresql-s3"])
-def hub_backend(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> tuple[str, str]:
-    """(db_url, blobs_url): a SQLite file, or a fresh PostgreSQL database; a blob folder, or (the
-    fleet set-up) a fresh bucket on an S3-compatible server."""
+def hub_backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    """(db_url, blobs_url): a SQLite file, or a fresh database on a real PostgreSQL server; a blob
+    folder, or (the fleet set-up) a fresh bucket on moto's S3 server. Servers come from
+    edgeloop.testing.fixtures: missing ones skip (fail under CI=true)."""
     blobs = str(tmp_path / "blobs")
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'hub.db'}", blobs
-    server = request.getfixturevalue("postgres_url")
+    db_url: str = request.getfixturevalue("pg_url")
     if request.param == "postgresql-s3":
-        blobs = _fresh_bucket(request.getfixturevalue("s3_endpoint"), monkeypatch)
-    return _fresh_database(server), blobs
+        blobs = request.getfixturevalue("s3_url")
+    return db_url, blobs
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def hub_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL: a SQLite file or a fresh PostgreSQL database (for tests of the database alone)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'hub.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
 
 
 @pytest.fixture()
@@ -156,14 +99,27 @@ def meta(**overrides: Any) -> dict[str, Any]:
 
 
 def stored_state(server: HubServer) -> tuple[int, list[str]]:
-    """(rows in samples, files under blobs/ other than upload chunks): what "nothing stored" compares."""
+    """(rows in samples, blob keys): what "nothing stored" compares."""
     status, body = server.json("GET", "/api/v1/samples?limit=1000")
     assert status == 200, body
-    blobs = Path(server.blobs_url) if server.blobs_url else server.data_dir / "blobs"
-    files = (
+    return len(body["samples"]), _blob_keys(server)
+
+
+def _blob_keys(server: HubServer) -> list[str]:
+    url = server.blobs_url or str(server.data_dir / "blobs")
+    if url.startswith("s3://"):
+        from edgeloop.testing.servers import s3_client
+
+        client = s3_client(os.environ["EDGELOOP_S3_ENDPOINT"])
+        try:
+            listed = client.list_objects_v2(Bucket=urlparse(url).netloc).get("Contents", [])
+        finally:
+            client.close()
+        return sorted(o["Key"] for o in listed)
+    blobs = Path(url)
+    return (
         sorted(str(p.relative_to(blobs)) for p in blobs.rglob("*") if p.is_file()) if blobs.exists() else []
     )
-    return len(body["samples"]), files
 
 
 @contextlib.contextmanager
