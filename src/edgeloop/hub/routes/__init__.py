@@ -6,4 +6,6 @@ ROUTERS: tuple[str, ...] = (
     "edgeloop.hub.routes.device",
     "edgeloop.hub.routes.samples",
     "edgeloop.hub.routes.uploads",
+    "edgeloop.hub.routes.datasets",
+    "edgeloop.hub.routes.review",
 )
