@@ -101,6 +101,7 @@ class LabelHub:
               p["y"] + p["height"] / 2] for p in preds],
             np.float64,
         ).reshape(-1, 4)  # fmt: skip
+        assert [p["class_id"] for p in preds] == [NAMES.index(p["class"]) for p in preds], "the devices' ids"
         return xyxy, [str(p["class"]) for p in preds]
 
 

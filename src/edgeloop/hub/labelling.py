@@ -192,6 +192,21 @@ def _known(conn: sa.Connection, shas: Iterable[str]) -> dict[str, sa.Row[Any]]:
     return found
 
 
+def hub_class_ids(rows: Iterable[sa.Row[Any]], names: Sequence[str]) -> dict[str, int]:
+    """Class ids for the labels: the devices' ids for the classes their predictions name (a
+    tool's export may list classes in any order), the next free ids for classes they never named."""
+    ids: dict[str, int] = {}
+    for row in rows:
+        for wire in (row.predictions, row.labels):
+            for p in (wire or {}).get("predictions") or []:
+                if isinstance(p, dict) and isinstance(p.get("class_id"), int):
+                    ids.setdefault(str(p.get("class")), p["class_id"])
+    for name in names:
+        if name not in ids:
+            ids[name] = max(ids.values(), default=-1) + 1
+    return ids
+
+
 def _sha_of(item: Item) -> str:
     found = SHA256.findall(item.name.lower())
     if found:
@@ -223,6 +238,7 @@ def import_labelled(
         fmt, ds = read_labels(source, format, images, names, False, issues)
         shas = [_sha_of(item) for item in ds.items]
     rows = _known(conn, shas)
+    class_ids = hub_class_ids(rows.values(), ds.names)
     stamp = time.time() if now is None else now
     labelled, unmatched, counts = [], [], [0, 0, 0, 0]
     for item, sha in zip(ds.items, shas, strict=True):
@@ -232,7 +248,7 @@ def import_labelled(
             continue
         labels = item.detections.to_json((row.width, row.height))
         for p in labels["predictions"]:
-            p["confidence"] = 1.0
+            p.update(confidence=1.0, class_id=class_ids[p["class"]])
         before = row.labels if row.labels is not None else row.predictions
         for i, n in enumerate((len(labels["predictions"]), *changed_boxes(before, labels))):
             counts[i] += n
