@@ -20,47 +20,15 @@ import sqlalchemy as sa
 from edgeloop.data import Dataset, Item
 from edgeloop.data.dataset import labelled_boxes
 from edgeloop.hub import schema
+from edgeloop.hub.blobs import open_blobs
+from edgeloop.hub.db import create_engine
 from edgeloop.hub.label_files import blob_key
+from edgeloop.hub.migrations import upgrade
 from edgeloop.imaging import encode_jpeg
 from tests.improve import labelling
 
 COLOUR_NAMES = {labelling.RED: "red", labelling.GREEN: "green", labelling.BLUE: "blue"}
 NAMES = labelling.NAMES
-
-
-class FolderBlobs:
-    """Blobs as files under a folder (the hub's folder store where it is available)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def _path(self, key: str) -> Path:
-        return self.root.joinpath(*key.split("/"))
-
-    def put(self, key: str, data: bytes) -> None:
-        self._path(key).parent.mkdir(parents=True, exist_ok=True)
-        self._path(key).write_bytes(data)
-
-    def get(self, key: str) -> bytes:
-        return self._path(key).read_bytes()
-
-    def exists(self, key: str) -> bool:
-        return self._path(key).is_file()
-
-    def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
-
-    def close(self) -> None:
-        pass
-
-
-def open_test_blobs(url: str) -> Any:
-    """The hub's blob store for ``url`` once hub-core is in; a folder store before."""
-    try:
-        from edgeloop.hub.blobs import open_blobs  # type: ignore[attr-defined]
-    except ImportError:
-        return FolderBlobs(Path(url.removeprefix("file://")))
-    return open_blobs(url)
 
 
 @dataclass
@@ -143,11 +111,12 @@ def add_samples(engine: sa.Engine, blobs: Any, device: str = "cam-1", sampler: s
 
 @contextmanager
 def label_hub(folder: Path, db_url: str | None = None, blobs_url: str | None = None) -> Iterator[LabelHub]:
-    """A hub database (SQLite in ``folder`` unless ``db_url``) and blob store with the five samples."""
+    """A hub database (SQLite in ``folder`` unless ``db_url``; migrated as ``hub migrate`` does) and
+    blob store (a folder in ``folder`` unless ``blobs_url``) holding the five samples."""
     folder.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(db_url or f"sqlite:///{folder / 'hub.db'}")
-    schema.metadata.create_all(engine)
-    blobs = open_test_blobs(blobs_url or f"file://{folder / 'blobs'}")
+    engine = create_engine(db_url or f"sqlite:///{folder / 'hub.db'}")
+    upgrade(engine)
+    blobs = open_blobs(blobs_url or str(folder / "blobs"))
     try:
         yield LabelHub(engine, blobs, add_samples(engine, blobs), folder)
     finally:

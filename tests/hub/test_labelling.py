@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +30,10 @@ FORMATS = ["labelstudio", "cvat", "coco", "yolo"]
 
 
 @pytest.fixture
-def hub(tmp_path: Path) -> LabelHub:
-    with label_hub(tmp_path / "hub") as made:
+def hub(hub_backend: tuple[str, str], tmp_path: Path) -> Iterator[LabelHub]:
+    """The five samples on SQLite and on a real PostgreSQL server (tests/hub/conftest.py)."""
+    db_url, blobs_url = hub_backend
+    with label_hub(tmp_path / "hub", db_url, blobs_url) as made:
         yield made
 
 
