@@ -22,7 +22,7 @@ from edgeloop.errors import DatasetError
 from edgeloop.hub import schema
 from edgeloop.hub.label_files import changed_boxes
 from edgeloop.hub.labelling import PendingFilter, export_pending, import_labelled
-from tests.hub.label_tools import LabelHub, label_hub
+from tests.hub.label_tools import LabelHub, check_labels, label_hub
 from tests.improve import labelling
 
 SCHEMAS = Path(__file__).parents[1] / "data" / "schemas"
@@ -44,21 +44,6 @@ def _export(hub: LabelHub, out: Path, fmt: str, filters: PendingFilter | None = 
     assert result.names == labelling.NAMES
 
 
-def _check_labels(hub: LabelHub, unlabelled_last: bool = False) -> None:
-    want = labelling.expected(hub.pre())
-    rows = hub.rows()
-    for n, (sha, item) in enumerate(zip(hub.shas, want.items, strict=True)):
-        if unlabelled_last and n == len(hub.shas) - 1:
-            assert rows[sha].status == "pending" and rows[sha].labels is None
-            continue
-        got = hub.labels(sha)
-        assert got is not None and rows[sha].status == "labelled", n
-        assert item.detections is not None
-        assert got[1] == [labelling.NAMES[c] for c in item.detections.class_id.tolist()], n
-        np.testing.assert_allclose(got[0], item.detections.xyxy, atol=1.0, err_msg=str(n))
-        assert rows[sha].labelled_by and rows[sha].labelled_at is not None
-
-
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_round_trip_through_a_labeller(fmt: str, hub: LabelHub, tmp_path: Path) -> None:
     exported = tmp_path / "export"
@@ -77,7 +62,7 @@ def test_round_trip_through_a_labeller(fmt: str, hub: LabelHub, tmp_path: Path) 
     assert (report.matched, report.unmatched) == ((4, 0) if fmt == "labelstudio" else (5, 0))
     assert (report.boxes_added, report.boxes_removed, report.boxes_modified) == (1, 1, 2)
     assert report.unlabelled == (1 if fmt == "labelstudio" else 0) and report.problems == ()
-    _check_labels(hub, unlabelled_last=fmt == "labelstudio")
+    check_labels(hub, unlabelled_last=fmt == "labelstudio")
     assert {r.labelled_by for r in hub.rows().values() if r.labels} == {"tester"}
 
 
@@ -169,7 +154,7 @@ def test_cvat_zip_without_images_and_unknown_images(hub: LabelHub, tmp_path: Pat
     with hub.engine.begin() as conn:
         report = import_labelled(conn, hub.blobs, archive)
     assert (report.format, report.matched, report.boxes_changed) == ("cvat", 5, 4)
-    _check_labels(hub)
+    check_labels(hub)
     assert {r.labelled_by for r in hub.rows().values()} == {"cvat import"}
 
     coco = tmp_path / "coco"
@@ -184,7 +169,7 @@ def test_cvat_zip_without_images_and_unknown_images(hub: LabelHub, tmp_path: Pat
     # the stranger's bytes are sample 0's, but its name names an unknown sha256: not matched
     assert (report.matched, report.unmatched, report.unmatched_names) == (5, 1, (stranger.name,))
     assert report.boxes_changed == 0, "labelled samples export their labels, not the predictions"
-    _check_labels(hub)
+    check_labels(hub)
     assert {r.labelled_by for r in hub.rows().values()} == {"again"}
 
 
@@ -199,7 +184,7 @@ def test_a_file_without_the_sha_in_its_name_is_matched_by_its_bytes(hub: LabelHu
     with hub.engine.begin() as conn:
         report = import_labelled(conn, hub.blobs, exported, format="yolo")
     assert (report.matched, report.unmatched) == (5, 0)
-    _check_labels(hub)
+    check_labels(hub)
 
 
 def test_yolo_labels_without_images_and_a_rolled_back_import(hub: LabelHub, tmp_path: Path) -> None:
@@ -214,7 +199,7 @@ def test_yolo_labels_without_images_and_a_rolled_back_import(hub: LabelHub, tmp_
     with hub.engine.begin() as conn:
         report = import_labelled(conn, hub.blobs, exported)
     assert report.matched == 5
-    _check_labels(hub)
+    check_labels(hub)
 
 
 def test_changed_boxes_counts() -> None:
