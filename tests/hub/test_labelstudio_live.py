@@ -8,17 +8,20 @@ from the export folder (no data URLs, no network).
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from edgeloop.hub.labelling import export_pending, import_labelled
 from edgeloop.testing.labelstudio import INSTALL, find_label_studio, labelstudio_server
-from tests.hub.label_tools import label_hub
+from tests.hub.label_tools import LabelHub, label_hub
 
 ROOT = Path(__file__).parents[2]
 MOVE_PX = 10.0
@@ -90,9 +93,16 @@ def test_a_box_corrected_in_label_studio_comes_back_to_the_hub(
     print(f"label studio ready in {ready_s:.1f} s, round trip {time.monotonic() - started:.1f} s")
 
 
-def _dataset_version_holds_the_correction(hub: object, sha: str, labels: list[dict[str, object]]) -> None:
+def _dataset_version_holds_the_correction(hub: LabelHub, sha: str, labels: list[dict[str, Any]]) -> None:
     """A dataset version made from the labelled samples holds the corrected box (hub datasets)."""
-    try:
-        from edgeloop.hub import datasets  # noqa: F401
-    except ImportError:
-        return  # dataset versions arrive with hub/datasets.py
+    if importlib.util.find_spec("edgeloop.hub.datasets") is None:
+        return  # dataset versions come with edgeloop.hub.datasets
+    create_version = importlib.import_module("edgeloop.hub.datasets").create_version
+    version = create_version(hub.engine, "field", note="corrected in Label Studio")
+    assert version.version == 1 and sum(version.counts.values()) == 1
+    (item,) = version.manifest["items"]
+    assert item["sha256"] == sha and item["source"] == "labelled"
+    got = sorted((p["class"], p["x"], p["y"]) for p in item["labels"]["predictions"])
+    want = sorted((p["class"], p["x"], p["y"]) for p in labels)
+    assert [g[0] for g in got] == [w[0] for w in want]
+    np.testing.assert_allclose([g[1:] for g in got], [w[1:] for w in want], atol=1.0)
