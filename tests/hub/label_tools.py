@@ -22,7 +22,7 @@ from edgeloop.data.dataset import labelled_boxes
 from edgeloop.hub import schema
 from edgeloop.hub.blobs import open_blobs
 from edgeloop.hub.db import create_engine
-from edgeloop.hub.label_files import blob_key
+from edgeloop.hub.ingest import sample_key
 from edgeloop.hub.migrations import upgrade
 from edgeloop.imaging import encode_jpeg
 from tests.improve import labelling
@@ -93,7 +93,7 @@ def add_samples(engine: sa.Engine, blobs: Any, device: str = "cam-1", sampler: s
         for i, squares in enumerate(labelling.FRAMES):
             data = encode_jpeg(labelling.frame(squares))
             sha = hashlib.sha256(data).hexdigest()
-            blobs.put(blob_key(sha), data)
+            blobs.put(sample_key(sha), data)
             predictions = wire(squares)
             classes = "," + ",".join(sorted({p["class"] for p in predictions["predictions"]})) + ","
             conn.execute(

@@ -17,7 +17,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +25,8 @@ from edgeloop.archive import extract_archive
 from edgeloop.data.formats import labelstudio
 from edgeloop.data.labelled import source_format
 from edgeloop.errors import DatasetError
+from edgeloop.hub.blobs import BlobStore
+from edgeloop.hub.ingest import sample_key
 
 UNLABELLED = labelstudio.UNLABELLED
 SHA256 = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
@@ -32,18 +34,7 @@ SUFFIXES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
 _MOVED_PX = 1.0
 
 
-class _Blobs(Protocol):
-    def get(self, key: str) -> bytes: ...
-
-    def exists(self, key: str) -> bool: ...
-
-
 Known = Callable[[Iterable[str]], Mapping[str, Any]]  # sha256s -> rows of the samples the hub holds
-
-
-def blob_key(sha256: str) -> str:
-    """The blob store key of a sample's image."""
-    return f"samples/{sha256}"
 
 
 def file_name(sha256: str, media_type: str) -> str:
@@ -51,7 +42,7 @@ def file_name(sha256: str, media_type: str) -> str:
     return sha256 + SUFFIXES.get(media_type, ".jpg")
 
 
-def fetch_blob(blobs: _Blobs, key: str, target: Path) -> bool:
+def fetch_blob(blobs: BlobStore, key: str, target: Path) -> bool:
     """Write blob ``key`` to ``target``; False when the store no longer holds it."""
     if not blobs.exists(key):
         return False
@@ -70,11 +61,11 @@ def _unwrap(folder: Path) -> Path:
     return folder
 
 
-def _stage(blobs: _Blobs, rows: Mapping[str, Any], names: dict[str, str], folder: Path) -> None:
+def _stage(blobs: BlobStore, rows: Mapping[str, Any], names: dict[str, str], folder: Path) -> None:
     """Write the image of every sample ``names`` maps (sha256 -> file name) under ``folder``."""
     for sha, name in names.items():
         if sha in rows:
-            fetch_blob(blobs, blob_key(sha), folder / name)
+            fetch_blob(blobs, sample_key(sha), folder / name)
 
 
 def _shas(text: str) -> set[str]:
@@ -83,7 +74,7 @@ def _shas(text: str) -> set[str]:
 
 @contextmanager
 def staged_source(
-    path: Path, fmt: str | None, known: Known, blobs: _Blobs
+    path: Path, fmt: str | None, known: Known, blobs: BlobStore
 ) -> Iterator[tuple[Path, Path | None]]:
     """What to hand ``read_labels``: the source (unzipped if need be) and a folder of images, or None.
 
@@ -112,7 +103,7 @@ def staged_source(
         yield source, images
 
 
-def _complete(source: Path, fmt: str, target: Path, known: Known, blobs: _Blobs) -> Path:
+def _complete(source: Path, fmt: str, target: Path, known: Known, blobs: BlobStore) -> Path:
     """A copy of a COCO or YOLO folder without images, with the images its labels name."""
     shutil.copytree(source, target)
     if fmt == "coco":

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -27,10 +27,11 @@ from edgeloop.data.dataset import Item
 from edgeloop.data.issues import Issue, Issues
 from edgeloop.data.labelled import read_labels
 from edgeloop.hub import schema
+from edgeloop.hub.blobs import BlobStore
+from edgeloop.hub.ingest import sample_key
 from edgeloop.hub.label_files import (
     SHA256,
     UNLABELLED,
-    blob_key,
     changed_boxes,
     fetch_blob,
     file_name,
@@ -40,14 +41,6 @@ from edgeloop.improve.export import ExportOptions, ExportResult, ExportSample, e
 from edgeloop.improve.inventory import iso_utc
 
 LABEL_FORMATS = ("labelstudio", "cvat", "coco", "yolo", "voc")
-
-
-class BlobReader(Protocol):
-    """What the hand-off needs of the hub's blob store (``edgeloop.hub.blobs``)."""
-
-    def get(self, key: str) -> bytes: ...
-
-    def exists(self, key: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -93,7 +86,7 @@ def pending_query(filters: PendingFilter) -> sa.Select[Any]:
     return query if filters.limit is None else query.limit(filters.limit)
 
 
-def _export_sample(row: sa.Row[Any], blobs: BlobReader) -> ExportSample:
+def _export_sample(row: sa.Row[Any], blobs: BlobStore) -> ExportSample:
     name = file_name(row.sha256, row.media_type)
     model = f"{row.model_name} {row.model_version}".strip()
     info = {
@@ -108,7 +101,7 @@ def _export_sample(row: sa.Row[Any], blobs: BlobReader) -> ExportSample:
         "captured_at": iso_utc(row.captured_at),
         "status": row.status,
     }
-    key = blob_key(row.sha256)
+    key = sample_key(row.sha256)
     return ExportSample(
         name,
         (row.width, row.height),
@@ -122,7 +115,7 @@ def _export_sample(row: sa.Row[Any], blobs: BlobReader) -> ExportSample:
 
 def export_pending(
     conn: sa.Connection,
-    blobs: BlobReader,
+    blobs: BlobStore,
     out_dir: Path,
     format: str,
     filters: PendingFilter | None = None,
@@ -216,7 +209,7 @@ def _sha_of(item: Item) -> str:
 
 def import_labelled(
     conn: sa.Connection,
-    blobs: BlobReader,
+    blobs: BlobStore,
     path: Path,
     format: str | None = None,
     by: str = "",
