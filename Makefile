@@ -28,13 +28,22 @@ $(CLIENTS)/.installed: requirements-clients.txt
 	$(CLIENTS)/bin/python -m pip install --disable-pip-version-check -q -c constraints.txt -r requirements-clients.txt
 	@touch $@
 
+# Label Studio (the labelling round trip of tests/hub/test_labelstudio_live.py), in its own
+# environment: about 1 GB and 2 minutes, and its pins are not ours. The first test run migrates
+# a template data folder inside it (edgeloop-template/, 45-55 s) that later runs start from.
+LABELSTUDIO := .venv-labelstudio
+$(LABELSTUDIO)/.installed: requirements-labelstudio.txt
+	$(PYTHON) -m venv $(LABELSTUDIO)
+	$(LABELSTUDIO)/bin/python -m pip install --disable-pip-version-check -q -r requirements-labelstudio.txt
+	@touch $@
+
 demo: $(VENV)/.core
 	$(BIN)/edgeloop demo --out demo-output
 
 system-deps:
 	@scripts/system-deps.sh
 
-test: $(VENV)/.dev $(CLIENTS)/.installed system-deps
+test: $(VENV)/.dev $(CLIENTS)/.installed $(LABELSTUDIO)/.installed system-deps
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.dev
@@ -51,4 +60,4 @@ lint: $(VENV)/.dev
 	$(BIN)/lint-imports
 
 clean:
-	rm -rf $(VENV) $(CLIENTS) demo-output .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CLIENTS) $(LABELSTUDIO) demo-output .pytest_cache .mypy_cache .ruff_cache

@@ -11,6 +11,7 @@ import typer
 
 from edgeloop.cli import hub_dataset
 from edgeloop.cli.common import err, handle_errors
+from edgeloop.cli.hub_label import app as label_app
 
 app = typer.Typer(
     name="hub", help="The hub: devices upload samples to it; datasets come out.", no_args_is_help=True
@@ -18,6 +19,7 @@ app = typer.Typer(
 device_app = typer.Typer(help="Register, list and revoke devices.", no_args_is_help=True)
 token_app = typer.Typer(help="The admin token.", no_args_is_help=True)
 app.add_typer(device_app, name="device")
+app.add_typer(label_app, name="label")
 app.add_typer(token_app, name="token")
 app.add_typer(hub_dataset.app, name="dataset")
 

@@ -1,11 +1,13 @@
-"""Spool -> a dataset to label, with the model's predictions as pre-annotations.
+"""A dataset to label, with a model's predictions as pre-annotations, from the spool or the hub.
 
-YOLO, COCO and VOC go through the dataset writers in ``data/formats`` (the
-predictions become the labels a labeller corrects); Label Studio gets import
-tasks whose boxes are ``predictions`` (``model_version``, ``score``), CVAT an
-XML whose boxes are ``source="auto"``. Every export also writes
-``samples.jsonl``: per image, the sample it came from (sha256, sampler, score,
-reason, tags, device, model, capture time).
+Both stores hand ``export_samples`` the same ``ExportSample`` (an image name, its
+size, the stored wire-format predictions, where it came from, and a way to
+write the image out), so every format is written by one path. YOLO, COCO and
+VOC go through the dataset writers in ``data/formats`` (the predictions become
+the labels a labeller corrects); Label Studio gets import tasks whose boxes are
+``predictions`` (``model_version``, ``score``), CVAT an XML whose boxes are
+``source="auto"``. Every export also writes ``samples.jsonl``: per image, the
+sample it came from (sha256, sampler, score, reason, tags, device, model, time).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,30 +68,65 @@ class ExportResult:
     images: int
     boxes: int
     names: tuple[str, ...]
-    missing: int  # samples whose file left the spool (evicted, acked) while exporting
+    missing: int  # samples whose image went away (evicted, acked, deleted) while exporting
     unknown_boxes: int  # predictions of classes not in ``names``, left out
     low_confidence: int  # predictions under ``min_confidence``, left out
 
 
+@dataclass(frozen=True)
+class ExportSample:
+    """One image to export, from any store.
+
+    Attributes:
+        name: the image's file name in the export (unique).
+        size_wh: image width and height in pixels.
+        predictions: the stored detection wire format (box centres in pixels).
+        info: where it came from: one line of ``samples.jsonl`` (``name`` first); the other
+            fields become Label Studio task data.
+        model: names the model that made the predictions (Label Studio ``model_version``).
+        score: the sampler's score (Label Studio sorts and filters tasks by it).
+        fetch: writes the image to the given path; False when the image is gone.
+    """
+
+    name: str
+    size_wh: tuple[int, int]
+    predictions: Mapping[str, Any]
+    info: Mapping[str, Any]
+    model: str
+    score: float | None
+    fetch: Callable[[Path], bool]
+
+
 def sample_name(sample: Sample) -> str:
-    """The image name of a sample in an export: its sequence number, then its hash."""
+    """The image name of a spool sample in an export: its sequence number, then its hash."""
     return f"{sample.seq:08d}-{sample.sha256[:12]}.jpg"
 
 
-def class_names(samples: Sequence[Sample]) -> tuple[str, ...]:
+def _wire(predictions: Mapping[str, Any]) -> list[dict[str, Any]]:
+    found = predictions.get("predictions") or []
+    return [p for p in found if isinstance(p, dict)]
+
+
+def class_names(samples: Sequence[ExportSample]) -> tuple[str, ...]:
     """Classes the stored predictions name, in the model's class-id order."""
     first_id: dict[str, int] = {}
     for sample in samples:
-        for p in sample.record.predictions.get("predictions") or []:
+        for p in _wire(sample.predictions):
             name = str(p.get("class", p.get("class_id")))
             first_id[name] = min(first_id.get(name, 1 << 30), int(p.get("class_id", 1 << 30)))
     return tuple(sorted(first_id, key=lambda n: (first_id[n], n)))
 
 
-def _detections(sample: Sample, names: tuple[str, ...], min_confidence: float) -> tuple[Detections, int, int]:
-    """The stored wire-format predictions (box centres in pixels) as xyxy ``Detections``."""
+def wire_detections(
+    predictions: Mapping[str, Any], names: tuple[str, ...], min_confidence: float = 0.0
+) -> tuple[Detections, int, int]:
+    """Wire-format predictions (box centres in pixels) as xyxy ``Detections`` over ``names``.
+
+    Returns:
+        the detections, how many named a class not in ``names``, how many were under ``min_confidence``.
+    """
     boxes, confidence, classes, unknown, low = [], [], [], 0, 0
-    for p in sample.record.predictions.get("predictions") or []:
+    for p in _wire(predictions):
         name = str(p.get("class", p.get("class_id")))
         if float(p.get("confidence", 1.0)) < min_confidence:
             low += 1
@@ -111,7 +148,7 @@ def _detections(sample: Sample, names: tuple[str, ...], min_confidence: float) -
 
 
 def provenance(sample: Sample) -> dict[str, Any]:
-    """Where an exported image came from (one line of ``samples.jsonl``, and Label Studio task data)."""
+    """Where an exported spool image came from (one line of ``samples.jsonl``, and Label Studio task data)."""
     r = sample.record
     return {
         "name": sample_name(sample),
@@ -128,14 +165,38 @@ def provenance(sample: Sample) -> dict[str, Any]:
     }
 
 
+def spool_sample(view: SpoolView, sample: Sample) -> ExportSample:
+    """A spool sample as an ``ExportSample`` (its image is linked out of the spool)."""
+    info = provenance(sample)
+    source = view.path(sample.sha256)
+    return ExportSample(
+        info["name"],
+        (sample.record.width, sample.record.height),
+        sample.record.predictions,
+        info,
+        info["model"] or "edgeloop",
+        sample.record.score,
+        lambda target: link_file(source, target),
+    )
+
+
 def export_spool(
     view: SpoolView, samples: Sequence[Sample], out: Path, options: ExportOptions
 ) -> ExportResult:
-    """Write ``samples`` to the new folder ``out`` in ``options.format``.
+    """Write spool ``samples`` to the new folder ``out`` in ``options.format``.
 
     The images are first linked (or copied) out of the spool, so a capture process
     evicting or acking samples meanwhile cannot break the export: a sample whose
     file is already gone is left out and counted in ``missing``.
+    """
+    return export_samples([spool_sample(view, s) for s in samples], out, options)
+
+
+def export_samples(samples: Sequence[ExportSample], out: Path, options: ExportOptions) -> ExportResult:
+    """Write ``samples`` to the new folder ``out`` in ``options.format``.
+
+    Each image is fetched into a staging folder beside ``out`` first; one that is gone
+    by then is left out and counted in ``missing``. The staging folder is removed.
     """
     FORMATS.get(options.format)
     names = options.names or class_names(samples)
@@ -144,14 +205,13 @@ def export_spool(
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".images", dir=out.parent))
     try:
-        return _export(view, samples, out, options, names, staging)
+        return _export(samples, out, options, names, staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
 def _export(
-    view: SpoolView,
-    samples: Sequence[Sample],
+    samples: Sequence[ExportSample],
     out: Path,
     options: ExportOptions,
     names: tuple[str, ...],
@@ -159,31 +219,30 @@ def _export(
 ) -> ExportResult:
     items, kept, unknown, low = [], [], 0, 0
     for sample in samples:
-        name = sample_name(sample)
-        if not _link(view.path(sample.sha256), staging / name):
+        if not sample.fetch(staging / sample.name):
             continue
-        detections, u, lo = _detections(sample, names, options.min_confidence)
+        detections, u, lo = wire_detections(sample.predictions, names, options.min_confidence)
         unknown, low = unknown + u, low + lo
-        items.append(Item(staging / name, name, (sample.record.width, sample.record.height), detections))
+        items.append(Item(staging / sample.name, sample.name, sample.size_wh, detections))
         kept.append(sample)
     ds = Dataset(names, tuple(items), "detect")
     if options.format == "labelstudio":
-        infos = {sample_name(s): _task_info(s) for s in kept}
+        infos = {s.name: _task_info(s) for s in kept}
         labelstudio.write(ds, out, "predictions", _url_of(out, options), infos)
     elif options.format == "cvat":
         cvat.write(ds, out, "auto")
     else:
         save_dataset(ds, out, options.format)
     with (out / PROVENANCE).open("w", encoding="utf-8") as f:
-        f.writelines(json.dumps(provenance(s)) + "\n" for s in kept)
+        f.writelines(json.dumps(dict(s.info)) + "\n" for s in kept)
     boxes = sum(len(i.detections) for i in items if i.detections is not None)
     return ExportResult(
         out, options.format, len(items), boxes, names, len(samples) - len(items), unknown, low
     )
 
 
-def _link(source: Path, target: Path) -> bool:
-    """Hard-link (or copy) a spool image out; False when it is gone."""
+def link_file(source: Path, target: Path) -> bool:
+    """Hard-link (or copy) a file to ``target``; False when the source is gone."""
     try:
         os.link(source, target)
     except FileNotFoundError:
@@ -196,11 +255,9 @@ def _link(source: Path, target: Path) -> bool:
     return True
 
 
-def _task_info(sample: Sample) -> labelstudio.TaskInfo:
-    data = provenance(sample)
-    data.pop("name")
-    model = data["model"] or "edgeloop"
-    return labelstudio.TaskInfo(data, model, sample.record.score)
+def _task_info(sample: ExportSample) -> labelstudio.TaskInfo:
+    data = {k: v for k, v in sample.info.items() if k != "name"}
+    return labelstudio.TaskInfo(data, sample.model, sample.score)
 
 
 def _url_of(out: Path, options: ExportOptions) -> Callable[[Item], str]:
