@@ -1,0 +1,196 @@
+"""The hub's web page in a real headless Chromium (Debian's), driven by Playwright, against the real hub.
+
+One walk through the page as a person would use it: sign in (a wrong token is refused), the
+devices list with a heartbeat, the gallery with predictions drawn and a class filter, the
+review queue by keyboard (delete a box, re-class another, accept; reject; skip), a dataset
+version created from the page; then the API proves the labels are exactly the edited boxes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+
+BOXES = {  # class -> (x1, y1, x2, y2) of its square in every image
+    "red": (64, 48, 192, 176),
+    "green": (352, 240, 480, 336),
+    "blue": (400, 40, 560, 160),
+}
+BGR = {"red": (0, 0, 255), "green": (0, 255, 0), "blue": (255, 0, 0)}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        chromium = None
+    if chromium is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium or playwright missing: `make test` installs both")
+        pytest.skip("needs Debian's chromium (apt-get install chromium) and playwright (make test)")
+    with sync_playwright() as p:
+        # Never `playwright install`: use the system browser, and keep its DNS off the network.
+        b = p.chromium.launch(
+            executable_path=chromium,
+            args=[
+                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
+                "--log-level=3",
+            ],
+        )
+        yield b
+        b.close()
+
+
+def wire(name: str, confidence: float) -> dict[str, Any]:
+    x1, y1, x2, y2 = BOXES[name]
+    return {
+        "x": (x1 + x2) / 2,
+        "y": (y1 + y2) / 2,
+        "width": x2 - x1,
+        "height": y2 - y1,
+        "confidence": confidence,
+        "class": name,
+        "class_id": list(BOXES).index(name),
+    }
+
+
+def image_with(classes: list[str], shade: int) -> bytes:
+    image = np.full((480, 640, 3), shade, np.uint8)
+    for name in classes:
+        x1, y1, x2, y2 = BOXES[name]
+        image[y1:y2, x1:x2] = BGR[name]
+    ok, data = cv2.imencode(".png", image)
+    assert ok
+    return data.tobytes()
+
+
+def upload(hub_url: str, token: str, classes: list[str], score: float, shade: int) -> str:
+    data = image_with(classes, shade)
+    sha = hashlib.sha256(data).hexdigest()
+    meta = {
+        "captured_at": time.time(),
+        "width": 640,
+        "height": 480,
+        "model_name": "colour-yolo",
+        "model_version": "3",
+        "predictions": {
+            "image": {"width": 640, "height": 480},
+            "predictions": [wire(c, 0.5 + 0.1 * i) for i, c in enumerate(classes)],
+        },
+        "sampler": "uncertainty",
+        "score": score,
+        "reason": "test",
+        "tags": [],
+    }
+    r = httpx.post(
+        f"{hub_url}/api/v1/samples",
+        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": sha},
+        files={"meta": (None, json.dumps(meta), "application/json"), "image": ("s.png", data, "image/png")},
+        timeout=10,
+    )
+    assert r.status_code == 201, r.text
+    return sha
+
+
+def boxes_of(labels: dict[str, Any]) -> list[tuple[str, float, float, float, float]]:
+    return sorted((b["class"], b["x"], b["y"], b["width"], b["height"]) for b in labels["predictions"])
+
+
+def test_review_round_trip(browser: Any, hub_server: Any) -> None:
+    url, admin = hub_server.url, hub_server.admin_token
+    device = hub_server.add_device("cam-1", "yard")
+    beat = {"model_version": "colour-yolo 3", "health": "ok", "fps": 12.5, "backlog": 7, "free_disk_bytes": 5 * 10**9}
+    r = httpx.post(f"{url}/api/v1/heartbeat", headers={"Authorization": f"Bearer {device}"}, json=beat, timeout=10)
+    assert r.status_code == 204, r.text
+    first = upload(url, device, ["red", "green", "blue"], 0.9, 100)
+    second = upload(url, device, ["green", "blue"], 0.6, 110)
+    third = upload(url, device, ["red"], 0.3, 120)
+
+    page = browser.new_page()
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        # A wrong token: the hub answers 401 and the page asks to sign in again.
+        page.goto(f"{url}/#token=not-the-token")
+        page.wait_for_function("document.getElementById('signin-error').textContent.includes('401')")
+        assert page.is_visible("#signin") and not page.is_visible("#tab-devices")
+        # The real token from the fragment: kept in sessionStorage, gone from the address bar.
+        page.goto(f"{url}/#token={admin}")
+        page.wait_for_selector("#devices tbody tr[data-name='cam-1']")
+        assert page.evaluate("location.hash") == ""
+        assert page.evaluate("sessionStorage.getItem('edgeloop-hub-token')") == admin
+        row = [c.strip() for c in page.locator("#devices tbody tr[data-name='cam-1'] td").all_text_contents()]
+        assert row[:2] == ["cam-1", "yard"] and row[2].endswith("s ago")
+        assert row[3:8] == ["colour-yolo 3", "ok", "12.5", "7", "5.0 GB"]
+
+        # Gallery: three thumbnails, predictions drawn; the class filter keeps the two with a red box.
+        page.click("#tabs button[data-tab=gallery]")
+        page.wait_for_function("document.querySelectorAll('#gallery .card[data-boxes]').length === 3")
+        drawn = page.eval_on_selector_all("#gallery .card", "cs => cs.map(c => [c.dataset.sha, c.dataset.boxes])")
+        assert drawn == [[third, "1"], [second, "2"], [first, "3"]]
+        assert page.evaluate("document.querySelector('#gallery canvas').width") == 320
+        page.fill("#f-class", "red")
+        page.click("#filters button[type=submit]")
+        page.wait_for_function(
+            "document.querySelectorAll('#gallery .card[data-boxes]').length === 2"
+            " && document.querySelectorAll('#gallery .card').length === 2"
+        )
+        shown = page.eval_on_selector_all("#gallery .card", "cs => cs.map(c => c.dataset.sha)")
+        assert shown == [third, first]
+
+        # Review: the highest score first; delete red, move to blue and make it "red"; accept.
+        page.click("#tabs button[data-tab=review]")
+        page.wait_for_function(f"document.getElementById('review-status').dataset.sha === '{first}'")
+        assert page.locator("#review-boxes li").all_text_contents()[0].startswith("red")
+        keys = {page.get_attribute(f"#review-classes span[data-key='{i}']", "data-class"): str(i) for i in range(3)}
+        assert set(keys) == {"red", "green", "blue"}
+        page.keyboard.press("x")
+        assert page.eval_on_selector_all("#review-boxes li", "ls => ls.map(l => l.dataset.class)") == ["green", "blue"]
+        page.keyboard.press("j")
+        page.keyboard.press(keys["red"])
+        assert page.eval_on_selector_all("#review-boxes li", "ls => ls.map(l => l.dataset.class)") == ["green", "red"]
+        page.keyboard.press("a")
+        page.wait_for_function(f"document.getElementById('review-status').dataset.sha === '{second}'")
+        page.keyboard.press("r")
+        page.wait_for_function(f"document.getElementById('review-status').dataset.sha === '{third}'")
+        page.keyboard.press("s")
+        page.wait_for_function("document.getElementById('review-status').textContent.includes('nothing else pending')")
+        assert page.get_attribute("#review-counter", "data-reviewed") == "2"
+
+        # A dataset version from the page: the one accepted sample, listed with its counts.
+        page.click("#tabs button[data-tab=datasets]")
+        page.fill("#c-name", "yard")
+        page.fill("#c-note", "first review")
+        page.click("#create-form button[type=submit]")
+        page.wait_for_selector("#datasets tbody tr[data-ref='yard@1']")
+        page.wait_for_function("document.getElementById('create-result').textContent.startsWith('created yard v1')")
+        cells = page.locator("#datasets tbody tr[data-ref='yard@1'] td").all_text_contents()
+        assert cells[0:2] == ["yard", "1"] and cells[8] == "first review"
+        assert sum(int(c) for c in cells[3:6]) == 1
+        assert errors == []
+    finally:
+        page.close()
+
+    # The hub holds exactly the edited boxes, the rejection, and the skipped sample still pending.
+    auth = {"Authorization": f"Bearer {admin}"}
+    got = {sha: httpx.get(f"{url}/api/v1/samples/{sha}", headers=auth, timeout=10).json() for sha in (first, second, third)}
+    assert got[first]["status"] == "labelled"
+    green, blue = wire("green", 1.0), wire("blue", 1.0)
+    expected = [("green", green["x"], green["y"], green["width"], green["height"]),
+                ("red", blue["x"], blue["y"], blue["width"], blue["height"])]
+    assert boxes_of(got[first]["labels"]) == sorted(expected)
+    assert got[second]["status"] == "rejected"
+    assert got[third]["status"] == "pending"
