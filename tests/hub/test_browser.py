@@ -96,7 +96,7 @@ def upload(hub_url: str, token: str, classes: list[str], score: float, shade: in
     }
     r = httpx.post(
         f"{hub_url}/api/v1/samples",
-        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": sha},
+        headers={**bearer(token), "Idempotency-Key": sha},
         files={"meta": (None, json.dumps(meta), "application/json"), "image": ("s.png", data, "image/png")},
         timeout=10,
     )
@@ -108,15 +108,32 @@ def boxes_of(labels: dict[str, Any]) -> list[tuple[str, float, float, float, flo
     return sorted((b["class"], b["x"], b["y"], b["width"], b["height"]) for b in labels["predictions"])
 
 
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def box_classes(page: Any) -> list[str]:
+    """The classes of the boxes on the review page, in order."""
+    classes: list[str] = page.eval_on_selector_all("#review-boxes li", "ls => ls.map(l => l.dataset.class)")
+    return classes
+
+
 def test_review_round_trip(browser: Any, hub_server: Any) -> None:
     url, admin = hub_server.url, hub_server.admin_token
     device = hub_server.add_device("cam-1", "yard")
-    beat = {"model_version": "colour-yolo 3", "health": "ok", "fps": 12.5, "backlog": 7, "free_disk_bytes": 5 * 10**9}
-    r = httpx.post(f"{url}/api/v1/heartbeat", headers={"Authorization": f"Bearer {device}"}, json=beat, timeout=10)
+    beat = {
+        "model_version": "colour-yolo 3",
+        "health": "ok",
+        "fps": 12.5,
+        "backlog": 7,
+        "free_disk_bytes": 5e9,
+    }
+    r = httpx.post(f"{url}/api/v1/heartbeat", headers=bearer(device), json=beat, timeout=10)
     assert r.status_code == 204, r.text
     first = upload(url, device, ["red", "green", "blue"], 0.9, 100)
     second = upload(url, device, ["green", "blue"], 0.6, 110)
     third = upload(url, device, ["red"], 0.3, 120)
+    shas = (first, second, third)
 
     page = browser.new_page()
     page.set_default_timeout(10_000)
@@ -139,8 +156,10 @@ def test_review_round_trip(browser: Any, hub_server: Any) -> None:
         # Gallery: three thumbnails, predictions drawn; the class filter keeps the two with a red box.
         page.click("#tabs button[data-tab=gallery]")
         page.wait_for_function("document.querySelectorAll('#gallery .card[data-boxes]').length === 3")
-        drawn = page.eval_on_selector_all("#gallery .card", "cs => cs.map(c => [c.dataset.sha, c.dataset.boxes])")
-        assert drawn == [[third, "1"], [second, "2"], [first, "3"]]
+        drawn = page.eval_on_selector_all(
+            "#gallery .card", "cs => cs.map(c => c.dataset.sha + c.dataset.boxes)"
+        )
+        assert drawn == [third + "1", second + "2", first + "3"]
         assert page.evaluate("document.querySelector('#gallery canvas').width") == 320
         page.fill("#f-class", "red")
         page.click("#filters button[type=submit]")
@@ -155,19 +174,23 @@ def test_review_round_trip(browser: Any, hub_server: Any) -> None:
         page.click("#tabs button[data-tab=review]")
         page.wait_for_function(f"document.getElementById('review-status').dataset.sha === '{first}'")
         assert page.locator("#review-boxes li").all_text_contents()[0].startswith("red")
-        keys = {page.get_attribute(f"#review-classes span[data-key='{i}']", "data-class"): str(i) for i in range(3)}
+        keys = {
+            page.get_attribute(f"#review-classes [data-key='{i}']", "data-class"): str(i) for i in range(3)
+        }
         assert set(keys) == {"red", "green", "blue"}
         page.keyboard.press("x")
-        assert page.eval_on_selector_all("#review-boxes li", "ls => ls.map(l => l.dataset.class)") == ["green", "blue"]
+        assert box_classes(page) == ["green", "blue"]
         page.keyboard.press("j")
         page.keyboard.press(keys["red"])
-        assert page.eval_on_selector_all("#review-boxes li", "ls => ls.map(l => l.dataset.class)") == ["green", "red"]
+        assert box_classes(page) == ["green", "red"]
         page.keyboard.press("a")
         page.wait_for_function(f"document.getElementById('review-status').dataset.sha === '{second}'")
         page.keyboard.press("r")
         page.wait_for_function(f"document.getElementById('review-status').dataset.sha === '{third}'")
         page.keyboard.press("s")
-        page.wait_for_function("document.getElementById('review-status').textContent.includes('nothing else pending')")
+        page.wait_for_function(
+            "document.getElementById('review-status').textContent.includes('nothing else')"
+        )
         assert page.get_attribute("#review-counter", "data-reviewed") == "2"
 
         # A dataset version from the page: the one accepted sample, listed with its counts.
@@ -176,7 +199,9 @@ def test_review_round_trip(browser: Any, hub_server: Any) -> None:
         page.fill("#c-note", "first review")
         page.click("#create-form button[type=submit]")
         page.wait_for_selector("#datasets tbody tr[data-ref='yard@1']")
-        page.wait_for_function("document.getElementById('create-result').textContent.startsWith('created yard v1')")
+        page.wait_for_function(
+            "document.getElementById('create-result').textContent.startsWith('created yard')"
+        )
         cells = page.locator("#datasets tbody tr[data-ref='yard@1'] td").all_text_contents()
         assert cells[0:2] == ["yard", "1"] and cells[8] == "first review"
         assert sum(int(c) for c in cells[3:6]) == 1
@@ -185,12 +210,16 @@ def test_review_round_trip(browser: Any, hub_server: Any) -> None:
         page.close()
 
     # The hub holds exactly the edited boxes, the rejection, and the skipped sample still pending.
-    auth = {"Authorization": f"Bearer {admin}"}
-    got = {sha: httpx.get(f"{url}/api/v1/samples/{sha}", headers=auth, timeout=10).json() for sha in (first, second, third)}
+    got = {
+        sha: httpx.get(f"{url}/api/v1/samples/{sha}", headers=bearer(admin), timeout=10).json()
+        for sha in shas
+    }
     assert got[first]["status"] == "labelled"
     green, blue = wire("green", 1.0), wire("blue", 1.0)
-    expected = [("green", green["x"], green["y"], green["width"], green["height"]),
-                ("red", blue["x"], blue["y"], blue["width"], blue["height"])]
+    expected = [
+        ("green", green["x"], green["y"], green["width"], green["height"]),
+        ("red", blue["x"], blue["y"], blue["width"], blue["height"]),
+    ]
     assert boxes_of(got[first]["labels"]) == sorted(expected)
     assert got[second]["status"] == "rejected"
     assert got[third]["status"] == "pending"
