@@ -6,6 +6,7 @@
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "edgeloop-hub-token";
 const PAGE_SIZE = 24;
+const MAX_IMAGES = 300;
 const COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324"];
 
 const hub = {
@@ -123,6 +124,12 @@ async function imageURL(sha) {
     const r = await api(`/api/v1/samples/${encodeURIComponent(sha)}/image`, { raw: true });
     url = URL.createObjectURL(await r.blob());
     hub.images.set(sha, url);
+    // Keep the newest few hundred images; a drawn canvas does not need its blob URL any more.
+    while (hub.images.size > MAX_IMAGES) {
+      const [oldest, old] = hub.images.entries().next().value;
+      URL.revokeObjectURL(old);
+      hub.images.delete(oldest);
+    }
   }
   return url;
 }
