@@ -83,6 +83,14 @@ class Unauthorized(RequestError):
     """A request lacks the server's token, or sends a wrong one."""
 
 
+class Forbidden(RequestError):
+    """A valid token asks for something its role may not do (a device on an admin route)."""
+
+
+class Conflict(RequestError):
+    """A request disagrees with the current state (e.g. a resumable upload's offset)."""
+
+
 class NotFound(EdgeloopError):
     """Something asked for by name (a model, a version, a pipeline) does not exist."""
 

@@ -13,6 +13,7 @@ from edgeloop.cli import (
     demo,
     deploy,
     export,
+    hub,
     import_,
     optimize,
     predict,
@@ -50,6 +51,7 @@ app.add_typer(bundle.app, name="bundle")
 app.add_typer(dataset.app, name="dataset")
 app.add_typer(deploy.app, name="deploy")
 app.add_typer(spool.app, name="spool")
+app.add_typer(hub.app, name="hub")
 
 
 def _version(value: bool) -> None:

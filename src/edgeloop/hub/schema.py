@@ -87,6 +87,10 @@ uploads = sa.Table(
     sa.Column("received", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("meta", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+    # The chunks received so far, in order: [[offset, end], ...], each a blob uploads/<id>/<offset>-<end>.
+    sa.Column("chunks", sa.JSON, nullable=True),
+    # One upload per device and image, so a restarted device finds and resumes its own.
+    sa.UniqueConstraint("device", "sha256", name="uploads_device_sha256"),
 )
 
 # Immutable dataset versions: the manifest (blob hashes, labels, splits) and its fingerprint.

@@ -1,0 +1,9 @@
+"""The hub's routers, by module path (each module has a ``router``); add one line per module."""
+
+ROUTERS: tuple[str, ...] = (
+    "edgeloop.hub.routes.health",
+    "edgeloop.hub.routes.devices",
+    "edgeloop.hub.routes.device",
+    "edgeloop.hub.routes.samples",
+    "edgeloop.hub.routes.uploads",
+)
