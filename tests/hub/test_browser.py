@@ -108,6 +108,11 @@ def boxes_of(labels: dict[str, Any]) -> list[tuple[str, float, float, float, flo
     return sorted((b["class"], b["x"], b["y"], b["width"], b["height"]) for b in labels["predictions"])
 
 
+def until(page: Any, condition: str) -> None:
+    """Wait until the JavaScript ``condition`` holds (as a function: the page's CSP forbids eval)."""
+    page.wait_for_function(f"() => {condition}")
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -141,8 +146,9 @@ def test_review_round_trip(browser: Any, hub_server: Any) -> None:
     page.on("pageerror", lambda e: errors.append(str(e)))
     try:
         # A wrong token: the hub answers 401 and the page asks to sign in again.
-        page.goto(f"{url}/#token=not-the-token")
-        page.wait_for_function("document.getElementById('signin-error').textContent.includes('401')")
+        shell = page.goto(f"{url}/#token=not-the-token")
+        assert shell is not None and "script-src 'self'" in shell.headers["content-security-policy"]
+        until(page, "document.getElementById('signin-error').textContent.includes('401')")
         assert page.is_visible("#signin") and not page.is_visible("#tab-devices")
         # The real token from the fragment: kept in sessionStorage, gone from the address bar.
         page.goto(f"{url}/#token={admin}")
@@ -155,7 +161,7 @@ def test_review_round_trip(browser: Any, hub_server: Any) -> None:
 
         # Gallery: three thumbnails, predictions drawn; the class filter keeps the two with a red box.
         page.click("#tabs button[data-tab=gallery]")
-        page.wait_for_function("document.querySelectorAll('#gallery .card[data-boxes]').length === 3")
+        until(page, "document.querySelectorAll('#gallery .card[data-boxes]').length === 3")
         drawn = page.eval_on_selector_all(
             "#gallery .card", "cs => cs.map(c => c.dataset.sha + c.dataset.boxes)"
         )
@@ -163,16 +169,17 @@ def test_review_round_trip(browser: Any, hub_server: Any) -> None:
         assert page.evaluate("document.querySelector('#gallery canvas').width") == 320
         page.fill("#f-class", "red")
         page.click("#filters button[type=submit]")
-        page.wait_for_function(
+        until(
+            page,
             "document.querySelectorAll('#gallery .card[data-boxes]').length === 2"
-            " && document.querySelectorAll('#gallery .card').length === 2"
+            " && document.querySelectorAll('#gallery .card').length === 2",
         )
         shown = page.eval_on_selector_all("#gallery .card", "cs => cs.map(c => c.dataset.sha)")
         assert shown == [third, first]
 
         # Review: the highest score first; delete red, move to blue and make it "red"; accept.
         page.click("#tabs button[data-tab=review]")
-        page.wait_for_function(f"document.getElementById('review-status').dataset.sha === '{first}'")
+        until(page, f"document.getElementById('review-status').dataset.sha === '{first}'")
         assert page.locator("#review-boxes li").all_text_contents()[0].startswith("red")
         keys = {
             page.get_attribute(f"#review-classes [data-key='{i}']", "data-class"): str(i) for i in range(3)
@@ -184,13 +191,11 @@ def test_review_round_trip(browser: Any, hub_server: Any) -> None:
         page.keyboard.press(keys["red"])
         assert box_classes(page) == ["green", "red"]
         page.keyboard.press("a")
-        page.wait_for_function(f"document.getElementById('review-status').dataset.sha === '{second}'")
+        until(page, f"document.getElementById('review-status').dataset.sha === '{second}'")
         page.keyboard.press("r")
-        page.wait_for_function(f"document.getElementById('review-status').dataset.sha === '{third}'")
+        until(page, f"document.getElementById('review-status').dataset.sha === '{third}'")
         page.keyboard.press("s")
-        page.wait_for_function(
-            "document.getElementById('review-status').textContent.includes('nothing else')"
-        )
+        until(page, "document.getElementById('review-status').textContent.includes('nothing else')")
         assert page.get_attribute("#review-counter", "data-reviewed") == "2"
 
         # A dataset version from the page: the one accepted sample, listed with its counts.
@@ -199,9 +204,7 @@ def test_review_round_trip(browser: Any, hub_server: Any) -> None:
         page.fill("#c-note", "first review")
         page.click("#create-form button[type=submit]")
         page.wait_for_selector("#datasets tbody tr[data-ref='yard@1']")
-        page.wait_for_function(
-            "document.getElementById('create-result').textContent.startsWith('created yard')"
-        )
+        until(page, "document.getElementById('create-result').textContent.startsWith('created yard')")
         cells = page.locator("#datasets tbody tr[data-ref='yard@1'] td").all_text_contents()
         assert cells[0:2] == ["yard", "1"] and cells[8] == "first review"
         assert sum(int(c) for c in cells[3:6]) == 1

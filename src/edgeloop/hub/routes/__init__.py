@@ -6,4 +6,5 @@ ROUTERS: tuple[str, ...] = (
     "edgeloop.hub.routes.device",
     "edgeloop.hub.routes.samples",
     "edgeloop.hub.routes.uploads",
+    "edgeloop.hub.routes.web",
 )
