@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from edgeloop.cli import hub_dataset
 from edgeloop.cli.common import err, handle_errors
 
 app = typer.Typer(
@@ -18,6 +19,7 @@ device_app = typer.Typer(help="Register, list and revoke devices.", no_args_is_h
 token_app = typer.Typer(help="The admin token.", no_args_is_help=True)
 app.add_typer(device_app, name="device")
 app.add_typer(token_app, name="token")
+app.add_typer(hub_dataset.app, name="dataset")
 
 DATA = typer.Option(Path("hub-data"), "--data", help="Hub data folder (SQLite file, blobs, admin token).")
 DB = typer.Option(

@@ -6,5 +6,7 @@ ROUTERS: tuple[str, ...] = (
     "edgeloop.hub.routes.device",
     "edgeloop.hub.routes.samples",
     "edgeloop.hub.routes.uploads",
+    "edgeloop.hub.routes.datasets",
+    "edgeloop.hub.routes.review",
     "edgeloop.hub.routes.web",
 )
