@@ -308,13 +308,19 @@ async function galleryCard(grid, s) {
 }
 
 // ---- datasets ---------------------------------------------------------------------------------
-function versionsOf(body) {
-  const list = Array.isArray(body) ? body : body.datasets || body.versions || [];
-  return list.flatMap((d) => (Array.isArray(d.versions) ? d.versions.map((v) => ({ name: d.name, ...v })) : [d]));
+// GET /api/v1/datasets lists each dataset with its latest version; GET /api/v1/datasets/NAME has them all.
+async function allVersions() {
+  const body = await api("/api/v1/datasets");
+  const lists = await Promise.all((body.datasets || []).map(async (d) => {
+    if (Array.isArray(d.versions)) return d.versions.map((v) => ({ name: d.name, ...v }));
+    if ((d.versions || 1) <= 1 && d.latest) return [d.latest];
+    return (await api(`/api/v1/datasets/${encodeURIComponent(d.name)}`)).versions || [];
+  }));
+  return lists.flat();
 }
 
 async function loadDatasets() {
-  const versions = versionsOf(await api("/api/v1/datasets"));
+  const versions = await allVersions();
   versions.sort((a, b) => a.name.localeCompare(b.name) || b.version - a.version);
   const rows = $("datasets").tBodies[0];
   rows.innerHTML = "";
@@ -347,10 +353,10 @@ async function createVersion(event) {
   out.className = "";
   out.textContent = "creating...";
   const pending = $("c-pending").checked;
-  const body = { name: $("c-name").value.trim(), note: $("c-note").value.trim(),
-                 include: pending ? "all" : "labelled", allow_predictions: pending };
-  if ($("c-device").value.trim()) body.device = $("c-device").value.trim();
-  if ($("c-class").value.trim()) body.class = $("c-class").value.trim();
+  const where = {};
+  if ($("c-device").value.trim()) where.device = $("c-device").value.trim();
+  if ($("c-class").value.trim()) where.class = $("c-class").value.trim();
+  const body = { name: $("c-name").value.trim(), note: $("c-note").value.trim(), where, include_pending: pending };
   await guarded(async () => {
     const v = await api("/api/v1/datasets", { method: "POST", json: body });
     const n = v.images ?? Object.values(v.counts || {}).reduce((a, b) => a + b, 0);

@@ -31,7 +31,8 @@ async function nextReviewItem() {
   const q = new URLSearchParams();
   if (review.skipped.length) q.set("skip", review.skipped.join(","));
   const body = await api("/api/v1/review/next" + (q.toString() ? "?" + q : ""));
-  review.pending = body && typeof body.pending === "number" ? body.pending : null;
+  const left = body && (body.remaining ?? body.pending);
+  review.pending = typeof left === "number" ? left : null;
   const item = reviewItemOf(body);
   review.item = item;
   review.image = null;
@@ -58,7 +59,7 @@ async function nextReviewItem() {
   status.dataset.sha = item.sha256;
   status.textContent = `${item.sha256.slice(0, 12)} · ${item.device} · ${item.sampler || "?"} score ${(+item.score).toFixed(2)}`
     + (item.reason ? ` (${item.reason})` : "") + (item.model ? ` · ${item.model}` : "") + ` · captured ${when(item.captured_at)}`
-    + (review.pending !== null ? ` · ${review.pending} pending` : "");
+    + (review.pending !== null ? ` · ${review.pending} pending in all` : "");
   renderReview();
   $("review-canvas").focus();
 }
