@@ -108,6 +108,14 @@ def boxes_of(labels: dict[str, Any]) -> list[tuple[str, float, float, float, flo
     return sorted((b["class"], b["x"], b["y"], b["width"], b["height"]) for b in labels["predictions"])
 
 
+EDGE_PIXEL_IS_STROKE = """([x, y, name]) => {
+    const canvas = document.querySelector('#gallery canvas');
+    const [r, g, b] = canvas.getContext('2d').getImageData(x, y, 1, 1).data;
+    const hex = '#' + [r, g, b].map(v => v.toString(16).padStart(2, '0')).join('');
+    return canvas.width === 320 && hex === classColour(name);
+}"""
+
+
 def until(page: Any, condition: str) -> None:
     """Wait until the JavaScript ``condition`` holds (as a function: the page's CSP forbids eval)."""
     page.wait_for_function(f"() => {condition}")
@@ -126,6 +134,9 @@ def box_classes(page: Any) -> list[str]:
 def test_review_round_trip(browser: Any, hub_server: Any) -> None:
     url, admin = hub_server.url, hub_server.admin_token
     device = hub_server.add_device("cam-1", "yard")
+    hub_server.add_device("cam-2", "yard")
+    gone = httpx.delete(f"{url}/api/v1/devices/cam-2", headers=bearer(admin), timeout=10)
+    assert gone.status_code == 204, gone.text
     beat = {
         "model_version": "colour-yolo 3",
         "health": "ok",
@@ -150,11 +161,18 @@ def test_review_round_trip(browser: Any, hub_server: Any) -> None:
         assert shell is not None and "script-src 'self'" in shell.headers["content-security-policy"]
         until(page, "document.getElementById('signin-error').textContent.includes('401')")
         assert page.is_visible("#signin") and not page.is_visible("#tab-devices")
-        # The real token from the fragment: kept in sessionStorage, gone from the address bar.
+        # The token pasted into the field signs in; sign out forgets it.
+        page.fill("#token", admin)
+        page.press("#token", "Enter")
+        page.wait_for_selector("#devices tbody tr[data-name='cam-1']")
+        page.click("#signout")
+        assert page.evaluate("sessionStorage.getItem('edgeloop-hub-token')") is None
+        # The token from the fragment: kept in sessionStorage, gone from the address bar.
         page.goto(f"{url}/#token={admin}")
         page.wait_for_selector("#devices tbody tr[data-name='cam-1']")
         assert page.evaluate("location.hash") == ""
         assert page.evaluate("sessionStorage.getItem('edgeloop-hub-token')") == admin
+        assert page.get_attribute("#devices tbody tr[data-name='cam-2']", "class") == "revoked"
         row = [c.strip() for c in page.locator("#devices tbody tr[data-name='cam-1'] td").all_text_contents()]
         assert row[:2] == ["cam-1", "yard"] and row[2].endswith("s ago")
         assert row[3:8] == ["colour-yolo 3", "ok", "12.5", "7", "5.0 GB"]
@@ -166,7 +184,8 @@ def test_review_round_trip(browser: Any, hub_server: Any) -> None:
             "#gallery .card", "cs => cs.map(c => c.dataset.sha + c.dataset.boxes)"
         )
         assert drawn == [third + "1", second + "2", first + "3"]
-        assert page.evaluate("document.querySelector('#gallery canvas').width") == 320
+        # The newest (red only) at half size: the box's left edge is stroked in the class's colour.
+        assert page.evaluate(EDGE_PIXEL_IS_STROKE, [31, 50, "red"]) is True
         page.fill("#f-class", "red")
         page.click("#filters button[type=submit]")
         until(
@@ -186,6 +205,10 @@ def test_review_round_trip(browser: Any, hub_server: Any) -> None:
         }
         assert set(keys) == {"red", "green", "blue"}
         page.keyboard.press("x")
+        assert box_classes(page) == ["green", "blue"]
+        page.keyboard.press("u")  # undo: the device's boxes again
+        assert box_classes(page) == ["red", "green", "blue"]
+        page.keyboard.press("Delete")
         assert box_classes(page) == ["green", "blue"]
         page.keyboard.press("j")
         page.keyboard.press(keys["red"])

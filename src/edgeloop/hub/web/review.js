@@ -48,11 +48,8 @@ async function nextReviewItem() {
     renderReview();
     return;
   }
-  review.boxes = ((item.predictions && item.predictions.predictions) || []).map((b) => ({
-    x: +b.x, y: +b.y, width: +b.width, height: +b.height, class: String(b.class), confidence: b.confidence,
-  }));
+  resetBoxes();
   noteClasses(review.boxes.map((b) => b.class));
-  review.selected = review.boxes.length ? 0 : -1;
   review.image = await loadImage(item.sha256);
   const status = $("review-status");
   status.className = "";
@@ -62,6 +59,15 @@ async function nextReviewItem() {
     + (review.pending !== null ? ` · ${review.pending} pending in all` : "");
   renderReview();
   $("review-canvas").focus();
+}
+
+// The device's predictions as editable boxes (again, after `u`).
+function resetBoxes() {
+  const item = review.item;
+  review.boxes = ((item.predictions && item.predictions.predictions) || []).map((b) => ({
+    x: +b.x, y: +b.y, width: +b.width, height: +b.height, class: String(b.class), confidence: b.confidence,
+  }));
+  review.selected = review.boxes.length ? 0 : -1;
 }
 
 function renderReview() {
@@ -131,6 +137,8 @@ async function reviewKey(event) {
       review.boxes.splice(review.selected, 1);
       review.selected = review.boxes.length ? Math.min(review.selected, review.boxes.length - 1) : -1;
     }
+  } else if (key === "u") {
+    if (review.item) resetBoxes();
   } else if (/^[0-9]$/.test(key)) {
     const name = hub.classes[+key];
     if (review.selected >= 0 && name !== undefined) review.boxes[review.selected].class = name;
