@@ -231,6 +231,12 @@ def test_review_round_trip(browser: Any, hub_server: Any) -> None:
         cells = page.locator("#datasets tbody tr[data-ref='yard@1'] td").all_text_contents()
         assert cells[0:2] == ["yard", "1"] and cells[8] == "first review"
         assert sum(int(c) for c in cells[3:6]) == 1
+        # Back in the gallery the accepted sample shows its labels, not the device's predictions.
+        page.click("#tabs button[data-tab=gallery]")
+        card = f"#gallery .card[data-sha='{first}'][data-source=labels][data-boxes]"
+        page.wait_for_selector(card)  # the page drew it anew (before: data-source=predictions)
+        assert page.get_attribute(card, "data-classes") == "green,red"
+        assert page.text_content(f"{card} .status") == "labelled"
         assert errors == []
     finally:
         page.close()

@@ -2,6 +2,7 @@
 // keyboard edits them and answers accept / reject / skip (see the help line on the page).
 "use strict";
 
+const MAX_SKIPPED = 100;
 const review = {
   item: null,     // the sample under review (GET /api/v1/review/next)
   image: null,
@@ -29,7 +30,8 @@ hub.onTab.review = loadReview;
 
 async function nextReviewItem() {
   const q = new URLSearchParams();
-  if (review.skipped.length) q.set("skip", review.skipped.join(","));
+  // The newest 100 skips (the URL stays short); older skipped samples may come round again.
+  if (review.skipped.length) q.set("skip", review.skipped.slice(-MAX_SKIPPED).join(","));
   const body = await api("/api/v1/review/next" + (q.toString() ? "?" + q : ""));
   const left = body && (body.remaining ?? body.pending);
   review.pending = typeof left === "number" ? left : null;
@@ -38,6 +40,7 @@ async function nextReviewItem() {
   review.image = null;
   review.boxes = [];
   review.selected = -1;
+  $("review-status").className = "";
   if (!item) {
     const canvas = $("review-canvas");
     canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
@@ -52,7 +55,6 @@ async function nextReviewItem() {
   noteClasses(review.boxes.map((b) => b.class));
   review.image = await loadImage(item.sha256);
   const status = $("review-status");
-  status.className = "";
   status.dataset.sha = item.sha256;
   status.textContent = `${item.sha256.slice(0, 12)} · ${item.device} · ${item.sampler || "?"} score ${(+item.score).toFixed(2)}`
     + (item.reason ? ` (${item.reason})` : "") + (item.model ? ` · ${item.model}` : "") + ` · captured ${when(item.captured_at)}`
@@ -141,7 +143,10 @@ async function reviewKey(event) {
     if (review.item) resetBoxes();
   } else if (/^[0-9]$/.test(key)) {
     const name = hub.classes[+key];
-    if (review.selected >= 0 && name !== undefined) review.boxes[review.selected].class = name;
+    if (review.selected >= 0 && name !== undefined) {
+      review.boxes[review.selected].class = name;
+      review.boxes[review.selected].confidence = undefined; // a person's class: no score shown
+    }
   } else if (["a", "Enter", "r", "s"].includes(key)) {
     event.preventDefault();
     if (review.busy || !review.item) return;
