@@ -224,6 +224,11 @@ def test_review_round_trip(browser: Any, hub_server: Any) -> None:
         # A dataset version from the page: the one accepted sample, listed with its counts.
         page.click("#tabs button[data-tab=datasets]")
         page.fill("#c-name", "yard")
+        page.fill("#c-class", "purple")  # no sample: the hub's error is shown where it was asked
+        page.click("#create-form button[type=submit]")
+        until(page, "document.getElementById('create-result').textContent.startsWith('error: 4')")
+        assert "no sample matches" in (page.text_content("#create-result") or "")
+        page.fill("#c-class", "")
         page.fill("#c-note", "first review")
         page.click("#create-form button[type=submit]")
         page.wait_for_selector("#datasets tbody tr[data-ref='yard@1']")
