@@ -59,7 +59,7 @@ def _line(v: DatasetVersion) -> str:
 
     c = v.counts
     return (
-        f"{v.name}@{v.version:<4} {iso_utc(v.created_at)}  train {c['train']:>6}  val {c['val']:>6}  "
+        f"{v.name + '@' + str(v.version):<24} {iso_utc(v.created_at)}  train {c['train']:>6}  val {c['val']:>6}  "
         f"test {c['test']:>6}  {len(v.names):>3} classes  {v.fingerprint[:12]}  {v.note}"
     ).rstrip()
 
@@ -113,6 +113,11 @@ def create(
         err.print(f"created {version.name}@{version.version} (parent {version.parent or '-'})")
     else:
         err.print(f"unchanged: the samples give exactly {version.name}@{version.version}; no new version")
+    if version.counts["test"] == 0:
+        err.print(
+            "warning: no test images in this version (too few new samples, or --test 0); a model "
+            "cannot be scored on it until more samples are labelled"
+        )
     stdout_line(_line(version))
 
 
