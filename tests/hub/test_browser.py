@@ -21,6 +21,8 @@ import httpx
 import numpy as np
 import pytest
 
+from edgeloop.testing.hub_server import HubServer
+
 BOXES = {  # class -> (x1, y1, x2, y2) of its square in every image
     "red": (64, 48, 192, 176),
     "green": (352, 240, 480, 336),
@@ -131,7 +133,7 @@ def box_classes(page: Any) -> list[str]:
     return classes
 
 
-def test_review_round_trip(browser: Any, hub_server: Any) -> None:
+def test_review_round_trip(browser: Any, hub_server: HubServer) -> None:
     url, admin = hub_server.url, hub_server.admin_token
     device = hub_server.add_device("cam-1", "yard")
     hub_server.add_device("cam-2", "yard")
