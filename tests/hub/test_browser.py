@@ -118,6 +118,14 @@ EDGE_PIXEL_IS_STROKE = """([x, y, name]) => {
 }"""
 
 
+def cards_are(shas: list[str]) -> str:
+    """A condition: the gallery shows exactly these samples, in order, all drawn."""
+    want = json.dumps(shas, separators=(",", ":"))
+    drawn = "[...document.querySelectorAll('#gallery .card[data-boxes]')].map(c => c.dataset.sha)"
+    count = f"document.querySelectorAll('#gallery .card').length === {len(shas)}"
+    return f"JSON.stringify({drawn}) === '{want}' && {count}"
+
+
 def until(page: Any, condition: str) -> None:
     """Wait until the JavaScript ``condition`` holds (as a function: the page's CSP forbids eval)."""
     page.wait_for_function(f"() => {condition}")
@@ -197,6 +205,16 @@ def test_review_round_trip(browser: Any, hub_server: HubServer) -> None:
         )
         shown = page.eval_on_selector_all("#gallery .card", "cs => cs.map(c => c.dataset.sha)")
         assert shown == [third, first]
+        # Paging with the hub's cursor: two a page, the older one on the next, and back.
+        page.evaluate("gallery.size = 2")
+        page.click("#f-clear")
+        until(page, cards_are([third, second]))
+        page.click("#page-next")
+        until(page, cards_are([first]))
+        assert page.is_disabled("#page-next") and page.text_content("#gallery-count") == "samples 3\u20133"
+        page.click("#page-prev")
+        until(page, cards_are([third, second]))
+        page.evaluate("gallery.size = 24")
 
         # Review: the highest score first; delete red, move to blue and make it "red"; accept.
         page.click("#tabs button[data-tab=review]")

@@ -5,7 +5,6 @@
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = "edgeloop-hub-token";
-const PAGE_SIZE = 24;
 const MAX_IMAGES = 300;
 const COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6", "#9a6324"];
 
@@ -233,7 +232,7 @@ async function loadDevices() {
 hub.onTab.devices = loadDevices;
 
 // ---- gallery ----------------------------------------------------------------------------------
-const gallery = { cursors: [null], page: 0, next: null };
+const gallery = { cursors: [null], page: 0, next: null, size: 24 }; // size: thumbnails a page
 
 function epoch(input) {
   return input.value ? String(new Date(input.value).getTime() / 1000) : "";
@@ -244,7 +243,7 @@ function galleryQuery() {
   const fields = { device: $("f-device").value, sampler: $("f-sampler").value.trim(), class: $("f-class").value.trim(),
                    status: $("f-status").value, since: epoch($("f-since")), until: epoch($("f-until")) };
   for (const [k, v] of Object.entries(fields)) if (v) q.set(k, v);
-  q.set("limit", String(PAGE_SIZE));
+  q.set("limit", String(gallery.size));
   const after = gallery.cursors[gallery.page];
   if (after) q.set("after", after);
   return q;
@@ -257,7 +256,7 @@ async function loadGallery() {
   gallery.next = body.next || null;
   $("page-prev").disabled = gallery.page === 0;
   $("page-next").disabled = !gallery.next;
-  const first = gallery.page * PAGE_SIZE;
+  const first = gallery.page * gallery.size;
   $("gallery-count").textContent = samples.length
     ? `samples ${first + 1}–${first + samples.length}` : "no sample matches these filters";
   const grid = $("gallery");
