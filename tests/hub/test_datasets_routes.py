@@ -101,6 +101,8 @@ def test_review_then_version_then_export(hub_server: HubServer, tmp_path: Path) 
     assert hub_server.json("GET", "/api/v1/datasets/street/1")[1] == shown
     assert hub_server.json("GET", "/api/v1/datasets/nope")[0] == 404
     assert hub_server.json("GET", "/api/v1/datasets/street/7")[0] == 404
+    status, body = hub_server.json("GET", "/api/v1/datasets/street/first")
+    assert status == 400 and "street@3" in body["error"]
 
     status, headers, data = hub_server.request("GET", "/api/v1/datasets/street/1/export?format=voc")
     assert status == 200 and headers["content-type"] == "application/x-tar"

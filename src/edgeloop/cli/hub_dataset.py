@@ -59,8 +59,9 @@ def _line(v: DatasetVersion) -> str:
 
     c = v.counts
     return (
-        f"{v.name + '@' + str(v.version):<24} {iso_utc(v.created_at)}  train {c['train']:>6}  val {c['val']:>6}  "
-        f"test {c['test']:>6}  {len(v.names):>3} classes  {v.fingerprint[:12]}  {v.note}"
+        f"{v.name + '@' + str(v.version):<24} {iso_utc(v.created_at)}  "
+        f"train {c['train']:>6}  val {c['val']:>6}  test {c['test']:>6}  "
+        f"{len(v.names):>3} classes  {v.fingerprint[:12]}  {v.note}"
     ).rstrip()
 
 

@@ -68,9 +68,9 @@ def _parse(body: Any) -> CreateBody:
         raise RequestError(f"invalid dataset request: {format_validation_error(exc, 'key')}") from None
 
 
-def _version_number(text: str) -> int | None:
-    """``latest`` or a version number from the path."""
-    return datasets.parse_ref(f"x@{text}")[1]
+def _version_number(name: str, text: str) -> int | None:
+    """``latest`` (None) or a version number from the path."""
+    return datasets.parse_ref(f"{name}@{text}")[1]
 
 
 @router.get("")
@@ -122,7 +122,9 @@ async def manifest(
     name: str, version: str, request: Request, _: Principal = Depends(require_admin)
 ) -> dict[str, Any]:
     """One version (``latest`` or a number) with its manifest."""
-    found = await run_in_threadpool(datasets.show, get_hub(request).engine, name, _version_number(version))
+    found = await run_in_threadpool(
+        datasets.show, get_hub(request).engine, name, _version_number(name, version)
+    )
     return {**found.summary(), "manifest": found.manifest}
 
 
@@ -133,7 +135,7 @@ async def export(
     """The version as a dataset folder in a tar: ``NAME-vN-FORMAT/{train,val,test}/``, ``dataset.json``."""
     fmt = check_format(request.query_params.get("format") or "yolo")
     hub = get_hub(request)
-    number = _version_number(version)
+    number = _version_number(name, version)
     work = Path(tempfile.mkdtemp(prefix="edgeloop-export-"))
 
     def build() -> tuple[Path, str]:
