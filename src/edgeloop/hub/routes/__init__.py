@@ -8,4 +8,5 @@ ROUTERS: tuple[str, ...] = (
     "edgeloop.hub.routes.uploads",
     "edgeloop.hub.routes.datasets",
     "edgeloop.hub.routes.review",
+    "edgeloop.hub.routes.web",
 )
