@@ -81,6 +81,9 @@ def test_wrong_or_revoked_token_stops_with_exit_2_and_acks_nothing(hub: HubServe
     assert revoked.returncode == 2 and "(401)" in revoked.stderr
     admin = _sync(tmp_path / "spool", hub.url, hub.admin_token, "--once")
     assert admin.returncode == 2 and "(403): use a device token" in admin.stderr
+    good = hub.add_device("cam-2b")
+    wrong_url = _sync(tmp_path / "spool", hub.url + "/hub", good, "--once")
+    assert wrong_url.returncode == 2 and "has no POST /api/v1/samples (404)" in wrong_url.stderr
     with Spool(tmp_path / "spool") as spool:
         assert spool.size[0] == 3 and spool.counters().get("acked", 0) == 0
 
