@@ -24,8 +24,8 @@ from tests.hub.sample_rows import add_sample, backend_engine, splits, wire
 
 
 @pytest.fixture
-def engine(hub_backend: tuple[str, str]) -> Iterator[sa.Engine]:
-    yield from backend_engine(hub_backend[0])
+def engine(hub_db: str) -> Iterator[sa.Engine]:
+    yield from backend_engine(hub_db)
 
 
 def test_split_assignment_is_deterministic_and_follows_the_fractions() -> None:

@@ -18,8 +18,8 @@ BOXES = [(10.0, 10.0, 8.0, 6.0, "car"), (40.0, 30.0, 10.0, 10.0, "dog"), (30.0, 
 
 
 @pytest.fixture
-def engine(hub_backend: tuple[str, str]) -> Iterator[sa.Engine]:
-    yield from backend_engine(hub_backend[0])
+def engine(hub_db: str) -> Iterator[sa.Engine]:
+    yield from backend_engine(hub_db)
 
 
 def _row(engine: sa.Engine, sha: str) -> sa.Row:  # type: ignore[type-arg]
