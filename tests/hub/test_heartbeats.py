@@ -187,3 +187,19 @@ def test_a_change_reaches_the_device_by_mqtt_at_once(broker: Broker, tmp_path: P
         assert link.mqtt is not None and link.mqtt.messages >= 2
         assert link.failures >= 1 and link.sent == 1  # one heartbeat: the interval is 60 s
         print(f"pushed change seen in {pushed:.3f} s, revocation in {revoked:.3f} s")
+
+
+def test_a_broker_that_goes_away_fails_no_hub_request(tmp_path: Path) -> None:
+    try:
+        broker_cm = mosquitto_server()
+        broker = broker_cm.__enter__()
+    except ComponentMissing as exc:
+        skip_missing(exc)
+    with HubServer(tmp_path / "data", extra_args=("--mqtt", broker.url)) as hub:
+        token = hub.add_device("cam-11")
+        broker_cm.__exit__(None, None, None)  # the broker stops while the hub runs
+        start = time.monotonic()
+        assert hub.json("POST", "/api/v1/devices", {"name": "cam-12"})[0] == 201
+        assert hub.request("DELETE", "/api/v1/devices/cam-12")[0] == 204
+        assert hub.request("GET", "/api/v1/device/state", token=token)[0] == 200
+        assert time.monotonic() - start < 5 and hub.alive()
