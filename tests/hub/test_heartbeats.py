@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -99,6 +100,8 @@ def test_sync_loop_sends_heartbeats(sqlite_hub: HubServer, tmp_path: Path) -> No
         rc, err = _stop(proc)
     assert rc == 0, err
     assert token not in err and "sent 5" in err
+    sent = int(re.search(r"heartbeats (\d+) sent, 0 failed", err).group(1))  # type: ignore[union-attr]
+    assert sent >= 2
 
 
 def test_a_dead_hub_breaks_neither_heartbeats_nor_sync(tmp_path: Path) -> None:
@@ -118,6 +121,8 @@ def test_a_dead_hub_breaks_neither_heartbeats_nor_sync(tmp_path: Path) -> None:
             rc, err = _stop(proc)
         assert rc == 0, err
         assert "sent 6 (stored 6" in err
+        counts = re.search(r"heartbeats (\d+) sent, (\d+) failed", err)
+        assert counts is not None and int(counts[1]) >= 1 and int(counts[2]) >= 5, err
     finally:
         hub.stop()
 

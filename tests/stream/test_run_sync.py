@@ -68,6 +68,12 @@ def test_hub_flags_are_checked_before_the_model_loads(
     assert no_token.returncode == 1 and "EDGELOOP_HUB_TOKEN" in no_token.stderr
     rate = run_cli(*base, "--sync-rate", "5k")
     assert rate.returncode == 1 and "--sync-rate caps the background sync: add --hub URL" in rate.stderr
+    mqtt = run_cli(*base, "--hub-mqtt", "mqtt://127.0.0.1:1883")
+    assert mqtt.returncode == 1 and "--hub-mqtt tells when the hub changed something" in mqtt.stderr
+    bad = run_cli(
+        *base, *capture, "--hub", "http://127.0.0.1:9", "--hub-token", "t", "--hub-mqtt", "http://x"
+    )
+    assert bad.returncode == 1 and "--hub-mqtt http://x: use mqtt://host:port" in bad.stderr
 
 
 def test_run_sends_heartbeats_the_hub_shows(

@@ -125,17 +125,20 @@ def sync(
             if link is not None:
                 link.close()
             target.close()
-        _summary(syncer, summary_json, acker, stopped_by[0] if stopped_by else None)
+        _summary(syncer, summary_json, acker, stopped_by[0] if stopped_by else None, link)
 
 
-def _summary(syncer: Any, as_json: bool, acker: Any, stopped_by: str | None = None) -> None:
+def _summary(syncer: Any, as_json: bool, acker: Any, stopped_by: str | None = None, link: Any = None) -> None:
     backlog, size = acker.backlog()
     if as_json:
         report = {**syncer.stats.as_dict(), "backlog": backlog, "backlog_bytes": size}
+        if link is not None:
+            report["heartbeats"] = {"sent": link.sent, "failed": link.failures}
         err.print(json.dumps(report), markup=False, highlight=False)
         return
     how = f"stopped by {stopped_by}: " if stopped_by else ""
-    err.print(f"{how}{syncer.stats.line()}; {backlog} still held ({size / 1e6:.1f} MB)", markup=False)
+    held = f"; {backlog} still held ({size / 1e6:.1f} MB)"
+    err.print(f"{how}{syncer.stats.line()}{held}{link_line(link)}", markup=False)
 
 
 class _Display:
@@ -313,7 +316,14 @@ def serve_facts(state: Any, manager: Any) -> Any:
 def background_summary(sync: Any, stats: Any) -> str:
     """The summary line of a background sync that has stopped."""
     why = f"; stopped early: {sync.error}" if sync.error else ""
-    return f"sync to {sync.target.description}: {stats.line()}{why}"
+    return f"sync to {sync.target.description}: {stats.line()}{link_line(sync.link)}{why}"
+
+
+def link_line(link: Any) -> str:
+    """``; heartbeats N sent, M failed`` of a ``HubLink`` ("" without one)."""
+    if link is None:
+        return ""
+    return f"; heartbeats {link.sent} sent, {link.failures} failed"
 
 
 def hub_option() -> Any:
