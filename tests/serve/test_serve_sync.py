@@ -27,7 +27,7 @@ def test_serve_syncs_captured_images_to_the_hub(
         monkeypatch.setenv("EDGELOOP_HUB_TOKEN", token)
         server = start_server(
             [yolo_bundle.root], tmp_path / "log", "--capture", str(policy), "--spool", str(spool),
-            "--hub", hub.url, "--sync-rate", "2M",
+            "--hub", hub.url, "--sync-rate", "2M", "--heartbeat-s", "0.3",
         )  # fmt: skip
         try:
             url = f"{server.url}/v1/models/{DET}/predict"
@@ -44,6 +44,14 @@ def test_serve_syncs_captured_images_to_the_hub(
                 time.sleep(0.1)
             assert len(listed) == 3 and {s["device"] for s in listed} == {"gate-1"}
             assert {s["sampler"] for s in listed} == {"flagged"}
+            while time.monotonic() < deadline:  # a heartbeat after the uploads: backlog 0
+                devices = hub.json("GET", "/api/v1/devices")[1]["devices"]
+                beat = next(d for d in devices if d["name"] == "gate-1")
+                if beat["backlog"] == 0 and beat["last_seen"]:
+                    break
+                time.sleep(0.1)
+            assert beat["backlog"] == 0 and beat["health"] == "ok" and beat["free_disk_bytes"] > 0
+            assert beat["model_version"] == str(yolo_bundle.manifest.version) and beat["fps"] is not None
         finally:
             server.stop()
     log = server.log.read_text()

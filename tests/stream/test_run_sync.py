@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -66,3 +68,36 @@ def test_hub_flags_are_checked_before_the_model_loads(
     assert no_token.returncode == 1 and "EDGELOOP_HUB_TOKEN" in no_token.stderr
     rate = run_cli(*base, "--sync-rate", "5k")
     assert rate.returncode == 1 and "--sync-rate caps the background sync: add --hub URL" in rate.stderr
+    mqtt = run_cli(*base, "--hub-mqtt", "mqtt://127.0.0.1:1883")
+    assert mqtt.returncode == 1 and "--hub-mqtt tells when the hub changed something" in mqtt.stderr
+    bad = run_cli(
+        *base, *capture, "--hub", "http://127.0.0.1:9", "--hub-token", "t", "--hub-mqtt", "http://x"
+    )
+    assert bad.returncode == 1 and "--hub-mqtt http://x: use mqtt://host:port" in bad.stderr
+
+
+def test_run_sends_heartbeats_the_hub_shows(
+    yolo_bundle: Bundle, clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy, spool = tmp_path / "policy.yaml", tmp_path / "spool"
+    policy.write_text(KEEP_HALF)
+    with HubServer(tmp_path / "data") as hub:
+        monkeypatch.setenv("EDGELOOP_HUB_TOKEN", hub.add_device("line-4", "hall-a"))
+        args = ["run", str(yolo_bundle.root), "--source", str(clip), "--max-fps", "25"]
+        args += ["--capture", str(policy), "--spool", str(spool), "--hub", hub.url, "--heartbeat-s", "0.5"]
+        result = run_cli(*args, "--sync-rate", "20k")  # slow: samples stay in the backlog a while
+        assert result.returncode == 0, result.stderr
+        device = next(d for d in hub.json("GET", "/api/v1/devices")[1]["devices"] if d["name"] == "line-4")
+        manifest = yolo_bundle.manifest
+        assert device["model_version"] == str(manifest.version) and device["last_seen"] is not None
+        assert device["fps"] > 0 and device["free_disk_bytes"] > 0
+        assert device["health"] in ("ok", "degraded")  # degraded: only for dropped frames (below)
+        assert device["backlog"] >= 0
+        with contextlib.closing(sqlite3.connect(tmp_path / "data" / "hub.db")) as db:
+            (stored,) = db.execute("SELECT heartbeat FROM devices WHERE name = 'line-4'").fetchone()
+        beat = json.loads(stored)  # the whole body, as the hub keeps it
+        assert beat["model_name"] == manifest.name and beat["edgeloop_version"] and beat["uptime_s"] > 0
+        # ok, or (a busy machine) capture dropped frames in the last interval
+        assert (beat["health"], beat["reason"]) == ("ok", "") or beat["reason"].startswith("capture dropped")
+        assert beat["capture_drops"] >= 0 and "sent" in beat["sync"]
+        print(f"last heartbeat: fps {beat['fps']}, backlog {beat['backlog']} ({beat['backlog_bytes']} B)")

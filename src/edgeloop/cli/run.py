@@ -17,6 +17,9 @@ from edgeloop.cli.capture import RTSP_HELP
 from edgeloop.cli.common import err, handle_errors, run_until_signalled
 from edgeloop.cli.sync import (
     background_summary,
+    capture_facts,
+    heartbeat_option,
+    hub_mqtt_option,
     hub_option,
     hub_token_option,
     start_background_sync,
@@ -97,6 +100,8 @@ def run(
     hub: str | None = hub_option(),
     hub_token: str | None = hub_token_option(),
     sync_rate: str | None = sync_rate_option(),
+    heartbeat_s: float = heartbeat_option(),
+    hub_mqtt: str | None = hub_mqtt_option(),
 ) -> None:
     """Run a detection bundle on video sources, with live stats; Ctrl-C stops cleanly."""
     # FFmpeg's and OpenCV's own lines on every failed reconnect attempt drown the status line;
@@ -111,7 +116,7 @@ def run(
 
     config = backend_settings(backend, device, threads)
     capture_sink = _capture_sink(capture, spool, device_id)
-    sync_settings = sync_flags(hub, hub_token, sync_rate, spool)
+    sync_settings = sync_flags(hub, hub_token, sync_rate, spool, heartbeat_s, hub_mqtt)
     synced: list[str] = []
     zones_config = load_zones(zones) if zones is not None else None
     live = LiveOptions(connect_timeout_s=connect_timeout, reconnect_timeout_s=reconnect_timeout)
@@ -132,7 +137,8 @@ def run(
             if sink.unavailable:  # a full or failing disk stops capture, never inference
                 err.print(f"warning: capture is off for this run: {sink.unavailable}", markup=False)
         if sync_settings is not None and spool is not None:
-            background = start_background_sync(sync_settings, spool)
+            facts = capture_facts(captures, predictor.bundle.manifest)
+            background = start_background_sync(sync_settings, spool, facts)
             if background is not None:  # stopped before the capture sink closes (LIFO)
                 stack.callback(lambda: synced.append(background_summary(background, background.close())))
         pipeline = Pipeline(

@@ -16,8 +16,11 @@ from edgeloop.cli.capture import capture_flags
 from edgeloop.cli.common import err, handle_errors
 from edgeloop.cli.sync import (
     background_summary,
+    heartbeat_option,
+    hub_mqtt_option,
     hub_option,
     hub_token_option,
+    serve_facts,
     start_background_sync,
     sync_flags,
     sync_rate_option,
@@ -69,6 +72,8 @@ def serve(
     hub: str | None = hub_option(),
     hub_token: str | None = hub_token_option(),
     sync_rate: str | None = sync_rate_option(),
+    heartbeat_s: float = heartbeat_option(),
+    hub_mqtt: str | None = hub_mqtt_option(),
 ) -> None:
     """Serve bundles over HTTP: /v1 (native), /v2 (Open Inference Protocol), Roboflow routes."""
     import time
@@ -79,7 +84,7 @@ def serve(
 
     settings = backend_settings(backend, device, threads)
     capture_flags(capture, spool, device_id)  # checked before the models load
-    sync_settings = sync_flags(hub, hub_token, sync_rate, spool)
+    sync_settings = sync_flags(hub, hub_token, sync_rate, spool, heartbeat_s, hub_mqtt)
     if spinning is not None:
         if "allow_spinning" not in type(settings).model_fields:
             raise ConfigError(f"--spinning/--no-spinning: backend '{backend}' has no busy-wait setting")
@@ -122,7 +127,7 @@ def serve(
         )
     background = None
     if sync_settings is not None and spool is not None and app.state.server.capture is not None:
-        background = start_background_sync(sync_settings, spool)
+        background = start_background_sync(sync_settings, spool, serve_facts(app.state.server, manager))
     auth = "token required" if config.token else "no token (loopback only)"
     bound_port = sock.getsockname()[1]
     err.print(f"serving on http://{host}:{bound_port} ({auth}); web page at /, API docs at /docs")

@@ -20,6 +20,27 @@ TOKEN_ENV = "EDGELOOP_HUB_TOKEN"
 EXIT_REFUSED = 2
 
 
+def heartbeat_option() -> Any:
+    """``--heartbeat-s`` of run, serve and sync."""
+    return typer.Option(
+        30.0,
+        "--heartbeat-s",
+        min=0.1,
+        help="With --hub: seconds between heartbeats (model, health, fps, backlog, free disk) and "
+        "checks for hub changes.",
+    )
+
+
+def hub_mqtt_option() -> Any:
+    """``--hub-mqtt`` of run, serve and sync."""
+    return typer.Option(
+        None,
+        "--hub-mqtt",
+        help="With --hub: the MQTT broker the hub's --mqtt publishes to (mqtt://host:port); "
+        "hub changes are then noticed at once instead of at the next heartbeat.",
+    )
+
+
 @handle_errors
 def sync(
     spool: Path = typer.Option(..., "--spool", help="Spool folder that capture writes into."),
@@ -42,17 +63,26 @@ def sync(
         "8M", "--resumable-above", help="Files larger than this use the hub's resumable uploads."
     ),
     summary_json: bool = typer.Option(False, "--summary-json", help="Print the summary as JSON on stderr."),
+    heartbeat_s: float = heartbeat_option(),
+    hub_mqtt: str | None = hub_mqtt_option(),
 ) -> None:
     """Send captured samples home: each leaves the spool only once the target holds it.
 
     Runs beside `edgeloop run --capture` (the spool stays theirs); Ctrl-C stops cleanly.
     """
+    from edgeloop.errors import ConfigError
     from edgeloop.improve.acker import SpoolAcker
     from edgeloop.improve.bandwidth import parse_rate
     from edgeloop.improve.sync import Syncer, SyncFailed
     from edgeloop.improve.sync_targets import TargetOptions, TargetRefused, open_target, target_kind
 
     kind = target_kind(hub, to)
+    if hub_mqtt is not None:
+        from edgeloop.improve.hublink import check_mqtt_url
+
+        if kind != "hub":
+            raise ConfigError("--hub-mqtt tells when the hub changed something: use it with --hub URL")
+        check_mqtt_url(hub_mqtt)
     options = TargetOptions(
         location=hub if hub is not None else str(to),
         token=token if kind == "hub" else None,
@@ -65,6 +95,19 @@ def sync(
     display = _Display()
     with SpoolAcker(spool) as acker:
         syncer = Syncer(acker, target, rate_bps, once=once, log=display.log, on_progress=display.show)
+        link = None
+        if kind == "hub" and not once and token:  # loop mode: heartbeats and the hub's changes
+            from edgeloop.improve.hublink import open_link
+
+            link = open_link(
+                options.location,
+                token,
+                str(spool),
+                heartbeat_s,
+                hub_mqtt,
+                sync=lambda: (syncer.stats.as_dict(), None),
+                say=display.log,
+            )
         backlog, size = acker.backlog()
         cap = f", at most {rate} bytes/s" if rate else ""
         err.print(
@@ -79,18 +122,23 @@ def sync(
             _summary(syncer, summary_json, acker)
             raise typer.Exit(EXIT_REFUSED if isinstance(exc, TargetRefused) else 1) from None
         finally:
+            if link is not None:
+                link.close()
             target.close()
-        _summary(syncer, summary_json, acker, stopped_by[0] if stopped_by else None)
+        _summary(syncer, summary_json, acker, stopped_by[0] if stopped_by else None, link)
 
 
-def _summary(syncer: Any, as_json: bool, acker: Any, stopped_by: str | None = None) -> None:
+def _summary(syncer: Any, as_json: bool, acker: Any, stopped_by: str | None = None, link: Any = None) -> None:
     backlog, size = acker.backlog()
     if as_json:
         report = {**syncer.stats.as_dict(), "backlog": backlog, "backlog_bytes": size}
+        if link is not None:
+            report["heartbeats"] = {"sent": link.sent, "failed": link.failures}
         err.print(json.dumps(report), markup=False, highlight=False)
         return
     how = f"stopped by {stopped_by}: " if stopped_by else ""
-    err.print(f"{how}{syncer.stats.line()}; {backlog} still held ({size / 1e6:.1f} MB)", markup=False)
+    held = f"; {backlog} still held ({size / 1e6:.1f} MB)"
+    err.print(f"{how}{syncer.stats.line()}{held}{link_line(link)}", markup=False)
 
 
 class _Display:
@@ -158,13 +206,22 @@ class SyncFlags:
     hub: str
     token: str
     rate_bps: int | None
+    heartbeat_s: float = 30.0
+    mqtt: str | None = None
 
 
-def sync_flags(hub: str | None, token: str | None, rate: str | None, spool: Path | None) -> SyncFlags | None:
+def sync_flags(
+    hub: str | None,
+    token: str | None,
+    rate: str | None,
+    spool: Path | None,
+    heartbeat_s: float = 30.0,
+    mqtt: str | None = None,
+) -> SyncFlags | None:
     """The background sync settings (None without ``--hub``).
 
     Raises:
-        ConfigError: ``--hub`` without ``--spool``, without a token, a bad URL or rate.
+        ConfigError: ``--hub`` without ``--spool``, without a token, a bad URL, rate or MQTT URL.
     """
     from edgeloop.errors import ConfigError
     from edgeloop.improve.bandwidth import parse_rate
@@ -173,18 +230,25 @@ def sync_flags(hub: str | None, token: str | None, rate: str | None, spool: Path
     if hub is None:
         if rate is not None:
             raise ConfigError("--sync-rate caps the background sync: add --hub URL")
+        if mqtt is not None:
+            raise ConfigError("--hub-mqtt tells when the hub changed something: add --hub URL")
         return None
+    if mqtt is not None:
+        from edgeloop.improve.hublink import check_mqtt_url
+
+        check_mqtt_url(mqtt)
     target_kind(hub, None)
     if spool is None:
         raise ConfigError("--hub sends captured frames: add --capture POLICY.yaml --spool DIR")
     if not token:
         raise ConfigError(f"--hub needs the device's token: set {TOKEN_ENV} (or pass --hub-token)")
-    return SyncFlags(hub, token, parse_rate(rate) if rate is not None else None)
+    return SyncFlags(hub, token, parse_rate(rate) if rate is not None else None, heartbeat_s, mqtt)
 
 
-def start_background_sync(flags: SyncFlags, spool: Path) -> Any:
-    """Start sync beside capture (``improve.background.BackgroundSync``); None with a warning when the
-    spool cannot be opened for it (capture off on a full disk): inference runs on."""
+def start_background_sync(flags: SyncFlags, spool: Path, facts: Any = None) -> Any:
+    """Start sync beside capture (``improve.background.BackgroundSync``) with heartbeats (``facts``:
+    a callable returning ``improve.heartbeat.DeviceFacts``); None with a warning when the spool
+    cannot be opened for it (capture off on a full disk): inference runs on."""
     from edgeloop.improve.background import BackgroundSync
     from edgeloop.improve.spool import SpoolError
     from edgeloop.improve.sync_targets import TargetOptions
@@ -195,7 +259,16 @@ def start_background_sync(flags: SyncFlags, spool: Path) -> Any:
         err.print(f"sync: {line}", markup=False)
 
     try:
-        sync = BackgroundSync(spool, "hub", TargetOptions(flags.hub, flags.token), flags.rate_bps, log=log)
+        sync = BackgroundSync(
+            spool,
+            "hub",
+            TargetOptions(flags.hub, flags.token),
+            flags.rate_bps,
+            log=log,
+            heartbeat_s=flags.heartbeat_s,
+            mqtt_url=flags.mqtt,
+            **({"facts": facts} if facts is not None else {}),
+        )
     except SpoolError as exc:
         err.print(f"warning: sync is off for this run: {exc}", markup=False)
         return None
@@ -204,10 +277,53 @@ def start_background_sync(flags: SyncFlags, spool: Path) -> Any:
     return sync
 
 
+def capture_facts(captures: list[Any], manifest: Any) -> Any:
+    """What ``run`` reports in heartbeats: the bundle, frames offered to capture, capture's drops."""
+    from edgeloop.improve.heartbeat import DeviceFacts, capture_drops
+
+    def facts() -> DeviceFacts:
+        counters = [c.counters() for c in captures]
+        off = [f"capture is off: {c.unavailable}" for c in captures if c.unavailable]
+        return DeviceFacts(
+            manifest.name,
+            str(manifest.version),
+            sum(int(c.get("offered", 0)) for c in counters),
+            sum(capture_drops(c) for c in counters),
+            off[0] if off else None,
+        )
+
+    return facts
+
+
+def serve_facts(state: Any, manager: Any) -> Any:
+    """What ``serve`` reports in heartbeats: its models (``name:version``, several joined by
+    commas), images offered to capture and capture's drops."""
+    from edgeloop.improve.heartbeat import DeviceFacts, capture_drops
+
+    models = sorted((name, str(worker.version)) for name, worker in manager.items())
+
+    def facts() -> DeviceFacts:
+        hook = state.capture
+        counters = hook.run_counters() if hook is not None else {}
+        names = ",".join(name for name, _ in models)
+        version = models[0][1] if len(models) == 1 else ",".join(f"{name}:{v}" for name, v in models)
+        frames = int(counters.get("offered", 0)) if hook is not None else None
+        return DeviceFacts(names, version, frames, capture_drops(counters))
+
+    return facts
+
+
 def background_summary(sync: Any, stats: Any) -> str:
     """The summary line of a background sync that has stopped."""
     why = f"; stopped early: {sync.error}" if sync.error else ""
-    return f"sync to {sync.target.description}: {stats.line()}{why}"
+    return f"sync to {sync.target.description}: {stats.line()}{link_line(sync.link)}{why}"
+
+
+def link_line(link: Any) -> str:
+    """``; heartbeats N sent, M failed`` of a ``HubLink`` ("" without one)."""
+    if link is None:
+        return ""
+    return f"; heartbeats {link.sent} sent, {link.failures} failed"
 
 
 def hub_option() -> Any:

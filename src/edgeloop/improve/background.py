@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edgeloop.improve.acker import SpoolAcker
+from edgeloop.improve.heartbeat import DeviceFacts
+from edgeloop.improve.hublink import HubLink, open_link
 from edgeloop.improve.sync import Syncer, SyncStats
 from edgeloop.improve.sync_targets import TargetOptions, TargetRefused, open_target
 
@@ -25,7 +27,10 @@ class BackgroundSync:
         kind: a sync target name (``hub``, ``folder``, ``s3``).
         options: the target's settings.
         rate_bps: bandwidth cap in bytes/s (None: none).
-        log: gets one line per notable event (rejections, waits, a stop).
+        log: gets one line per notable event (rejections, waits, a stop, a hub state change).
+        heartbeat_s: with a hub, send heartbeats (and poll the device's state) this often; None: don't.
+        mqtt_url: with a hub, the broker it publishes changes to (``--hub-mqtt``).
+        facts: what the model's process knows, for the heartbeats.
     """
 
     def __init__(
@@ -35,6 +40,9 @@ class BackgroundSync:
         options: TargetOptions,
         rate_bps: int | None = None,
         log: Callable[[str], None] = lambda line: None,
+        heartbeat_s: float | None = None,
+        mqtt_url: str | None = None,
+        facts: Callable[[], DeviceFacts] = DeviceFacts,
     ) -> None:
         self.acker = SpoolAcker(spool_dir)
         try:
@@ -47,6 +55,18 @@ class BackgroundSync:
         self._log = log
         self._thread = threading.Thread(target=self._work, name="sync", daemon=True)
         self._thread.start()
+        self.link: HubLink | None = None
+        if kind == "hub" and heartbeat_s is not None and options.token:
+            self.link = open_link(
+                options.location,
+                options.token,
+                str(spool_dir),
+                heartbeat_s,
+                mqtt_url,
+                facts,
+                lambda: (self.syncer.stats.as_dict(), self.error),
+                log,
+            )
 
     def _work(self) -> None:
         try:
@@ -66,6 +86,8 @@ class BackgroundSync:
     def close(self) -> SyncStats:
         """Stop the thread (an upload in progress is abandoned, not acked) and release the spool."""
         self.syncer.stop()
+        if self.link is not None:
+            self.link.close()
         self._thread.join()
         self.target.close()
         self.acker.close()
