@@ -1,0 +1,215 @@
+"""Several real hub processes on one database and one blob store, the load run over them, and the
+exactly-once check afterwards (rows and blobs compared with what the devices meant to send)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeloop.testing.hub_load import FleetSimulator, LoadOptions, LoadStats, Sample, make_samples, percentile
+from edgeloop.testing.hub_server import HubServer
+
+
+class HubFleet:
+    """``count`` ``edgeloop hub serve`` processes sharing ``db_url`` and the blob folder ``blobs``."""
+
+    def __init__(self, workdir: Path, db_url: str, blobs: str, count: int = 2) -> None:
+        self.workdir, self.db_url, self.blobs = Path(workdir), db_url, blobs
+        self.admin_token = secrets.token_urlsafe(32)
+        self.hubs = [
+            HubServer(self.workdir / f"hub{i}", db_url=db_url, blobs_url=blobs) for i in range(count)
+        ]
+
+    @property
+    def urls(self) -> list[str]:
+        return [hub.url for hub in self.hubs]
+
+    def migrate(self) -> None:
+        """``edgeloop hub migrate`` once, before any hub starts."""
+        args = [sys.executable, "-m", "edgeloop", "hub", "migrate", "--data", str(self.workdir / "admin")]
+        done = subprocess.run([*args, "--db", self.db_url], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"edgeloop hub migrate failed:\n{done.stderr}")
+
+    def start(self) -> HubFleet:
+        """Migrate, then start every hub with the same admin token."""
+        self.migrate()
+        for hub in self.hubs:
+            hub.data_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(hub.data_dir / "admin.token", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as file:
+                file.write(self.admin_token + "\n")
+        for hub in self.hubs:
+            hub.start()
+        return self
+
+    def stop(self) -> None:
+        for hub in self.hubs:
+            hub.stop()
+
+    def __enter__(self) -> HubFleet:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    async def register(self, names: list[str], concurrency: int = 16) -> dict[str, str]:
+        """Add each device through the admin API (spread over the hubs); name -> token."""
+        import httpx
+
+        tokens: dict[str, str] = {}
+        gate = asyncio.Semaphore(concurrency)
+        headers = {"Authorization": f"Bearer {self.admin_token}"}
+
+        async def add(client: httpx.AsyncClient, i: int, name: str) -> None:
+            url = self.urls[i % len(self.urls)]
+            async with gate:
+                response = await client.post(f"{url}/api/v1/devices", json={"name": name}, headers=headers)
+            if response.status_code != 201:
+                raise RuntimeError(f"adding {name}: {response.status_code} {response.text}")
+            tokens[name] = response.json()["token"]
+
+        async with httpx.AsyncClient(timeout=60) as client:
+            await asyncio.gather(*(add(client, i, n) for i, n in enumerate(names)))
+        return tokens
+
+
+@dataclass
+class Verification:
+    """The hub's state compared with what the devices meant to send."""
+
+    expected: int
+    rows: int
+    blobs: int
+    lost: list[str] = field(default_factory=list)  # meant to be sent, not acked or not held
+    duplicated: list[str] = field(default_factory=list)  # stored (201) twice, or a row nobody sent
+    wrong_device: list[str] = field(default_factory=list)
+    bad_blobs: list[str] = field(default_factory=list)  # missing, or bytes that do not hash to the key
+    temp_files: int = 0  # leftovers of a blob write cut by kill -9 (harmless; never a sample)
+    devices_seen: int = 0  # devices with a stored heartbeat
+
+    @property
+    def ok(self) -> bool:
+        return not (self.lost or self.duplicated or self.wrong_device or self.bad_blobs)
+
+
+def verify(db_url: str, blobs: Path, samples: dict[str, list[Sample]], stats: LoadStats) -> Verification:
+    """Count and sha256-set compare: every sample acked once, held once, by its device, blob intact."""
+    import sqlalchemy as sa
+
+    from edgeloop.hub import schema
+    from edgeloop.hub.db import create_engine
+
+    expected = {s.sha256: s for group in samples.values() for s in group}
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            rows = {r.sha256: r.device for r in conn.execute(sa.select(schema.samples.c.sha256, schema.samples.c.device))}
+            seen = conn.execute(
+                sa.select(sa.func.count()).select_from(schema.devices).where(schema.devices.c.last_seen.is_not(None))
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    folder = blobs / "samples"
+    files = {p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")} if folder.exists() else set()
+    result = Verification(len(expected), len(rows), len(files), devices_seen=int(seen))
+    result.temp_files = sum(1 for p in blobs.rglob(".tmp-*"))
+    for sha, sample in expected.items():
+        acks = stats.acks.get(sha, [])
+        if not acks or sha not in rows:
+            result.lost.append(sha)
+            continue
+        if sum(1 for code, _ in acks if code == 201) > 1 or len(acks) > 1:
+            result.duplicated.append(sha)
+        if rows[sha] != sample.device:
+            result.wrong_device.append(sha)
+        path = folder / sha
+        if sha not in files or hashlib.sha256(path.read_bytes()).hexdigest() != sha:
+            result.bad_blobs.append(sha)
+    result.duplicated += sorted(set(rows) - set(expected))
+    return result
+
+
+@dataclass
+class LoadResult:
+    options: LoadOptions
+    stats: LoadStats
+    verification: Verification
+    register_s: float
+    hubs_alive: list[bool]
+
+    def summary(self) -> dict[str, Any]:
+        """The numbers a report prints (latencies in ms)."""
+        s, v = self.stats, self.verification
+        upload_s = max(s.uploads_done - s.started, 1e-9)
+        run_s = max(s.finished - s.started, 1e-9)
+        kill = s.kill_time if s.kill_time is not None else float("inf")
+        before = [d for t, d in s.latencies if t < kill]
+        after = [d for t, d in s.latencies if t >= kill]
+        e2e_after = [d for t, d in s.end_to_end if t + d >= kill]
+
+        def ms(values: list[float], q: float) -> float:
+            return round(percentile(values, q) * 1000, 1)
+
+        stored = sum(1 for acks in s.acks.values() for code, _ in acks if code == 201)
+        return {
+            "devices": self.options.devices,
+            "samples": v.expected,
+            "acked": s.acked,
+            "stored_201": stored,
+            "duplicate_200": s.acked - stored,
+            "upload_seconds": round(upload_s, 2),
+            "uploads_per_s": round(s.acked / upload_s, 1),
+            "heartbeats": s.heartbeats,
+            "heartbeats_per_s": round(s.heartbeats / run_s, 1),
+            "heartbeat_failures": s.heartbeat_failures,
+            "p50_ms_before_kill": ms(before, 50),
+            "p99_ms_before_kill": ms(before, 99),
+            "p50_ms_after_kill": ms(after, 50),
+            "p99_ms_after_kill": ms(after, 99),
+            "p99_ms_end_to_end_after_kill": ms(e2e_after, 99),
+            "requests_before_kill": len(before),
+            "requests_after_kill": len(after),
+            "killed_at_acked": s.acked_at_kill,
+            "retries": s.retries,
+            "failovers": s.failovers,
+            "errors": dict(s.errors.most_common()),
+            "rejected": len(s.rejected),
+            "lost": len(v.lost),
+            "duplicated": len(v.duplicated),
+            "wrong_device": len(v.wrong_device),
+            "bad_blobs": len(v.bad_blobs),
+            "rows": v.rows,
+            "blob_files": v.blobs,
+            "temp_files": v.temp_files,
+            "devices_with_heartbeat": v.devices_seen,
+            "hubs_alive": self.hubs_alive,
+            "register_seconds": round(self.register_s, 2),
+        }
+
+
+def run_load(workdir: Path, db_url: str, options: LoadOptions, hubs: int = 2) -> LoadResult:
+    """Start ``hubs`` hub processes on ``db_url`` with a shared blob folder, run the fleet, verify."""
+    blobs = Path(workdir) / "blobs"
+    names = [f"dev{i:05d}" for i in range(options.devices)]
+    samples = make_samples(names, options.samples_per_device, options.seed)
+    with HubFleet(Path(workdir), db_url, str(blobs), hubs) as fleet:
+        began = time.monotonic()
+        tokens = asyncio.run(fleet.register(names))
+        register_s = time.monotonic() - began
+
+        async def kill(index: int) -> None:
+            await asyncio.to_thread(fleet.hubs[index].kill)
+
+        simulator = FleetSimulator(fleet.urls, tokens, samples, options, kill)
+        stats = asyncio.run(simulator.run())
+        alive = [hub.alive() for hub in fleet.hubs]
+    return LoadResult(options, stats, verify(db_url, blobs, samples, stats), register_s, alive)
