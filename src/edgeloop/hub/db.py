@@ -77,12 +77,10 @@ def engine_kind(engine: sa.Engine) -> str:
 
 
 def insert_ignore(conn: sa.Connection, table: sa.Table, row: dict[str, Any]) -> bool:
-    """Insert ``row`` unless its primary (or a unique) key is already there; whether it was inserted.
-
-    ``preserve_rowcount``: SQLAlchemy keeps an INSERT's rowcount only when asked; psycopg 3 drops
-    it when the row-less cursor closes, which read as -1 ("not inserted") on PostgreSQL.
-    """
+    """Insert ``row`` unless its primary (or a unique) key is already there; whether it was inserted."""
     dialect = conn.dialect.name
     module: Any = postgresql if dialect == "postgresql" else sqlite
-    statement = module.insert(table).values(**row).on_conflict_do_nothing()
-    return conn.execute(statement.execution_options(preserve_rowcount=True)).rowcount == 1
+    key = next(iter(table.primary_key.columns))
+    # RETURNING, not rowcount: SQLAlchemy reports no rowcount for INSERT unless asked.
+    statement = module.insert(table).values(**row).on_conflict_do_nothing().returning(key)
+    return conn.execute(statement).first() is not None
