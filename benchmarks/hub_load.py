@@ -41,13 +41,19 @@ def postgres(fsync: bool):  # type: ignore[no-untyped-def]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--samples-per-device", type=int, default=5)
-    parser.add_argument("--kill-at", type=float, default=0.4, help="fraction of uploads acked before kill -9 (0: none)")
+    parser.add_argument(
+        "--kill-at", type=float, default=0.4, help="fraction of uploads acked before kill -9 (0: none)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--heartbeat", type=float, default=3.0, help="heartbeat period per device, seconds")
-    parser.add_argument("--interval", type=float, default=0.5, help="think time between a device's uploads, s")
+    parser.add_argument(
+        "--interval", type=float, default=0.5, help="think time between a device's uploads, s"
+    )
     parser.add_argument("--connections", type=int, default=100, help="simulator's HTTP connection pool")
     parser.add_argument("--deadline", type=float, default=300.0, help="give up on a sample after this, s")
     parser.add_argument("--json", type=Path, help="also write the summary here")

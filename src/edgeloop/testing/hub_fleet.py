@@ -10,6 +10,7 @@ import secrets
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,11 @@ from edgeloop.testing.hub_server import HubServer
 class HubFleet:
     """``count`` ``edgeloop hub serve`` processes sharing ``db_url`` and the blob folder ``blobs``."""
 
-    def __init__(self, workdir: Path, db_url: str, blobs: str, count: int = 2) -> None:
+    def __init__(
+        self, workdir: Path, db_url: str, blobs: str, count: int = 2, cli_migrate: bool = True
+    ) -> None:
         self.workdir, self.db_url, self.blobs = Path(workdir), db_url, blobs
+        self.cli_migrate = cli_migrate
         self.admin_token = secrets.token_urlsafe(32)
         self.hubs = [
             HubServer(self.workdir / f"hub{i}", db_url=db_url, blobs_url=blobs) for i in range(count)
@@ -33,7 +37,13 @@ class HubFleet:
         return [hub.url for hub in self.hubs]
 
     def migrate(self) -> None:
-        """``edgeloop hub migrate`` once, before any hub starts."""
+        """``edgeloop hub migrate`` once, before any hub starts (in this process without ``cli_migrate``)."""
+        if not self.cli_migrate:
+            from edgeloop.hub.config import HubConfig
+            from edgeloop.hub.setup import migrate
+
+            migrate(HubConfig(data_dir=self.workdir / "admin", db_url=self.db_url))
+            return
         args = [sys.executable, "-m", "edgeloop", "hub", "migrate", "--data", str(self.workdir / "admin")]
         done = subprocess.run([*args, "--db", self.db_url], capture_output=True, text=True)
         if done.returncode != 0:
@@ -47,8 +57,14 @@ class HubFleet:
             fd = os.open(hub.data_dir / "admin.token", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as file:
                 file.write(self.admin_token + "\n")
-        for hub in self.hubs:
-            hub.start()
+        with ThreadPoolExecutor(len(self.hubs)) as pool:  # start together: each takes seconds to import
+            futures = [pool.submit(hub.start) for hub in self.hubs]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
@@ -112,14 +128,23 @@ def verify(db_url: str, blobs: Path, samples: dict[str, list[Sample]], stats: Lo
     engine = create_engine(db_url)
     try:
         with engine.connect() as conn:
-            rows = {r.sha256: r.device for r in conn.execute(sa.select(schema.samples.c.sha256, schema.samples.c.device))}
+            rows = {
+                r.sha256: r.device
+                for r in conn.execute(sa.select(schema.samples.c.sha256, schema.samples.c.device))
+            }
             seen = conn.execute(
-                sa.select(sa.func.count()).select_from(schema.devices).where(schema.devices.c.last_seen.is_not(None))
+                sa.select(sa.func.count())
+                .select_from(schema.devices)
+                .where(schema.devices.c.last_seen.is_not(None))
             ).scalar_one()
     finally:
         engine.dispose()
     folder = blobs / "samples"
-    files = {p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")} if folder.exists() else set()
+    files = (
+        {p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")}
+        if folder.exists()
+        else set()
+    )
     result = Verification(len(expected), len(rows), len(files), devices_seen=int(seen))
     result.temp_files = sum(1 for p in blobs.rglob(".tmp-*"))
     for sha, sample in expected.items():
@@ -143,6 +168,7 @@ class LoadResult:
     options: LoadOptions
     stats: LoadStats
     verification: Verification
+    start_s: float  # migrate + hub processes up
     register_s: float
     hubs_alive: list[bool]
 
@@ -192,17 +218,21 @@ class LoadResult:
             "temp_files": v.temp_files,
             "devices_with_heartbeat": v.devices_seen,
             "hubs_alive": self.hubs_alive,
+            "start_seconds": round(self.start_s, 2),
             "register_seconds": round(self.register_s, 2),
         }
 
 
-def run_load(workdir: Path, db_url: str, options: LoadOptions, hubs: int = 2) -> LoadResult:
+def run_load(
+    workdir: Path, db_url: str, options: LoadOptions, hubs: int = 2, cli_migrate: bool = True
+) -> LoadResult:
     """Start ``hubs`` hub processes on ``db_url`` with a shared blob folder, run the fleet, verify."""
     blobs = Path(workdir) / "blobs"
     names = [f"dev{i:05d}" for i in range(options.devices)]
     samples = make_samples(names, options.samples_per_device, options.seed)
-    with HubFleet(Path(workdir), db_url, str(blobs), hubs) as fleet:
-        began = time.monotonic()
+    began = time.monotonic()
+    with HubFleet(Path(workdir), db_url, str(blobs), hubs, cli_migrate) as fleet:
+        start_s, began = time.monotonic() - began, time.monotonic()
         tokens = asyncio.run(fleet.register(names))
         register_s = time.monotonic() - began
 
@@ -212,4 +242,4 @@ def run_load(workdir: Path, db_url: str, options: LoadOptions, hubs: int = 2) ->
         simulator = FleetSimulator(fleet.urls, tokens, samples, options, kill)
         stats = asyncio.run(simulator.run())
         alive = [hub.alive() for hub in fleet.hubs]
-    return LoadResult(options, stats, verify(db_url, blobs, samples, stats), register_s, alive)
+    return LoadResult(options, stats, verify(db_url, blobs, samples, stats), start_s, register_s, alive)

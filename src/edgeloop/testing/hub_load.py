@@ -15,7 +15,7 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,7 +118,7 @@ class _Device:
         self.headers = {"Authorization": f"Bearer {token}"}
 
 
-Killer = Callable[[int], Awaitable[None]]
+Killer = Callable[[int], Coroutine[Any, Any, None]]
 
 
 class FleetSimulator:
