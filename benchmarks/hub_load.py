@@ -50,11 +50,11 @@ def main() -> int:
         "--kill-at", type=float, default=0.4, help="fraction of uploads acked before kill -9 (0: none)"
     )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--heartbeat", type=float, default=3.0, help="heartbeat period per device, seconds")
+    parser.add_argument("--heartbeat", type=float, default=10.0, help="heartbeat period per device, seconds")
     parser.add_argument(
-        "--interval", type=float, default=0.5, help="think time between a device's uploads, s"
+        "--interval", type=float, default=1.0, help="think time between a device's uploads, s"
     )
-    parser.add_argument("--connections", type=int, default=100, help="simulator's HTTP connection pool")
+    parser.add_argument("--connections", type=int, default=32, help="requests in flight, all hubs together")
     parser.add_argument("--deadline", type=float, default=300.0, help="give up on a sample after this, s")
     parser.add_argument("--json", type=Path, help="also write the summary here")
     args = parser.parse_args()

@@ -171,6 +171,7 @@ class LoadResult:
     start_s: float  # migrate + hub processes up
     register_s: float
     hubs_alive: list[bool]
+    context: dict[str, Any] = field(default_factory=dict)  # CPU used, load average, CPU speed
 
     def summary(self) -> dict[str, Any]:
         """The numbers a report prints (latencies in ms)."""
@@ -185,6 +186,7 @@ class LoadResult:
         def ms(values: list[float], q: float) -> float:
             return round(percentile(values, q) * 1000, 1)
 
+        requests = len(s.latencies) + s.retries + s.heartbeats + s.heartbeat_failures
         stored = sum(1 for acks in s.acks.values() for code, _ in acks if code == 201)
         return {
             "devices": self.options.devices,
@@ -218,6 +220,13 @@ class LoadResult:
             "temp_files": v.temp_files,
             "devices_with_heartbeat": v.devices_seen,
             "hubs_alive": self.hubs_alive,
+            "client_cpu_ms_per_request": _per(self.context.get("client_cpu_s", 0.0), requests),
+            "hub_cpu_ms_per_request": _per(self.context.get("hub_cpu_s", 0.0), requests),
+            "python_mloops_per_s": self.context.get("python_mloops_per_s"),
+            "loadavg_before_after": [
+                round(self.context.get("loadavg_before", 0.0), 1),
+                round(self.context.get("loadavg_after", 0.0), 1),
+            ],
             "start_seconds": round(self.start_s, 2),
             "register_seconds": round(self.register_s, 2),
         }
@@ -236,10 +245,48 @@ def run_load(
         tokens = asyncio.run(fleet.register(names))
         register_s = time.monotonic() - began
 
+        hub_cpu = [cpu_seconds(_pid(hub)) for hub in fleet.hubs]
+
         async def kill(index: int) -> None:
+            used = cpu_seconds(_pid(fleet.hubs[index]))
             await asyncio.to_thread(fleet.hubs[index].kill)
+            hub_cpu[index] = used - hub_cpu[index]
 
         simulator = FleetSimulator(fleet.urls, tokens, samples, options, kill)
+        context: dict[str, Any] = {"loadavg_before": os.getloadavg()[0], "python_mloops_per_s": _calibrate()}
+        client_cpu = time.process_time()
         stats = asyncio.run(simulator.run())
+        context["client_cpu_s"] = time.process_time() - client_cpu
         alive = [hub.alive() for hub in fleet.hubs]
-    return LoadResult(options, stats, verify(db_url, blobs, samples, stats), start_s, register_s, alive)
+        for i, hub in enumerate(fleet.hubs):
+            if hub.alive():
+                hub_cpu[i] = cpu_seconds(_pid(hub)) - hub_cpu[i]
+        context["hub_cpu_s"] = sum(hub_cpu)
+        context["loadavg_after"] = os.getloadavg()[0]
+    verification = verify(db_url, blobs, samples, stats)
+    return LoadResult(options, stats, verification, start_s, register_s, alive, context)
+
+
+def _pid(hub: HubServer) -> int:
+    return hub.proc.pid if hub.proc is not None else 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc), 0.0 if unreadable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _calibrate() -> float:
+    """Millions of trivial Python loop steps per CPU second right now (how contended the CPU is)."""
+    began, total = time.process_time(), 0
+    for i in range(2_000_000):
+        total += i
+    return round(2.0 / max(time.process_time() - began, 1e-9), 1)
+
+
+def _per(cpu_s: float, requests: int) -> float:
+    return round(cpu_s * 1000 / max(requests, 1), 2)

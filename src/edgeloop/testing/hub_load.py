@@ -10,6 +10,7 @@ check afterwards that each sample was acknowledged and is held exactly once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import random
@@ -33,10 +34,10 @@ class LoadOptions:
     samples_per_device: int = 5
     kill_at: float = 0.4  # kill -9 one hub after this fraction of uploads is acknowledged (0: never)
     seed: int = 0
-    heartbeat_s: float = 3.0  # each device's heartbeat period (with +-25 % jitter)
-    interval_s: float = 0.5  # think time between a device's uploads (with +-50 % jitter)
+    heartbeat_s: float = 10.0  # each device's heartbeat period (with +-25 % jitter)
+    interval_s: float = 1.0  # think time between a device's uploads (with +-50 % jitter)
     start_spread_s: float = 2.0  # devices start spread over this many seconds
-    max_connections: int = 100  # the simulator's HTTP connection pool, all hubs together
+    max_connections: int = 32  # requests in flight, all hubs together (one pool per hub)
     backoff_base_s: float = 0.05
     backoff_cap_s: float = 2.0
     timeout_s: float = 30.0  # one request
@@ -116,6 +117,12 @@ class _Device:
     def __init__(self, name: str, token: str, hub: int, rng: random.Random) -> None:
         self.name, self.hub, self.rng = name, hub, rng
         self.headers = {"Authorization": f"Bearer {token}"}
+        self.beat_headers = {**self.headers, "Content-Type": "application/json"}
+
+
+_BEAT = json.dumps(
+    {"model_version": "1", "health": "ok", "fps": 10.0, "backlog": 0, "free_disk_bytes": 10**9}
+).encode()
 
 
 Killer = Callable[[int], Coroutine[Any, Any, None]]
@@ -144,6 +151,7 @@ class FleetSimulator:
         self._uploads_left = len(self.devices)
         self._done = asyncio.Event()
         self._kill_task: asyncio.Task[None] | None = None
+        self._clients: list[Any] = []
 
     async def run(self) -> LoadStats:
         import httpx
@@ -155,9 +163,16 @@ class FleetSimulator:
         timeout = httpx.Timeout(o.timeout_s, pool=None)
         self.stats.started = time.monotonic()
         self._deadline = self.stats.started + o.deadline_s
-        async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
-            tasks = [asyncio.create_task(self._uploads(client, d)) for d in self.devices]
-            tasks += [asyncio.create_task(self._heartbeats(client, d)) for d in self.devices]
+        async with contextlib.AsyncExitStack() as stack:
+            # one client per hub: httpx's pool scans its connections per request, keep each small
+            self._clients = [
+                await stack.enter_async_context(
+                    httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout)
+                )
+                for url in self.urls
+            ]
+            tasks = [asyncio.create_task(self._uploads(d)) for d in self.devices]
+            tasks += [asyncio.create_task(self._heartbeats(d)) for d in self.devices]
             await asyncio.gather(*tasks)
             if self._kill_task is not None:
                 await self._kill_task
@@ -170,16 +185,15 @@ class FleetSimulator:
             device.hub = (hub + 1) % len(self.urls)
             self.stats.failovers += 1
 
-    async def _heartbeats(self, client: Any, device: _Device) -> None:
+    async def _heartbeats(self, device: _Device) -> None:
         o = self.options
         await asyncio.sleep(device.rng.uniform(0, o.start_spread_s))
         while True:
             hub = device.hub
-            beat = {"model_version": "1", "health": "ok", "fps": 10.0, "backlog": 0, "free_disk_bytes": 10**9}
             try:
                 async with self._gate:
-                    response = await client.post(
-                        f"{self.urls[hub]}/api/v1/heartbeat", json=beat, headers=device.headers
+                    response = await self._clients[hub].post(
+                        "/api/v1/heartbeat", content=_BEAT, headers=device.beat_headers
                     )
                 ok = response.status_code == 204
                 if not ok:
@@ -199,12 +213,12 @@ class FleetSimulator:
             except asyncio.TimeoutError:
                 continue
 
-    async def _uploads(self, client: Any, device: _Device) -> None:
+    async def _uploads(self, device: _Device) -> None:
         o = self.options
         await asyncio.sleep(device.rng.uniform(0, o.start_spread_s))
         try:
             for sample in self.samples[device.name]:
-                await self._upload(client, device, sample)
+                await self._upload(device, sample)
                 await asyncio.sleep(o.interval_s * device.rng.uniform(0.5, 1.5))
         finally:
             self._uploads_left -= 1
@@ -212,7 +226,7 @@ class FleetSimulator:
                 self.stats.uploads_done = time.monotonic()
                 self._done.set()
 
-    async def _upload(self, client: Any, device: _Device, sample: Sample) -> None:
+    async def _upload(self, device: _Device, sample: Sample) -> None:
         o, stats = self.options, self.stats
         headers = {**device.headers, "Idempotency-Key": sample.sha256, "Content-Type": sample.content_type}
         first, attempt = time.monotonic(), 0
@@ -221,8 +235,8 @@ class FleetSimulator:
             async with self._gate:
                 started = time.monotonic()
                 try:
-                    response = await client.post(
-                        f"{self.urls[hub]}/api/v1/samples", content=sample.body, headers=headers
+                    response = await self._clients[hub].post(
+                        "/api/v1/samples", content=sample.body, headers=headers
                     )
                     code, error = response.status_code, response.text
                 except Exception as exc:  # connection refused / reset / timeout: retry elsewhere
