@@ -55,7 +55,7 @@ def main() -> int:
         "--interval", type=float, default=1.0, help="think time between a device's uploads, s"
     )
     parser.add_argument("--connections", type=int, default=32, help="requests in flight, all hubs together")
-    parser.add_argument("--deadline", type=float, default=300.0, help="give up on a sample after this, s")
+    parser.add_argument("--deadline", type=float, default=900.0, help="give up on a sample after this, s")
     parser.add_argument("--json", type=Path, help="also write the summary here")
     args = parser.parse_args()
     options = LoadOptions(
