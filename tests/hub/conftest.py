@@ -4,64 +4,42 @@ from __future__ import annotations
 
 import contextlib
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import numpy as np
 import pytest
 
 from edgeloop.imaging import encode_jpeg
+from edgeloop.testing.fixtures import moto_endpoint, pg_server, pg_url, s3_url  # noqa: F401
 from edgeloop.testing.hub_server import HubServer
 
 CI = os.environ.get("CI", "").lower() == "true"
 
 
-def _missing(what: str) -> None:
-    if CI:
-        pytest.fail(f"{what} (CI=true: the hub suite must run on PostgreSQL too)")
-    pytest.skip(what)
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A real PostgreSQL server on loopback for the whole session (edgeloop.testing.servers),
-    or the one $EDGELOOP_TEST_POSTGRES_URL names (a server you started; tests create databases on it)."""
-    given = os.environ.get("EDGELOOP_TEST_POSTGRES_URL")
-    if given:
-        yield given
-        return
-    try:
-        from edgeloop.testing.servers import postgres_server  # type: ignore[import-not-found]
-    except ImportError:
-        _missing("PostgreSQL tests need edgeloop.testing.servers.postgres_server (not present yet)")
-    with postgres_server() as url:
-        yield url
-
-
-def _fresh_database(server_url: str) -> str:
-    """A new empty database on the server; its URL."""
-    import sqlalchemy as sa
-
-    name = f"hub_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    finally:
-        engine.dispose()
-    return server_url.rsplit("/", 1)[0] + "/" + name
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "postgresql-s3"])
 def hub_backend(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
-    """(db_url, blobs_url): a SQLite file or a fresh PostgreSQL database, and a blob folder."""
+    """(db_url, blobs_url): a SQLite file, or a fresh database on a real PostgreSQL server; a blob
+    folder, or (the fleet set-up) a fresh bucket on moto's S3 server. Servers come from
+    edgeloop.testing.fixtures: missing ones skip (fail under CI=true)."""
     blobs = str(tmp_path / "blobs")
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'hub.db'}", blobs
-    server = request.getfixturevalue("postgres_url")
-    return _fresh_database(server), blobs
+    db_url: str = request.getfixturevalue("pg_url")
+    if request.param == "postgresql-s3":
+        blobs = request.getfixturevalue("s3_url")
+    return db_url, blobs
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def hub_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL: a SQLite file or a fresh PostgreSQL database (for tests of the database alone)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'hub.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
 
 
 @pytest.fixture()
@@ -121,14 +99,27 @@ def meta(**overrides: Any) -> dict[str, Any]:
 
 
 def stored_state(server: HubServer) -> tuple[int, list[str]]:
-    """(rows in samples, files under blobs/ other than upload chunks): what "nothing stored" compares."""
+    """(rows in samples, blob keys): what "nothing stored" compares."""
     status, body = server.json("GET", "/api/v1/samples?limit=1000")
     assert status == 200, body
-    blobs = Path(server.blobs_url) if server.blobs_url else server.data_dir / "blobs"
-    files = (
+    return len(body["samples"]), _blob_keys(server)
+
+
+def _blob_keys(server: HubServer) -> list[str]:
+    url = server.blobs_url or str(server.data_dir / "blobs")
+    if url.startswith("s3://"):
+        from edgeloop.testing.servers import s3_client
+
+        client = s3_client(os.environ["EDGELOOP_S3_ENDPOINT"])
+        try:
+            listed = client.list_objects_v2(Bucket=urlparse(url).netloc).get("Contents", [])
+        finally:
+            client.close()
+        return sorted(o["Key"] for o in listed)
+    blobs = Path(url)
+    return (
         sorted(str(p.relative_to(blobs)) for p in blobs.rglob("*") if p.is_file()) if blobs.exists() else []
     )
-    return len(body["samples"]), files
 
 
 @contextlib.contextmanager

@@ -149,9 +149,10 @@ def test_resumable_refusals(hub_server: HubServer) -> None:
         # a chunk past the declared size
         upload = _start(hub_server, token, image)
         assert _patch(hub_server, token, upload["id"], 0, image + b"extra")[0] == 413
-        status, _, _ = hub_server.request("HEAD", f"/api/v1/uploads/{upload['id']}", token=token)
-        hub_server.request("PATCH", f"/api/v1/uploads/{upload['id']}", b"", {}, token)
-    assert status == 204
+        status, headers, _ = hub_server.request("HEAD", f"/api/v1/uploads/{upload['id']}", token=token)
+        assert (status, headers["upload-offset"]) == (204, "0")
+        # no Upload-Offset header
+        assert hub_server.request("PATCH", f"/api/v1/uploads/{upload['id']}", b"x", {}, token)[0] == 400
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

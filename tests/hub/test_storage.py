@@ -21,8 +21,8 @@ from edgeloop.hub.db import create_engine, insert_ignore, normalize_url, writing
 from edgeloop.hub.migrations import current, upgrade
 
 
-def test_migrations_create_exactly_the_schema(hub_backend: tuple[str, str]) -> None:
-    engine = create_engine(hub_backend[0])
+def test_migrations_create_exactly_the_schema(hub_db: str) -> None:
+    engine = create_engine(hub_db)
     try:
         upgrade(engine)
         upgrade(engine)  # a second run changes nothing
@@ -36,7 +36,7 @@ def test_migrations_create_exactly_the_schema(hub_backend: tuple[str, str]) -> N
         engine.dispose()
 
 
-def test_concurrent_migrations(hub_backend: tuple[str, str], tmp_path: Path) -> None:
+def test_concurrent_migrations(hub_db: str, tmp_path: Path) -> None:
     """Three `edgeloop hub migrate` processes at once (Alembic's context is per process)."""
     command = [
         sys.executable,
@@ -47,7 +47,7 @@ def test_concurrent_migrations(hub_backend: tuple[str, str], tmp_path: Path) -> 
         "--data",
         str(tmp_path),
         "--db",
-        hub_backend[0],
+        hub_db,
     ]
     procs = [
         subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)
@@ -80,8 +80,8 @@ def test_sqlite_settings_and_insert_ignore(tmp_path: Path) -> None:
         engine.dispose()
 
 
-def test_insert_ignore_on_each_backend(hub_backend: tuple[str, str]) -> None:
-    engine = create_engine(hub_backend[0])
+def test_insert_ignore_on_each_backend(hub_db: str) -> None:
+    engine = create_engine(hub_db)
     try:
         upgrade(engine)
         with writing(engine) as conn:
