@@ -27,17 +27,7 @@ from pathlib import Path
 
 from edgeloop.testing.hub_fleet import run_load
 from edgeloop.testing.hub_load import LoadOptions
-
-
-def postgres(fsync: bool):  # type: ignore[no-untyped-def]
-    try:
-        from edgeloop.testing.servers import postgres_server  # type: ignore[import-not-found]
-
-        return postgres_server()
-    except ImportError:
-        from edgeloop.testing.pg_local import postgres_server as local
-
-        return local(fsync=fsync)
+from edgeloop.testing.servers import postgres_server
 
 
 def main() -> int:
@@ -69,7 +59,10 @@ def main() -> int:
         deadline_s=args.deadline,
     )
     began = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="edgeloop-hubload-") as tmp, postgres(fsync=True) as server:
+    with (
+        tempfile.TemporaryDirectory(prefix="edgeloop-hubload-") as tmp,
+        postgres_server(fsync=True) as server,
+    ):
         result = run_load(Path(tmp), server.replace("+psycopg", ""), options)
     summary = {**result.summary(), "wall_seconds": round(time.monotonic() - began, 1)}
     width = max(len(k) for k in summary)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,43 +14,20 @@ import pytest
 
 from edgeloop.testing.hub_fleet import HubFleet, run_load
 from edgeloop.testing.hub_load import LoadOptions, make_samples
-from tests.hub.conftest import _missing
+from edgeloop.testing.postgres import PostgresServer
 
 
 @pytest.fixture(scope="module")
-def pg_server_url() -> Iterator[str]:
-    """A PostgreSQL server for this module (the test servers' helper; a local one until it is merged)."""
-    try:
-        from edgeloop.testing.servers import postgres_server  # type: ignore[import-not-found]
-    except ImportError:
-        from edgeloop.testing.pg_local import postgres_bin, postgres_server
-
-        if postgres_bin() is None:
-            _missing("PostgreSQL is not installed: apt-get install postgresql (or make system-deps)")
-    with postgres_server() as url:
-        yield url
-
-
-def fresh_database(server_url: str) -> str:
-    import psycopg
-
-    name = f"load_{uuid.uuid4().hex[:12]}"
-    plain = server_url.replace("+psycopg", "")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return plain.rsplit("/", 1)[0] + "/" + name
-
-
-@pytest.fixture(scope="module")
-def two_hubs(tmp_path_factory: pytest.TempPathFactory, pg_server_url: str) -> Iterator[HubFleet]:
+def two_hubs(tmp_path_factory: pytest.TempPathFactory, pg_server: PostgresServer) -> Iterator[HubFleet]:
     """Two hub processes on one fresh database and one blob folder, for the race tests."""
     root = tmp_path_factory.mktemp("two-hubs")
-    with HubFleet(root, fresh_database(pg_server_url), str(root / "blobs"), 2, cli_migrate=False) as fleet:
+    pg_server.start()  # no-op while it runs
+    with HubFleet(root, pg_server.create_database(), str(root / "blobs"), 2, cli_migrate=False) as fleet:
         yield fleet
 
 
 @pytest.mark.timeout(120)
-def test_fleet_fails_over_when_a_hub_is_killed_and_loses_nothing(tmp_path: Path, pg_server_url: str) -> None:
+def test_fleet_fails_over_when_a_hub_is_killed_and_loses_nothing(tmp_path: Path, pg_url: str) -> None:
     options = LoadOptions(
         devices=40,
         samples_per_device=3,
@@ -63,7 +39,7 @@ def test_fleet_fails_over_when_a_hub_is_killed_and_loses_nothing(tmp_path: Path,
         max_connections=20,
         deadline_s=60,
     )
-    result = run_load(tmp_path, fresh_database(pg_server_url), options, cli_migrate=False)
+    result = run_load(tmp_path, pg_url, options, cli_migrate=False)
     s, v = result.stats, result.verification
     summary = result.summary()
     assert v.ok, summary
