@@ -117,11 +117,17 @@ class Verification:
         return not (self.lost or self.duplicated or self.wrong_device or self.bad_blobs)
 
 
-def verify(db_url: str, blobs: Path, samples: dict[str, list[Sample]], stats: LoadStats) -> Verification:
-    """Count and sha256-set compare: every sample acked once, held once, by its device, blob intact."""
+def verify(db_url: str, blobs_url: str, samples: dict[str, list[Sample]], stats: LoadStats) -> Verification:
+    """Count and sha256-set compare: every sample acked once, held once, by its device, blob intact.
+
+    Blobs are read back through the hub's own store (folder or S3); a folder is also listed, so a
+    file nobody meant to send, or a temporary file left by kill -9, is seen too.
+    """
     import sqlalchemy as sa
 
+    from edgeloop.errors import NotFound
     from edgeloop.hub import schema
+    from edgeloop.hub.blobs import blobs_kind, open_blobs
     from edgeloop.hub.db import create_engine
 
     expected = {s.sha256: s for group in samples.values() for s in group}
@@ -139,14 +145,26 @@ def verify(db_url: str, blobs: Path, samples: dict[str, list[Sample]], stats: Lo
             ).scalar_one()
     finally:
         engine.dispose()
-    folder = blobs / "samples"
-    files = (
-        {p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")}
-        if folder.exists()
-        else set()
-    )
-    result = Verification(len(expected), len(rows), len(files), devices_seen=int(seen))
-    result.temp_files = sum(1 for p in blobs.rglob(".tmp-*"))
+    store = open_blobs(blobs_url)
+    intact: set[str] = set()
+    try:
+        for sha in expected:
+            try:
+                if hashlib.sha256(store.get(f"samples/{sha}")).hexdigest() == sha:
+                    intact.add(sha)
+            except NotFound:
+                pass
+    finally:
+        store.close()
+    count = len(intact)
+    result = Verification(len(expected), len(rows), count, devices_seen=int(seen))
+    if blobs_kind(blobs_url) == "folder":
+        root = Path(blobs_url.removeprefix("file://"))
+        folder = root / "samples"
+        files = {p.name for p in folder.iterdir() if not p.name.startswith(".")} if folder.exists() else set()
+        result.blobs = len(files)
+        result.duplicated += sorted(files - set(expected))  # a blob nobody sent
+        result.temp_files = sum(1 for _ in root.rglob(".tmp-*"))
     for sha, sample in expected.items():
         acks = stats.acks.get(sha, [])
         if not acks or sha not in rows:
@@ -156,8 +174,7 @@ def verify(db_url: str, blobs: Path, samples: dict[str, list[Sample]], stats: Lo
             result.duplicated.append(sha)
         if rows[sha] != sample.device:
             result.wrong_device.append(sha)
-        path = folder / sha
-        if sha not in files or hashlib.sha256(path.read_bytes()).hexdigest() != sha:
+        if sha not in intact:
             result.bad_blobs.append(sha)
     result.duplicated += sorted(set(rows) - set(expected))
     return result
@@ -233,14 +250,20 @@ class LoadResult:
 
 
 def run_load(
-    workdir: Path, db_url: str, options: LoadOptions, hubs: int = 2, cli_migrate: bool = True
+    workdir: Path,
+    db_url: str,
+    options: LoadOptions,
+    hubs: int = 2,
+    cli_migrate: bool = True,
+    blobs_url: str | None = None,
 ) -> LoadResult:
-    """Start ``hubs`` hub processes on ``db_url`` with a shared blob folder, run the fleet, verify."""
-    blobs = Path(workdir) / "blobs"
+    """Start ``hubs`` hub processes on ``db_url`` sharing a blob store (default: a folder in
+    ``workdir``; ``s3://...`` with the S3 environment set), run the fleet, verify."""
+    blobs = blobs_url or str(Path(workdir) / "blobs")
     names = [f"dev{i:05d}" for i in range(options.devices)]
     samples = make_samples(names, options.samples_per_device, options.seed)
     began = time.monotonic()
-    with HubFleet(Path(workdir), db_url, str(blobs), hubs, cli_migrate) as fleet:
+    with HubFleet(Path(workdir), db_url, blobs, hubs, cli_migrate) as fleet:
         start_s, began = time.monotonic() - began, time.monotonic()
         tokens = asyncio.run(fleet.register(names))
         register_s = time.monotonic() - began
