@@ -26,7 +26,8 @@ def check_exposure(config: HubConfig) -> None:
 
 def migrate(config: HubConfig) -> None:
     """Create or upgrade the hub's schema (safe with several processes)."""
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    if config.db_url is None:  # the SQLite file lives in --data
+        config.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(config.database_url)
     try:
         upgrade(engine)
