@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from edgeloop.errors import Conflict, NotFound, RequestError
 from edgeloop.hub import schema
 from edgeloop.hub.auth import add_token
-from edgeloop.hub.db import writing
+from edgeloop.hub.db import insert_ignore, writing
 from edgeloop.hub.events import Events
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -37,9 +37,10 @@ def add_device(engine: sa.Engine, events: Events, name: str, group: str = "defau
     check_name(group, "group name")
     d = schema.devices
     with writing(engine) as conn:
-        if conn.execute(sa.select(d.c.name).where(d.c.name == name)).first() is not None:
+        # Insert-if-absent, not select-then-insert: two hub processes adding the same name at once
+        # must answer one 201 and one 409 (a select saw no row in both, and one insert failed: 500).
+        if not insert_ignore(conn, d, {"name": name, "group": group, "created_at": time.time()}):
             raise Conflict(f"device {name!r} already exists; pick another name or revoke and use a new one")
-        conn.execute(sa.insert(d).values(name=name, group=group, created_at=time.time()))
         token = add_token(conn, "device", name)
         events.publish(conn, f"device:{name}", "device.added", {"group": group})
     return token
