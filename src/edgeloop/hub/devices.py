@@ -75,6 +75,7 @@ _COLUMNS = (
     "fps",
     "backlog",
     "free_disk_bytes",
+    "heartbeat",  # the whole newest body: health reason, backlog bytes, sync counters
 )
 
 
