@@ -26,7 +26,12 @@ def _missing(what: str) -> None:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """A real PostgreSQL server on loopback for the whole session (edgeloop.testing.servers)."""
+    """A real PostgreSQL server on loopback for the whole session (edgeloop.testing.servers),
+    or the one $EDGELOOP_TEST_POSTGRES_URL names (a server you started; tests create databases on it)."""
+    given = os.environ.get("EDGELOOP_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
     try:
         from edgeloop.testing.servers import postgres_server  # type: ignore[import-not-found]
     except ImportError:
@@ -66,6 +71,7 @@ def hub_server(hub_backend: tuple[str, str], tmp_path: Path) -> Iterator[HubServ
     server = HubServer(tmp_path / "data", db_url=db_url, blobs_url=blobs_url)
     with server:
         yield server
+    assert server.leaked_tokens() == [], "a token value appears in the hub's log"
 
 
 @pytest.fixture()
@@ -73,6 +79,7 @@ def sqlite_hub(tmp_path: Path) -> Iterator[HubServer]:
     """The real hub on its embedded defaults (SQLite + folder in --data)."""
     with HubServer(tmp_path / "data") as server:
         yield server
+    assert server.leaked_tokens() == [], "a token value appears in the hub's log"
 
 
 def jpeg(seed: int = 0, size_wh: tuple[int, int] = (64, 48)) -> bytes:

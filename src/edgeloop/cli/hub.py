@@ -59,7 +59,7 @@ def serve(
     import uvicorn
 
     from edgeloop.hub.app import CONFIG_ENV
-    from edgeloop.hub.setup import prepare
+    from edgeloop.hub.setup import check_exposure, prepare
     from edgeloop.serve.listen import bind_socket
 
     config = _config(
@@ -71,6 +71,7 @@ def serve(
         mqtt_url=mqtt,
         admin_token_file=admin_token_file.resolve() if admin_token_file else None,
     )
+    check_exposure(config)
     bind_socket(host, port).close()  # a busy port is one clear error, before anything else
     admin = prepare(config)
     if admin.created:

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute
 
 from edgeloop import __version__
 from edgeloop.errors import ConfigError, EdgeloopError
@@ -40,8 +41,15 @@ def create_app(config: HubConfig, hub: Hub | None = None) -> FastAPI:
         finally:
             opened.close()
 
+    # No /docs or /openapi.json: every route but /healthz, / and /static needs a token, and the
+    # API is documented in docs/hub.md.
     app = FastAPI(
-        title="edgeloop hub", version=__version__, docs_url="/docs", redoc_url=None, lifespan=lifespan
+        title="edgeloop hub",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
     )
     app.state.hub = hub
     for module in ROUTERS:
@@ -78,3 +86,21 @@ def app_from_env() -> FastAPI:
     if not raw:
         raise ConfigError(f"${CONFIG_ENV} is not set; start the hub with `edgeloop hub serve`")
     return create_app(HubConfig.model_validate(json.loads(raw)))
+
+
+def api_routes(app: FastAPI) -> list[tuple[str, BaseRoute]]:
+    """Every route of ``app`` with its full path, routers included by ``include_router`` flattened
+    (FastAPI keeps them nested), for the security test that walks them all."""
+    found: list[tuple[str, BaseRoute]] = []
+
+    def walk(routes: list[BaseRoute], prefix: str) -> None:
+        for route in routes:
+            inner = getattr(route, "original_router", None)
+            if inner is not None:
+                context = getattr(route, "include_context", None)
+                walk(inner.routes, prefix + str(getattr(context, "prefix", "")))
+            else:
+                found.append((prefix + str(getattr(route, "path", "")), route))
+
+    walk(list(app.router.routes), "")
+    return found

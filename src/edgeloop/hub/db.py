@@ -80,5 +80,7 @@ def insert_ignore(conn: sa.Connection, table: sa.Table, row: dict[str, Any]) -> 
     """Insert ``row`` unless its primary (or a unique) key is already there; whether it was inserted."""
     dialect = conn.dialect.name
     module: Any = postgresql if dialect == "postgresql" else sqlite
-    statement = module.insert(table).values(**row).on_conflict_do_nothing()
-    return conn.execute(statement).rowcount == 1
+    key = next(iter(table.primary_key.columns))
+    # RETURNING, not rowcount: SQLAlchemy reports no rowcount for INSERT unless asked.
+    statement = module.insert(table).values(**row).on_conflict_do_nothing().returning(key)
+    return conn.execute(statement).first() is not None

@@ -67,6 +67,11 @@ def parse_meta(raw: str | bytes | None, limit: int) -> SampleMeta:
         raise RequestError("missing 'meta' part: send the sample's JSON metadata")
     if len(raw) > limit:
         raise PayloadTooLarge(f"'meta' is {len(raw)} bytes, above the {limit} byte limit")
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode()
+        except UnicodeDecodeError:
+            raise RequestError("'meta' is not valid UTF-8 JSON") from None
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

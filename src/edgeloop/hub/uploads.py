@@ -99,8 +99,10 @@ def max_chunk(hub: Hub, device: str, upload_id: str, offset: int) -> int:
     return upload.size - upload.received
 
 
-def append_chunk(hub: Hub, device: str, upload_id: str, offset: int, data: bytes) -> tuple[int, str | None]:
-    """Append ``data`` at ``offset``; (new offset, "stored"/"duplicate" when the upload completed)."""
+def append_chunk(
+    hub: Hub, device: str, upload_id: str, offset: int, data: bytes
+) -> tuple[Upload, str | None]:
+    """Append ``data`` at ``offset``; (the upload now, "stored"/"duplicate" when it completed)."""
     with hub.engine.connect() as conn:
         upload = _load(conn, upload_id, device)
     if offset != upload.received:
@@ -125,8 +127,8 @@ def append_chunk(hub: Hub, device: str, upload_id: str, offset: int, data: bytes
             upload.id, upload.sha256, upload.size, end, upload.meta, [*upload.chunks, [offset, end]]
         )
     if upload.received < upload.size:
-        return upload.received, None
-    return upload.received, _complete(hub, device, upload)
+        return upload, None
+    return upload, _complete(hub, device, upload)
 
 
 def _complete(hub: Hub, device: str, upload: Upload) -> str:

@@ -28,6 +28,8 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     own write transaction does.
     """
     with engine.connect() as conn:
+        # SQLite: BEGIN IMMEDIATE (db.writing's option), so a second process waits for the first.
+        conn = conn.execution_options(edgeloop_write=True)
         locked = conn.dialect.name == "postgresql"
         if locked:
             conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": _LOCK_KEY})

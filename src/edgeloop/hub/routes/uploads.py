@@ -51,9 +51,9 @@ async def append(upload_id: str, request: Request, who: Principal = Depends(requ
     at = int(header)
     room = await run_in_threadpool(max_chunk, hub, _device(who), upload_id, at)
     data = await read_body(request, room)
-    new_offset, status = await run_in_threadpool(append_chunk, hub, _device(who), upload_id, at, data)
-    headers = {"Upload-Offset": str(new_offset)}
+    upload, status = await run_in_threadpool(append_chunk, hub, _device(who), upload_id, at, data)
+    headers = {"Upload-Offset": str(upload.received)}
     if status is None:
         return Response(status_code=204, headers=headers)
-    body = {"status": status}
+    body = {"sha256": upload.sha256, "status": status}
     return JSONResponse(body, status_code=201 if status == STORED else 200, headers=headers)
