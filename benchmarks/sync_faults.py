@@ -1,18 +1,21 @@
 """kill -9 of ``edgeloop sync`` (folder target) at random moments and at its crash points, while a
 capture process keeps writing into the spool: lost, duplicated and corrupt must all be 0.
 
-    python benchmarks/sync_faults.py --kills 100 --seed 0
+    python benchmarks/sync_faults.py --kills 100 --seed 0          # into a folder
+    python benchmarks/sync_faults.py --kills 100 --seed 0 --hub    # into the real hub over HTTP
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
-from edgeloop.testing.sync_faults import sync_kill_rounds
+from edgeloop.testing.hub_server import HubServer
+from edgeloop.testing.sync_faults import HubTarget, sync_kill_rounds
 
 
 def main() -> None:
@@ -22,10 +25,22 @@ def main() -> None:
     parser.add_argument("--initial", type=int, default=600, help="samples in the spool at the start")
     parser.add_argument("--captured", type=int, default=600, help="samples added while sync is killed")
     parser.add_argument("--rate", default="150k", help="sync's bandwidth cap, so kills land mid-drain")
+    parser.add_argument("--hub", action="store_true", help="sync to a real hub (SQLite + folder) on loopback")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as root:
+    with tempfile.TemporaryDirectory() as root, contextlib.ExitStack() as stack:
+        hub = None
+        if args.hub:
+            server = stack.enter_context(HubServer(Path(root) / "hub"))
+            hub = HubTarget(server.url, server.add_device("bench"), server.admin_token)
         report = sync_kill_rounds(
-            Path(root), args.kills, args.seed, args.initial, args.captured, args.rate, max_delay_s=1.5
+            Path(root),
+            args.kills,
+            args.seed,
+            args.initial,
+            args.captured,
+            args.rate,
+            max_delay_s=1.5,
+            hub=hub,
         )
     print(json.dumps(asdict(report), indent=1))
     c = report.check

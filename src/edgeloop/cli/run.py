@@ -15,6 +15,14 @@ from edgeloop.classes import parse_classes
 from edgeloop.cli.backend_options import backend_option, backend_settings, device_option, threads_option
 from edgeloop.cli.capture import RTSP_HELP
 from edgeloop.cli.common import err, handle_errors, run_until_signalled
+from edgeloop.cli.sync import (
+    background_summary,
+    hub_option,
+    hub_token_option,
+    start_background_sync,
+    sync_flags,
+    sync_rate_option,
+)
 
 
 def status_line(snapshot: dict[str, dict[str, Any]]) -> str:
@@ -86,6 +94,9 @@ def run(
     device_id: str | None = typer.Option(
         None, "--device-id", help="Device id stored with captured frames (default: the host name)."
     ),
+    hub: str | None = hub_option(),
+    hub_token: str | None = hub_token_option(),
+    sync_rate: str | None = sync_rate_option(),
 ) -> None:
     """Run a detection bundle on video sources, with live stats; Ctrl-C stops cleanly."""
     # FFmpeg's and OpenCV's own lines on every failed reconnect attempt drown the status line;
@@ -100,6 +111,8 @@ def run(
 
     config = backend_settings(backend, device, threads)
     capture_sink = _capture_sink(capture, spool, device_id)
+    sync_settings = sync_flags(hub, hub_token, sync_rate, spool)
+    synced: list[str] = []
     zones_config = load_zones(zones) if zones is not None else None
     live = LiveOptions(connect_timeout_s=connect_timeout, reconnect_timeout_s=reconnect_timeout)
     opened = [open_source(s, n, live, max_fps) for s, n in zip(sources, source_names(sources), strict=True)]
@@ -118,6 +131,10 @@ def run(
         for sink in captures:
             if sink.unavailable:  # a full or failing disk stops capture, never inference
                 err.print(f"warning: capture is off for this run: {sink.unavailable}", markup=False)
+        if sync_settings is not None and spool is not None:
+            background = start_background_sync(sync_settings, spool)
+            if background is not None:  # stopped before the capture sink closes (LIFO)
+                stack.callback(lambda: synced.append(background_summary(background, background.close())))
         pipeline = Pipeline(
             predictor,
             opened,
@@ -134,6 +151,8 @@ def run(
     if captures:
         report["capture"] = {str(c.spool): c.counters() for c in captures}
     _print_summary(report, stopped_by, summary_json)
+    for line in synced:
+        err.print(f"  {line}", markup=False)
     if summary.error is not None:
         raise summary.error
 

@@ -14,6 +14,14 @@ import typer
 from edgeloop.cli.backend_options import backend_option, backend_settings, device_option, threads_option
 from edgeloop.cli.capture import capture_flags
 from edgeloop.cli.common import err, handle_errors
+from edgeloop.cli.sync import (
+    background_summary,
+    hub_option,
+    hub_token_option,
+    start_background_sync,
+    sync_flags,
+    sync_rate_option,
+)
 from edgeloop.errors import ConfigError, EdgeloopError
 
 if TYPE_CHECKING:
@@ -58,6 +66,9 @@ def serve(
     device_id: str | None = typer.Option(
         None, "--device-id", help="Device id stored with captured images (default: the host name)."
     ),
+    hub: str | None = hub_option(),
+    hub_token: str | None = hub_token_option(),
+    sync_rate: str | None = sync_rate_option(),
 ) -> None:
     """Serve bundles over HTTP: /v1 (native), /v2 (Open Inference Protocol), Roboflow routes."""
     import time
@@ -68,6 +79,7 @@ def serve(
 
     settings = backend_settings(backend, device, threads)
     capture_flags(capture, spool, device_id)  # checked before the models load
+    sync_settings = sync_flags(hub, hub_token, sync_rate, spool)
     if spinning is not None:
         if "allow_spinning" not in type(settings).model_fields:
             raise ConfigError(f"--spinning/--no-spinning: backend '{backend}' has no busy-wait setting")
@@ -108,6 +120,9 @@ def serve(
         err.print(
             f"capturing request images into {config.spool_dir} (policy {capture}); counters at /v1/capture"
         )
+    background = None
+    if sync_settings is not None and spool is not None and app.state.server.capture is not None:
+        background = start_background_sync(sync_settings, spool)
     auth = "token required" if config.token else "no token (loopback only)"
     bound_port = sock.getsockname()[1]
     err.print(f"serving on http://{host}:{bound_port} ({auth}); web page at /, API docs at /docs")
@@ -117,6 +132,7 @@ def serve(
         started = _run_uvicorn(app, sock, max(64, 2 * config.queue_size * len(bundles)))
     finally:
         sock.close()
+        sync_stats = background.close() if background is not None else None
         shutdown(app)
     if not started:
         raise EdgeloopError("the server did not start (see the messages above)")
@@ -125,6 +141,8 @@ def serve(
         from edgeloop.improve.hook import counters_line
 
         err.print(f"capture into {config.spool_dir}: {counters_line(hook.run_counters())}", markup=False)
+    if background is not None:
+        err.print(background_summary(background, sync_stats), markup=False)
     err.print(f"stopped after {time.perf_counter() - start:.0f} s")
 
 

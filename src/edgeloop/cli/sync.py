@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +49,7 @@ def sync(
     """
     from edgeloop.improve.acker import SpoolAcker
     from edgeloop.improve.bandwidth import parse_rate
-    from edgeloop.improve.sync import Syncer
+    from edgeloop.improve.sync import SyncFailed, Syncer
     from edgeloop.improve.sync_targets import TargetOptions, TargetRefused, open_target, target_kind
 
     kind = target_kind(hub, to)
@@ -72,11 +73,11 @@ def sync(
         try:
             with display:
                 _, stopped_by = run_until_signalled(syncer.run, syncer.stop)
-        except TargetRefused as exc:
+        except (TargetRefused, SyncFailed) as exc:
             display.close()
             error_line(str(exc).replace("[", "\\["))
             _summary(syncer, summary_json, acker)
-            raise typer.Exit(EXIT_REFUSED) from None
+            raise typer.Exit(EXIT_REFUSED if isinstance(exc, TargetRefused) else 1) from None
         finally:
             target.close()
         _summary(syncer, summary_json, acker, stopped_by[0] if stopped_by else None)
@@ -148,3 +149,87 @@ class _Display:
             self._last_line = time.monotonic()
             sys.stderr.write(f"sync: {progress.state}; acked {stats.acked}, {detail}\n")
             sys.stderr.flush()
+
+
+@dataclass(frozen=True)
+class SyncFlags:
+    """``run``/``serve``'s ``--hub URL --hub-token T --sync-rate R``, checked before models load."""
+
+    hub: str
+    token: str
+    rate_bps: int | None
+
+
+def sync_flags(hub: str | None, token: str | None, rate: str | None, spool: Path | None) -> SyncFlags | None:
+    """The background sync settings (None without ``--hub``).
+
+    Raises:
+        ConfigError: ``--hub`` without ``--spool``, without a token, a bad URL or rate.
+    """
+    from edgeloop.errors import ConfigError
+    from edgeloop.improve.bandwidth import parse_rate
+    from edgeloop.improve.sync_targets import target_kind
+
+    if hub is None:
+        if rate is not None:
+            raise ConfigError("--sync-rate caps the background sync: add --hub URL")
+        return None
+    target_kind(hub, None)
+    if spool is None:
+        raise ConfigError("--hub sends captured frames: add --capture POLICY.yaml --spool DIR")
+    if not token:
+        raise ConfigError(f"--hub needs the device's token: set {TOKEN_ENV} (or pass --hub-token)")
+    return SyncFlags(hub, token, parse_rate(rate) if rate is not None else None)
+
+
+def start_background_sync(flags: SyncFlags, spool: Path) -> Any:
+    """Start sync beside capture (``improve.background.BackgroundSync``); None with a warning when the
+    spool cannot be opened for it (capture off on a full disk): inference runs on."""
+    from edgeloop.improve.background import BackgroundSync
+    from edgeloop.improve.spool import SpoolError
+    from edgeloop.improve.sync_targets import TargetOptions
+
+    def log(line: str) -> None:
+        if err.is_terminal:  # below a status line that is redrawn in place
+            sys.stderr.write("\r\x1b[2K")
+        err.print(f"sync: {line}", markup=False)
+
+    try:
+        sync = BackgroundSync(spool, "hub", TargetOptions(flags.hub, flags.token), flags.rate_bps, log=log)
+    except SpoolError as exc:
+        err.print(f"warning: sync is off for this run: {exc}", markup=False)
+        return None
+    cap = f", at most {flags.rate_bps} bytes/s" if flags.rate_bps else ""
+    err.print(f"syncing {spool} to {sync.target.description}{cap}", markup=False)
+    return sync
+
+
+def background_summary(sync: Any, stats: Any) -> str:
+    """The summary line of a background sync that has stopped."""
+    why = f"; stopped early: {sync.error}" if sync.error else ""
+    return f"sync to {sync.target.description}: {stats.line()}{why}"
+
+
+def hub_option() -> Any:
+    """``--hub URL`` of run and serve."""
+    return typer.Option(
+        None,
+        "--hub",
+        help="Send captured frames to this hub as they are kept (needs --spool; docs/hub/sync.md).",
+    )
+
+
+def hub_token_option() -> Any:
+    """``--hub-token`` of run and serve (``--token`` of serve is its own API token)."""
+    return typer.Option(
+        None,
+        "--hub-token",
+        envvar=TOKEN_ENV,
+        show_default=False,
+        help=f"The device's hub token; better set {TOKEN_ENV} (keeps it out of shell history).",
+    )
+
+
+def sync_rate_option() -> Any:
+    """``--sync-rate`` of run and serve."""
+    return typer.Option(None, "--sync-rate", help="Bandwidth cap of the sync to --hub, bytes/s: 500k, 2M.")

@@ -57,11 +57,17 @@ class Bucket:
 
 
 def new_bucket(rate_bps: float, now_s: float, burst_bytes: float | None = None) -> Bucket:
-    """A full bucket; ``burst_bytes`` defaults to one chunk."""
+    """A bucket holding one chunk; ``burst_bytes`` defaults to a quarter second at the rate.
+
+    The burst lets a sender that waited for an answer (a request's round trip) catch up
+    on that pause, so the rate while sending stays near the cap; over any window of T
+    seconds at most ``rate * T + burst`` bytes go out (+8 % over 3 s with the default).
+    """
     if rate_bps <= 0:
         raise ValueError("rate_bps must be positive")
-    burst = float(chunk_bytes(int(rate_bps)) if burst_bytes is None else burst_bytes)
-    return Bucket(float(rate_bps), burst, burst, now_s)
+    chunk = float(chunk_bytes(int(rate_bps)))
+    burst = max(chunk, rate_bps / 4) if burst_bytes is None else float(burst_bytes)
+    return Bucket(float(rate_bps), burst, min(burst, chunk), now_s)
 
 
 def refill(bucket: Bucket, now_s: float) -> Bucket:

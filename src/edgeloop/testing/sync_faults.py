@@ -93,24 +93,80 @@ class TargetCheck:
     acked_rows: int = 0
 
 
-def check_target(target: Path, spool_dir: Path, expected: set[str]) -> TargetCheck:
-    """Every expected sha256 once in ``target`` (``<sha>.jpg`` matching its name, a sidecar naming it)."""
+@dataclass(frozen=True)
+class HubTarget:
+    """A running hub to sync to: its URL, a device token, and the admin token to check it."""
+
+    url: str
+    token: str
+    admin_token: str
+
+
+def sync_command(spool_dir: Path, target: Path | HubTarget, rate: str | None) -> list[str]:
+    """``edgeloop sync --spool S (--to DIR | --hub URL) --once`` as a child process command."""
+    where = ["--hub", target.url, "--batch", "4"] if isinstance(target, HubTarget) else ["--to", str(target)]
+    args = [sys.executable, "-m", "edgeloop.cli", "sync", "--spool", str(spool_dir), *where, "--once"]
+    return [*args, "--rate", rate] if rate else args
+
+
+def hub_held(hub: HubTarget) -> dict[str, bytes]:
+    """Every sample the hub lists (sha256 -> image bytes), through the admin API, all pages."""
+    import http.client
+    from urllib.parse import quote, urlsplit
+
+    parts = urlsplit(hub.url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
+    headers = {"Authorization": f"Bearer {hub.admin_token}"}
+    held: dict[str, bytes] = {}
+    listed: list[str] = []
+    after = ""
+    try:
+        while True:
+            cursor = f"&after={quote(after)}" if after else ""
+            conn.request("GET", f"/api/v1/samples?limit=500{cursor}", headers=headers)
+            page = json.loads(conn.getresponse().read())
+            listed += [s["sha256"] for s in page["samples"]]
+            after = page.get("next") or page.get("after") or ""
+            if not page["samples"] or not after:
+                break
+        for sha in listed:
+            conn.request("GET", f"/api/v1/samples/{sha}/image", headers=headers)
+            held[sha] = conn.getresponse().read()
+    finally:
+        conn.close()
+    if len(listed) != len(held):
+        held["duplicated"] = b""  # the same sha256 listed twice
+    return held
+
+
+def check_target(target: Path | HubTarget, spool_dir: Path, expected: set[str]) -> TargetCheck:
+    """Every expected sha256 once at the target and whole; the spool drained and sound.
+
+    A folder: ``<sha>.jpg`` matching its name and a sidecar naming it. A hub: the admin API's
+    listing, each image read back and hashed.
+    """
     check = TargetCheck(expected=len(expected))
-    images = sorted(target.glob("*.jpg"))
-    names = [p.stem for p in images]
+    if isinstance(target, HubTarget):
+        held = hub_held(target)
+        check.duplicated = int(held.pop("duplicated", None) is not None)
+        names = list(held)
+        check.corrupt = sum(hashlib.sha256(data).hexdigest() != sha for sha, data in held.items())
+    else:
+        images = sorted(target.glob("*.jpg"))
+        names = [p.stem for p in images]
+        check.duplicated = len(names) - len(set(names))
+        for path in images:
+            try:
+                meta_ok = json.loads(path.with_suffix(".json").read_text())["sha256"] == path.stem
+            except (OSError, ValueError, KeyError):
+                meta_ok = False
+            if hashlib.sha256(path.read_bytes()).hexdigest() != path.stem or not meta_ok:
+                check.corrupt += 1
+        temp = target / ".tmp"
+        check.temp_files = sum(1 for _ in temp.glob("*")) if temp.is_dir() else 0
     check.at_target = len(names)
-    check.duplicated = len(names) - len(set(names))
-    for path in images:
-        sidecar = path.with_suffix(".json")
-        try:
-            meta_ok = json.loads(sidecar.read_text())["sha256"] == path.stem
-        except (OSError, ValueError, KeyError):
-            meta_ok = False
-        if hashlib.sha256(path.read_bytes()).hexdigest() != path.stem or not meta_ok:
-            check.corrupt += 1
     check.lost = len(expected - set(names))
     check.unexpected = len(set(names) - expected)
-    check.temp_files = sum(1 for _ in (target / ".tmp").glob("*")) if (target / ".tmp").is_dir() else 0
     with Spool(spool_dir) as spool:
         check.spool_held = spool.size[0]
         check.spool_integrity = spool.integrity()
@@ -137,22 +193,6 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**env, **(extra or {})}
 
 
-def sync_command(spool_dir: Path, target: Path, rate: str | None) -> list[str]:
-    """``edgeloop sync --spool S --to TARGET --once`` as a child process command."""
-    args = [
-        sys.executable,
-        "-m",
-        "edgeloop.cli",
-        "sync",
-        "--spool",
-        str(spool_dir),
-        "--to",
-        str(target),
-        "--once",
-    ]
-    return [*args, "--rate", rate] if rate else args
-
-
 def sync_kill_rounds(
     root: Path,
     kills: int,
@@ -162,34 +202,26 @@ def sync_kill_rounds(
     rate: str | None = "150k",
     max_delay_s: float = 1.5,
     points: tuple[str, ...] = ("sync_uploaded", "acked"),
+    hub: HubTarget | None = None,
 ) -> SyncKillReport:
     """Kill ``edgeloop sync`` ``kills`` times at random moments and once at each crash point, while a
-    capture child adds ``captured`` samples; then drain and check the target."""
-    spool_dir, target, log = root / "spool", root / "target", root / "captured.log"
+    capture child adds ``captured`` samples; then drain and check the target (a folder under
+    ``root``, or ``hub``)."""
+    spool_dir, log = root / "spool", root / "captured.log"
+    target: Path | HubTarget = hub if hub is not None else root / "target"
+    token_env = {"EDGELOOP_HUB_TOKEN": hub.token} if hub is not None else {}
     start = time.monotonic()
     rng, report = random.Random(seed), SyncKillReport()
     expected = set(fill_spool(spool_dir, initial, seed))
     interval = max(0.001, kills * max_delay_s * 0.5 / max(1, captured))
-    capture = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "edgeloop.testing.sync_faults",
-            "capture",
-            str(spool_dir),
-            str(log),
-            str(seed + 1),
-            str(captured),
-            str(interval),
-        ],
-        env=_env(),
-    )
+    child = [sys.executable, "-m", "edgeloop.testing.sync_faults", "capture", str(spool_dir), str(log)]
+    capture = subprocess.Popen([*child, str(seed + 1), str(captured), str(interval)], env=_env())
     try:
         schedule = ["random"] * kills
         for i, point in enumerate(points):  # crash points spread among the random kills
             schedule.insert((i + 1) * len(schedule) // (len(points) + 1), point)
         for what in schedule:
-            env = _env({"EDGELOOP_CRASH_AT": what} if what != "random" else None)
+            env = _env({**token_env, **({"EDGELOOP_CRASH_AT": what} if what != "random" else {})})
             proc = subprocess.Popen(sync_command(spool_dir, target, rate), env=env, stderr=subprocess.PIPE)
             if what == "random":
                 try:
@@ -209,7 +241,7 @@ def sync_kill_rounds(
             capture.kill()
             capture.wait()
     final = subprocess.run(
-        sync_command(spool_dir, target, None), env=_env(), capture_output=True, timeout=300
+        sync_command(spool_dir, target, None), env=_env(token_env), capture_output=True, timeout=300
     )
     if final.returncode != 0:
         raise RuntimeError(f"the last sync failed: {final.stderr.decode()[-2000:]}")

@@ -50,6 +50,10 @@ class Response:
         )
 
 
+class _StaleConnection(Exception):
+    """The server closed the connection without an answer."""
+
+
 class Client:
     """One keep-alive connection to ``base_url``; reopened after any failure.
 
@@ -91,9 +95,31 @@ class Client:
     ) -> Response:
         """Send one request and read the whole answer.
 
+        A kept-alive connection that the server closed while idle (its keep-alive timeout)
+        fails at once; the request then goes once more on a new connection. Every request
+        here is safe to repeat: uploads carry their sha256, chunks their offset.
+
         Raises:
             TargetUnavailable: the connection failed or timed out.
         """
+        reused = self._conn is not None
+        try:
+            return self._request(method, path, body, headers, throttle)
+        except _StaleConnection:
+            if not reused:
+                raise TargetUnavailable(
+                    f"{self.display}: the connection was closed before the answer"
+                ) from None
+            return self._request(method, path, body, headers, throttle)
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        headers: Sequence[tuple[str, str]],
+        throttle: Throttle | None,
+    ) -> Response:
         conn = self._connection()
         done = False
         try:
@@ -114,6 +140,8 @@ class Client:
                 self.close()
             done = True
             return response
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            raise _StaleConnection from None
         except (OSError, http.client.HTTPException) as exc:
             raise TargetUnavailable(f"{self.display}: {describe(exc)}") from None
         finally:

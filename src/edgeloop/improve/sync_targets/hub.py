@@ -95,7 +95,7 @@ class HubTarget:
         created = self.client.request(
             "POST", "/api/v1/uploads", json.dumps(meta).encode(), [("Content-Type", "application/json")]
         )
-        if created.status not in (200, 201):
+        if created.status != 201:  # 200: the hub holds the image already; else an error
             return self._result(item.sha256, created, "POST /api/v1/uploads")
         answer = created.json() or {}
         upload_id, offset = str(answer.get("id", "")), int(answer.get("offset", 0))

@@ -1,0 +1,68 @@
+"""`edgeloop run --capture ... --hub URL`: a sync thread sends kept frames to the real hub during the run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from edgeloop.bundle import Bundle
+from edgeloop.improve import Spool
+from edgeloop.testing.hub_server import HubServer
+from tests.conftest import run_cli
+
+pytest.importorskip("sqlalchemy", reason="the hub needs edgeloop[hub]")
+KEEP_HALF = "samplers: [{type: random, min_score: 0.5, tags: [half]}]\nseed: 4\n"
+
+
+def test_run_sends_kept_frames_to_the_hub_while_it_runs(
+    yolo_bundle: Bundle, clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy, spool = tmp_path / "policy.yaml", tmp_path / "spool"
+    policy.write_text(KEEP_HALF)
+    with HubServer(tmp_path / "data") as hub:
+        token = hub.add_device("line-3")
+        monkeypatch.setenv("EDGELOOP_HUB_TOKEN", token)
+        args = [
+            "run",
+            str(yolo_bundle.root),
+            "--source",
+            str(clip),
+            "--max-fps",
+            "25",
+            "--capture",
+            str(policy),
+        ]
+        result = run_cli(*args, "--spool", str(spool), "--hub", hub.url, "--summary-json")
+        assert result.returncode == 0, result.stderr
+        assert token not in result.stderr and f"syncing {spool} to {hub.url}" in result.stderr
+        summary = json.loads(next(x for x in result.stderr.splitlines() if x.startswith("{")))
+        kept = summary["capture"][str(spool)]["kept"]
+        line = next(x for x in result.stderr.splitlines() if "sync to" in x)
+        assert kept > 5 and "sent " in line and "rejected 0" in line
+        at_hub = {s["sha256"] for s in hub.json("GET", "/api/v1/samples?limit=1000")[1]["samples"]}
+        assert len(at_hub) > 0  # sent during the run (4 s at 25 frames/s)
+        with Spool(spool) as reopened:
+            held = {s.sha256 for s in reopened.samples()}
+            acked = {s.sha256 for s in reopened.samples("acked")}
+        assert acked == at_hub and len(held | acked) == kept and not held & acked
+        # What the run had not sent yet goes with the next sync.
+        rest = run_cli("sync", "--spool", str(spool), "--hub", hub.url, "--once")
+        assert rest.returncode == 0, rest.stderr
+        assert len(hub.json("GET", "/api/v1/samples?limit=1000")[1]["samples"]) == kept
+
+
+def test_hub_flags_are_checked_before_the_model_loads(
+    yolo_bundle: Bundle, clip: Path, tmp_path: Path
+) -> None:
+    base = ["run", str(yolo_bundle.root), "--source", str(clip)]
+    no_spool = run_cli(*base, "--hub", "http://127.0.0.1:9")
+    assert no_spool.returncode == 1 and "--hub sends captured frames: add --capture" in no_spool.stderr
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(KEEP_HALF)
+    capture = ["--capture", str(policy), "--spool", str(tmp_path / "spool")]
+    no_token = run_cli(*base, *capture, "--hub", "http://127.0.0.1:9", "--hub-token", "")
+    assert no_token.returncode == 1 and "EDGELOOP_HUB_TOKEN" in no_token.stderr
+    rate = run_cli(*base, "--sync-rate", "5k")
+    assert rate.returncode == 1 and "--sync-rate caps the background sync: add --hub URL" in rate.stderr
