@@ -12,6 +12,7 @@ PACKAGES=(
   # run with Debian's /usr/bin/python3 because the venv's Python cannot import gi)
   ffmpeg
   mosquitto
+  postgresql  # the hub's tests run on a real PostgreSQL server the fixtures start on loopback (initdb, pg_ctl)
   python3-gi
   gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base
