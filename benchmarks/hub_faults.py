@@ -1,6 +1,6 @@
 """Nothing lost, nothing doubled: capture + sync + hub under kill -9 and a faulty network (issue 14).
 
-    python benchmarks/hub_faults.py --frames 10000 --device-kills 100 --hub-kills 20 [--backend sqlite]
+    python benchmarks/hub_faults.py --frames 10000 --device-kills 100 --hub-kills 20 [--backend sqlite|postgresql|postgresql-s3]
 
 The device (real capture and background sync) and the hub (``edgeloop hub serve``) are
 killed with SIGKILL at random moments and restarted; a loopback proxy drops, resets,
@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from edgeloop.testing.loop_faults import LoopOptions, report_table, run_loop
+from edgeloop.testing.loop_faults import BACKENDS, LoopOptions, report_table, run_loop
 
 
 def main() -> int:
@@ -29,7 +29,7 @@ def main() -> int:
     parser.add_argument("--device-kills", type=int, default=100)
     parser.add_argument("--hub-kills", type=int, default=20)
     parser.add_argument("--crash-rounds", type=int, default=3, help="Crashes at each named point.")
-    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--backend", choices=BACKENDS, default="sqlite")
     parser.add_argument("--no-proxy", action="store_true", help="Device talks to the hub directly.")
     parser.add_argument("--fault-rate", type=float, default=0.05, help="Per connection, for each fault kind.")
     parser.add_argument("--fps", type=float, default=20.0, help="Capture pace (0: as fast as it goes).")

@@ -48,7 +48,7 @@ class LoopOptions:
     hub_kills: int = 3
     crash_rounds: int = 1  # per named crash point
     seed: int = 0
-    backend: str = "sqlite"  # or "postgresql" (PostgreSQL + S3 on moto)
+    backend: str = "sqlite"  # one of BACKENDS
     proxy: bool = True
     fault_rate: float = 0.05  # each of drop, reset, stall, mid_body
     stall_s: float = 2.0
@@ -93,22 +93,31 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**env, **(extra or {})}
 
 
+BACKENDS = ("sqlite", "postgresql", "postgresql-s3")
+
+
 @contextlib.contextmanager
 def hub_backend(root: Path, backend: str) -> Iterator[tuple[HubStore, HubServer]]:
-    """A hub server (not started) on SQLite + folder, or on PostgreSQL + S3 (moto), and its store."""
+    """A hub server (not started) and its store: SQLite + folder (the one-box default),
+    PostgreSQL + folder, or PostgreSQL + S3 on moto's server."""
     data = root / "hub-data"
     if backend == "sqlite":
         yield HubStore(f"sqlite:///{data / 'hub.db'}", str(data / "blobs")), HubServer(data)
         return
-    if backend != "postgresql":
-        raise ValueError(f"backend {backend!r}: sqlite or postgresql")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend {backend!r}: one of {', '.join(BACKENDS)}")
     from edgeloop.testing.servers import create_bucket, fresh_database, moto_server, postgres_server, s3_env
 
-    with postgres_server() as server_url, moto_server() as endpoint:
+    with postgres_server() as server_url:
         db_url = fresh_database(server_url)
-        create_bucket(endpoint, "loop-faults")
-        store = HubStore(db_url, "s3://loop-faults/hub", endpoint)
-        yield store, HubServer(data, db_url=db_url, blobs_url=store.blobs, env=s3_env(endpoint))
+        if backend == "postgresql":
+            blobs = str(data / "blobs")
+            yield HubStore(db_url, blobs), HubServer(data, db_url=db_url, blobs_url=blobs)
+            return
+        with moto_server() as endpoint:
+            create_bucket(endpoint, "loop-faults")
+            store = HubStore(db_url, "s3://loop-faults/hub", endpoint)
+            yield store, HubServer(data, db_url=db_url, blobs_url=store.blobs, env=s3_env(endpoint))
 
 
 class _Conductor:
