@@ -1,6 +1,6 @@
 """The device process of the capture -> sync -> hub fault harness (``edgeloop.testing.loop_faults``).
 
-``python -m edgeloop.testing.loop_faults device --spool S --hub URL --frames N ...`` (the hub
+``python -m edgeloop.testing.loop_device --spool S --hub URL --frames N ...`` (the hub
 token in ``EDGELOOP_HUB_TOKEN``) is what a camera with ``run --capture POLICY --hub URL`` does:
 the real ``Capture`` over a ``Spool`` keeps frames, and the real ``BackgroundSync`` thread sends
 them to the hub. The frames are synthetic and deterministic: frame ``i`` always has the same
@@ -139,3 +139,29 @@ def run_device(options: DeviceOptions) -> int:
         os.close(kept_fd)
         os.close(progress_fd)
     return 0
+
+
+def main(argv: list[str]) -> int:
+    """``python -m edgeloop.testing.loop_device --spool S --hub URL --frames N ...`` (kept light:
+    nothing of the hub or SQLAlchemy is imported, so a restarted device starts quickly)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m edgeloop.testing.loop_device")
+    for name in ("--spool", "--progress", "--kept-log"):
+        parser.add_argument(name, type=Path, required=True)
+    parser.add_argument("--hub", required=True)
+    parser.add_argument("--frames", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--timeout", type=float, default=10.0)
+    parser.add_argument("--fps", type=float, default=0.0)
+    a = parser.parse_args(argv)
+    return run_device(
+        DeviceOptions(a.spool, a.hub, a.frames, a.seed, a.progress, a.kept_log, a.batch, a.timeout, a.fps)
+    )
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

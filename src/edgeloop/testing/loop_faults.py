@@ -2,7 +2,7 @@
 
 A conductor runs three things and breaks them on purpose while N synthetic frames are captured:
 
-- the device (``python -m edgeloop.testing.loop_faults device ...``, ``loop_device``): the real
+- the device (``python -m edgeloop.testing.loop_device ...``): the real
   ``Capture`` into a ``Spool`` and the real ``BackgroundSync`` to the hub; killed with SIGKILL
   at random moments (and restarted with ``EDGELOOP_CRASH_AT`` set, to crash at each named point
   of the spool's and sync's protocols); it resumes from its progress file;
@@ -71,6 +71,7 @@ class LoopReport:
     crash_points: dict[str, int] = field(default_factory=dict)
     crash_points_missed: dict[str, int] = field(default_factory=dict)
     device_exits: dict[str, int] = field(default_factory=dict)  # exits nobody asked for, by code
+    device_errors: list[str] = field(default_factory=list)  # the last log line of each such exit
     device_starts: int = 0
     proxy: dict[str, int] = field(default_factory=dict)
     acked_before_drain: int = 0
@@ -147,7 +148,7 @@ class _Conductor:
     def start_device(self, crash_at: str | None = None) -> subprocess.Popen[bytes]:
         o = self.options
         args = [
-            sys.executable, "-m", "edgeloop.testing.loop_faults", "device",
+            sys.executable, "-m", "edgeloop.testing.loop_device",
             "--spool", str(self.spool), "--hub", self.device_url, "--frames", str(o.frames),
             "--seed", str(o.seed), "--progress", str(self.progress), "--kept-log", str(self.kept_log),
             "--batch", str(o.batch), "--timeout", str(o.device_timeout_s), "--fps", str(o.fps),
@@ -184,6 +185,8 @@ class _Conductor:
 
     def unexpected_exit(self, code: int) -> None:
         self.report.device_exits[str(code)] = self.report.device_exits.get(str(code), 0) + 1
+        lines = [line for line in self.log_tail().splitlines() if line.strip()]
+        self.report.device_errors.append(lines[-1][:500] if lines else f"exit {code}, no output")
         if sum(self.report.device_exits.values()) > 5:
             raise RuntimeError(f"the device keeps exiting (last: {code}):\n{self.log_tail()}")
 
@@ -361,30 +364,3 @@ def report_table(report: LoopReport) -> str:
     ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
-
-
-def _device_main(argv: list[str]) -> int:
-    import argparse
-
-    from edgeloop.testing.loop_device import DeviceOptions, run_device
-
-    parser = argparse.ArgumentParser(prog="loop_faults device")
-    for name in ("--spool", "--progress", "--kept-log"):
-        parser.add_argument(name, type=Path, required=True)
-    parser.add_argument("--hub", required=True)
-    parser.add_argument("--frames", type=int, required=True)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--timeout", type=float, default=3.0)
-    parser.add_argument("--fps", type=float, default=0.0)
-    a = parser.parse_args(argv)
-    options = DeviceOptions(
-        a.spool, a.hub, a.frames, a.seed, a.progress, a.kept_log, a.batch, a.timeout, a.fps
-    )
-    return run_device(options)
-
-
-if __name__ == "__main__":
-    if sys.argv[1:2] != ["device"]:
-        sys.exit("usage: python -m edgeloop.testing.loop_faults device --spool S --hub URL --frames N ...")
-    sys.exit(_device_main(sys.argv[2:]))

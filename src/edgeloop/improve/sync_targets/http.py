@@ -102,15 +102,17 @@ class Client:
         Raises:
             TargetUnavailable: the connection failed or timed out.
         """
+        closed = TargetUnavailable(f"{self.display}: the connection was closed before the answer")
         reused = self._conn is not None
         try:
             return self._request(method, path, body, headers, throttle)
         except _StaleConnection:
             if not reused:
-                raise TargetUnavailable(
-                    f"{self.display}: the connection was closed before the answer"
-                ) from None
+                raise closed from None
+        try:  # once more, on a new connection; it may be closed too (a reset, a hub going down)
             return self._request(method, path, body, headers, throttle)
+        except _StaleConnection:
+            raise closed from None
 
     def _request(
         self,
