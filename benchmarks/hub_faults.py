@@ -1,6 +1,7 @@
 """Nothing lost, nothing doubled: capture + sync + hub under kill -9 and a faulty network (issue 14).
 
-    python benchmarks/hub_faults.py --frames 10000 --device-kills 100 --hub-kills 20 [--backend sqlite|postgresql|postgresql-s3]
+    python benchmarks/hub_faults.py --frames 10000 --device-kills 100 --hub-kills 20 \
+        [--backend sqlite|postgresql|postgresql-s3] [--no-proxy]
 
 The device (real capture and background sync) and the hub (``edgeloop hub serve``) are
 killed with SIGKILL at random moments and restarted; a loopback proxy drops, resets,

@@ -10,8 +10,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import pytest
-
+from edgeloop.testing.components import ComponentMissing, skip_missing
 from edgeloop.testing.loop_check import HubStore, check_loop
 from edgeloop.testing.loop_faults import CRASH_POINTS, LoopOptions, LoopReport, report_table, run_loop
 
@@ -49,12 +48,12 @@ def test_loop_on_sqlite_under_kills_and_a_bad_network(tmp_path: Path) -> None:
     assert damaged.corrupt == (0 if blobs[-1].name == gone else 1)
 
 
-def test_loop_on_postgresql_and_s3_under_kills_and_a_bad_network(tmp_path: Path) -> None:
-    servers = pytest.importorskip("edgeloop.testing.servers", reason="needs edgeloop.testing.servers")
-    for component in ("postgresql", "moto"):
-        servers.need(component)
+def test_loop_on_postgresql_under_kills_and_a_bad_network(tmp_path: Path) -> None:
     options = LoopOptions(
         frames=200, device_kills=4, hub_kills=2, seed=5, fault_rate=0.08, fps=40, backend="postgresql"
     )
-    report = run_loop(tmp_path, options)
+    try:
+        report = run_loop(tmp_path, options)
+    except ComponentMissing as exc:
+        skip_missing(exc)
     _assert_clean(report, options)
