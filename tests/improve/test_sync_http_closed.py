@@ -26,15 +26,20 @@ def one_answer_then_hang_ups() -> Iterator[int]:
     """A loopback server: the first connection gets one keep-alive answer, then is closed; every
     later connection is closed as soon as its request arrives."""
     server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.1)
     port = server.getsockname()[1]
+    stop = threading.Event()
 
     def serve() -> None:
         first = True
-        while True:
+        while not stop.is_set():
             try:
                 conn, _ = server.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
+            conn.settimeout(5)
             with conn:
                 conn.recv(65536)
                 if first:
@@ -44,6 +49,7 @@ def one_answer_then_hang_ups() -> Iterator[int]:
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     yield port
+    stop.set()
     server.close()
     thread.join(5)
 
