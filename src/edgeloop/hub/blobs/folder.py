@@ -20,14 +20,47 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+TEMP_PREFIX = ".tmp-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def remove_dead_temps(root: Path) -> int:
+    """Remove temp files of puts whose process died (a kill -9 between the temp file and its rename).
+
+    Temp names carry the writer's pid (``.tmp-<pid>-<random>``), so a hub process starting
+    beside others on the same folder never removes a put still in flight. Returns how many.
+    """
+    removed = 0
+    for path in root.rglob(f"{TEMP_PREFIX}*"):
+        pid = path.name[len(TEMP_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or not _alive(int(pid)):  # no pid: an older hub's temp name
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
+    return removed
+
+
 class FolderBlobs:
-    """Blobs as files under ``root``: temp file, fsync, rename, fsync of the folder."""
+    """Blobs as files under ``root``: temp file, fsync, rename, fsync of the folder.
+
+    Opening the store removes the temp files of puts that a crash interrupted.
+    """
 
     kind = "folder"
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self.removed_temps = remove_dead_temps(self.root)
 
     def _path(self, key: str) -> Path:
         return self.root / validate_key(key)
@@ -46,7 +79,7 @@ class FolderBlobs:
         """Write ``data`` at ``key``; on return it survives a crash or power loss."""
         path = self._path(key)
         self._make_dirs(path.parent)
-        temp = path.parent / f".tmp-{secrets.token_hex(8)}"
+        temp = path.parent / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(8)}"
         try:
             with open(temp, "wb") as file:
                 file.write(data)
