@@ -37,13 +37,20 @@ $(LABELSTUDIO)/.installed: requirements-labelstudio.txt
 	$(LABELSTUDIO)/bin/python -m pip install --disable-pip-version-check -q -r requirements-labelstudio.txt
 	@touch $@
 
+# Its first start migrates an empty data folder (45-55 s); done here, beside the other installs.
+$(LABELSTUDIO)/.prepared: $(LABELSTUDIO)/.installed $(VENV)/.dev
+	$(BIN)/python -m edgeloop.testing.labelstudio prepare
+	@touch $@
+
 demo: $(VENV)/.core
 	$(BIN)/edgeloop demo --out demo-output
 
 system-deps:
 	@scripts/system-deps.sh
 
-test: $(VENV)/.dev $(CLIENTS)/.installed $(LABELSTUDIO)/.installed system-deps
+# The environments and system packages are independent: install them side by side.
+test:
+	@$(MAKE) --no-print-directory -j4 $(VENV)/.dev $(CLIENTS)/.installed $(LABELSTUDIO)/.prepared system-deps
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.dev

@@ -8,10 +8,15 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from edgeloop.data.check import check_dataset
 from edgeloop.data.splits import available_splits, load_split
 from edgeloop.testing.hub_server import HubServer
 from tests.hub.conftest import jpeg, meta
+
+# Blobs play no part here: the S3 variant of the fleet set-up is left to the storage tests.
+NO_BLOBS = pytest.mark.parametrize("hub_backend", ["sqlite", "postgresql"], indirect=True)
 
 BOXES = [
     {"x": 20, "y": 15, "width": 10, "height": 8, "confidence": 0.4, "class": "person", "class_id": 0},
@@ -116,6 +121,7 @@ def test_review_then_version_then_export(hub_server: HubServer, tmp_path: Path) 
     assert hub_server.request("GET", "/api/v1/datasets/street/1/export?format=cvat")[0] == 400
 
 
+@NO_BLOBS
 def test_two_reviewers_answer_one_sample(hub_server: HubServer) -> None:
     shas = _upload(hub_server, 3)
     codes: dict[str, list[int]] = {sha: [] for sha in shas}
@@ -136,6 +142,7 @@ def test_two_reviewers_answer_one_sample(hub_server: HubServer) -> None:
         assert sorted(codes[sha]) == [200, 409, 409, 409], codes
 
 
+@NO_BLOBS
 def test_routes_are_admin_only(hub_server: HubServer) -> None:
     device = hub_server.add_device("cam-9")
     routes = [

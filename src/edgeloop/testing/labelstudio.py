@@ -20,6 +20,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -251,3 +252,23 @@ def labelstudio_server(
         _stop(process)
         if own_dir:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m edgeloop.testing.labelstudio prepare``: make the template data folder now
+    (``make test`` runs it while the other environments install, so no test waits for it)."""
+    args = sys.argv[1:] if argv is None else argv
+    if args != ["prepare"]:
+        print("usage: python -m edgeloop.testing.labelstudio prepare", file=sys.stderr)
+        return 2
+    executable = find_label_studio()
+    if executable is None:
+        print(f"Label Studio is not installed: {INSTALL}", file=sys.stderr)
+        return 1
+    data, _ = template(executable)
+    print(f"Label Studio template ready: {data}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
