@@ -117,6 +117,9 @@ class Manifest(BaseModel):
     provenance: Provenance = Field(default_factory=Provenance)
     samples: list[Sample] = Field(default_factory=list)
     signature: str | None = None
+    counter: int | None = Field(
+        default=None, ge=0, description="monotonic release counter, set when signed; devices refuse older"
+    )
 
     @field_validator("name")
     @classmethod
