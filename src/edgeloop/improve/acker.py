@@ -25,13 +25,13 @@ import contextlib
 import fcntl
 import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import quote
 
 from edgeloop.improve.faults import crash_point
 from edgeloop.improve.files import fsync_dir
-from edgeloop.improve.records import COLUMNS, Sample, sample_from_row
+from edgeloop.improve.records import COLUMNS, Sample, sample_from_row, write_transaction
 from edgeloop.improve.spool import SpoolError
 
 BUSY_TIMEOUT_S = 30.0
@@ -81,17 +81,8 @@ class SpoolAcker:
         """Where a sample's image lives."""
         return self.images / f"{sha256}.jpg"
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-            self._db.execute("COMMIT")
-        except BaseException:
-            if self._db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    self._db.execute("ROLLBACK")
-            raise
+    def _transaction(self) -> contextlib.AbstractContextManager[None]:
+        return write_transaction(self._db)
 
     def _remove_acked_files(self) -> int:
         """Unlink files of acked rows (a crash between an ack's commit and its unlink leaves one).

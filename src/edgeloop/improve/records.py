@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,3 +75,21 @@ def sample_from_row(row: tuple[Any, ...]) -> Sample:
         device, name, version, json.loads(predictions), sampler, score, reason, tag_list, wall, w, h
     )
     return Sample(seq, sha, state, size, record)
+
+
+@contextlib.contextmanager
+def write_transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT`` on an autocommit connection, rolled back on any error.
+
+    SQLite may already have rolled back (SQLITE_FULL, SQLITE_IOERR): a second ROLLBACK would raise
+    and hide the error that says why, so it runs only while a transaction is still open.
+    """
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+        raise

@@ -26,14 +26,21 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from edgeloop.errors import EdgeloopError
 from edgeloop.improve.diskguard import failure_reason
 from edgeloop.improve.faults import crash_point
 from edgeloop.improve.files import fsync_dir, write_atomic
 from edgeloop.improve.policy import Budget
-from edgeloop.improve.records import COLUMNS, Sample, SampleRecord, Stored, record_row, sample_from_row
+from edgeloop.improve.records import (
+    COLUMNS,
+    Sample,
+    SampleRecord,
+    Stored,
+    record_row,
+    sample_from_row,
+    write_transaction,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS samples (
@@ -130,19 +137,8 @@ class Spool:
             fsync_dir(self.temp)
         return dict(found)
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Any:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-            self._db.execute("COMMIT")
-        except BaseException:
-            # SQLite may already have rolled back (SQLITE_FULL, SQLITE_IOERR): a second ROLLBACK
-            # would raise and hide the error that says why.
-            if self._db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    self._db.execute("ROLLBACK")
-            raise
+    def _transaction(self) -> contextlib.AbstractContextManager[None]:
+        return write_transaction(self._db)
 
     def _add_counters(self, counts: Counter[str]) -> None:
         self._db.executemany(
