@@ -9,7 +9,6 @@ is refused, when signing and when verifying.
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -45,17 +44,20 @@ def listed_files(manifest: Manifest) -> dict[str, Listed]:
 def present_files(root: Path) -> list[str]:
     """Relative names of the regular files under ``root``; anything else (links, devices) is refused."""
     found: list[str] = []
-    for folder, dirs, names in os.walk(root):
-        for name in [*dirs, *names]:
-            path = Path(folder, name)
-            mode = path.lstat().st_mode
-            if stat.S_ISLNK(mode) or not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
-                raise Tampered(
-                    f"{path}: links and special files are not allowed in a signed bundle; remove it"
-                )
-            if stat.S_ISREG(mode):
-                found.append(path.relative_to(root).as_posix())
-        dirs.sort()
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        with os.scandir(root / rel if rel else root) as entries:
+            for entry in entries:
+                name = f"{rel}/{entry.name}" if rel else entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(name)
+                elif entry.is_file(follow_symlinks=False):
+                    found.append(name)
+                else:
+                    raise Tampered(
+                        f"{root / name}: links and special files may not be in a signed bundle; remove it"
+                    )
     return sorted(found)
 
 
