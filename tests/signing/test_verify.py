@@ -29,6 +29,7 @@ from edgeloop.signing import (
     verify_bundle,
 )
 from edgeloop.signing.storage import canonical_json
+from tests.blocked import run_without
 from tests.signing.conftest import Signed
 
 
@@ -188,3 +189,14 @@ def test_pack_and_unpack_keep_the_signature(signed: Signed, tmp_path: Path) -> N
 def test_signed_copy_made_with_copytree_verifies(signed: Signed, tmp_path: Path) -> None:
     copy = shutil.copytree(signed.root, tmp_path / "copy")
     assert verify_bundle(copy, signed.ring()).counter == 1
+
+
+def test_verification_runs_without_opencv_or_torch(signed: Signed) -> None:
+    code = f"""
+from edgeloop.signing import Keyring, verify_bundle
+print(verify_bundle({str(signed.root)!r}, Keyring.load({str(signed.keyring_path)!r})).counter)
+assert "cv2" not in sys.modules and "torch" not in sys.modules
+"""
+    result = run_without(("cv2", "torch"), code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "1"
