@@ -15,7 +15,7 @@ from edgeloop.signing.errors import (
     Unsigned,
 )
 from edgeloop.signing.keys import KeyInfo, Keyring, Signer, generate_key, load_signer, revoke_key, rotate_key
-from edgeloop.signing.sign import SignatureFile, read_signature, sign_bundle, verify_bundle
+from edgeloop.signing.sign import SignatureFile, check_signable, read_signature, sign_bundle, verify_bundle
 
 __all__ = [
     "BadSignature",
@@ -31,6 +31,7 @@ __all__ = [
     "UnknownKey",
     "Unsigned",
     "advance_counter",
+    "check_signable",
     "current_counter",
     "generate_key",
     "load_signer",
