@@ -154,6 +154,12 @@ def test_malformed_signature_file_is_refused(signed: Signed, change: dict[str, o
         verify_bundle(signed.root, signed.ring())
 
 
+def test_oversized_signature_file_is_refused_unread(signed: Signed) -> None:
+    (signed.root / "bundle.sig").write_bytes(b" " * 5000)
+    with pytest.raises(BadSignature, match="5000 bytes, far more than a signature needs"):
+        verify_bundle(signed.root, signed.ring())
+
+
 def test_base64_with_other_unused_bits_is_refused(signed: Signed) -> None:
     path = signed.root / "bundle.sig"
     body = json.loads(path.read_bytes())

@@ -30,6 +30,7 @@ from edgeloop.signing.storage import canonical_json, write_atomic
 
 ALG = "ed25519"
 _SIG_KEYS = {"alg", "key_id", "signature"}
+_MAX_SIG_BYTES = 4096  # a real one is about 150 bytes; never read a huge file into memory
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ def read_signature(root: Path) -> SignatureFile:
             f"{root}: bundle is not signed (no {SIGNATURE}); "
             "sign it with `edgeloop bundle sign BUNDLE --keys KEYS`"
         )
+    if path.stat().st_size > _MAX_SIG_BYTES:
+        raise _malformed(root, f"{path.stat().st_size} bytes, far more than a signature needs")
     raw = path.read_bytes()
     try:
         body = json.loads(raw.decode("utf-8"))
