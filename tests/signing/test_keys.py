@@ -86,6 +86,7 @@ def test_revoking_the_active_key_leaves_none_until_a_new_one_is_generated(tmp_pa
         revoke_key(keys, first.key_id, "  ")
     revoked = revoke_key(keys, first.key_id, "compromised")
     assert revoked.status == "revoked" and revoked.reason == "compromised" and revoked.revoked_at
+    assert revoke_key(keys, first.key_id, "again") == revoked  # idempotent: the first reason stays
     with pytest.raises(KeyringError, match="no active key .*`edgeloop keys generate --dir"):
         load_signer(keys)
     with pytest.raises(KeyringError, match="no active key to rotate"):

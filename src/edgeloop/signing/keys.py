@@ -247,7 +247,7 @@ def rotate_key(keys_dir: str | Path, note: str = "") -> KeyInfo:
 def revoke_key(keys_dir: str | Path, key_id: str, reason: str) -> KeyInfo:
     """Mark a key ``revoked``: nothing it signed verifies again, on any device that gets this key ring.
 
-    ``key_id`` may be a unique prefix (4 hex digits or more).
+    ``key_id`` may be a unique prefix (4 hex digits or more). Revoking a revoked key changes nothing.
 
     Raises:
         KeyringError: no such key, an empty reason.
@@ -257,9 +257,10 @@ def revoke_key(keys_dir: str | Path, key_id: str, reason: str) -> KeyInfo:
         raise KeyringError("say why the key is revoked (e.g. --reason 'laptop lost'); it is kept in the ring")
     with locked(keys_dir):
         ring = _read_ring(keys_dir)
-        info = ring.match(key_id).model_copy(
-            update={"status": "revoked", "revoked_at": _now(), "reason": reason}
-        )
+        found = ring.match(key_id)
+        if found.status == "revoked":
+            return found  # already revoked: keep the first date and reason
+        info = found.model_copy(update={"status": "revoked", "revoked_at": _now(), "reason": reason})
         _save(ring.replace(info), keys_dir)
     return info
 
