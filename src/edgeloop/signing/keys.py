@@ -125,9 +125,11 @@ class Keyring:
 
     def match(self, prefix: str) -> KeyInfo:
         """The one key whose id starts with ``prefix`` (at least 4 hex digits)."""
-        hits = [info for info in self.keys if len(prefix) >= 4 and info.key_id.startswith(prefix)]
+        known = ", ".join(info.key_id for info in self.keys) or "none"
+        if len(prefix) < 4:
+            raise KeyringError(f"key id '{prefix}' is too short: give 4 or more of its digits ({known})")
+        hits = [info for info in self.keys if info.key_id.startswith(prefix)]
         if len(hits) != 1:
-            known = ", ".join(info.key_id for info in self.keys) or "none"
             what = "matches more than one key" if hits else "matches no key"
             raise KeyringError(f"key id '{prefix}' {what} (keys: {known}); give more of the id")
         return hits[0]
