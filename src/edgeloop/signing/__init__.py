@@ -14,7 +14,8 @@ from edgeloop.signing.errors import (
     UnknownKey,
     Unsigned,
 )
-from edgeloop.signing.keys import KeyInfo, Keyring, Signer, generate_key, load_signer, revoke_key, rotate_key
+from edgeloop.signing.keyfolder import Signer, generate_key, load_signer, revoke_key, rotate_key
+from edgeloop.signing.keys import KeyInfo, Keyring
 from edgeloop.signing.sign import SignatureFile, check_signable, read_signature, sign_bundle, verify_bundle
 
 __all__ = [

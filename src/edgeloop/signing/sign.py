@@ -25,7 +25,8 @@ from pydantic import ValidationError
 from edgeloop.bundle import MANIFEST, SIGNATURE, Manifest, manifest_text, read_manifest, write_manifest
 from edgeloop.signing.errors import BadSignature, Replayed, RevokedKey, Tampered, UnknownKey, Unsigned
 from edgeloop.signing.files import check_files, unlisted
-from edgeloop.signing.keys import Keyring, Signer
+from edgeloop.signing.keyfolder import Signer
+from edgeloop.signing.keys import Keyring
 from edgeloop.signing.storage import canonical_json, write_atomic
 
 ALG = "ed25519"
