@@ -7,7 +7,7 @@ A key folder (``KEYS``) holds::
     counter                the last release counter issued (see counter.py)
 
 A key's id is the first 16 hex digits of the sha256 of its raw 32-byte public key.
-Exactly one key is ``active`` (it signs); ``retired`` keys still verify what they
+At most one key is ``active`` (it signs); ``retired`` keys still verify what they
 signed before a rotation; ``revoked`` keys never verify again. This module
 reads and checks key rings (all a device needs); keyfolder.py writes them.
 """
