@@ -232,6 +232,10 @@ def test_int8_goes_through_optimizes_own_gate(models: Models, tmp_path: Path) ->
     assert manifest["default_variant"] == ("model.int8.onnx" if q.accepted else "model.onnx")
     assert report.passed  # an INT8 refusal keeps FP32; it never refuses the candidate
     assert report.as_dict()["int8"]["accepted"] == q.accepted
+    write_report(report, tmp_path / "report")
+    md = (tmp_path / "report" / "gate.md").read_text()
+    assert "## INT8 (optimize's own gate)" in md
+    assert ("accepted (the INT8 variant is the default)" in md) is q.accepted
 
 
 def test_classes_are_matched_by_name(models: Models, tmp_path: Path) -> None:

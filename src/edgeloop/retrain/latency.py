@@ -100,8 +100,9 @@ def _predict(candidate: Path, current: Path | None, rules: GateRules, precision:
     target = targets[0]
     calibration = fit(load_measurements(), catalog)
 
-    def one(path: Path, variant_precision: str | None) -> float:
-        work = _workload(path, variant_precision)
+    def one(path: Path) -> float:
+        # The FP32 graph's FLOPs; the precision picks the device's peak (a QDQ graph counts badly).
+        work = _workload(path, "fp32")
         p = predict(work, device, target.runtime, target.unit, cast(Precision, precision), calibration)
         return round(p.latency_ms, 3)
 
@@ -109,8 +110,8 @@ def _predict(candidate: Path, current: Path | None, rules: GateRules, precision:
         target=device.slug,
         where=f"{device.name} ({target.runtime} {target.unit}, predicted as edgeloop advise does)",
         precision=precision,
-        candidate_ms=one(candidate, precision),
-        current_ms=one(current, None) if current is not None else None,
+        candidate_ms=one(candidate),
+        current_ms=one(current) if current is not None else None,
     )
 
 
@@ -119,5 +120,7 @@ def _workload(path: Path, precision: str | None) -> Workload:
 
     bundle = load_bundle(path)
     height, width = bundle.manifest.input.size_hw
+    if not any(v.precision == precision for v in bundle.manifest.variants):
+        precision = None  # e.g. an imported INT8-only bundle: its default variant
     p = profile_onnx(bundle.model_path(precision), height if height == width else None)
     return Workload(p.gflops, p.params, p.imgsz)
