@@ -200,21 +200,21 @@ def test_a_first_model_is_judged_on_the_floor(models: Models) -> None:
     assert "floor 0.020 for a first model" in shuffled.reasons[0]
 
 
-def test_a_tiny_latency_budget_refuses_here_and_on_a_named_device(models: Models) -> None:
-    here = run_gate(
-        models.good, models.good, models.test, None, GateRules(latency_budget_ms=0.001, latency_runs=3)
-    )
+def test_a_tiny_latency_budget_refuses_here_and_on_a_named_device(models: Models, tmp_path: Path) -> None:
+    few = tmp_path / "few"  # accuracy is not the point here: a few images keep it quick
+    synth_detection(few, 6, SIZE, seed=6, classes=CLASSES)
+    tight = GateRules(latency_budget_ms=0.001, latency_runs=3)
+    here = run_gate(models.good, models.good, few, None, tight)
     assert not here.passed and here.latency is not None
     assert here.latency.candidate_ms > 0.001 and here.latency.current_ms is not None
     [reason] = here.reasons
     assert reason.startswith("latency on this machine (bench, 3 runs, infer p50): ")
     assert reason.endswith("budget 0.001 ms")
     pi = GateRules(latency_budget_ms=0.001, latency_target="raspberry-pi-5")
-    named = run_gate(models.good, models.good, models.test, None, pi)
+    named = run_gate(models.good, models.good, few, None, pi)
+    assert named.latency is not None and named.latency.target == "raspberry-pi-5"
     assert not named.passed and named.reasons[0].startswith("latency on Raspberry Pi 5")
-    roomy = run_gate(
-        models.good, models.good, models.test, None, GateRules(latency_budget_ms=10_000, latency_runs=3)
-    )
+    roomy = run_gate(models.good, models.good, few, None, GateRules(latency_budget_ms=10_000, latency_runs=3))
     assert roomy.passed and roomy.latency is not None and roomy.latency.candidate_ms < 10_000
 
 
