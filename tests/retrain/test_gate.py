@@ -208,7 +208,7 @@ def test_a_tiny_latency_budget_refuses_here_and_on_a_named_device(models: Models
     assert not here.passed and here.latency is not None
     assert here.latency.candidate_ms > 0.001 and here.latency.current_ms is not None
     [reason] = here.reasons
-    assert reason.startswith("latency on this machine (bench, 3 runs, infer p50): ")
+    assert reason.startswith("latency on this machine (bench, 3 interleaved runs, infer p50): ")
     assert reason.endswith("budget 0.001 ms")
     pi = GateRules(latency_budget_ms=0.001, latency_target="raspberry-pi-5")
     named = run_gate(models.good, models.good, few, None, pi)
