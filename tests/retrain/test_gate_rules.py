@@ -144,3 +144,36 @@ def test_missing_and_broken_json_rule_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not valid JSON") as info:
         load_rules(tmp_path / "bad.json")
     assert "\n" not in str(info.value)
+
+
+def test_the_gate_scores_the_test_split_and_hands_optimize_a_folder_of_it(tmp_path: Path) -> None:
+    import shutil
+
+    import yaml
+
+    from edgeloop.data.synth import synth_detection
+    from edgeloop.retrain.scores import load_gate_data, split_folder
+
+    for name, seed in (("train", 0), ("val", 1), ("test", 2)):
+        synth_detection(tmp_path / "subs" / name, 4 + seed, 64, seed=seed)
+    subs = load_gate_data(tmp_path / "subs", "test")
+    assert subs.split == "test" and len(subs.dataset.items) == 6
+    assert split_folder(subs, tmp_path / "scratch") == tmp_path / "subs" / "test"
+
+    # The Ultralytics layout: one data.yaml whose splits are folders under images/ and labels/.
+    flat = tmp_path / "flat"
+    for name in ("train", "test"):
+        for kind in ("images", "labels"):
+            shutil.copytree(tmp_path / "subs" / name / kind, flat / kind / name)
+    names = list(subs.dataset.names)
+    (flat / "data.yaml").write_text(
+        yaml.safe_dump({"train": "images/train", "test": "images/test", "names": names})
+    )
+    prefixed = load_gate_data(flat, "test")
+    assert prefixed.split == "test" and len(prefixed.dataset.items) == 6
+    copy = split_folder(prefixed, tmp_path / "scratch")
+    assert copy.parent == tmp_path / "scratch"
+    assert len(load_gate_data(copy, "test").dataset.items) == 6
+
+    whole = load_gate_data(tmp_path / "subs" / "val", "field")
+    assert whole.split == "all" and split_folder(whole, tmp_path / "scratch") == tmp_path / "subs" / "val"
