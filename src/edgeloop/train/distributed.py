@@ -34,6 +34,7 @@ import torch.distributed as dist
 from torch import nn
 
 from edgeloop.errors import TrainError
+from edgeloop.train import syncbn
 
 T = TypeVar("T")
 
@@ -159,6 +160,7 @@ def session(world: World, device: torch.device) -> Iterator[None]:
 def wrap(model: nn.Module, world: World, device: torch.device) -> nn.Module:
     """``model`` in DistributedDataParallel (which first copies rank 0's weights to every process).
 
+    Its BatchNorm layers become ``syncbn.GlobalBatchNorm2d`` until ``unwrap``.
     The plain module stays the one the optimizer, the EMA and checkpoints use;
     only the forward pass goes through the wrapper. Call it again after
     changing which parameters require gradients: DDP averages only those that
@@ -166,10 +168,18 @@ def wrap(model: nn.Module, world: World, device: torch.device) -> nn.Module:
     """
     if not world.active:
         return model
+    syncbn.convert(model)  # BatchNorm statistics of the global batch, as one process computes them
     ids = [device.index] if device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(
         model, device_ids=ids
     )  # BatchNorm buffers: rank 0's, synced each forward
+
+
+def unwrap(net: nn.Module) -> nn.Module:
+    """The plain module inside ``wrap``'s result, with plain BatchNorm again."""
+    module = net.module if isinstance(net, nn.parallel.DistributedDataParallel) else net
+    syncbn.revert(module)
+    return module
 
 
 def mean(values: torch.Tensor, world: World) -> torch.Tensor:

@@ -192,7 +192,7 @@ class Trainer:
             try:
                 return self._fit()
             finally:
-                self.net = self.model  # free DDP while its process group lives (see distributed.session)
+                self.net = distributed.unwrap(self.net)  # DDP freed while its process group lives
 
     def _fit(self) -> Result:
         cfg = self.config
