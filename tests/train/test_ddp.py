@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -31,14 +32,18 @@ ARGS = ["--epochs", "3", "--imgsz", "64", "--batch", "8", "--seed", "3"]
 TOLERANCE = 0.01
 
 
-def torchrun(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+ENV = {**os.environ, "COLUMNS": "200", "OMP_NUM_THREADS": "1"}  # the value quiets torchrun's notice
+
+
+def torchrun_command(*args: str) -> list[str]:
     """``torchrun --nproc-per-node 2 -m edgeloop.cli ARGS`` on a free loopback port."""
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
     command += ["--master-addr", "127.0.0.1", "--master-port", str(free_port())]
-    env = {**os.environ, "COLUMNS": "200", "OMP_NUM_THREADS": "1"}  # quiets torchrun's thread notice
-    return subprocess.run(
-        [*command, "-m", "edgeloop.cli", *args], capture_output=True, text=True, timeout=timeout, env=env
-    )
+    return [*command, "-m", "edgeloop.cli", *args]
+
+
+def torchrun(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(torchrun_command(*args), capture_output=True, text=True, timeout=timeout, env=ENV)
 
 
 def losses(run: Path) -> list[float]:
@@ -96,3 +101,27 @@ def test_a_batch_that_does_not_split_is_one_error_line(data: Path) -> None:
         "error: --batch 7 is the global batch and must divide by the 2 processes: use --batch 6 or 8"
     ]
     assert not (data.parent / "bad" / "weights").exists()
+
+
+def test_ctrl_c_stops_every_process_and_keeps_a_checkpoint_to_resume(data: Path) -> None:
+    out = data.parent / "interrupted"
+    command = torchrun_command("train", str(data), "--out", str(out), *ARGS, "--epochs", "50")
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    try:
+        assert proc.stderr is not None
+        seen = []
+        for line in proc.stderr:  # Ctrl-C once training runs: torchrun passes SIGINT to each process
+            seen.append(line)
+            if line.startswith("epoch   1"):
+                proc.send_signal(signal.SIGINT)
+                break
+        _, rest = proc.communicate(timeout=60)  # no process left waiting in a collective
+    finally:
+        proc.kill()
+    stderr = "".join(seen) + rest
+    assert stderr.count("interrupted; last.pt saved") == 1, stderr[-3000:]
+    assert (out / "weights" / "last.pt").is_file()
+    epochs = len(losses(out))
+    resumed = run_cli("train", "--resume", str(out), "--epochs", str(epochs + 1), "--threads", "1")
+    assert resumed.returncode == 0, resumed.stderr  # a single process continues a distributed run
+    assert len(losses(out)) == epochs + 1
