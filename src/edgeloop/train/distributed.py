@@ -145,7 +145,13 @@ def session(world: World, device: torch.device) -> Iterator[None]:
         backend = "nccl" if device.type == "cuda" else "gloo"
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group(backend, rank=world.rank, world_size=world.size, timeout=TIMEOUT)
+        try:
+            dist.init_process_group(backend, rank=world.rank, world_size=world.size, timeout=TIMEOUT)
+        except (ValueError, RuntimeError) as exc:  # no MASTER_ADDR, an unreachable one, no NCCL ...
+            raise TrainError(
+                f"rank {world.rank} of {world.size} could not join the other processes over {backend}: "
+                f"{exc}; start distributed training with torchrun (docs/retrain/multi-gpu.md)"
+            ) from None
     try:
         with _signals_agreed(world):
             yield
