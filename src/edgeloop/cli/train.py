@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from edgeloop.cli.common import err, handle_errors, stdout_line
+from edgeloop.cli.common import err, error_line, handle_errors, stdout_line
 from edgeloop.errors import ConfigError
 
 # TrainConfig fields whose flag is not "--" + the field name.
@@ -15,8 +16,9 @@ _TRAIN_FLAGS = {"time_s": "--time", "data": "DATA"}
 
 
 def _config(
-    data: Path | None, out: Path | None, resume: Path | None, given: dict[str, Any], force: bool
+    data: Path | None, out: Path | None, resume: Path | None, given: dict[str, Any], force: bool | None
 ) -> Any:
+    """The run's settings; ``force`` None: leave the run folder to rank 0 (under torchrun)."""
     from pydantic import ValidationError
 
     from edgeloop.train.config import TrainConfig
@@ -34,7 +36,7 @@ def _config(
         config = TrainConfig.model_validate(values)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, "flag", flags=_TRAIN_FLAGS)) from None
-    if resume is None:
+    if resume is None and force is not None:
         prepare_new_run(config.run_dir, force)
     return config
 
@@ -69,7 +71,10 @@ def train(
     options = {"model": model, "imgsz": imgsz, "batch": batch, "lr": lr, "patience": patience, "seed": seed}
     options |= {"epochs": epochs, "time_s": time_budget, "device": device, "threads": threads}
     given = {key: value for key, value in options.items() if value is not None}
-    _train(data, out, resume, given, force)
+    if os.environ.get("RANK", "0") == "0":  # a single process, or rank 0 under torchrun
+        _train(data, out, resume, given, force)
+    else:
+        _train_quietly(data, out, resume, given)
 
 
 @handle_errors
@@ -100,6 +105,27 @@ def _train(
     stdout_line(str(result.run))
     if result.stopped == "interrupted":
         raise typer.Exit(130)  # as for any Ctrl-C, but with every checkpoint saved
+
+
+def _train_quietly(data: Path | None, out: Path | None, resume: Path | None, given: dict[str, Any]) -> None:
+    """A process other than rank 0 under torchrun: rank 0 reports progress and errors.
+
+    Its errors are the same as rank 0's (same flags, same data) on rank 0's machine;
+    on another machine its first process prints them, naming the machine.
+    """
+    from edgeloop.errors import EdgeloopError
+    from edgeloop.train.loop import Trainer
+
+    try:
+        config = _config(data, out, resume, given, None)
+        Trainer(config, resume=resume is not None).fit()
+    except EdgeloopError as exc:
+        node = os.environ.get("GROUP_RANK", "0")
+        if os.environ.get("LOCAL_RANK") == "0" and node != "0":
+            error_line(f"node {node}: {exc}".replace("[", "\\["))
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
 
 
 def _plot_curves(run: Path) -> None:

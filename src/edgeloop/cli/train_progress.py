@@ -50,7 +50,7 @@ class TrainDisplay:
             f"training {cfg.model} ({trainer.task}, {len(trainer.names)} classes) on "
             f"{len(trainer.train_ds)} images, validating on {len(trainer.val_ds)}; "
             f"imgsz {cfg.imgsz}, batch {cfg.batch}, up to {cfg.epochs} epochs{budget}, "
-            f"device {trainer.device}"
+            f"device {trainer.device}{_processes(trainer)}"
         )
         self.epoch = trainer.epoch
 
@@ -87,3 +87,11 @@ class TrainDisplay:
 
     def _message(self, text: str) -> None:
         self.console.print(text, highlight=False)
+
+
+def _processes(trainer: Trainer) -> str:
+    """Under torchrun: how the global batch splits over the processes."""
+    world = trainer.world
+    if not world.active:
+        return ""
+    return f" (rank 0 of {world.size} processes, {trainer.config.batch // world.size} images each per step)"

@@ -84,16 +84,27 @@ def epoch_batches(
     rng: np.random.Generator,
     use_mosaic: bool,
     task: str = "detect",
+    shard: tuple[int, int] = (0, 1),
 ) -> Iterator[Batch]:
-    """One shuffled pass over ``samples`` in augmented batches (the last partial batch is dropped)."""
+    """One shuffled pass over ``samples`` in augmented batches (the last partial batch is dropped).
+
+    ``shard`` (rank, processes) yields only that rank's slice of each global
+    batch of ``batch_size``. Each sample is augmented with a generator seeded
+    from ``rng``, which advances the same whatever the shard, so the ranks
+    together see exactly the images one process would.
+    """
+    rank, shards = shard
+    per_rank = batch_size // shards
     order = rng.permutation(len(samples))
     collate = collate_detection if task == "detect" else collate_classification
     for start in range(0, len(order) - batch_size + 1, batch_size):
+        extra = rng.integers(0, len(samples), (batch_size, 3))
+        seeds = rng.integers(0, 2**63, batch_size)
         batch = []
-        for index in order[start : start + batch_size]:
-            extra = rng.integers(0, len(samples), 3)
-            pick = [samples[index]] + [samples[i] for i in extra]
-            batch.append(augment(pick, size, cfg, rng, use_mosaic and task == "detect"))
+        for i in range(rank * per_rank, (rank + 1) * per_rank):
+            pick = [samples[order[start + i]]] + [samples[j] for j in extra[i]]
+            own = np.random.default_rng(seeds[i])
+            batch.append(augment(pick, size, cfg, own, use_mosaic and task == "detect"))
         yield collate(batch)
 
 

@@ -25,7 +25,7 @@ from torch import nn
 
 from edgeloop.data.dataset import Dataset
 from edgeloop.errors import TrainError
-from edgeloop.train import checkpoint, runs
+from edgeloop.train import checkpoint, distributed, runs
 from edgeloop.train.augment import AugmentConfig
 from edgeloop.train.config import TrainConfig
 from edgeloop.train.data import Batch, epoch_batches, load_samples, prefetch
@@ -118,14 +118,18 @@ class Trainer:
         self.config = config
         self.progress = progress or Progress()
         self.run = config.run_dir
-        self.device = pick_device(config.device)
-        if config.threads:
-            torch.set_num_threads(config.threads)
+        self.world = distributed.from_env()
+        distributed.check_batch(config.batch, self.world)
+        self.device = distributed.rank_device(pick_device(config.device), self.world)
+        threads = config.threads or distributed.default_threads(self.world, self.device)
+        if threads:
+            torch.set_num_threads(threads)
         self.train_ds, self.val_ds = train_val(config)
         self.task = self.train_ds.task
         self.names = list(self.train_ds.names)
         torch.manual_seed(config.seed)
         self.model = checkpoint.build_model(self.task, len(self.names), config.model).to(self.device)
+        self.net: nn.Module = self.model  # what the forward pass runs: the model, or DDP around it
         self.optimizer = _optimizer(self.model, config)
         self.ema = EMA(self.model, config.ema)
         self.epoch = 0
@@ -179,12 +183,24 @@ class Trainer:
         self.progress.on_message(f"resumed {self.run} after epoch {self.epoch}")
 
     def fit(self) -> Result:
-        """Train until the epochs or the time budget run out, patience ends it, or Ctrl-C."""
+        """Train until the epochs or the time budget run out, patience ends it, or Ctrl-C.
+
+        Under torchrun, every process runs this together (see ``distributed``).
+        """
+        with distributed.session(self.world, self.device):
+            self.net = distributed.wrap(self.model, self.world, self.device)
+            try:
+                return self._fit()
+            finally:
+                self.net = distributed.unwrap(self.net)  # DDP freed while its process group lives
+
+    def _fit(self) -> Result:
         cfg = self.config
-        self.run.mkdir(parents=True, exist_ok=True)
-        (self.run / "args.json").write_text(json.dumps(cfg.model_dump(), indent=2) + "\n")
+        if self.world.is_main:
+            self.run.mkdir(parents=True, exist_ok=True)
+            (self.run / "args.json").write_text(json.dumps(cfg.model_dump(), indent=2) + "\n")
         train = load_samples(self.train_ds, cfg.imgsz)
-        val = ValSet.build(self.val_ds, cfg.imgsz)
+        val = ValSet.build(self.val_ds, cfg.imgsz) if self.world.is_main else None
         steps = len(train) // cfg.batch
         if steps == 0:
             raise TrainError(f"{len(train)} training images is fewer than --batch {cfg.batch}; lower --batch")
@@ -202,12 +218,13 @@ class Trainer:
                 if done >= 1:
                     # last.pt must say the budget is spent, so --resume refuses rather than train a step
                     self.elapsed_s = time.perf_counter() - started
-                    checkpoint.save(self.run / "weights" / checkpoint.LAST, self._payload(metrics, True))
+                    self._save(checkpoint.LAST, metrics, True)
                     result.stopped = "time"
                     break
                 mosaic = done < 1 - cfg.close_mosaic
                 sums, done_steps = torch.zeros(3), 0
-                batches = epoch_batches(train, cfg.batch, cfg.imgsz, augment, rng, mosaic, self.task)
+                shard = (self.world.rank, self.world.size)
+                batches = epoch_batches(train, cfg.batch, cfg.imgsz, augment, rng, mosaic, self.task, shard)
                 if self._spare_core():
                     batches = prefetch(batches)
                 for step, batch in enumerate(batches):
@@ -218,26 +235,28 @@ class Trainer:
                     sums += parts
                     done_steps += 1
                     self.progress.on_step(step + 1, float(parts.sum()), lr)
-                    if cfg.time_s and time.perf_counter() - started > cfg.time_s:
+                    if self._time_up(started):
                         break
                 self.epoch += 1
                 self.elapsed_s = time.perf_counter() - started
-                metrics = validate(self.ema_model, val, self.device)
-                row = self._log(sums / max(done_steps, 1), lr, metrics, len(train))
+                metrics = self._validate(val)
+                row = self._log(
+                    distributed.mean(sums, self.world) / max(done_steps, 1), lr, metrics, len(train)
+                )
                 self.progress.on_epoch(row)
                 if metrics[self.metric] > self.best.get(self.metric, -1.0):
                     self.best = {**metrics, "epoch": float(self.epoch)}
-                    checkpoint.save(self.run / "weights" / checkpoint.BEST, self._payload(metrics, False))
+                    self._save(checkpoint.BEST, metrics, False)
                     stale = 0
                 else:
                     stale += 1
-                checkpoint.save(self.run / "weights" / checkpoint.LAST, self._payload(metrics, True))
+                self._save(checkpoint.LAST, metrics, True)
                 if stale >= cfg.patience:
                     result.stopped = "early-stop"
                     break
         except KeyboardInterrupt:
             self.elapsed_s = time.perf_counter() - started
-            checkpoint.save(self.run / "weights" / checkpoint.LAST, self._payload({}, True))
+            self._save(checkpoint.LAST, {}, True)
             result.stopped = "interrupted"
         result.epochs, result.best, result.seconds = self.epoch, self.best, self.elapsed_s
         return result
@@ -249,12 +268,33 @@ class Trainer:
         descheduling one of them and every step waits for it: measured on two
         cores, steps ran 1.4x slower with the prefetch thread than without.
         """
-        return self.device.type != "cpu" or (os.cpu_count() or 1) > torch.get_num_threads()
+        threads = torch.get_num_threads() * self.world.local_size  # every process on this machine
+        return self.device.type != "cpu" or (os.cpu_count() or 1) > threads
+
+    def _save(self, name: str, metrics: dict[str, float], with_state: bool) -> None:
+        """Rank 0 writes checkpoints (of the plain module: they load as single-process ones)."""
+        if self.world.is_main:
+            checkpoint.save(self.run / "weights" / name, self._payload(metrics, with_state))
+
+    def _validate(self, val: ValSet | None) -> dict[str, float]:
+        """Rank 0 validates; the others wait for its numbers, so all take the same decisions."""
+        metrics = validate(self.ema_model, val, self.device) if val is not None else {}
+        return distributed.share_json(metrics, self.world)
+
+    def _time_up(self, started: float) -> bool:
+        """Whether the time budget is spent; under torchrun, where all agree on it and on Ctrl-C."""
+        spent = bool(self.config.time_s) and time.perf_counter() - started > (self.config.time_s or 0)
+        spent, signalled = distributed.agree(spent, self.world)
+        if signalled:
+            raise KeyboardInterrupt  # on every process at the same step; rank 0 saves last.pt
+        return spent
 
     def _progress(self, step: int, steps: int, started: float) -> float:
         cfg = self.config
         by_steps = (self.epoch * steps + step) / (cfg.epochs * steps)
         by_time = (time.perf_counter() - started) / cfg.time_s if cfg.time_s else 0.0
+        if cfg.time_s:  # the schedule follows the slowest clock, so every process uses the same lr
+            by_time = distributed.agree_max(by_time, self.world)
         return max(by_steps, by_time)
 
     def _step(self, batch: Batch, points: torch.Tensor, strides: torch.Tensor) -> torch.Tensor:
@@ -262,12 +302,15 @@ class Trainer:
         if isinstance(self.model, Detector):
             assert batch.targets is not None
             targets = type(batch.targets)(*(t.to(self.device) for t in vars(batch.targets).values()))
-            box_logits, cls_logits = self.model(images)
-            loss, parts = detection_loss(box_logits, cls_logits, points, strides, targets, self.model.reg_max)
+            box_logits, cls_logits = self.net(images)
+            divisor = distributed.loss_divisor(self.world)
+            loss, parts = detection_loss(
+                box_logits, cls_logits, points, strides, targets, self.model.reg_max, divisor=divisor
+            )
         else:
             assert isinstance(self.model, Classifier) and batch.labels is not None
             loss = nn.functional.cross_entropy(
-                self.model(images), batch.labels.to(self.device), label_smoothing=0.1
+                self.net(images), batch.labels.to(self.device), label_smoothing=0.1
             )
             parts = torch.stack((loss.detach() * 0, loss.detach(), loss.detach() * 0))
         self.optimizer.zero_grad(set_to_none=True)
@@ -291,6 +334,8 @@ class Trainer:
             "loss": float(parts.sum()),
             **metrics,
         }
+        if not self.world.is_main:
+            return row
         path = self.run / "results.csv"
         new = not path.exists() or self.epoch == 1
         with path.open("w" if new else "a", newline="") as f:

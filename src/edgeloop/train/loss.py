@@ -10,6 +10,7 @@ tracks box quality, which is what mAP at strict IoU rewards.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -139,8 +140,14 @@ def detection_loss(
     targets: Targets,
     reg_max: int,
     weights: LossWeights = LossWeights(),
+    divisor: Callable[[Tensor], Tensor] | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Total loss (scalar) and its weighted (box, cls, dfl) parts for logging."""
+    """Total loss (scalar) and its weighted (box, cls, dfl) parts for logging.
+
+    The loss is normalized by the batch's total target score (at least 1);
+    ``divisor`` replaces that rule, e.g. by the global batch's total under
+    DDP, so the averaged gradients equal those of one process.
+    """
     from edgeloop.train.model import distribution_to_ltrb, ltrb_to_xyxy
 
     batch = box_logits.shape[0]
@@ -148,7 +155,8 @@ def detection_loss(
     pred_xyxy = ltrb_to_xyxy(ltrb, points, strides)
     scores = cls_logits.detach().float().sigmoid()
     target_xyxy, target_scores, fg = assign(scores, pred_xyxy.detach(), points, targets)
-    total_score = target_scores.sum().clamp(min=1)
+    total_score = target_scores.sum()
+    total_score = divisor(total_score) if divisor is not None else total_score.clamp(min=1)
     loss_cls = F.binary_cross_entropy_with_logits(cls_logits.float(), target_scores, reduction="sum")
     loss_cls = loss_cls / total_score
     if fg.any():
