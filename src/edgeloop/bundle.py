@@ -31,6 +31,7 @@ from edgeloop.preprocess import InputSpec
 from edgeloop.validation import format_validation_error
 
 MANIFEST = "bundle.json"
+SIGNATURE = "bundle.sig"  # Ed25519 signature over the manifest (edgeloop.signing); travels with the bundle
 FORMAT_VERSION = 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -183,7 +184,7 @@ def _check_relative(name: str) -> None:
         path = safe_member_path(name)
     except ArchiveError as exc:
         raise ValueError(str(exc)) from None
-    if path.name in ("", ".") or path.parts[0] == MANIFEST:
+    if path.name in ("", ".") or path.parts[0] in (MANIFEST, SIGNATURE):
         raise ValueError(f"'{name}' is not a file name inside the bundle")
 
 
@@ -277,17 +278,24 @@ def _unpack_temporary(archive: Path) -> Bundle:
     return unpack(archive, dest)
 
 
+def manifest_text(manifest: Manifest) -> str:
+    """Exactly what ``write_manifest`` writes (signature checks compare ``bundle.json`` with it)."""
+    return manifest.model_dump_json(indent=2, exclude_none=True) + "\n"
+
+
 def write_manifest(root: Path, manifest: Manifest) -> None:
     """Write ``bundle.json`` atomically (temporary file, then rename)."""
     tmp = root / (MANIFEST + ".partial")
-    tmp.write_text(manifest.model_dump_json(indent=2, exclude_none=True) + "\n", encoding="utf-8")
+    tmp.write_text(manifest_text(manifest), encoding="utf-8", newline="\n")  # same bytes on every OS
     os.replace(tmp, root / MANIFEST)
 
 
 def pack(bundle_dir: str | Path, archive: str | Path) -> Path:
-    """Verify a bundle folder and write it as one ``.tar`` (manifest and the files it names)."""
+    """Verify a bundle folder and write it as one ``.tar`` (manifest, signature if any, the files named)."""
     bundle = load_bundle(bundle_dir)
     files = {MANIFEST: bundle.root / MANIFEST}
+    if (bundle.root / SIGNATURE).is_file():
+        files[SIGNATURE] = bundle.root / SIGNATURE
     names = [v.file for v in bundle.manifest.variants] + [s.file for s in bundle.manifest.samples]
     names += [name for v in bundle.manifest.variants for name in v.extra_files]
     for name in names:

@@ -15,6 +15,7 @@ from edgeloop.cli import (
     export,
     hub,
     import_,
+    keys,
     optimize,
     predict,
     profile,
@@ -54,6 +55,7 @@ app.add_typer(dataset.app, name="dataset")
 app.add_typer(deploy.app, name="deploy")
 app.add_typer(spool.app, name="spool")
 app.add_typer(hub.app, name="hub")
+app.add_typer(keys.app, name="keys")
 
 
 def _version(value: bool) -> None:
