@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from edgeloop.cli import hub_dataset
+from edgeloop.cli import hub_dataset, hub_jobs
 from edgeloop.cli.common import err, handle_errors
 from edgeloop.cli.hub_label import app as label_app
 
@@ -22,6 +22,7 @@ app.add_typer(device_app, name="device")
 app.add_typer(label_app, name="label")
 app.add_typer(token_app, name="token")
 app.add_typer(hub_dataset.app, name="dataset")
+hub_jobs.register(app)
 
 DATA = typer.Option(Path("hub-data"), "--data", help="Hub data folder (SQLite file, blobs, admin token).")
 DB = typer.Option(

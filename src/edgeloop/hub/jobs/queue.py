@@ -236,3 +236,16 @@ def fail_stale(engine: sa.Engine, stale_s: float = STALE_S) -> list[int]:
             if done.rowcount:
                 failed.append(row.id)
     return failed
+
+
+def cancel(engine: sa.Engine, job_id: int) -> bool:
+    """Cancel a queued job; whether it was queued (a running job is not stopped)."""
+    j = schema.jobs
+    with writing(engine) as conn:
+        done = conn.execute(
+            sa.update(j)
+            .where(j.c.id == job_id, j.c.status == "queued")
+            .values(status="cancelled", finished_at=time.time())
+            .returning(j.c.id)
+        ).first()
+    return done is not None
