@@ -13,6 +13,7 @@ from edgeloop.cli import (
     demo,
     deploy,
     export,
+    gate,
     hub,
     import_,
     keys,
@@ -50,6 +51,7 @@ app.command("train")(train.train)
 app.command("export")(export.export)
 app.command("eval")(eval_.evaluate)
 app.command("optimize")(optimize.optimize)
+app.command("gate")(gate.gate)
 app.add_typer(bundle.app, name="bundle")
 app.add_typer(dataset.app, name="dataset")
 app.add_typer(deploy.app, name="deploy")
