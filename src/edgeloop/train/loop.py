@@ -25,7 +25,7 @@ from torch import nn
 
 from edgeloop.data.dataset import Dataset
 from edgeloop.errors import TrainError
-from edgeloop.train import checkpoint, runs
+from edgeloop.train import checkpoint, finetune, runs
 from edgeloop.train.augment import AugmentConfig
 from edgeloop.train.config import TrainConfig
 from edgeloop.train.data import Batch, epoch_batches, load_samples, prefetch
@@ -124,8 +124,20 @@ class Trainer:
         self.train_ds, self.val_ds = train_val(config)
         self.task = self.train_ds.task
         self.names = list(self.train_ds.names)
+        start = finetune.Start.open(config, self.names, self.task, resume) if config.init else None
+        if start is not None:  # fine-tuning: the parent's network and merged class list
+            self.progress.on_message(finetune.describe(start, self.names))
+            self.config = config = start.config
+            self.names = start.names
+            self.train_ds, self.val_ds = (
+                finetune.remap(ds, self.names) for ds in (self.train_ds, self.val_ds)
+            )
+        self.parent = start.parent_id if start else None
         torch.manual_seed(config.seed)
         self.model = checkpoint.build_model(self.task, len(self.names), config.model).to(self.device)
+        if start is not None and start.parent is not None:
+            finetune.transfer(self.model, start.parent, self.names)
+        self.frozen = False
         self.optimizer = _optimizer(self.model, config)
         self.ema = EMA(self.model, config.ema)
         self.epoch = 0
@@ -153,6 +165,7 @@ class Trainer:
             "epoch": self.epoch,
             "metrics": metrics,
             "dataset_fingerprint": fingerprint(self.train_ds, self.val_ds),
+            "parent": self.parent,
         }
         if with_state:
             payload |= {
@@ -184,10 +197,20 @@ class Trainer:
         self.run.mkdir(parents=True, exist_ok=True)
         (self.run / "args.json").write_text(json.dumps(cfg.model_dump(), indent=2) + "\n")
         train = load_samples(self.train_ds, cfg.imgsz)
+        replay = (
+            load_samples(finetune.remap(finetune.replay_dataset(cfg), self.names), cfg.imgsz)
+            if cfg.replay
+            else []
+        )
         val = ValSet.build(self.val_ds, cfg.imgsz)
-        steps = len(train) // cfg.batch
+        images = len(train) + finetune.replay_count(len(train), len(replay), cfg.replay_share)
+        if cfg.replay:
+            self.progress.on_message(
+                f"replay: {images - len(train)} of {len(replay)} images of {cfg.replay} per epoch"
+            )
+        steps = images // cfg.batch
         if steps == 0:
-            raise TrainError(f"{len(train)} training images is fewer than --batch {cfg.batch}; lower --batch")
+            raise TrainError(f"{images} training images is fewer than --batch {cfg.batch}; lower --batch")
         rng = np.random.default_rng(cfg.seed + self.epoch)
         augment = AugmentConfig(mosaic=cfg.mosaic)
         points, strides = anchor_points((cfg.imgsz, cfg.imgsz), self.device)
@@ -207,11 +230,13 @@ class Trainer:
                     break
                 mosaic = done < 1 - cfg.close_mosaic
                 sums, done_steps = torch.zeros(3), 0
-                batches = epoch_batches(train, cfg.batch, cfg.imgsz, augment, rng, mosaic, self.task)
+                epoch = finetune.mix(train, replay, cfg.replay_share, rng)
+                batches = epoch_batches(epoch, cfg.batch, cfg.imgsz, augment, rng, mosaic, self.task)
                 if self._spare_core():
                     batches = prefetch(batches)
                 for step, batch in enumerate(batches):
                     lr = learning_rate(cfg, self._progress(step, steps, started))
+                    self._freeze(self._progress(step, steps, started) < cfg.freeze)
                     for group in self.optimizer.param_groups:
                         group["lr"] = lr
                     parts = self._step(batch, points, strides)
@@ -223,7 +248,7 @@ class Trainer:
                 self.epoch += 1
                 self.elapsed_s = time.perf_counter() - started
                 metrics = validate(self.ema_model, val, self.device)
-                row = self._log(sums / max(done_steps, 1), lr, metrics, len(train))
+                row = self._log(sums / max(done_steps, 1), lr, metrics, len(epoch))
                 self.progress.on_epoch(row)
                 if metrics[self.metric] > self.best.get(self.metric, -1.0):
                     self.best = {**metrics, "epoch": float(self.epoch)}
@@ -241,6 +266,13 @@ class Trainer:
             result.stopped = "interrupted"
         result.epochs, result.best, result.seconds = self.epoch, self.best, self.elapsed_s
         return result
+
+    def _freeze(self, frozen: bool) -> None:
+        """Freeze or release the backbone when that changes (``--freeze``, fine-tuning)."""
+        if frozen != self.frozen:
+            finetune.set_frozen(self.model, frozen)
+            self.frozen = frozen
+            self.progress.on_message("backbone frozen" if frozen else "backbone released")
 
     def _spare_core(self) -> bool:
         """Whether augmenting on a background thread is free.
