@@ -12,10 +12,13 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from edgeloop.errors import ConfigError, DatasetError, FeatureUnavailable
+from edgeloop.errors import ConfigError, DatasetError
 from edgeloop.retrain.params import RetrainParams
+
+if TYPE_CHECKING:
+    from edgeloop.retrain.rules import GateRules
 
 # Progress shares of the steps (they add up to 1).
 SHARES = {"data": 0.05, "train": 0.70, "export": 0.05, "gate": 0.17, "store": 0.03}
@@ -114,12 +117,10 @@ def _signer(keys_dir: Path | None) -> Any:
     return load_signer(keys_dir)
 
 
-def _gate_api() -> Any:
-    try:
-        from edgeloop.retrain import gate, rules
-    except ImportError:
-        raise FeatureUnavailable("the accuracy gate (edgeloop.retrain.gate) is not in this build") from None
-    return gate, rules
+def _rules(data: dict[str, Any]) -> Any:
+    from edgeloop.retrain.rules import rules_from_dict
+
+    return rules_from_dict(data, "gate rules of the job")
 
 
 def run_retrain(
@@ -137,8 +138,7 @@ def run_retrain(
         TrainError: training or export failed.
     """
     signer = _signer(hub.keys_dir)
-    gate_mod, rules_mod = _gate_api()
-    rules = rules_mod.GateRules.model_validate(params.gate)
+    rules = _rules(params.gate)
     steps = _Steps(reporter)
     with tempfile.TemporaryDirectory(prefix="edgeloop-retrain-") as tmp:
         work = Path(tmp)
@@ -160,7 +160,7 @@ def run_retrain(
             + (f" from {params.model_name}@{parent}" if parent else " (no current model: judged on its own)")
         )
         try:
-            return _build(hub, params, steps, work, data, field, current, version, signer, gate_mod, rules)
+            return _build(hub, params, steps, work, data, field, current, version, signer, rules)
         except BaseException as exc:
             hub.complete(
                 params.model_name,
@@ -187,9 +187,10 @@ def _build(
     current: CurrentModel | None,
     version: int,
     signer: Any,
-    gate_mod: Any,
-    rules: Any,
+    rules: GateRules,
 ) -> dict[str, Any]:
+    from edgeloop.retrain.gate import run_gate
+    from edgeloop.retrain.report import write_report
     from edgeloop.retrain.training import train
 
     started = time.perf_counter()
@@ -205,14 +206,14 @@ def _build(
     steps.begin(
         "gate", "gate: candidate vs current on the test split" + (f" and {field.ref}" if field else "")
     )
-    report = gate_mod.run_gate(
+    report = run_gate(
         bundle,
         None if current is None else current.bundle,
         data.path / "test",
         None if field is None else field.path / "test",
         rules,
     )
-    files = list(gate_mod.write_report(report, work / "gate"))
+    files = list(write_report(report, work / "gate"))
     verdict = report.as_dict()
     for reason in report.reasons:
         steps.reporter.log(f"gate: {reason}")

@@ -41,14 +41,9 @@ def _check(hub: Hub, params: RetrainParams) -> None:
         datasets.show(hub.engine, params.dataset_name, params.dataset_version)
     if params.field:
         datasets.show(hub.engine, params.field)
-    try:
-        from edgeloop.retrain.rules import GateRules
-    except ImportError:
-        return
-    try:
-        GateRules.model_validate(params.gate)
-    except ValueError as exc:
-        raise ConfigError(f"gate rules: {str(exc).splitlines()[0]} ({exc})") from None
+    from edgeloop.retrain.rules import rules_from_dict
+
+    rules_from_dict(params.gate, "gate")
 
 
 def _parse_body(body: Any) -> tuple[RetrainParams, str]:
