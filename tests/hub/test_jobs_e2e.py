@@ -75,8 +75,8 @@ def _overall(gate: dict[str, Any], role: str) -> tuple[float, float]:
 
 def retrain_flow(server: HubServer, keys: Path, seed: Path, where: list[str]) -> dict[str, Any]:
     """Samples -> dataset versions -> first model -> a better and a shuffled retrain; checks each."""
-    upload(server, "cam-good", samples(100, seed=1))
-    upload(server, "cam-bad", samples(100, seed=2, shuffle=True))
+    upload(server, "cam-good", samples(128, seed=1))
+    upload(server, "cam-bad", samples(128, seed=2, shuffle=True))
     assert dataset(server, "shapes", "cam-good")["counts"]["test"] > 0
     assert dataset(server, "shuffled", "cam-bad")["counts"]["test"] > 0
     added = cli("hub", "model", "add", str(seed), "--name", "shapes", "--keys", str(keys), *where)
@@ -84,7 +84,7 @@ def retrain_flow(server: HubServer, keys: Path, seed: Path, where: list[str]) ->
     assert "shapes@1 published" in added.stderr
 
     better, running = run_job(
-        server, {"kind": "retrain", "dataset": "shapes@1", "model": "shapes", "train": {**TRAIN, "epochs": 4}}
+        server, {"kind": "retrain", "dataset": "shapes@1", "model": "shapes", "train": {**TRAIN, "epochs": 6}}
     )
     assert better["status"] == "done", better["error"]
     result = better["result"]
@@ -105,7 +105,7 @@ def retrain_flow(server: HubServer, keys: Path, seed: Path, where: list[str]) ->
             "dataset": "shuffled@1",
             "model": "shapes",
             "field": "shapes",
-            "train": {**TRAIN, "epochs": 3},
+            "train": {**TRAIN, "epochs": 2},
         },
     )
     assert worse["status"] == "done", worse["error"]
