@@ -51,10 +51,9 @@ def samples(n: int, seed: int, shuffle: bool = False) -> list[tuple[bytes, dict[
         for item in ds.items:
             rows = zip(item.detections.xyxy.tolist(), item.detections.class_id.tolist(), strict=True)
             boxes = [
-                {"x": (x1 + x2) / 2, "y": (y1 + y2) / 2, "width": x2 - x1, "height": y2 - y1, "confidence": 1.0,
-                 "class": names[c], "class_id": int(c)}
+                {**_box(x1, y1, x2, y2), "confidence": 1.0, "class": names[c], "class_id": int(c)}
                 for (x1, y1, x2, y2), c in rows
-            ]  # fmt: skip
+            ]
             labels.append({"image": {"width": SIZE, "height": SIZE}, "predictions": boxes})
     if shuffle:
         moved = [i for i, data in enumerate(images) if _split(data) != "test"]
@@ -64,6 +63,10 @@ def samples(n: int, seed: int, shuffle: bool = False) -> list[tuple[bytes, dict[
         for i, label in zip(moved, originals, strict=True):
             labels[i] = label
     return list(zip(images, labels, strict=True))
+
+
+def _box(x1: float, y1: float, x2: float, y2: float) -> dict[str, float]:
+    return {"x": (x1 + x2) / 2, "y": (y1 + y2) / 2, "width": x2 - x1, "height": y2 - y1}
 
 
 def _split(data: bytes) -> str:

@@ -89,3 +89,23 @@ def test_runner_writes_progress_log_and_result(engine: sa.Engine, tmp_path, monk
     assert failed.status == "failed"
     assert failed.error == "dataset shapes@9 does not exist; list them with edgeloop hub dataset ls"
     assert "failed: dataset shapes@9" in failed.log
+
+
+def test_procrastinate_schema_once_and_outside_the_hubs_tables(pg_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from edgeloop.hub.jobs.pgqueue import apply_schema
+
+    engine = create_engine(pg_url)
+    try:
+        upgrade(engine)
+        assert apply_schema(pg_url) is True
+        assert apply_schema(pg_url) is False  # idempotent: every hub and worker start calls it
+        with engine.connect() as conn:
+            found = conn.execute(sa.text("SELECT to_regclass('procrastinate.procrastinate_jobs')")).scalar()
+            assert found is not None
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(context, schema.metadata) == []  # public holds the hub's tables only
+    finally:
+        engine.dispose()
