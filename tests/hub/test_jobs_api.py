@@ -184,3 +184,40 @@ def test_retrain_plan_file_is_validated(tmp_path: Path) -> None:
     bad.write_text("model: shapes\ndataset: shapes\ntriggers: {every_labels: 0}\n")
     with pytest.raises(ConfigError, match="every_labels"):
         load_plan(bad)
+
+
+def test_hub_worker_runs_jobs_and_fails_those_of_a_dead_hub(hub_db: str, tmp_path: Path) -> None:
+    """The worker inside ``hub serve`` (the thread on SQLite, procrastinate with --worker on
+    PostgreSQL): a job left running by a killed hub is failed at start with a clear error; a new
+    job runs, and without --keys fails saying how to fix it (before any training)."""
+    engine = create_engine(hub_db)
+    upgrade(engine)
+    stale = queue.create(engine, "retrain", {"dataset": "shapes"})
+    assert queue.claim(engine, stale.id, "hub@old-box:99") is not None
+    with writing(engine) as conn:
+        conn.execute(sa.update(schema.jobs).values(heartbeat_at=time.time() - 3600))
+    engine.dispose()
+    db = None if hub_db.startswith("sqlite") else hub_db
+    args = ("--worker",) if db else ()
+    if db is None:  # the hub's own SQLite file in --data
+        (tmp_path / "data").mkdir()
+        Path(hub_db.removeprefix("sqlite:///")).rename(tmp_path / "data" / "hub.db")
+    with HubServer(tmp_path / "data", db_url=db, extra_args=args) as server:
+        token = server.add_device("cam1")
+        assert server.upload(token, jpeg(1), meta())[0] == 201
+        assert server.json("POST", "/api/v1/datasets", {"name": "shapes", "include_pending": True})[0] == 201
+        deadline = time.monotonic() + 30  # the worker looks at start, on its own thread
+        while (old := server.json("GET", f"/api/v1/jobs/{stale.id}")[1])["status"] == "running":
+            assert time.monotonic() < deadline, old
+            time.sleep(0.2)
+        assert old["status"] == "failed", old
+        assert "the worker hub@old-box:99 stopped while the job ran" in old["error"]
+        status, job = server.json("POST", "/api/v1/jobs", {"dataset": "shapes@1"})
+        assert status == 201, job
+        deadline = time.monotonic() + 60
+        while job["status"] in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.2)
+            job = server.json("GET", f"/api/v1/jobs/{job['id']}")[1]
+    assert job["status"] == "failed", job
+    assert job["error"].startswith("no signing keys: start the hub (or edgeloop hub worker) with --keys KEYS")
+    assert job["worker"].startswith("hub@")
