@@ -221,3 +221,31 @@ def test_hub_worker_runs_jobs_and_fails_those_of_a_dead_hub(hub_db: str, tmp_pat
     assert job["status"] == "failed", job
     assert job["error"].startswith("no signing keys: start the hub (or edgeloop hub worker) with --keys KEYS")
     assert job["worker"].startswith("hub@")
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edgeloop", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_retrain_and_model_commands(hub: HubServer) -> None:
+    data = ["--data", str(hub.data_dir)]
+    queued = _cli("hub", "retrain", "--dataset", "shapes@1", "--model", "det", "--imgsz", "96", *data)
+    assert queued.returncode == 0, queued.stderr
+    job_id = int(queued.stdout.strip())
+    assert f"job {job_id} queued: retrain det on shapes@1" in queued.stderr
+    status, job = hub.json("GET", f"/api/v1/jobs/{job_id}")
+    assert status == 200 and job["status"] == "queued" and job["trigger"] == "manual (edgeloop hub retrain)"
+    assert job["params"]["train"]["imgsz"] == 96
+    assert hub.json("POST", f"/api/v1/jobs/{job_id}/cancel")[0] == 200
+    missing = _cli("hub", "retrain", "--dataset", "nope", *data)
+    assert missing.returncode == 1 and "no dataset 'nope'" in missing.stderr
+    bad = _cli("hub", "retrain", "--dataset", "shapes", "--imgsz", "100", *data)
+    assert bad.returncode == 1 and "multiple of 32" in bad.stderr
+    listed = _cli("hub", "model", "ls", *data)
+    assert listed.returncode == 0 and listed.stdout == ""
+    shown = _cli("hub", "model", "show", "det", *data)
+    assert shown.returncode == 1 and "edgeloop hub model add RUN_OR_BUNDLE --name det" in shown.stderr
+    worker = _cli("hub", "worker", *data)
+    assert worker.returncode == 1 and "on SQLite, edgeloop hub serve runs jobs itself" in worker.stderr

@@ -23,6 +23,8 @@ from edgeloop.testing.hub_server import HubServer
 from tests.hub.jobs_setup import TRAIN, dataset, samples, upload, weak_run
 
 pytest.importorskip("torch")
+# Three trainings (the first model, a better and a shuffled candidate) on a shared 2-core machine.
+pytestmark = pytest.mark.timeout(900)
 JOB_TIMEOUT_S = 600.0
 
 

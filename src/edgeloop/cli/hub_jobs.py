@@ -65,6 +65,7 @@ def worker(
 ) -> None:
     """Run retrain jobs from the hub's PostgreSQL queue (procrastinate) on this machine, until Ctrl-C."""
     import asyncio
+    import logging
 
     from edgeloop.errors import ConfigError
     from edgeloop.hub.jobs.pgqueue import work
@@ -76,6 +77,8 @@ def worker(
             "edgeloop hub worker takes jobs from PostgreSQL: pass --db postgresql://...; "
             "on SQLite, edgeloop hub serve runs jobs itself"
         )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("procrastinate").setLevel(logging.WARNING)
     with _hub(data, db, blobs) as (engine, store):
         env = JobEnv(engine, store, keys.resolve() if keys else None, worker_name("worker"))
         err.print(f"worker {env.worker}: waiting for jobs (concurrency {concurrency}); Ctrl-C stops")
