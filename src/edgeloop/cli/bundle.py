@@ -91,9 +91,17 @@ def sign(
     ),
 ) -> None:
     """Sign a bundle folder with the active key: sets its release counter, writes bundle.sig."""
-    from edgeloop.signing import advance_counter, current_counter, load_signer, next_counter, sign_bundle
+    from edgeloop.signing import (
+        advance_counter,
+        check_signable,
+        current_counter,
+        load_signer,
+        next_counter,
+        sign_bundle,
+    )
 
     signer = load_signer(keys)
+    check_signable(bundle)  # before a counter is issued, so a refused bundle uses none
     if counter is None:
         counter = next_counter(keys)
     else:

@@ -14,8 +14,9 @@ from edgeloop.signing.errors import (
     UnknownKey,
     Unsigned,
 )
-from edgeloop.signing.keys import KeyInfo, Keyring, Signer, generate_key, load_signer, revoke_key, rotate_key
-from edgeloop.signing.sign import SignatureFile, read_signature, sign_bundle, verify_bundle
+from edgeloop.signing.keyfolder import Signer, generate_key, load_signer, revoke_key, rotate_key
+from edgeloop.signing.keys import KeyInfo, Keyring
+from edgeloop.signing.sign import SignatureFile, check_signable, read_signature, sign_bundle, verify_bundle
 
 __all__ = [
     "BadSignature",
@@ -31,6 +32,7 @@ __all__ = [
     "UnknownKey",
     "Unsigned",
     "advance_counter",
+    "check_signable",
     "current_counter",
     "generate_key",
     "load_signer",

@@ -82,15 +82,13 @@ def check_files(root: Path, manifest: Manifest) -> None:
     for name, entry in listed_files(manifest).items():
         path = root.joinpath(*PurePosixPath(name).parts)
         if not path.is_file():
-            raise Tampered(f"{path}: listed in the signed {MANIFEST} but missing; re-copy the bundle")
+            raise Tampered(f"{path}: listed in {MANIFEST} but missing; re-copy the bundle")
         size = path.stat().st_size
         if entry.size_bytes is not None and size != entry.size_bytes:
-            raise Tampered(
-                f"{path}: {size} bytes, the signed {MANIFEST} says {entry.size_bytes}; re-copy the bundle"
-            )
+            raise Tampered(f"{path}: {size} bytes, {MANIFEST} says {entry.size_bytes}; re-copy the bundle")
         actual = sha256_file(path)
         if actual != entry.sha256:
             raise Tampered(
-                f"{path}: sha256 {actual[:12]}... differs from the signed {MANIFEST} "
+                f"{path}: sha256 {actual[:12]}... differs from {MANIFEST} "
                 f"({entry.sha256[:12]}...): the file was changed or corrupted; re-copy the bundle"
             )

@@ -25,11 +25,13 @@ from pydantic import ValidationError
 from edgeloop.bundle import MANIFEST, SIGNATURE, Manifest, manifest_text, read_manifest, write_manifest
 from edgeloop.signing.errors import BadSignature, Replayed, RevokedKey, Tampered, UnknownKey, Unsigned
 from edgeloop.signing.files import check_files, unlisted
-from edgeloop.signing.keys import Keyring, Signer
+from edgeloop.signing.keyfolder import Signer
+from edgeloop.signing.keys import Keyring
 from edgeloop.signing.storage import canonical_json, write_atomic
 
 ALG = "ed25519"
 _SIG_KEYS = {"alg", "key_id", "signature"}
+_MAX_SIG_BYTES = 4096  # a real one is about 150 bytes; never read a huge file into memory
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ def read_signature(root: Path) -> SignatureFile:
             f"{root}: bundle is not signed (no {SIGNATURE}); "
             "sign it with `edgeloop bundle sign BUNDLE --keys KEYS`"
         )
+    if path.stat().st_size > _MAX_SIG_BYTES:
+        raise _malformed(root, f"{path.stat().st_size} bytes, far more than a signature needs")
     raw = path.read_bytes()
     try:
         body = json.loads(raw.decode("utf-8"))
@@ -104,18 +108,14 @@ def _manifest_body(root: Path) -> tuple[bytes, Any]:
         ) from None
 
 
-def sign_bundle(root: str | Path, signer: Signer, counter: int) -> None:
-    """Set the manifest's release counter, rewrite ``bundle.json`` and write ``bundle.sig``.
-
-    The bundle's files are checked first (sha256 of each listed file; no unlisted file).
+def check_signable(root: str | Path) -> Manifest:
+    """The manifest of a bundle that can be signed as it is: valid, every listed file intact, none unlisted.
 
     Raises:
         BundleError: invalid manifest or a listed file missing or changed.
         Tampered: a file in the folder that the manifest does not list.
     """
     root = Path(root)
-    if counter < 0:
-        raise ValueError("counter must be >= 0")
     manifest = read_manifest(root)
     extra = unlisted(root, manifest)
     if extra:
@@ -124,7 +124,22 @@ def sign_bundle(root: str | Path, signer: Signer, counter: int) -> None:
             "files: remove them (or add them as samples or variant extra files) and sign again"
         )
     check_files(root, manifest)
-    manifest = manifest.model_copy(update={"counter": counter})
+    return manifest
+
+
+def sign_bundle(root: str | Path, signer: Signer, counter: int) -> None:
+    """Set the manifest's release counter, rewrite ``bundle.json`` and write ``bundle.sig``.
+
+    The bundle is checked first (:func:`check_signable`).
+
+    Raises:
+        BundleError: invalid manifest or a listed file missing or changed.
+        Tampered: a file in the folder that the manifest does not list.
+    """
+    root = Path(root)
+    if counter < 0:
+        raise ValueError("counter must be >= 0")
+    manifest = check_signable(root).model_copy(update={"counter": counter})
     write_manifest(root, manifest)
     _, body = _manifest_body(root)
     sig = SignatureFile(signer.key_id, signer.sign(canonical_json(body)))
