@@ -55,13 +55,15 @@ class ModelInfo:
     path: str
     name: str
     version: str
-    fingerprint: str | None
+    dataset_fingerprint: str | None
+    parent_version: str | None
     names: list[str]
 
     @classmethod
     def of(cls, path: Path, bundle: Bundle) -> ModelInfo:
         m = bundle.manifest
-        return cls(str(path), m.name, m.version, getattr(m.provenance, "fingerprint", None), list(m.names))
+        p = m.provenance
+        return cls(str(path), m.name, m.version, p.dataset_fingerprint, p.parent_version, list(m.names))
 
 
 @dataclass

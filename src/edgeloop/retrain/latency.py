@@ -53,28 +53,40 @@ def measure_latency(
 
 
 def _bench(candidate: Path, current: Path | None, runs: int, precision: str) -> Latency:
+    """Time both bundles with bench's code, round by round: on a shared machine the load
+    drifts, and interleaving gives both models the same share of it (as optimize does)."""
+    import statistics
+    from contextlib import ExitStack
+
     from edgeloop.hardware.bench import bench_one, synthetic_jpeg
     from edgeloop.optimize import backend_for
     from edgeloop.predictor import Predictor
 
     image = synthetic_jpeg()
-    results = {}
-    for role, path in (("candidate", candidate), ("current", current)):
-        if path is None:
-            continue
-        bundle = load_bundle(path)
-        variant = bundle.manifest.variant(precision if role == "candidate" else None)
-        with Predictor(bundle, backend_for(variant), precision=variant.precision) as predictor:
-            results[role] = bench_one(predictor, image, 3, runs)
-    cand = results["candidate"]
-    cur = results.get("current")
+    roles = {"candidate": candidate, **({"current": current} if current is not None else {})}
+    infer: dict[str, list[float]] = {role: [] for role in roles}
+    total: dict[str, list[float]] = {role: [] for role in roles}
+    with ExitStack() as stack:
+        predictors = {}
+        for role, path in roles.items():
+            bundle = load_bundle(path)
+            variant = bundle.manifest.variant(precision if role == "candidate" else None)
+            predictors[role] = stack.enter_context(
+                Predictor(bundle, backend_for(variant), precision=variant.precision)
+            )
+        for round_index in range(runs + 3):  # three warm-up rounds
+            for role, predictor in predictors.items():
+                stages = bench_one(predictor, image, 0, 1)
+                if round_index >= 3:
+                    infer[role].append(stages["infer"].p50_ms)
+                    total[role].append(stages["total"].p50_ms)
     return Latency(
         target=LOCAL,
-        where=f"this machine (bench, {runs} runs, infer p50)",
+        where=f"this machine (bench, {runs} interleaved runs, infer p50)",
         precision=precision,
-        candidate_ms=cand["infer"].p50_ms,
-        current_ms=cur["infer"].p50_ms if cur is not None else None,
-        candidate_total_ms=cand["total"].p50_ms,
+        candidate_ms=round(statistics.median(infer["candidate"]), 3),
+        current_ms=round(statistics.median(infer["current"]), 3) if current is not None else None,
+        candidate_total_ms=round(statistics.median(total["candidate"]), 3),
     )
 
 
@@ -100,8 +112,9 @@ def _predict(candidate: Path, current: Path | None, rules: GateRules, precision:
     target = targets[0]
     calibration = fit(load_measurements(), catalog)
 
-    def one(path: Path, variant_precision: str | None) -> float:
-        work = _workload(path, variant_precision)
+    def one(path: Path) -> float:
+        # The FP32 graph's FLOPs; the precision picks the device's peak (a QDQ graph counts badly).
+        work = _workload(path, "fp32")
         p = predict(work, device, target.runtime, target.unit, cast(Precision, precision), calibration)
         return round(p.latency_ms, 3)
 
@@ -109,8 +122,8 @@ def _predict(candidate: Path, current: Path | None, rules: GateRules, precision:
         target=device.slug,
         where=f"{device.name} ({target.runtime} {target.unit}, predicted as edgeloop advise does)",
         precision=precision,
-        candidate_ms=one(candidate, precision),
-        current_ms=one(current, None) if current is not None else None,
+        candidate_ms=one(candidate),
+        current_ms=one(current) if current is not None else None,
     )
 
 
@@ -119,5 +132,7 @@ def _workload(path: Path, precision: str | None) -> Workload:
 
     bundle = load_bundle(path)
     height, width = bundle.manifest.input.size_hw
+    if not any(v.precision == precision for v in bundle.manifest.variants):
+        precision = None  # e.g. an imported INT8-only bundle: its default variant
     p = profile_onnx(bundle.model_path(precision), height if height == width else None)
     return Workload(p.gflops, p.params, p.imgsz)

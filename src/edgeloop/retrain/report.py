@@ -135,14 +135,13 @@ def _int8_section(report: GateReport) -> list[str]:
     verdict = (
         "accepted (the INT8 variant is the default)" if q.accepted else "refused (FP32 stays the default)"
     )
+    drop = "-" if q.drop is None else f"{-q.drop:+.1f}"
+    speed = f" Speed {q.speedup:.2f}x FP32 here." if q.speedup is not None else ""
     lines = [
         "## INT8 (optimize's own gate)",
         "",
-        f"{verdict}: {LABELS[q.metric]} FP32 {_num(q.fp32)} -> INT8 {_num(q.int8)} "
-        f"({-(q.drop or 0.0):+.1f} points), limit -{q.limit:.1f}; "
-        f"speed {q.speedup:.2f}x FP32 here."
-        if q.speedup is not None
-        else f"{verdict}.",
+        f"{verdict}: {LABELS[q.metric]} FP32 {_num(q.fp32)} -> INT8 {_num(q.int8)} ({drop} points), "
+        f"limit -{q.limit:.1f}.{speed}",
     ]
     if q.bundle:
         lines.append(f"Optimized bundle: `{q.bundle}`.")

@@ -84,7 +84,7 @@ def load_gate_data(path: Path, role: str) -> GateData:
         raise DatasetError(
             f"{role} dataset {path} has {', '.join(available)} splits but no test split: the gate scores "
             "images no model trained on; give the test folder itself, or a dataset with a test split "
-            f"(edgeloop dataset split)"
+            "(edgeloop dataset split DATA OUT --test 0.2)"
         )
     chosen = load_split(path, "test" if available else "all")
     if not chosen.dataset.items:
@@ -173,8 +173,11 @@ def split_folder(data: GateData, scratch: Path) -> Path:
     from edgeloop.data.formats import get_format, load_dataset
 
     sub = data.path / data.split
-    if sub.is_dir() and len(load_dataset(sub).items) == len(data.dataset.items):
-        return sub
+    try:
+        if sub.is_dir() and len(load_dataset(sub).items) == len(data.dataset.items):
+            return sub
+    except DatasetError:
+        pass  # not a dataset of its own: write the split out below
 
     out = scratch / f"{data.path.name}-{data.split}"
     get_format("yolo" if data.dataset.task == "detect" else "folders").save(data.dataset, out)
