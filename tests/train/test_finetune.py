@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 pytest.importorskip("torch")
 
@@ -60,6 +61,10 @@ def test_init_defaults_apply_only_when_the_flags_are_unset() -> None:
     tuned = TrainConfig(data="d", out="o", init="run")
     assert (tuned.lr, tuned.freeze) == (FINETUNE_LR, FINETUNE_FREEZE)
     assert TrainConfig(data="d", out="o", init="run", lr=0.001, freeze=0).lr == 0.001
+    with pytest.raises(
+        ValidationError, match="--replay mixes an earlier dataset into a fine-tune and needs --init"
+    ):
+        TrainConfig(data="d", out="o", replay="old")
 
 
 def test_classes_merge_by_name_and_weights_start_as_the_parent(
