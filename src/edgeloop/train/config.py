@@ -58,6 +58,15 @@ class TrainConfig(BaseModel):
             values = {"lr": FINETUNE_LR, "freeze": FINETUNE_FREEZE, **values}
         return values
 
+    @model_validator(mode="after")
+    def _replay_needs_init(self) -> TrainConfig:
+        if self.replay and not self.init:
+            raise ValueError(
+                "--replay mixes an earlier dataset into a fine-tune and needs --init; to train a new model "
+                "on both datasets, merge them (edgeloop dataset merge)"
+            )
+        return self
+
     @field_validator("model")
     @classmethod
     def _model(cls, v: str) -> str:

@@ -220,7 +220,7 @@ class Start:
             update["imgsz"] = parent_config.imgsz
         names = merge_names(parent["names"], data_names)
         if config.replay:
-            names = merge_names(names, replay_dataset(config).names)
+            names = merge_names(names, replay_dataset(config, task).names)
         return cls(names, config.model_copy(update=update), parent, str(parent["parent"]))
 
 
@@ -240,14 +240,20 @@ def describe(start: Start, data_names: Sequence[str]) -> str:
     return "; ".join(parts)
 
 
-def replay_dataset(config: TrainConfig) -> Dataset:
-    """The training images of ``config.replay`` (its train/ subset or split, as for DATA)."""
+def replay_dataset(config: TrainConfig, task: str) -> Dataset:
+    """The training images of ``config.replay`` (its train/ subset or split, as for DATA).
+
+    Raises:
+        TrainError: the folder is missing or holds another task's labels.
+    """
     from edgeloop.train.split import train_val
 
     assert config.replay is not None
     if not Path(config.replay).exists():
         raise TrainError(f"--replay {config.replay}: not found; pass the earlier dataset folder")
     replay, _ = train_val(config.model_copy(update={"data": config.replay, "task": None}))
+    if replay.task != task:
+        raise TrainError(f"--replay {config.replay} is a {replay.task} dataset; this run trains {task}")
     return replay
 
 

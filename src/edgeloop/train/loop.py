@@ -198,7 +198,7 @@ class Trainer:
         (self.run / "args.json").write_text(json.dumps(cfg.model_dump(), indent=2) + "\n")
         train = load_samples(self.train_ds, cfg.imgsz)
         replay = (
-            load_samples(finetune.remap(finetune.replay_dataset(cfg), self.names), cfg.imgsz)
+            load_samples(finetune.remap(finetune.replay_dataset(cfg, self.task), self.names), cfg.imgsz)
             if cfg.replay
             else []
         )
