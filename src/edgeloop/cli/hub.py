@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from edgeloop.cli import hub_dataset
+from edgeloop.cli import hub_dataset, hub_jobs
 from edgeloop.cli.common import err, handle_errors
 from edgeloop.cli.hub_label import app as label_app
 
@@ -22,6 +22,7 @@ app.add_typer(device_app, name="device")
 app.add_typer(label_app, name="label")
 app.add_typer(token_app, name="token")
 app.add_typer(hub_dataset.app, name="dataset")
+hub_jobs.register(app)
 
 DATA = typer.Option(Path("hub-data"), "--data", help="Hub data folder (SQLite file, blobs, admin token).")
 DB = typer.Option(
@@ -58,11 +59,23 @@ def serve(
         "--admin-token-file",
         help="File holding the admin token (else $EDGELOOP_HUB_ADMIN_TOKEN, else DATA/admin.token).",
     ),
+    keys: Path | None = typer.Option(
+        None, "--keys", help="Signing keys folder for published models (edgeloop keys generate --dir KEYS)."
+    ),
+    retrain: Path | None = typer.Option(
+        None, "--retrain", help="Retrain plan (YAML): dataset, model, training, gate rules, triggers."
+    ),
+    worker: bool | None = typer.Option(
+        None,
+        "--worker/--no-worker",
+        help="Run retrain jobs in this process (default: on SQLite yes, on PostgreSQL no: hub worker).",
+    ),
 ) -> None:
-    """Run the hub: migrate the database, then serve the API."""
+    """Run the hub: migrate the database, then serve the API (and run retrain jobs on SQLite)."""
     import uvicorn
 
     from edgeloop.hub.app import CONFIG_ENV
+    from edgeloop.hub.jobs.service import start_services
     from edgeloop.hub.setup import check_exposure, prepare
     from edgeloop.serve.listen import bind_socket
 
@@ -74,6 +87,9 @@ def serve(
         port=port,
         mqtt_url=mqtt,
         admin_token_file=admin_token_file.resolve() if admin_token_file else None,
+        keys_dir=keys.resolve() if keys else None,
+        retrain_file=retrain.resolve() if retrain else None,
+        worker=worker,
     )
     check_exposure(config)
     bind_socket(host, port).close()  # a busy port is one clear error, before anything else
@@ -85,15 +101,19 @@ def serve(
     os.environ[CONFIG_ENV] = config.model_dump_json()
     kind = "postgresql" if config.database_url.startswith("postgresql") else "sqlite"
     err.print(f"hub on http://{host}:{port} ({workers} process(es), {kind} database, blobs {config.blobs})")
-    uvicorn.run(
-        "edgeloop.hub.app:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=os.environ.get("EDGELOOP_LOG", "info"),
-        timeout_graceful_shutdown=5,
-    )
+    services = start_services(config)
+    try:
+        uvicorn.run(
+            "edgeloop.hub.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=os.environ.get("EDGELOOP_LOG", "info"),
+            timeout_graceful_shutdown=5,
+        )
+    finally:
+        services.close()
 
 
 @app.command("migrate")

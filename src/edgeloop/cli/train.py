@@ -57,19 +57,42 @@ def train(
     ),
     imgsz: int | None = typer.Option(None, "--imgsz", help="Square input size (a multiple of 32) [320]."),
     batch: int | None = typer.Option(None, "--batch", min=1, help="Images per step [8]."),
-    lr: float | None = typer.Option(None, "--lr", help="Peak learning rate (AdamW) [0.002]."),
+    lr: float | None = typer.Option(
+        None, "--lr", help="Peak learning rate (AdamW) [0.002; 0.0005 with --init]."
+    ),
     patience: int | None = typer.Option(
         None, "--patience", min=1, help="Stop after this many epochs without gain [10]."
     ),
     device: str | None = typer.Option(None, "--device", help="auto (a GPU when present), cpu, cuda, cuda:1."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads for torch."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed [0]."),
+    init: Path | None = typer.Option(
+        None,
+        "--init",
+        help="Fine-tune: start from this run folder, checkpoint or exported bundle "
+        "(classes merged by name; --lr defaults to 0.0005).",
+    ),
+    freeze: float | None = typer.Option(
+        None, "--freeze", help="Fraction of the run with the backbone frozen [0; 0.2 with --init]."
+    ),
+    replay: Path | None = typer.Option(
+        None, "--replay", help="Earlier dataset folder mixed into every epoch, so old data is not forgotten."
+    ),
+    replay_share: float | None = typer.Option(
+        None, "--replay-share", help="Share of each epoch's images drawn from --replay [0.3]."
+    ),
     resume: Path | None = typer.Option(None, "--resume", help="Continue the run in this folder."),
     force: bool = typer.Option(False, "--force", help="Train over an existing run in --out (deletes it)."),
 ) -> None:
     """Train a model; Ctrl-C stops it and keeps the best checkpoint for `edgeloop export`."""
     options = {"model": model, "imgsz": imgsz, "batch": batch, "lr": lr, "patience": patience, "seed": seed}
     options |= {"epochs": epochs, "time_s": time_budget, "device": device, "threads": threads}
+    options |= {
+        "init": str(init) if init else None,
+        "freeze": freeze,
+        "replay": str(replay) if replay else None,
+    }
+    options |= {"replay_share": replay_share}
     given = {key: value for key, value in options.items() if value is not None}
     if os.environ.get("RANK", "0") == "0":  # a single process, or rank 0 under torchrun
         _train(data, out, resume, given, force)

@@ -23,6 +23,7 @@ from edgeloop.data.dataset import Dataset
 from edgeloop.errors import BundleError, TrainError
 from edgeloop.evaluate.run import BlindCheck
 from edgeloop.train import checkpoint
+from edgeloop.train.finetune import remap
 from edgeloop.train.model import ClassifierExport, Detector, DetectorExport
 from edgeloop.train.split import train_val
 from edgeloop.train.validate import ValSet, input_spec
@@ -90,8 +91,18 @@ def _compare(module: torch.nn.Module, path: Path, tensors: torch.Tensor) -> tupl
     return float(diff.max()), float((diff / np.maximum(np.abs(expected), 1.0)).max())
 
 
-def export_run(run: str | Path, out: str | Path, name: str | None = None, samples: int = 3) -> ExportReport:
+def export_run(
+    run: str | Path,
+    out: str | Path,
+    name: str | None = None,
+    samples: int = 3,
+    parent_version: str | None = None,
+) -> ExportReport:
     """Write a verified bundle folder ``out`` from the best checkpoint of ``run``.
+
+    The provenance names the run folder and the checkpoint's fingerprint (so ``--init BUNDLE`` finds
+    the training weights while the run is there) and ``parent_version``: the given one (a registry
+    version), else the fingerprint of the checkpoint a fine-tuned run started from.
 
     Raises:
         TrainError: no checkpoint, or ONNX Runtime disagrees with torch.
@@ -110,6 +121,8 @@ def export_run(run: str | Path, out: str | Path, name: str | None = None, sample
         module = ClassifierExport(model)
     module.eval()
     _, val_ds = train_val(config)
+    if list(val_ds.names) != names:  # a fine-tuned model: the parent's classes, then the data's new ones
+        val_ds = remap(val_ds, names)
     val = ValSet.build(val_ds, config.imgsz)
     with tempfile.TemporaryDirectory(
         prefix=".export-", dir=out.parent if out.parent.exists() else None
@@ -141,11 +154,16 @@ def export_run(run: str | Path, out: str | Path, name: str | None = None, sample
             )
         ],
         metrics=metrics,
-        provenance=Provenance(
-            source=f"edgeloop train ({config.model}, epoch {payload.get('epoch')}, {ckpt.name})",
-            dataset_fingerprint=str(payload.get("dataset_fingerprint") or ""),
-            val_images=len(val_ds),
-            max_abs_diff=diff,
+        provenance=Provenance.model_validate(
+            {
+                "source": f"edgeloop train ({config.model}, epoch {payload.get('epoch')}, {ckpt.name})",
+                "dataset_fingerprint": str(payload.get("dataset_fingerprint") or ""),
+                "parent_version": parent_version or payload.get("parent"),
+                "val_images": len(val_ds),
+                "max_abs_diff": diff,
+                "run": str(run.resolve()),
+                "checkpoint_sha256": sha256_file(ckpt),
+            }
         ),
     )
     write_manifest(out, manifest)

@@ -34,6 +34,12 @@ class HubConfig(BaseModel):
     max_batch_bytes: int = Field(32 * MIB, ge=1)
     max_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1)
     max_meta_bytes: int = Field(256 * 1024, ge=1)
+    # Retrain jobs: the signing keys folder (edgeloop keys generate), the retrain plan
+    # (retrain.yaml: triggers), and whether this process runs jobs (None: yes on SQLite, no on
+    # PostgreSQL, where `edgeloop hub worker` processes run them).
+    keys_dir: Path | None = None
+    retrain_file: Path | None = None
+    worker: bool | None = None
 
     @property
     def database_url(self) -> str:

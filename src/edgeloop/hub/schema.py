@@ -119,3 +119,56 @@ events = sa.Table(
     sa.Column("body", sa.JSON, nullable=True),
 )
 sa.Index("events_scope", events.c.scope, events.c.id)
+
+# Background jobs (retrain): this table is the source of truth for status, progress, log and result,
+# whichever queue runs them (the hub's own worker thread on SQLite, procrastinate on PostgreSQL).
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(32), nullable=False),  # "retrain"
+    sa.Column("status", sa.String(16), nullable=False, server_default="queued"),
+    sa.Column("params", sa.JSON, nullable=False),
+    # The retrain plan a trigger enqueued it for (None for a manual job): at most one queued or
+    # running job per plan.
+    sa.Column("plan", sa.String(128), nullable=True),
+    sa.Column("progress", sa.Float, nullable=False, server_default="0"),
+    sa.Column("log", sa.Text, nullable=False, server_default=""),  # the newest lines only
+    sa.Column("result", sa.JSON, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("trigger", sa.String(200), nullable=False, server_default="manual"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=True),
+    sa.Column("finished_at", sa.Float, nullable=True),
+    sa.Column("worker", sa.String(200), nullable=True),
+    # Written by the running worker every few seconds; a running job whose heartbeat is stale
+    # belongs to a worker that died and is failed (hub/jobs/queue.py: fail_stale).
+    sa.Column("heartbeat_at", sa.Float, nullable=True),
+    sa.CheckConstraint("status IN ('queued', 'running', 'done', 'failed', 'cancelled')", name="jobs_status"),
+)
+sa.Index("jobs_status", jobs.c.status, jobs.c.id)
+
+# The model registry: one row per version of a model name, candidate, published or refused, with
+# its lineage (dataset version, parent version), metrics and gate report. Bundle tar and training
+# checkpoint are blobs (models/<name>/<version>/bundle.tar, .../checkpoint.pt).
+models = sa.Table(
+    "models",
+    metadata,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("counter", sa.Integer, nullable=True),  # the signed bundle's counter (published only)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("parent_version", sa.Integer, nullable=True),
+    sa.Column("dataset_name", sa.String(128), nullable=True),
+    sa.Column("dataset_version", sa.Integer, nullable=True),
+    sa.Column("dataset_fingerprint", sa.String(64), nullable=True),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("gate", sa.JSON, nullable=True),
+    sa.Column("trigger", sa.String(200), nullable=False, server_default=""),
+    sa.Column("job_id", sa.Integer, nullable=True),
+    sa.Column("bundle_key", sa.String(300), nullable=True),
+    sa.Column("checkpoint_key", sa.String(300), nullable=True),
+    sa.Column("key_id", sa.String(128), nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.CheckConstraint("status IN ('candidate', 'published', 'refused')", name="models_status"),
+)

@@ -25,7 +25,8 @@ def check_exposure(config: HubConfig) -> None:
 
 
 def migrate(config: HubConfig) -> None:
-    """Create or upgrade the hub's schema (safe with several processes)."""
+    """Create or upgrade the hub's schema and, on PostgreSQL, the job queue's (several processes at once
+    are safe)."""
     if config.db_url is None:  # the SQLite file lives in --data
         config.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(config.database_url)
@@ -33,6 +34,10 @@ def migrate(config: HubConfig) -> None:
         upgrade(engine)
     finally:
         engine.dispose()
+    if config.database_url.startswith("postgresql"):  # the job queue's tables (procrastinate)
+        from edgeloop.hub.jobs.pgqueue import apply_schema
+
+        apply_schema(config.database_url)
 
 
 def prepare(config: HubConfig) -> AdminToken:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edgeloop.train.model import PRESETS
+
+# Defaults when a run starts from an earlier model (--init) and the flag is not given.
+FINETUNE_LR = 0.0005  # a quarter of a fresh run's: keeps what the parent learned (docs/retrain/finetune.md)
+FINETUNE_FREEZE = 0.2  # first fifth with the backbone frozen, while the new head rows settle
 
 
 class TrainConfig(BaseModel):
@@ -35,6 +39,33 @@ class TrainConfig(BaseModel):
     seed: int = 0
     threads: int | None = Field(default=None, ge=1)
     task: Literal["detect", "classify"] | None = None
+    init: str | None = Field(
+        default=None, description="start from this run folder, checkpoint (.pt) or exported bundle"
+    )
+    freeze: float = Field(
+        default=0.0, ge=0, le=1, description="fraction of the run with the backbone frozen [0.2 with --init]"
+    )
+    replay: str | None = Field(default=None, description="earlier dataset folder mixed into every epoch")
+    replay_share: float = Field(
+        default=0.3, ge=0, lt=1, description="share of each epoch's images drawn from --replay"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _finetune_defaults(cls, values: Any) -> Any:
+        """With ``init``, unset ``lr`` and ``freeze`` take the fine-tuning defaults."""
+        if isinstance(values, dict) and values.get("init"):
+            values = {"lr": FINETUNE_LR, "freeze": FINETUNE_FREEZE, **values}
+        return values
+
+    @model_validator(mode="after")
+    def _replay_needs_init(self) -> TrainConfig:
+        if self.replay and not self.init:
+            raise ValueError(
+                "--replay mixes an earlier dataset into a fine-tune and needs --init; to train a new model "
+                "on both datasets, merge them (edgeloop dataset merge)"
+            )
+        return self
 
     @field_validator("model")
     @classmethod

@@ -25,7 +25,7 @@ from torch import nn
 
 from edgeloop.data.dataset import Dataset
 from edgeloop.errors import TrainError
-from edgeloop.train import checkpoint, distributed, runs
+from edgeloop.train import checkpoint, distributed, finetune, runs
 from edgeloop.train.augment import AugmentConfig
 from edgeloop.train.config import TrainConfig
 from edgeloop.train.data import Batch, epoch_batches, load_samples, prefetch
@@ -127,9 +127,21 @@ class Trainer:
         self.train_ds, self.val_ds = train_val(config)
         self.task = self.train_ds.task
         self.names = list(self.train_ds.names)
+        start = finetune.Start.open(config, self.names, self.task, resume) if config.init else None
+        if start is not None:  # fine-tuning: the parent's network and merged class list
+            self.progress.on_message(finetune.describe(start, self.names))
+            self.config = config = start.config
+            self.names = start.names
+            self.train_ds, self.val_ds = (
+                finetune.remap(ds, self.names) for ds in (self.train_ds, self.val_ds)
+            )
+        self.parent = start.parent_id if start else None
         torch.manual_seed(config.seed)
         self.model = checkpoint.build_model(self.task, len(self.names), config.model).to(self.device)
+        if start is not None and start.parent is not None:
+            finetune.transfer(self.model, start.parent, self.names)
         self.net: nn.Module = self.model  # what the forward pass runs: the model, or DDP around it
+        self.frozen = False
         self.optimizer = _optimizer(self.model, config)
         self.ema = EMA(self.model, config.ema)
         self.epoch = 0
@@ -157,6 +169,7 @@ class Trainer:
             "epoch": self.epoch,
             "metrics": metrics,
             "dataset_fingerprint": fingerprint(self.train_ds, self.val_ds),
+            "parent": self.parent,
         }
         if with_state:
             payload |= {
@@ -200,10 +213,20 @@ class Trainer:
             self.run.mkdir(parents=True, exist_ok=True)
             (self.run / "args.json").write_text(json.dumps(cfg.model_dump(), indent=2) + "\n")
         train = load_samples(self.train_ds, cfg.imgsz)
+        replay = (
+            load_samples(finetune.remap(finetune.replay_dataset(cfg, self.task), self.names), cfg.imgsz)
+            if cfg.replay
+            else []
+        )
         val = ValSet.build(self.val_ds, cfg.imgsz) if self.world.is_main else None
-        steps = len(train) // cfg.batch
+        images = len(train) + finetune.replay_count(len(train), len(replay), cfg.replay_share)
+        if cfg.replay:
+            self.progress.on_message(
+                f"replay: {images - len(train)} of {len(replay)} images of {cfg.replay} per epoch"
+            )
+        steps = images // cfg.batch
         if steps == 0:
-            raise TrainError(f"{len(train)} training images is fewer than --batch {cfg.batch}; lower --batch")
+            raise TrainError(f"{images} training images is fewer than --batch {cfg.batch}; lower --batch")
         rng = np.random.default_rng(cfg.seed + self.epoch)
         augment = AugmentConfig(mosaic=cfg.mosaic)
         points, strides = anchor_points((cfg.imgsz, cfg.imgsz), self.device)
@@ -223,12 +246,15 @@ class Trainer:
                     break
                 mosaic = done < 1 - cfg.close_mosaic
                 sums, done_steps = torch.zeros(3), 0
+                epoch = finetune.mix(train, replay, cfg.replay_share, rng)  # the same on every process
                 shard = (self.world.rank, self.world.size)
-                batches = epoch_batches(train, cfg.batch, cfg.imgsz, augment, rng, mosaic, self.task, shard)
+                batches = epoch_batches(epoch, cfg.batch, cfg.imgsz, augment, rng, mosaic, self.task, shard)
                 if self._spare_core():
                     batches = prefetch(batches)
                 for step, batch in enumerate(batches):
-                    lr = learning_rate(cfg, self._progress(step, steps, started))
+                    progress = self._progress(step, steps, started)  # agreed by every process
+                    lr = learning_rate(cfg, progress)
+                    self._freeze(progress < cfg.freeze)
                     for group in self.optimizer.param_groups:
                         group["lr"] = lr
                     parts = self._step(batch, points, strides)
@@ -241,7 +267,7 @@ class Trainer:
                 self.elapsed_s = time.perf_counter() - started
                 metrics = self._validate(val)
                 row = self._log(
-                    distributed.mean(sums, self.world) / max(done_steps, 1), lr, metrics, len(train)
+                    distributed.mean(sums, self.world) / max(done_steps, 1), lr, metrics, len(epoch)
                 )
                 self.progress.on_epoch(row)
                 if metrics[self.metric] > self.best.get(self.metric, -1.0):
@@ -260,6 +286,15 @@ class Trainer:
             result.stopped = "interrupted"
         result.epochs, result.best, result.seconds = self.epoch, self.best, self.elapsed_s
         return result
+
+    def _freeze(self, frozen: bool) -> None:
+        """Freeze or release the backbone when that changes (``--freeze``, fine-tuning)."""
+        if frozen != self.frozen:
+            finetune.set_frozen(self.model, frozen)
+            if self.net is not self.model:  # DDP fixes the weights it averages when built: build anew
+                self.net = distributed.wrap(distributed.unwrap(self.net), self.world, self.device)
+            self.frozen = frozen
+            self.progress.on_message("backbone frozen" if frozen else "backbone released")
 
     def _spare_core(self) -> bool:
         """Whether augmenting on a background thread is free.

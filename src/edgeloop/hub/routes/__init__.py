@@ -8,5 +8,7 @@ ROUTERS: tuple[str, ...] = (
     "edgeloop.hub.routes.uploads",
     "edgeloop.hub.routes.datasets",
     "edgeloop.hub.routes.review",
+    "edgeloop.hub.routes.jobs",
+    "edgeloop.hub.routes.models",
     "edgeloop.hub.routes.web",
 )
