@@ -39,13 +39,20 @@ from typing import Any
 
 from edgeloop.data.dataset import Dataset
 from edgeloop.data.formats import load_dataset
-from edgeloop.data.synth import DOMAIN_A, DOMAIN_B, synth_detection
+from edgeloop.data.synth import DOMAIN_A, DOMAIN_B
 from edgeloop.evaluate import evaluate
 from edgeloop.evaluate.metrics import DetectionReport
 from edgeloop.export.onnx import export_run
 from edgeloop.improve.samplers import SAMPLERS, SamplerParams
 from edgeloop.predictor import Predictor
-from edgeloop.testing.domain_stream import make_stream, observe, pick, sampler_scores, write_labelled
+from edgeloop.testing.domain_stream import (
+    make_stream,
+    observe,
+    pick,
+    sampler_scores,
+    synth_cached,
+    write_labelled,
+)
 from edgeloop.train.config import TrainConfig
 from edgeloop.train.loop import Trainer
 
@@ -75,8 +82,7 @@ def fixed_sets(cache: Path, size: int, base_images: int, test_images: int) -> di
         ("ft_val_b", 30, 7, DOMAIN_B),
     ]
     for name, images, seed, domain in plan:
-        if not (cache / name / "images").is_dir():
-            synth_detection(cache / name, images, size, seed=seed, domain=domain)
+        synth_cached(cache / name, images, size, seed, domain)
     val = cache / "ft_val"
     if not val.is_dir():
         a, b = load_dataset(cache / "ft_val_a"), load_dataset(cache / "ft_val_b")
@@ -176,6 +182,9 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
                 seen = observe(stream, p1)
         shifted = stream.shifted()
         scored = {name: sampler_scores(name, params_of(name), seen, seed) for name in names}
+        if args.picks_only:
+            log_picks(scored, shifted, args.budgets, seed)
+            continue
         for budget in args.budgets:  # budget by budget: a stopped run still compares every sampler
             for name, scores in scored.items():
                 index += 1
@@ -200,6 +209,14 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
     results["summary"] = summarise(results, names, args.budgets)
     out.write_text(json.dumps(results, indent=1) + "\n")
     return results
+
+
+def log_picks(scored: dict[str, Any], shifted: Any, budgets: list[int], seed: int) -> None:
+    """How many shifted (B) frames each sampler's pick holds, per budget (no training)."""
+    log(f"seed {seed}: {int(shifted.sum())} of {len(shifted)} stream frames are B")
+    for name, scores in scored.items():
+        counts = [int(shifted[pick(scores, b, seed)].sum()) for b in budgets]
+        log(f"  {name:<20}" + "".join(f"{b:>5}: {c:>3} B" for b, c in zip(budgets, counts, strict=True)))
 
 
 def settings_key(args: argparse.Namespace) -> str:
@@ -266,6 +283,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--base-epochs", type=int, default=15)
     p.add_argument("--test-images", type=int, default=150)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--picks-only", action="store_true", help="count B frames in each pick; no training")
     p.add_argument("--resume", action="store_true", help="skip runs already in --out (same settings)")
     args = p.parse_args(argv)
     unknown = [s for s in args.samplers if s not in VALUE_SAMPLERS]
@@ -276,7 +294,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
-    print_table(run_all(args))
+    results = run_all(args)
+    if not args.picks_only:
+        print_table(results)
 
 
 if __name__ == "__main__":

@@ -65,7 +65,9 @@ class DomainStream:
         return Dataset(self.names, tuple(self.items[i] for i in chosen), "detect")
 
 
-def _synth(out: Path, images: int, size: int, seed: int, domain: Domain, classes: Sequence[str]) -> Dataset:
+def synth_cached(
+    out: Path, images: int, size: int, seed: int, domain: Domain, classes: Sequence[str] = SHAPES
+) -> Dataset:
     """``synth_detection`` into ``out``, or the dataset already there (a cache of the same arguments)."""
     if (out / "images").is_dir():
         ds = load_dataset(out)
@@ -104,7 +106,7 @@ def make_stream(
     for k, (domain, count) in enumerate(parts):
         if count == 0:
             continue
-        ds = _synth(root / domain.name, count, size, seed * 10 + k, domain, classes)
+        ds = synth_cached(root / domain.name, count, size, seed * 10 + k, domain, classes)
         items += [replace(item, name=f"{domain.name}/{item.name}") for item in ds.items]
         domains += [domain.name] * count
     order = np.random.default_rng(seed).permutation(len(items)).tolist()
