@@ -22,26 +22,14 @@ RED_BGR = (0, 0, 255)
 GREEN_BGR = (0, 255, 0)
 
 
-# Under pytest-xdist (`make test` runs `pytest -n 2`), each worker is its own session: session
-# fixtures (servers on free loopback ports, temporary folders under the worker's basetemp) exist
-# once per worker. Two rules keep the split cheap and the timing tests honest:
-# - a test that uses a module-scoped fixture runs on the same worker as the rest of its module
-#   (xdist_group, with --dist loadgroup), so an expensive module fixture (a training run, a venv
-#   install) is built once, not once per worker;
-# - a test marked `alone` (it asserts a latency of a second or two) runs while the other worker
-#   waits between tests: a file lock in the run's shared basetemp, shared by every other test,
-#   exclusive for these (a turnstile lock first, so a waiting `alone` test is not starved).
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist's worker reads the xdist_group marks
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        if info is None or not isinstance(item, pytest.Function):
-            continue
-        scopes = {d.scope for defs in info.name2fixturedefs.values() for d in defs}
-        if scopes & {"module", "class", "package"} and item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+# Under pytest-xdist (`make test` runs `pytest -n 2 --dist loadfile`), each worker is its own
+# session: session fixtures (servers on free loopback ports, temporary folders under the worker's
+# basetemp) exist once per worker, and a module's tests stay on one worker, so an expensive module
+# fixture (a training run, a venv install) is built once. (Not loadgroup: pytest 9.2 keeps a node's
+# id in `_id`, and xdist 3.8 still renames `_nodeid`, so xdist_group marks group nothing.)
+# A test marked `alone` (it asserts a latency of a second or two) runs while the other worker waits
+# between tests: a file lock in the run's shared basetemp, shared by every other test, exclusive for
+# these (a turnstile lock first, so a waiting `alone` test is not starved by the other worker).
 
 
 @contextlib.contextmanager
