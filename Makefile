@@ -48,10 +48,13 @@ demo: $(VENV)/.core
 system-deps:
 	@scripts/system-deps.sh
 
+# pytest-xdist workers: one per CI core (`make test WORKERS=0` runs serially).
+WORKERS ?= 2
+
 # The environments and system packages are independent: install them side by side.
 test:
 	@$(MAKE) --no-print-directory -j4 $(VENV)/.dev $(CLIENTS)/.installed $(LABELSTUDIO)/.prepared system-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(WORKERS)
 
 bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/runtime_overhead.py

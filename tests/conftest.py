@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -17,6 +20,42 @@ from edgeloop.testing.onnx_models import colour_detector
 
 RED_BGR = (0, 0, 255)
 GREEN_BGR = (0, 255, 0)
+
+
+# Under pytest-xdist (`make test` runs `pytest -n 2 --dist loadfile`), each worker is its own
+# session: session fixtures (servers on free loopback ports, temporary folders under the worker's
+# basetemp) exist once per worker, and a module's tests stay on one worker, so an expensive module
+# fixture (a training run, a venv install) is built once. (Not loadgroup: pytest 9.2 keeps a node's
+# id in `_id`, and xdist 3.8 still renames `_nodeid`, so xdist_group marks group nothing.)
+# A test marked `alone` (it asserts a latency of a second or two) runs while the other worker waits
+# between tests: a file lock in the run's shared basetemp, shared by every other test, exclusive for
+# these (a turnstile lock first, so a waiting `alone` test is not starved by the other worker).
+
+
+@contextlib.contextmanager
+def _cpu_share(item: pytest.Item) -> Iterator[None]:
+    worker_temp = getattr(item.config, "workerinput", None) and item.config.option.basetemp
+    if not worker_temp:
+        yield
+        return
+    shared = Path(worker_temp).parent  # the run's basetemp; each worker has a folder inside it
+    alone = item.get_closest_marker("alone") is not None
+    with (shared / "cpu.turn").open("a") as turn, (shared / "cpu.lock").open("a") as lock:
+        fcntl.flock(turn, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(turn, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outermost: pytest-timeout's clock starts after the wait
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    with _cpu_share(item):
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -66,13 +105,17 @@ def scene_jpeg(tmp_path: Path) -> Path:
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real `edgeloop` command in a subprocess."""
+    """Run the real `edgeloop` command in a subprocess.
+
+    The timeout only catches a hung command (pytest-timeout stops a test at 300 s): with a second
+    xdist worker on a 2-core machine, the demo's training took longer than the 120 s it had.
+    """
     env = {**os.environ, "COLUMNS": "200"}
     return subprocess.run(
         [sys.executable, "-m", "edgeloop.cli", *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
         env=env,
         cwd=cwd,
     )

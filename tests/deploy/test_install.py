@@ -32,6 +32,12 @@ from tests.stream.conftest import free_port
 pytestmark = pytest.mark.timeout(900)
 
 
+def venv_env() -> dict[str, str]:
+    """This environment without PYTHONPATH: the installed venv must run its own copy of edgeloop (a
+    service has no PYTHONPATH; pytest-xdist workers and `PYTHONPATH=src` runs of the suite set one)."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
 @dataclass(frozen=True)
 class Installed:
     docker: Path  # the cpu-amd64 build context
@@ -96,7 +102,7 @@ def test_installed_edgeloop_runs_the_bundle(installed: Installed, scene_jpeg: Pa
     edgeloop = installed.prefix / "venv" / "bin" / "edgeloop"
     bundle = installed.prefix / "bundle"
     verified = subprocess.run(
-        [str(edgeloop), "bundle", "verify", str(bundle)], capture_output=True, text=True
+        [str(edgeloop), "bundle", "verify", str(bundle)], capture_output=True, text=True, env=venv_env()
     )
     assert verified.returncode == 0, verified.stderr
     assert verified.stderr.startswith("ok: bundle ")
@@ -105,6 +111,7 @@ def test_installed_edgeloop_runs_the_bundle(installed: Installed, scene_jpeg: Pa
         capture_output=True,
         text=True,
         timeout=120,
+        env=venv_env(),
     )
     assert predicted.returncode == 0, predicted.stderr
     record = json.loads(predicted.stdout)
@@ -120,6 +127,7 @@ def test_installed_edgeloop_runs_the_bundle(installed: Installed, scene_jpeg: Pa
         text=True,
         check=True,
         cwd=installed.prefix,
+        env=venv_env(),
     )
     assert where.stdout.startswith(str(installed.prefix / "venv"))
 
@@ -142,7 +150,7 @@ def test_image_command_and_healthcheck_run_from_the_install(installed: Installed
     bin_dir = installed.prefix / "venv" / "bin"
     health = local([str(bin_dir / health[0]), *health[1:]])
     edgeloop = str(bin_dir / "edgeloop")
-    env = {k: v for k, v in os.environ.items() if k != "EDGELOOP_TOKEN"}
+    env = {k: v for k, v in venv_env().items() if k != "EDGELOOP_TOKEN"}
     refused = subprocess.run([edgeloop, *cmd], capture_output=True, text=True, env=env, timeout=60)
     assert refused.returncode == 1
     assert "error: refusing to listen on 0.0.0.0 without a token" in refused.stderr

@@ -102,6 +102,7 @@ def test_default_sizes() -> None:
     assert default_sizes(None) == []
 
 
+@pytest.mark.alone  # asserts a latency of seconds: not beside another test
 def test_answers_in_under_a_second(tmp_path: Path) -> None:
     model = random_yolo(tmp_path / "m.onnx")
     start = time.perf_counter()

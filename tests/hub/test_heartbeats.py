@@ -161,6 +161,7 @@ def _link(
 seen_at: dict[int, float] = {}
 
 
+@pytest.mark.alone  # asserts a latency of seconds: not beside another test
 def test_a_change_reaches_the_device_by_etag_polling(sqlite_hub: HubServer) -> None:
     token = sqlite_hub.add_device("cam-9")
     link, changes, lines = _link(sqlite_hub, token, 0.2)
@@ -178,6 +179,7 @@ def test_a_change_reaches_the_device_by_etag_polling(sqlite_hub: HubServer) -> N
     assert link.sent >= 3 and link.failures == 0
 
 
+@pytest.mark.alone  # asserts a latency of seconds: not beside another test
 def test_a_change_reaches_the_device_by_mqtt_at_once(broker: Broker, tmp_path: Path) -> None:
     with HubServer(tmp_path / "data", extra_args=("--mqtt", broker.url)) as hub:
         token = hub.add_device("cam-10")

@@ -298,6 +298,7 @@ def test_refuses_public_bind_without_token(yolo_bundle: Bundle) -> None:
     assert "refusing to listen on 0.0.0.0 without a token" in result.stderr
 
 
+@pytest.mark.alone  # its requests must finish inside the server's request timeout (504 otherwise)
 def test_full_queue_sheds_with_503_and_recovers(yolo_bundle: Bundle, tmp_path: Path) -> None:
     srv = start_server([yolo_bundle.root], tmp_path / "log", "--queue-size", "1", "--threads", "1")
     try:

@@ -47,6 +47,7 @@ def test_run_jsonl_to_stdout(yolo_bundle: Bundle, clip: Path) -> None:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.alone  # asserts a latency of seconds: not beside another test
 def test_signal_stops_within_2s_with_complete_files(
     yolo_bundle: Bundle, rtsp_server: RtspServer, tmp_path: Path, signum: int
 ) -> None:
@@ -77,6 +78,7 @@ def test_signal_stops_within_2s_with_complete_files(
     assert probe_frames(video) == len(frames), "the mp4 is finalised and holds every processed frame"
 
 
+@pytest.mark.alone  # asserts a latency of seconds: not beside another test
 def test_source_that_never_comes_up_ends_run_with_clear_error(yolo_bundle: Bundle) -> None:
     started = time.monotonic()
     url = f"rtsp://127.0.0.1:{free_port()}/cam"

@@ -7,6 +7,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from edgeloop.bundle import Bundle
 from edgeloop.predictor import Predictor
 from edgeloop.stream.pipeline import Pipeline, Summary
@@ -35,6 +37,7 @@ def wait_for(predicate: object, timeout_s: float) -> None:
     raise AssertionError(f"condition not met within {timeout_s} s")
 
 
+@pytest.mark.alone  # asserts a latency of seconds: not beside another test
 def test_rtsp_kill_and_restart_reconnects(
     yolo_bundle: Bundle, rtsp_server: RtspServer, tmp_path: Path
 ) -> None:

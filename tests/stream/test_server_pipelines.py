@@ -61,6 +61,7 @@ def test_pipeline_runs_a_file_to_the_end(pipeline_server: tuple[Server, Path], c
     assert httpx.get(f"{srv.url}/v1/pipelines/{status['id']}", timeout=5).status_code == 404
 
 
+@pytest.mark.alone  # asserts a latency of seconds: not beside another test
 def test_delete_stops_a_live_pipeline_quickly_with_complete_files(
     pipeline_server: tuple[Server, Path], rtsp_server: RtspServer
 ) -> None:

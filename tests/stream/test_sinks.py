@@ -114,6 +114,7 @@ def test_webhook_retries_then_delivers_in_order(
     assert sink.sent == 11 and sink.failed == 0 and sink.dropped == 0
 
 
+@pytest.mark.alone  # asserts a latency of seconds: not beside another test
 def test_webhook_backlog_is_bounded_when_receiver_is_down() -> None:
     sink = WebhookSink(f"http://127.0.0.1:{free_port()}/x", backlog=5, retries=0, flush_timeout_s=0.2)
     with sink:

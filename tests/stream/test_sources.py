@@ -75,6 +75,7 @@ def test_backoff_grows_with_jitter_and_caps() -> None:
         assert max(values) - min(values) > base * 0.3, "jittered, so devices do not retry in lockstep"
 
 
+@pytest.mark.alone  # asserts a latency of seconds: not beside another test
 def test_stream_that_never_comes_up_fails_in_bounded_time() -> None:
     url = f"rtsp://127.0.0.1:{free_port()}/nothing"
     source = LiveSource(url, "cam0", LiveOptions(connect_timeout_s=1.5, backoff_initial_s=0.1))
