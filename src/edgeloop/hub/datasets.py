@@ -191,6 +191,13 @@ def _create(
     seed: int,
     note: str,
 ) -> DatasetVersion:
+    if conn.dialect.name == "postgresql":
+        # Creates of one dataset take turns (SQLite's BEGIN IMMEDIATE already serializes writers):
+        # under load, eight racing creates could each lose the version number more times than
+        # the retries allow. The lock ends with the transaction.
+        conn.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"edgeloop.dataset:{name}"}
+        )
     s = schema.samples
     conditions = [*where.conditions(), s.c.status.in_(statuses)]
     unassigned = conn.execute(sa.select(s.c.sha256).where(*conditions, s.c.split.is_(None))).scalars().all()
