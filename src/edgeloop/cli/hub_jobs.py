@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 from edgeloop.cli.common import err, handle_errors, stdout_line
+from edgeloop.cli.hub_label import open_hub
 
 if TYPE_CHECKING:
-    from edgeloop.hub.blobs import BlobStore
     from edgeloop.hub.registry import ModelVersion
 
 model_app = typer.Typer(help="The model registry: versions, lineage, gate verdicts.", no_args_is_help=True)
@@ -28,24 +26,6 @@ BLOBS = typer.Option(
 )
 KEYS = typer.Option(None, "--keys", help="Signing keys folder (edgeloop keys generate --dir KEYS).")
 AS_JSON = typer.Option(False, "--json", help="JSON instead of a table.")
-
-
-@contextmanager
-def _hub(data: Path, db: str | None, blobs: str | None) -> Iterator[tuple[Any, BlobStore]]:
-    from edgeloop.hub.blobs import open_blobs
-    from edgeloop.hub.config import HubConfig
-    from edgeloop.hub.db import create_engine
-    from edgeloop.hub.setup import migrate
-
-    config = HubConfig(data_dir=data.resolve(), db_url=db, blobs_url=blobs)
-    migrate(config)
-    engine = create_engine(config.database_url)
-    store = open_blobs(config.blobs)
-    try:
-        yield engine, store
-    finally:
-        store.close()
-        engine.dispose()
 
 
 def register(app: typer.Typer) -> None:
@@ -79,7 +59,7 @@ def worker(
         )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("procrastinate").setLevel(logging.WARNING)
-    with _hub(data, db, blobs) as (engine, store):
+    with open_hub(data, db, blobs) as (engine, store):
         env = JobEnv(engine, store, keys.resolve() if keys else None, worker_name("worker"))
         err.print(f"worker {env.worker}: waiting for jobs (concurrency {concurrency}); Ctrl-C stops")
         asyncio.run(work(db, env, concurrency))
@@ -130,7 +110,7 @@ def retrain(
 
     train = {"imgsz": imgsz, "time_s": time_s, "epochs": epochs, "batch": batch}
     params = _params(dataset, model, field, snapshot, train, gate)
-    with _hub(data, db, None) as (engine, _):
+    with open_hub(data, db, None) as (engine, _):
         from edgeloop.hub import datasets
 
         if not params.snapshot:
@@ -190,7 +170,7 @@ def model_ls(
     """List model versions: status, lineage, mAP, gate verdict, signed counter."""
     from edgeloop.hub import registry
 
-    with _hub(data, db, None) as (engine, _):
+    with open_hub(data, db, None) as (engine, _):
         found = registry.list_versions(engine, name)
     for m in found:
         stdout_line(json.dumps(m.as_dict(gate=False)) if as_json else _line(m))
@@ -207,7 +187,7 @@ def model_show(
     from edgeloop.hub import registry
 
     name, version = registry.parse_ref(ref)
-    with _hub(data, db, None) as (engine, _):
+    with open_hub(data, db, None) as (engine, _):
         found = registry.show(engine, name, version)
     stdout_line(json.dumps(found.as_dict(), indent=1))
 
@@ -227,7 +207,7 @@ def model_add(
     """Add a model version by hand (the first, current model): signed, published, no gate."""
     from edgeloop.hub.jobs.seed import add_model
 
-    with _hub(data, db, blobs) as (engine, store):
+    with open_hub(data, db, blobs) as (engine, store):
         found = add_model(engine, store, source.resolve(), name, keys.resolve(), dataset, checkpoint)
     err.print(f"{found.name}@{found.version} published (counter {found.counter}, key {found.key_id})")
     stdout_line(_line(found))

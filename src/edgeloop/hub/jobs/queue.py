@@ -137,15 +137,20 @@ def list_jobs(engine: sa.Engine, limit: int = 50, status: str | None = None) -> 
 
 def claim(engine: sa.Engine, job_id: int, worker: str) -> Job | None:
     """Mark ``job_id`` running for ``worker`` if it is still queued (compare-and-set); None if not."""
+    with writing(engine) as conn:
+        return _start(conn, job_id, worker)
+
+
+def _start(conn: sa.Connection, job_id: int, worker: str) -> Job | None:
+    """Compare-and-set ``job_id`` from queued to running for ``worker``."""
     j = schema.jobs
     now = time.time()
-    with writing(engine) as conn:
-        row = conn.execute(
-            sa.update(j)
-            .where(j.c.id == job_id, j.c.status == "queued")
-            .values(status="running", started_at=now, heartbeat_at=now, worker=worker)
-            .returning(*j.c)
-        ).first()
+    row = conn.execute(
+        sa.update(j)
+        .where(j.c.id == job_id, j.c.status == "queued")
+        .values(status="running", started_at=now, heartbeat_at=now, worker=worker)
+        .returning(*j.c)
+    ).first()
     return None if row is None else _job(row)
 
 
@@ -164,14 +169,7 @@ def claim_next(engine: sa.Engine, worker: str, kinds: tuple[str, ...] = KINDS) -
         found = conn.execute(query).scalar()
         if found is None:
             return None
-        now = time.time()
-        row = conn.execute(
-            sa.update(j)
-            .where(j.c.id == found, j.c.status == "queued")
-            .values(status="running", started_at=now, heartbeat_at=now, worker=worker)
-            .returning(*j.c)
-        ).first()
-    return None if row is None else _job(row)
+        return _start(conn, found, worker)
 
 
 def report(
