@@ -51,7 +51,8 @@ def test_fleet_fails_over_when_a_hub_is_killed_and_loses_nothing(tmp_path: Path,
     assert summary["requests_after_kill"] > 0 and s.failovers > 0, summary
     # a sample is answered "duplicate" only when an earlier try stored it but its answer was lost
     assert summary["duplicate_200"] <= s.retries, summary
-    assert v.devices_seen == 40 and s.heartbeats >= 40
+    # every device is seen, also one whose heartbeat went to the killed hub (it retries on the other)
+    assert v.devices_seen == 40 and s.heartbeats >= 40, summary
 
 
 def test_same_samples_raced_through_two_hubs_store_once(two_hubs: HubFleet) -> None:

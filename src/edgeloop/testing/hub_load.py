@@ -1,10 +1,11 @@
 """Simulated devices against several hub processes: heartbeats, idempotent uploads, failover.
 
-Each device sends its heartbeat every few seconds and uploads its own unique samples with
-``Idempotency-Key``; half the devices start on each hub. A connection error, a timeout or a 5xx
-makes the device back off (full jitter) and retry on the *other* hub, as a device behind a load
-balancer would. Every acknowledgement (201 stored / 200 duplicate) is recorded, so the caller can
-check afterwards that each sample was acknowledged and is held exactly once.
+Each device sends its heartbeat every few seconds (a failed one is retried soon, on the other hub)
+and uploads its own unique samples with ``Idempotency-Key``; half the devices start on each hub.
+A connection error, a timeout or a 5xx makes the device back off (full jitter) and retry on the
+*other* hub, as a device behind a load balancer would. Every acknowledgement (201 stored / 200
+duplicate) is recorded, so the caller can check afterwards that each sample was acknowledged and
+is held exactly once.
 """
 
 from __future__ import annotations
@@ -187,8 +188,12 @@ class FleetSimulator:
             self.stats.failovers += 1
 
     async def _heartbeats(self, device: _Device) -> None:
+        """A heartbeat every ``heartbeat_s``; a failed one is retried on the other hub after a backoff,
+        as an upload is, and the device stops only once its newest heartbeat got through (or at the
+        deadline), so a device whose beats all went to the killed hub is still seen by the survivor."""
         o = self.options
         await asyncio.sleep(device.rng.uniform(0, o.start_spread_s))
+        failed = 0  # failed heartbeats in a row
         while True:
             hub = device.hub
             try:
@@ -202,11 +207,16 @@ class FleetSimulator:
             except Exception as exc:  # httpx.TransportError and its kin: the hub is gone or stalled
                 ok = False
                 self.stats.errors[f"heartbeat {type(exc).__name__}"] += 1
-            if ok:
-                self.stats.heartbeats += 1
-            else:
+            if not ok:
                 self.stats.heartbeat_failures += 1
                 self._other(device, hub)
+                failed += 1
+                if time.monotonic() > self._deadline:
+                    return
+                await asyncio.sleep(device.rng.uniform(0, min(o.backoff_cap_s, o.backoff_base_s * 2**failed)))
+                continue
+            self.stats.heartbeats += 1
+            failed = 0
             period = o.heartbeat_s * device.rng.uniform(0.75, 1.25)
             try:
                 await asyncio.wait_for(self._done.wait(), period)
