@@ -119,3 +119,11 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
         env=env,
         cwd=cwd,
     )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The slowest modules first, so the xdist workers end together (tests/schedule.py)."""
+    from tests.schedule import slowest_modules_first
+
+    items[:] = slowest_modules_first([item.nodeid for item in items], items)
