@@ -7,6 +7,7 @@ import fcntl
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,11 +42,15 @@ def _cpu_share(item: pytest.Item) -> Iterator[None]:
     shared = Path(worker_temp).parent  # the run's basetemp; each worker has a folder inside it
     alone = item.get_closest_marker("alone") is not None
     with (shared / "cpu.turn").open("a") as turn, (shared / "cpu.lock").open("a") as lock:
+        began = time.monotonic()
         fcntl.flock(turn, fcntl.LOCK_EX)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
         finally:
             fcntl.flock(turn, fcntl.LOCK_UN)
+        waited = time.monotonic() - began
+        if waited >= 0.05:  # the test's reports carry it to the controller's summary
+            item.user_properties.append(("cpu_wait_s", round(waited, 2)))
         try:
             yield
         finally:
@@ -56,6 +61,24 @@ def _cpu_share(item: pytest.Item) -> Iterator[None]:
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
     with _cpu_share(item):
         yield
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """How long the workers stood idle for `alone` tests (their wait is in no test's duration)."""
+    waits = [
+        (report, float(value))
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "setup"
+        for name, value in getattr(report, "user_properties", ())
+        if name == "cpu_wait_s"
+    ]
+    if waits:
+        alone = sum(1 for report, _ in waits if "alone" in report.keywords)
+        terminalreporter.write_line(
+            f"xdist workers waited {sum(w for _, w in waits):.1f} s for the cpu lock "
+            f"({len(waits)} tests, {alone} of them `alone`; tests/conftest.py)"
+        )
 
 
 @pytest.fixture(scope="session")
