@@ -117,8 +117,21 @@ def _time_ms(predictor: Predictor, tensor: npt.NDArray[np.generic]) -> float:
     return (time.perf_counter() - t) * 1000.0
 
 
-def latency(cand: Predictor, prev: Predictor | None, runs: int) -> tuple[float, float | None]:
-    """Median milliseconds of one inference for the candidate (and the previous version), interleaved."""
+@dataclass(frozen=True)
+class Latency:
+    """Median milliseconds per inference, and the median of the paired (candidate / previous) ratios."""
+
+    candidate_ms: float
+    previous_ms: float | None = None
+    ratio: float | None = None
+
+
+def latency(cand: Predictor, prev: Predictor | None, runs: int) -> Latency:
+    """Time the candidate and the previous version alternately on the same grey image.
+
+    Each candidate run is paired with the previous version's run right after it, so both see
+    the same machine load; the ratio is the median of the pairs' ratios.
+    """
     h, w = cand.input_spec.size_hw
     image = np.full((h, w, 3), 128, np.uint8)
     ct = cand.prepare(image).tensor
@@ -132,7 +145,10 @@ def latency(cand: Predictor, prev: Predictor | None, runs: int) -> tuple[float, 
         cms.append(_time_ms(cand, ct))
         if prev is not None and pt is not None:
             pms.append(_time_ms(prev, pt))
-    return statistics.median(cms), statistics.median(pms) if pms else None
+    if not pms:
+        return Latency(statistics.median(cms))
+    ratios = [c / p if p > 0 else float("inf") for c, p in zip(cms, pms, strict=True)]
+    return Latency(statistics.median(cms), statistics.median(pms), statistics.median(ratios))
 
 
 def _quiet(backend: BackendConfig | None) -> BackendConfig:
@@ -196,11 +212,11 @@ def _checks(cand: Predictor, prev: Predictor | None, limits: ProbeLimits, detail
                 f"golden sample {bad[0].file} mismatch: {bad[0].detail} ({len(bad)}/{len(checks)} differ)",
                 detail,
             )
-    cms, pms = latency(cand, prev, limits.runs)
+    timed = latency(cand, prev, limits.runs)
+    cms, pms, ratio = timed.candidate_ms, timed.previous_ms, timed.ratio
     detail["latency_ms"] = round(cms, 3)
-    if pms is not None:
+    if pms is not None and ratio is not None:
         detail["previous_latency_ms"] = round(pms, 3)
-        ratio = cms / pms if pms > 0 else float("inf")
         detail["latency_ratio"] = round(ratio, 3)
         if (
             limits.max_latency_ratio is not None
@@ -210,7 +226,7 @@ def _checks(cand: Predictor, prev: Predictor | None, limits: ProbeLimits, detail
             return Verdict(
                 False,
                 f"too slow: median latency {cms:.1f} ms is {ratio:.1f}x the previous version's {pms:.1f} ms "
-                f"(limit {limits.max_latency_ratio:g}x)",
+                f"(median of {limits.runs} paired runs; limit {limits.max_latency_ratio:g}x)",
                 detail,
             )
     if limits.max_latency_ms is not None and cms > limits.max_latency_ms:

@@ -69,6 +69,7 @@ class StatsFile:
         self.path = self.folder / f"{self.role}-{self.pid}.json"
         self._tmp = self.folder / f".{self.role}-{self.pid}.json.tmp"
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._versions: dict[str, _Counters] = {}
         self._serving: str | None = None
         self._serving_since: float | None = None
@@ -123,6 +124,10 @@ class StatsFile:
             self._thread.join(timeout=5.0)
         self._write()
 
+    def flush(self) -> None:
+        """Write the file now (the writer thread does it about once a second anyway)."""
+        self._write()
+
     def __enter__(self) -> StatsFile:
         return self
 
@@ -155,12 +160,13 @@ class StatsFile:
 
     def _write(self) -> None:
         data = json.dumps(self.snapshot(), separators=(",", ":")).encode("utf-8")
-        try:
-            with open(self._tmp, "wb") as f:
-                f.write(data)
-            os.replace(self._tmp, self.path)
-        except OSError:  # a full or vanished folder must never disturb serving; the next write retries
-            pass
+        with self._write_lock:  # the writer thread and flush/close share the temp file
+            try:
+                with open(self._tmp, "wb") as f:
+                    f.write(data)
+                os.replace(self._tmp, self.path)
+            except OSError:  # a full or vanished folder must never disturb serving; the next write retries
+                pass
 
     def _run(self) -> None:
         while not self._closed.is_set():

@@ -222,8 +222,8 @@ def _ratio(good: Path, candidate: Path) -> float:
     """Candidate / good median latency, measured the way the health check measures it."""
     quiet = OnnxRuntimeConfig(allow_spinning=False)  # as the health check runs two sessions
     with Predictor(good, quiet) as prev, Predictor(candidate, quiet) as cand:
-        cms, pms = latency(cand, prev, runs=15)
-    return cms / pms if pms else float("inf")
+        timed = latency(cand, prev, runs=15)
+    return timed.ratio if timed.ratio is not None else float("inf")
 
 
 def _slow_model(good: Path, out: Path, ratio: float = 10.0) -> None:
