@@ -14,7 +14,7 @@ from edgeloop.agent.contract import Verdict, VersionRef, Window
 from edgeloop.agent.stats import StatsFile, VersionStats
 from edgeloop.agent.window import StatsWindow, WindowRules, judge
 from edgeloop.testing.bad_models import live_frames
-from edgeloop.testing.traffic import FollowingServer, install, switch
+from edgeloop.testing.traffic import live_release
 from tests.agent.conftest import Corpus
 
 OLD = VersionRef("00000001-aaaaaaaaaaaa", "colour", "1", 1)
@@ -137,21 +137,9 @@ def test_too_little_traffic_is_not_judged() -> None:
 
 
 def _live(corpus: Corpus, tmp_path: Path, candidate: Path) -> Verdict:
-    models = tmp_path / "models"
-    old_key = install(models, corpus.good)
-    switch(models, old_key)
     frames = live_frames(seed=3, colours=("red", "green", "blue", "blue"))
-    with FollowingServer(models, frames, role="run", poll_s=0.1) as server:
-        deadline = time.monotonic() + 20
-        while server.served < 150 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(1.2)  # the stats file catches up
-        new_key = install(models, candidate)
-        switch(models, new_key)
-        new = VersionRef(new_key, "colour", "2", 2)
-        old = VersionRef(old_key, "colour", "1", 1)
-        window = StatsWindow(duration_s=3.0, poll_s=0.2, pickup_timeout_s=10.0)
-        return window(models, new, old, threading.Event())
+    window = StatsWindow(duration_s=3.0, poll_s=0.2, pickup_timeout_s=10.0)
+    return live_release(tmp_path / "models", corpus.good, candidate, window, frames)
 
 
 def test_worse_live_is_caught_by_the_window(corpus: Corpus, tmp_path: Path) -> None:

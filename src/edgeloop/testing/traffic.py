@@ -4,7 +4,8 @@
 ``switch(models_dir, key)`` points ``current`` at it (``previous`` at the old one).
 ``FollowingServer`` follows ``current`` (polls the link), loads each new version
 with a real ``Predictor`` beside the old one, runs frames through whichever answers,
-and reports through a real ``edgeloop.agent.stats.StatsFile``.
+and reports through a real ``edgeloop.agent.stats.StatsFile``. ``live_release`` puts
+them together: serve the old version, switch to the new one, run a window.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeloop.agent.contract import Verdict, VersionRef, Window
 from edgeloop.agent.layout import CURRENT, PREVIOUS, VERSIONS, current_bundle, version_key
 from edgeloop.agent.stats import StatsFile
 from edgeloop.bundle import read_manifest
@@ -137,3 +139,27 @@ class FollowingServer:
                 self._stop.wait(self.frame_interval_s)
         if predictor is not None:
             predictor.close()
+
+
+def live_release(
+    models_dir: Path,
+    old_bundle: Path,
+    new_bundle: Path,
+    window: Window,
+    frames: Iterator[np.ndarray],
+    warm_requests: int = 150,
+) -> Verdict:
+    """Serve ``old_bundle`` for ``warm_requests`` frames, switch to ``new_bundle``, run ``window``."""
+    old_key = install(models_dir, old_bundle)
+    switch(models_dir, old_key)
+    with FollowingServer(models_dir, frames, poll_s=0.1) as server:
+        deadline = time.monotonic() + 60.0
+        while server.served < warm_requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        server.stats.flush()
+        new_key = install(models_dir, new_bundle)
+        switch(models_dir, new_key)
+        old_m, new_m = read_manifest(old_bundle), read_manifest(new_bundle)
+        old = VersionRef(old_key, old_m.name, old_m.version, old_m.counter)
+        new = VersionRef(new_key, new_m.name, new_m.version, new_m.counter)
+        return window(models_dir, new, old, threading.Event())
