@@ -151,14 +151,21 @@ def latency(cand: Predictor, prev: Predictor | None, runs: int) -> Latency:
     return Latency(statistics.median(cms), statistics.median(pms), statistics.median(ratios))
 
 
+# One thread, no spinning: both versions run on the calling thread, so a busy machine slows
+# them alike and their ratio holds (with ONNX Runtime's default thread pool, two sessions in
+# one process hand work to threads that other processes delay, and the same pair of models
+# measured anywhere from 1.2x to 28x apart on a loaded 2-core machine).
+DEFAULT_BACKEND = OnnxRuntimeConfig(intra_op_threads=1, allow_spinning=False)
+
+
 def _quiet(backend: BackendConfig | None) -> BackendConfig:
-    """Two ONNX Runtime sessions share this process: threads that spin between runs would steal
-    the other version's cores and skew the interleaved latencies (ratios from 1.2x to 28x for
-    the same pair), so spinning is off unless the settings say otherwise."""
-    settings = backend if backend is not None else OnnxRuntimeConfig()
-    if isinstance(settings, OnnxRuntimeConfig) and settings.allow_spinning is None:
-        return settings.model_copy(update={"allow_spinning": False})
-    return settings
+    """The settings the check runs with: ``DEFAULT_BACKEND`` when none are given; ONNX Runtime
+    settings with ``allow_spinning`` unset get it off (two sessions share the process)."""
+    if backend is None:
+        return DEFAULT_BACKEND
+    if isinstance(backend, OnnxRuntimeConfig) and backend.allow_spinning is None:
+        return backend.model_copy(update={"allow_spinning": False})
+    return backend
 
 
 def probe(

@@ -11,7 +11,7 @@ kind                 what is wrong                                              
 fails_to_load        model.onnx is the first half of the good file (hash matches)     health: load
 nan_outputs          every output value is multiplied by NaN                          health: finite
 inf_outputs          every box's x centre is +inf                                     health: finite
-slow_10x             a chain of (1024x32)x(32x32) MatMuls on the image, ~10x latency  health: latency
+slow_10x             a chain of (1024x64)x(64x64) MatMuls on the image, ~10x latency  health: latency
 wrong_input_name     the model's input is called ``input`` (was ``images``)           health: compat
 wrong_output_name    the model's output is called ``detections`` (was ``output0``)    health: compat
 class_list_changed   one class dropped: 2 names, output (1, 6, N) instead of (1, 7, N) health: compat
@@ -38,8 +38,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from edgeloop.agent.healthprobe import latency
-from edgeloop.backends import OnnxRuntimeConfig
+from edgeloop.agent.healthprobe import DEFAULT_BACKEND, latency
 from edgeloop.bundle import load_bundle, read_manifest, sha256_file, write_manifest
 from edgeloop.importer import import_onnx
 from edgeloop.predictor import Predictor
@@ -49,7 +48,7 @@ from edgeloop.testing.onnx_models import colour_detector
 
 SIZE = 320
 CELL = 32
-ROWS = 1024  # rows of the slow kind's MatMuls
+ROWS, SIDE = 1024, 64  # the slow kind's MatMuls: small steps (~0.1 ms), so the count tunes finely
 KINDS = (
     "fails_to_load",
     "nan_outputs",
@@ -176,14 +175,20 @@ def _zero_added(
 
 
 def _matmuls(model: onnx.ModelProto, count: int) -> None:
+    """``count`` chained (ROWS x SIDE) x (SIDE x SIDE) products on the first pixels of the image."""
     q, _ = np.linalg.qr(
-        np.random.default_rng(0).standard_normal((SIZE, SIZE))
+        np.random.default_rng(0).standard_normal((SIDE, SIDE))
     )  # orthogonal: values stay bounded
     inits = [
         numpy_helper.from_array(q.astype(np.float32), "bad_w"),
-        numpy_helper.from_array(np.array([3 * SIZE, SIZE], np.int64), "bad_shape"),
+        numpy_helper.from_array(np.array([3 * SIZE * SIZE // SIDE, SIDE], np.int64), "bad_shape"),
+        numpy_helper.from_array(np.array([0], np.int64), "bad_from"),
+        numpy_helper.from_array(np.array([ROWS], np.int64), "bad_rows"),
     ]
-    nodes = [helper.make_node("Reshape", ["images", "bad_shape"], ["bad_m0"])]
+    nodes = [
+        helper.make_node("Reshape", ["images", "bad_shape"], ["bad_all"]),
+        helper.make_node("Slice", ["bad_all", "bad_from", "bad_rows"], ["bad_m0"]),
+    ]
     for i in range(count):
         nodes.append(helper.make_node("MatMul", [f"bad_m{i}", "bad_w"], [f"bad_m{i + 1}"]))
     _zero_added(model, nodes, inits, f"bad_m{count}")
@@ -220,15 +225,14 @@ def _endless(model: onnx.ModelProto) -> None:
 
 def _ratio(good: Path, candidate: Path) -> float:
     """Candidate / good median latency, measured the way the health check measures it."""
-    quiet = OnnxRuntimeConfig(allow_spinning=False)  # as the health check runs two sessions
-    with Predictor(good, quiet) as prev, Predictor(candidate, quiet) as cand:
+    with Predictor(good, DEFAULT_BACKEND) as prev, Predictor(candidate, DEFAULT_BACKEND) as cand:
         timed = latency(cand, prev, runs=15)
     return timed.ratio if timed.ratio is not None else float("inf")
 
 
 def _slow_model(good: Path, out: Path, ratio: float = 10.0) -> None:
     """Write a model ~``ratio`` x slower than ``good``: its MatMul count is calibrated on this machine."""
-    count = 1
+    count = 16
     tried: dict[int, float] = {}
     for _ in range(4):
         model = onnx.load(str(good / "model.onnx"))
