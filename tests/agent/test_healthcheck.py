@@ -69,3 +69,13 @@ def test_latency_budget_and_memory_cap(corpus: Corpus) -> None:
 def test_missing_candidate(tmp_path: Path, corpus: Corpus) -> None:
     verdict = CHECK(tmp_path / "nothing", corpus.good)
     assert not verdict.ok and verdict.reason.startswith("candidate does not load:")
+
+
+def test_raw_bundle_without_image_input(tmp_path: Path) -> None:
+    from edgeloop.importer import ImportOptions, import_onnx
+    from edgeloop.testing.family_models import embedder
+
+    bundle = import_onnx(embedder(tmp_path / "emb.onnx"), tmp_path / "raw", ImportOptions(family="raw")).root
+    verdict = CHECK(bundle, bundle)
+    assert verdict.ok, verdict.reason
+    assert verdict.detail["samples"] == 0 and "latency_ratio" in verdict.detail

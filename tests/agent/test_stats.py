@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from edgeloop.agent.contract import UsageRecorder
-from edgeloop.agent.stats import StatsFile, percentile, read_stats
+from edgeloop.agent.stats import StatsFile, percentile, prune, read_stats
 
 
 def _wait_for(cond: object, timeout: float = 5.0) -> None:
@@ -87,6 +87,8 @@ def test_dead_pid_and_stale_files_are_ignored(tmp_path: Path) -> None:
         live.serving("k")
         assert read_stats(tmp_path).consumers == 1
         assert read_stats(tmp_path, stale_after_s=-1.0).consumers == 0  # not rewritten recently
+    assert prune(tmp_path) == 0  # the gone process's file is recent: kept for a person to read
+    assert prune(tmp_path, older_than_s=0.0) == 1 and not files[0].exists()
     (tmp_path / "health" / "junk.json").write_text("{not json")
     assert read_stats(tmp_path).consumers == 0
     assert read_stats(tmp_path / "missing").consumers == 0

@@ -82,7 +82,17 @@ def compatibility(cand: Predictor, prev: Predictor) -> str | None:
     return None
 
 
-def _probe_images(predictor: Predictor) -> list[tuple[str, npt.NDArray[np.uint8]]]:
+def _fixed(predictor: Predictor) -> npt.NDArray[np.generic]:
+    """A zero input for a model whose input is no image (a ``raw`` bundle): dynamic dimensions 1."""
+    spec = predictor.model_spec.inputs[0]
+    shape = tuple(d if isinstance(d, int) and d > 0 else 1 for d in spec.shape)
+    return np.zeros(shape, np.dtype(spec.dtype))
+
+
+def _probe_inputs(predictor: Predictor) -> list[tuple[str, npt.NDArray[np.generic]]]:
+    """The model inputs the finiteness check runs: every golden sample, a grey and a noise image."""
+    if not predictor.has_decoder:
+        return [("a zero input", _fixed(predictor))]
     h, w = predictor.input_spec.size_hw
     images = [
         (s.file, predictor.load_image(predictor.bundle.path(s.file)))
@@ -91,13 +101,20 @@ def _probe_images(predictor: Predictor) -> list[tuple[str, npt.NDArray[np.uint8]
     rng = np.random.default_rng(0)
     images.append(("a grey image", np.full((h, w, 3), 128, np.uint8)))
     images.append(("a noise image", rng.integers(0, 256, (h, w, 3), dtype=np.uint8)))
-    return images
+    return [(label, predictor.prepare(image).tensor) for label, image in images]
+
+
+def _timing_input(predictor: Predictor) -> npt.NDArray[np.generic]:
+    if not predictor.has_decoder:
+        return _fixed(predictor)
+    h, w = predictor.input_spec.size_hw
+    return predictor.prepare(np.full((h, w, 3), 128, np.uint8)).tensor
 
 
 def finite_outputs(predictor: Predictor) -> str | None:
     """None when every raw output on the probe images is finite, else which one is not."""
-    for label, image in _probe_images(predictor):
-        outputs = predictor.infer(predictor.prepare(image).tensor)
+    for label, tensor in _probe_inputs(predictor):
+        outputs = predictor.infer(tensor)
         for spec, out in zip(predictor.model_spec.outputs, outputs, strict=False):
             arr = np.asarray(out)
             if arr.dtype.kind != "f":
@@ -127,15 +144,13 @@ class Latency:
 
 
 def latency(cand: Predictor, prev: Predictor | None, runs: int) -> Latency:
-    """Time the candidate and the previous version alternately on the same grey image.
+    """Time the candidate and the previous version alternately on the same grey image (zeros: raw).
 
     Each candidate run is paired with the previous version's run right after it, so both see
     the same machine load; the ratio is the median of the pairs' ratios.
     """
-    h, w = cand.input_spec.size_hw
-    image = np.full((h, w, 3), 128, np.uint8)
-    ct = cand.prepare(image).tensor
-    pt = prev.prepare(image).tensor if prev is not None else None
+    ct = _timing_input(cand)
+    pt = _timing_input(prev) if prev is not None else None
     cand.infer(ct)  # warm-up: first runs allocate
     if prev is not None and pt is not None:
         prev.infer(pt)

@@ -10,7 +10,7 @@ or a load failure, and on ``close``.
 ``read_stats`` is the reader's side (the agent's window): it sums every live
 file. A file whose process is gone (same host, pid not running) or that has not
 been rewritten for ``stale_after_s`` is ignored, so a crashed server does not
-count as a consumer.
+count as a consumer. A new ``StatsFile`` deletes the files of gone processes older than a day.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ FORMAT = 1
 LATENCY_KEEP = 1024  # recent latencies kept per version and process
 WRITE_EVERY_S = 1.0
 STALE_AFTER_S = 10.0
+KEEP_DEAD_S = 86400.0  # a gone process's file stays this long for a person to read
 _ROLE_RE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -77,6 +78,7 @@ class StatsFile:
         self._started = time.time()
         self._wake = threading.Event()
         self._closed = threading.Event()
+        prune(models_dir)
         self._write()
         self._thread = threading.Thread(target=self._run, name=f"stats-{self.role}", daemon=True)
         self._thread.start()
@@ -316,6 +318,27 @@ def _parse(path: Path, doc: dict[str, Any]) -> ProcessStats:
         load_failures=failures,
         versions=versions,
     )
+
+
+def prune(models_dir: Path, older_than_s: float = KEEP_DEAD_S) -> int:
+    """Delete the files of processes that are gone (this host) and were last written long ago."""
+    folder = Path(models_dir) / HEALTH
+    host, now, removed = socket.gethostname(), time.time(), 0
+    try:
+        paths = [p for p in folder.iterdir() if p.suffix == ".json" and not p.name.startswith(".")]
+    except OSError:
+        return 0
+    for path in paths:
+        try:
+            if now - path.stat().st_mtime < older_than_s:
+                continue
+            doc = json.loads(path.read_bytes())
+            if doc.get("host") == host and not _pid_alive(int(doc.get("pid", 0))):
+                path.unlink()
+                removed += 1
+        except (OSError, ValueError, TypeError, AttributeError):
+            continue
+    return removed
 
 
 def read_stats(models_dir: Path, stale_after_s: float = STALE_AFTER_S) -> HealthSnapshot:
