@@ -100,14 +100,17 @@ class ProcessHealthCheck:
         env = dict(os.environ)
         package_root = str(Path(edgeloop.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
-        proc = subprocess.Popen(
-            self.command(candidate, previous),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,  # its own process group: a timeout kills it and anything it started
-        )
+        try:
+            proc = subprocess.Popen(
+                self.command(candidate, previous),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,  # its own process group: a timeout kills it and anything it started
+            )
+        except OSError as exc:
+            return Verdict(False, f"health check process could not start: {exc}", {})
         try:
             out, err = proc.communicate(timeout=self.timeout_s)
         except subprocess.TimeoutExpired:
