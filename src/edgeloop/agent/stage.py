@@ -82,6 +82,8 @@ def stage_tar(
         key = key_for(folder)
     except ArchiveError as exc:
         shutil.rmtree(folder, ignore_errors=True)
+        if "No space left" in str(exc) or "Disk quota" in str(exc):
+            raise Rejected(f"disk full while unpacking into {models.staging}: {exc}") from None
         raise Rejected(f"unsafe or broken bundle tar: {exc}") from None
     except BundleError as exc:
         shutil.rmtree(folder, ignore_errors=True)
