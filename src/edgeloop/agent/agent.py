@@ -140,17 +140,22 @@ class Agent:
             "attempts": attempts + 1,
         }
         tar = self.models.downloads / f"{offer.sha256[:16] or 'offer'}.tar"
+        floor = self.models.counter_floor()
         try:
             self._enter("downloading", offer, f"{mb(offer.size_bytes)} MB from {offer.location}", **fields)
+            if offer.counter is not None and offer.counter <= floor:  # no need to download it to know
+                raise Rejected(
+                    f"verification failed (Replayed): release counter {offer.counter} is not above {floor}, "
+                    "the one installed (a replayed or downgraded bundle); to roll back on purpose, re-sign "
+                    "the old bundle with a new counter: `edgeloop bundle sign BUNDLE --keys KEYS`"
+                )
             need_space(self.models.downloads, offer.size_bytes + self.margin_bytes, "downloading")
             try:
                 self.source.fetch(offer, tar)
             except (OSError, EdgeloopError) as exc:
                 raise Rejected(f"download failed: {exc}") from None
             self._enter("verifying", offer, "signature, key, release counter and every file's sha256")
-            staged = stage_tar(
-                self.models, tar, self.keyring, self.models.counter_floor() + 1, self.margin_bytes
-            )
+            staged = stage_tar(self.models, tar, self.keyring, floor + 1, self.margin_bytes)
             path = self.models.install(staged.folder, staged.key)
             tar.unlink(missing_ok=True)
             self._enter("staged", offer, f"verified, installed as versions/{staged.key}", key=staged.key)
@@ -241,8 +246,8 @@ class Agent:
                 "idle", f"restarted after a crash while {state}; the offer is tried again"
             )
             return None
-        key, previous = str(record["key"]), record.get("previous_key")
-        if not self.models.version_path(key).is_dir():
+        key, previous = str(record.get("key") or ""), record.get("previous_key")
+        if not key or not self.models.version_path(key).is_dir():
             return self._roll_back(offer, key, previous, f"{key} is missing after a restart")
         with self.models.lock():
             self.models.switch(key, previous)

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 from edgeloop.agent.layout import CURRENT, HEALTH, PREVIOUS, VERSIONS
 from edgeloop.bundle import MANIFEST, read_manifest
 from edgeloop.improve.faults import crash_point
-from edgeloop.signing.storage import fsync_dir, locked, write_atomic
+from edgeloop.signing.storage import fsync_dir, locked
 
 STAGING = "staging"
 DOWNLOADS = "downloads"
@@ -188,7 +189,9 @@ class ModelsDir:
         return removed
 
     def clean_staging(self) -> None:
-        """Delete whatever a crash left in ``staging/``."""
+        """Delete whatever a crash left in ``staging/`` (and temporary state files)."""
+        for tmp in self.root.glob(f".{STATE}.*.partial"):
+            tmp.unlink(missing_ok=True)
         if self.staging.is_dir():
             for entry in self.staging.iterdir():
                 if entry.is_dir() and not entry.is_symlink():
@@ -211,7 +214,17 @@ class ModelsDir:
     def write_state(self, record: dict[str, Any]) -> None:
         """Replace state.json atomically (temporary file, fsync, rename, fsync of the folder)."""
         body = json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-        write_atomic(self.state_path, body.encode("utf-8"))
+        # A temporary name of this process's own: the agent and note_start in a serving process
+        # may write at once, and each must rename a whole file of its own.
+        tmp = self.state_path.with_name(f".{STATE}.{os.getpid()}.{time.monotonic_ns()}.partial")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, body.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.state_path)
+        fsync_dir(self.root)
 
     def update_state(self, state: str, reason: str = "", **fields: Any) -> dict[str, Any]:
         """Set the state (keeping history, counter floor and whatever ``fields`` do not replace)."""
