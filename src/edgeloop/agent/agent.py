@@ -234,6 +234,11 @@ class Agent:
         state = str(record.get("state") or "idle")
         offer = _offer_from(record)
         self.models.clean_staging()
+        if state in FINAL_STATES:  # a crash may have come before the clean-up that follows a final state
+            for leftover in self.models.downloads.glob("*.tar*"):
+                leftover.unlink(missing_ok=True)
+            if state == "committed" and record.get("key"):
+                clear_starts(self.models.root, str(record["key"]))
         if state == "idle" or state in FINAL_STATES or offer is None:
             return None
         if state in PRE_SWITCH:
