@@ -1,0 +1,163 @@
+"""`edgeloop serve --models DIR` follows the models folder's `current` link without failing a request.
+
+A real server process, 16 clients posting a JPEG all along, and the link moved by hand as the agent
+moves it: between good versions, to one that does not load, and back (a rollback).
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import httpx
+import pytest
+
+from edgeloop.serve.config import ServeConfig
+from edgeloop.serve.follow import follow
+from edgeloop.serve.manager import ModelManager
+from edgeloop.serve.metrics import Metrics
+from edgeloop.testing.loadgen import LoadGen
+from edgeloop.testing.model_versions import base_bundle, install, switch
+from tests.conftest import scene_640x480
+from tests.serve.conftest import Server, start_server
+
+
+class ListRecorder:
+    """A UsageRecorder that keeps every call (the agent's stats file is another one)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[object, ...]]] = []
+        self.lock = threading.Lock()
+
+    def serving(self, key: str) -> None:
+        with self.lock:
+            self.calls.append(("serving", (key,)))
+
+    def load_failed(self, key: str, error: str) -> None:
+        with self.lock:
+            self.calls.append(("load_failed", (key, error)))
+
+    def record(self, key: str, latency_ms: float, ok: bool, detections: int, confidence_sum: float) -> None:
+        with self.lock:
+            self.calls.append(("record", (key, latency_ms, ok, detections, confidence_sum)))
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    root = tmp_path_factory.mktemp("follow")
+    base = base_bundle(root)
+    models = root / "models"
+    keys = {v: install(models, base, v, n) for n, v in enumerate(["1", "2", "3"], start=1)}
+    keys["bad"] = install(models, base, "4", 4, broken=True)
+    switch(models, keys["1"])
+    return models, keys
+
+
+@pytest.fixture(scope="module")
+def server(folder: tuple[Path, dict[str, str]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    models, keys = folder
+    switch(models, keys["1"])
+    srv = start_server([], tmp_path_factory.mktemp("serve") / "server.log", "--models", str(models))
+    yield srv
+    srv.stop()
+
+
+def jpeg() -> bytes:
+    ok, data = cv2.imencode(".jpg", scene_640x480(), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    assert ok
+    return data.tobytes()
+
+
+def served_version(url: str) -> str:
+    models = httpx.get(f"{url}/v1/models", timeout=5).json()["models"]
+    return str(models[0]["version"])
+
+
+def wait_version(url: str, version: str, timeout_s: float = 15.0) -> float:
+    """Wait until the server answers with ``version``; when it did (monotonic)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if served_version(url) == version:
+            return time.monotonic()
+        time.sleep(0.05)
+    raise AssertionError(f"the server did not switch to version {version} in {timeout_s} s")
+
+
+@pytest.mark.alone
+def test_switches_under_load_fail_no_request(server: Server, folder: tuple[Path, dict[str, str]]) -> None:
+    models, keys = folder
+    assert served_version(server.url) == "1"
+    switches: list[float] = []
+    with LoadGen(server.url, "colour", jpeg(), clients=16) as load:
+        time.sleep(1.5)
+        for version in ["2", "3"]:
+            switches.append(time.monotonic())
+            switch(models, keys[version])
+            wait_version(server.url, version)
+            time.sleep(1.5)
+        switch(models, keys["bad"])  # does not load: version 3 keeps serving
+        time.sleep(2.5)
+        assert served_version(server.url) == "3"
+        switches.append(time.monotonic())
+        switch(models, keys["2"])  # the rollback
+        wait_version(server.url, "2")
+        time.sleep(1.5)
+    report = load.report()
+    assert report.total > 200, report.total
+    assert report.failed == 0, report.failures()
+    answered = report.versions()
+    assert set(answered) == {"1", "2", "3"}, set(answered)
+    assert answered[-1] == "2"
+    log = server.log.read_text()
+    assert f"version {keys['bad']} did not load, {keys['3']} keeps serving" in log, log
+    # p99 around each switch (1 s either side) against the steady state (from 0.5 s after a switch on)
+    steady_spans = [(s + 0.5, s + 1.4) for s in switches]
+    steady = statistics.median(report.percentile(99, a, b) for a, b in steady_spans)
+    during = statistics.median(report.percentile(99, s - 1.0, s + 1.0) for s in switches)
+    print(f"requests {report.total}, p99 steady {steady:.1f} ms, during a switch {during:.1f} ms")
+    assert during <= 3 * steady, (during, steady)
+
+
+def test_follow_records_requests_and_load_failures(folder: tuple[Path, dict[str, str]]) -> None:
+    models, keys = folder
+    switch(models, keys["1"])
+    manager = ModelManager(ServeConfig(), Metrics())
+    recorder = ListRecorder()
+    first = manager.load(models / "versions" / keys["1"])
+    watcher = follow(manager, models, first, keys["1"], recorder, poll_s=3600)  # checked by hand below
+    try:
+        from edgeloop.serve.inference import run_image
+
+        data = jpeg()
+        worker = manager.get("colour")
+        run_image(worker, data, worker.predictor.options(), 10)
+        switch(models, keys["bad"])
+        assert watcher.check() is False
+        assert manager.get("colour").version == "1"
+        switch(models, keys["2"])
+        assert watcher.check() is True
+        worker = manager.get("colour")
+        assert worker.version == "2"
+        run_image(worker, data, worker.predictor.options(), 10)
+    finally:
+        watcher.close()
+        manager.close()
+    kinds = [(kind, args[0]) for kind, args in recorder.calls]
+    assert kinds == [
+        ("serving", keys["1"]),
+        ("record", keys["1"]),
+        ("load_failed", keys["bad"]),
+        ("serving", keys["2"]),
+        ("record", keys["2"]),
+    ]
+    record = recorder.calls[-1][1]
+    ok, detections, confidence_sum = record[2], int(record[3]), float(record[4])  # type: ignore[call-overload]
+    assert ok is True and detections >= 2  # the red and the green square (cut by the JPEG's blocks)
+    assert 0.5 * detections < confidence_sum <= detections
