@@ -16,6 +16,7 @@ import cv2
 import httpx
 import pytest
 
+from edgeloop.agent.stats import read_stats
 from edgeloop.serve.config import ServeConfig
 from edgeloop.serve.follow import follow
 from edgeloop.serve.manager import ModelManager
@@ -109,8 +110,17 @@ def test_switches_under_load_fail_no_request(server: Server, folder: tuple[Path,
         switch(models, keys["2"])  # the rollback
         wait_version(server.url, "2")
         time.sleep(1.5)
+    time.sleep(1.5)  # the stats file is rewritten about once a second
+    stats = read_stats(models)
     report = load.report()
     assert report.total > 200, report.total
+    # what the agent's health window reads: this server, serving version 2, every request counted
+    assert stats.serving_keys() == {f"serve-{server.process.pid}": keys["2"]}
+    failure = stats.load_failure(keys["bad"])
+    assert failure is not None and "sha256 mismatch" in failure, failure
+    assert sum(stats.version(keys[v]).requests for v in ["1", "2", "3"]) == report.total
+    assert sum(stats.version(keys[v]).errors for v in ["1", "2", "3"]) == 0
+    assert stats.version(keys["bad"]).requests == 0
     assert report.failed == 0, report.failures()
     answered = report.versions()
     assert set(answered) == {"1", "2", "3"}, set(answered)

@@ -11,11 +11,17 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from edgeloop.predictor import Predictor
+from edgeloop.stream.frames import FrameResult
+from edgeloop.stream.pipeline import Pipeline
+from edgeloop.stream.sinks.base import Sink
+from edgeloop.stream.sources import open_source
 from edgeloop.testing.model_versions import base_bundle, install, switch
 from tests.conftest import scene_640x480
 from tests.stream.conftest import write_h264
@@ -73,3 +79,43 @@ def test_run_switches_between_frames_losing_none(video: Path, tmp_path: Path) ->
     assert all(r["predictions"] for r in frames)  # every result is a complete one
     summary = json.loads(log.read_text().strip().splitlines()[-1])
     assert summary["frames"] == FRAMES and summary["error"] is None
+
+
+class Frames(Sink):
+    def __init__(self) -> None:
+        self.results: list[FrameResult] = []
+
+    def write(self, result: FrameResult) -> None:
+        self.results.append(result)
+
+
+def test_pipeline_swaps_under_way_every_frame_once(video: Path, tmp_path: Path) -> None:
+    """Swaps while frames are in inference on two workers: each frame still gets one result."""
+    base = base_bundle(tmp_path)
+    sink = Frames()
+    first = Predictor(base)
+    pipeline = Pipeline(first, [open_source(str(video), "cam0")], [sink], workers=2, key="v0")
+    swapped: list[str] = []
+    done = threading.Event()
+
+    def swap_often() -> None:
+        for i in itertools.count(1):
+            if done.wait(0.02):
+                return
+            pipeline.swap(Predictor(base), f"v{i}")
+            swapped.append(f"v{i}")
+
+    swapper = threading.Thread(target=swap_often)
+    swapper.start()
+    try:
+        summary = pipeline.run()
+    finally:
+        done.set()
+        swapper.join()
+        first.close()
+    assert summary.error is None
+    assert [r.frame.index for r in sink.results] == list(range(FRAMES))
+    assert len(swapped) >= 5, swapped
+    keys = {r.model for r in sink.results}
+    assert keys <= {"v0", *swapped} and len(keys) >= 3, keys
+    assert all(len(r.detections) for r in sink.results)

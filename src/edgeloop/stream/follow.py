@@ -20,6 +20,7 @@ import numpy as np
 
 from edgeloop.agent.contract import UsageRecorder
 from edgeloop.agent.layout import current_bundle, version_key
+from edgeloop.agent.stats import StatsFile
 from edgeloop.errors import ConfigError
 from edgeloop.predictor import Predictor, Result
 from edgeloop.types import Classification, Detections
@@ -30,33 +31,9 @@ POLL_S = 0.5
 GREY = 114
 
 
-class NoRecorder:
-    """Records nothing (a process that serves fixed bundles, not a models folder)."""
-
-    def serving(self, key: str) -> None:
-        pass
-
-    def load_failed(self, key: str, error: str) -> None:
-        pass
-
-    def record(self, key: str, latency_ms: float, ok: bool, detections: int, confidence_sum: float) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def open_recorder(models_dir: Path, role: str) -> UsageRecorder:
     """The stats file the agent's health window reads (``<models>/health/<role>-<pid>.json``)."""
-    try:
-        # TODO(integration): edgeloop.agent.stats lands with the health checks; until then nothing
-        # is recorded (the agent's window then sees no serving process).
-        from edgeloop.agent.stats import StatsFile  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        log.warning("edgeloop.agent.stats is not available: usage of %s is not recorded", models_dir)
-        return NoRecorder()
-    recorder: UsageRecorder = StatsFile(models_dir, role)
-    return recorder
+    return StatsFile(models_dir, role)
 
 
 def note_start(models_dir: Path, role: str) -> str | None:
