@@ -79,6 +79,12 @@ def test_run_switches_between_frames_losing_none(video: Path, tmp_path: Path) ->
     assert all(r["predictions"] for r in frames)  # every result is a complete one
     summary = json.loads(log.read_text().strip().splitlines()[-1])
     assert summary["frames"] == FRAMES and summary["error"] is None
+    # the stats file the agent's window reads (complete once the run closed it)
+    stats = json.loads((models / "health" / f"run-{proc.pid}.json").read_text())
+    assert stats["serving"] == new and stats["closed"] is True
+    counted = {key: v["requests"] for key, v in stats["versions"].items()}
+    assert counted == {key: n for key, n in runs}, (counted, runs)
+    assert "sha256 mismatch" in stats["load_failures"][bad]["error"]
 
 
 class Frames(Sink):

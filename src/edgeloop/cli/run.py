@@ -227,6 +227,7 @@ def _follow(models: Path, key: str, pipeline: Any, config: Any, captures: list[A
         _set_model(captures, predictor)
 
     err.print(f"following {models}: running version {key}; switches are picked up", markup=False)
+    pipeline.recorder.serving(key)
     say = lambda message: err.print(message, markup=False)  # noqa: E731
     watcher = FolderWatcher(models, key, swap, pipeline.recorder, say=say).start()
     try:

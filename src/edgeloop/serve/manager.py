@@ -94,6 +94,8 @@ class ModelManager:
         """Serve ``worker`` under its name from now on; the one it replaces finishes its queue first."""
         with self._lock:
             old = self._workers.get(worker.name)
+            if old is not None and worker.key is None and old.source == worker.source:  # a reload
+                worker.key, worker.recorder = old.key, old.recorder
             self._workers[worker.name] = worker
             self._sources[worker.name] = worker.source
         if old is not None:
