@@ -24,7 +24,7 @@ from edgeloop.serve.manager import ModelManager
 from edgeloop.serve.metrics import Metrics
 from edgeloop.testing.loadgen import LoadGen
 from edgeloop.testing.model_versions import base_bundle, install, switch
-from tests.conftest import scene_640x480
+from tests.conftest import run_cli, scene_640x480
 from tests.serve.conftest import Server, start_server
 
 
@@ -178,3 +178,13 @@ def test_follow_records_requests_and_load_failures(folder: tuple[Path, dict[str,
     ok, detections, confidence_sum = record[2], int(record[3]), float(record[4])  # type: ignore[call-overload]
     assert ok is True and detections >= 2  # the red and the green square (cut by the JPEG's blocks)
     assert 0.5 * detections < confidence_sum <= detections
+
+
+def test_nothing_to_serve_is_one_error_naming_the_fix(tmp_path: Path) -> None:
+    result = run_cli("serve", "--port", "0")
+    assert result.returncode == 1 and "nothing to serve: give bundle folders" in result.stderr
+    result = run_cli("serve", "--models", str(tmp_path), "--port", "0")
+    assert result.returncode == 1, result.stderr
+    assert "has no current version" in result.stderr and "edgeloop agent" in result.stderr
+    result = run_cli("run", "--models", str(tmp_path), "--source", str(tmp_path))
+    assert result.returncode == 1 and "has no current version" in result.stderr
