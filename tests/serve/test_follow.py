@@ -158,6 +158,8 @@ def test_follow_records_requests_and_load_failures(folder: tuple[Path, dict[str,
         switch(models, keys["bad"])
         assert watcher.check() is False
         assert manager.get("colour").version == "1"
+        switch(models, keys["1"])  # the agent rolls back: nothing to load
+        assert watcher.check() is False and manager.get("colour") is worker
         switch(models, keys["2"])
         assert watcher.check() is True
         worker = manager.get("colour")

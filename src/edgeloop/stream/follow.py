@@ -126,6 +126,9 @@ class FolderWatcher:
         if key == self._seen:
             return False
         self._seen = key  # a failed key is not retried until the link moves again
+        if key == self.key:  # back to the version serving (a rollback after a load failure)
+            self.say(f"version {key} is serving already")
+            return False
         try:
             self.on_change(bundle, key)
         except Exception as exc:
