@@ -157,17 +157,34 @@ def _counts(conn: sa.Connection) -> dict[int, dict[str, int]]:
 
 
 def summaries(engine: sa.Engine) -> list[dict[str, Any]]:
-    """Every rollout, newest first, with counts by state and the group's size ("targets")."""
+    """Every rollout, newest first, with counts by state ("pending": targeted, not reported yet;
+    "waiting": not targeted now) and "targets" (the devices it is meant for)."""
     found = rollouts.list_all(engine)
+    u = schema.device_updates
     with engine.connect() as conn:
         counts = _counts(conn)
         sizes = {g: len(rollouts.group_devices(conn, g)) for g in {r.group for r in found}}
+        canaries_reported = {
+            r.id: int(
+                conn.execute(
+                    sa.select(sa.func.count()).where(u.c.rollout == r.id, u.c.device.in_(r.canaries))
+                ).scalar()
+                or 0
+            )
+            for r in found
+            if r.state == "canary"
+        }
     out = []
     for rollout in found:
         by_state = counts.get(rollout.id, {})
+        silent = max(0, sizes[rollout.group] - sum(by_state.values()))
+        if rollout.state == "canary":
+            pending = len(rollout.canaries) - canaries_reported[rollout.id]
+        else:
+            pending = silent if rollout.state in ("rolling", "done") else 0
+        extra = {"pending": pending, "waiting": silent - pending}
         targets = len(rollout.canaries) if rollout.state == "canary" else sizes[rollout.group]
-        pending = max(0, targets - sum(by_state.values()))
-        out.append({**rollout.as_dict(), "counts": {**by_state, "pending": pending}, "targets": targets})
+        out.append({**rollout.as_dict(), "counts": {**by_state, **extra}, "targets": targets})
     return out
 
 
