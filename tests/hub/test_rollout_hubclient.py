@@ -5,6 +5,7 @@ when it is back (in order, never raising)."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from edgeloop.hub.blobs import open_blobs
 from edgeloop.hub.db import create_engine
 from edgeloop.testing.agent_fleet import publish_version
 from edgeloop.testing.hub_server import HubServer
+from tests.hub.test_events import mosquitto  # noqa: F401 - the Mosquitto fixture
 
 
 def test_hub_source(sqlite_hub: HubServer, tmp_path: Path) -> None:
@@ -81,3 +83,28 @@ def test_hub_source(sqlite_hub: HubServer, tmp_path: Path) -> None:
         assert again.next_offer(0.3) is None
     finally:
         again.close()
+
+
+def test_hub_source_wakes_on_mqtt(mosquitto: int, tmp_path: Path) -> None:  # noqa: F811
+    broker = f"mqtt://127.0.0.1:{mosquitto}"
+    with HubServer(tmp_path / "data", extra_args=("--mqtt", broker, "--no-worker")) as server:
+        engine = create_engine(f"sqlite:///{server.data_dir / 'hub.db'}")
+        blobs = open_blobs(str(server.data_dir / "blobs"))
+        try:
+            v1 = publish_version(engine, blobs, "det", 1024)
+        finally:
+            blobs.close()
+            engine.dispose()
+        token = server.add_device("cam", "g")
+        source = HubSource(server.url, token, tmp_path / "models", mqtt_url=broker, poll_s=120.0)
+        try:
+            assert source.next_offer(0.2) is None  # the first poll; then it listens
+            assert source._mqtt is not None and source._mqtt.subscribed.wait(10)
+            body = {"model": "det", "version": v1, "group": "g", "canary_share": 1.0}
+            assert server.json("POST", "/api/v1/rollouts", body)[0] == 201
+            began = time.monotonic()
+            offer = source.next_offer(20.0)
+            assert offer is not None and offer.version == str(v1)
+            assert time.monotonic() - began < 5.0 and source.polls == 2  # woken, not the 120 s poll
+        finally:
+            source.close()

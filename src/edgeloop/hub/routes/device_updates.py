@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import re
+import threading
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -49,13 +51,40 @@ async def assignment(request: Request, who: Principal = Depends(require_device))
     return JSONResponse(body, headers={"ETag": tag, "Cache-Control": "no-cache"})
 
 
+class _Bundles:
+    """The newest few bundle tars in memory: a fleet reads the same one in ranges, many times
+    (published bundles never change)."""
+
+    def __init__(self, entries: int = 3) -> None:
+        self.entries = entries
+        self.lock = threading.Lock()
+        self.data: collections.OrderedDict[tuple[str, str], bytes] = collections.OrderedDict()
+
+    def get(self, hub: Hub, model: str, version: int) -> bytes:
+        found = registry.show(hub.engine, model, version)
+        key = (hub.config.blobs, found.bundle_key or "")
+        with self.lock:
+            if key in self.data:
+                self.data.move_to_end(key)
+                return self.data[key]
+        data = registry.bundle_bytes(hub.blobs, found)
+        with self.lock:
+            self.data[key] = data
+            while len(self.data) > self.entries:
+                self.data.popitem(last=False)
+        return data
+
+
+BUNDLES = _Bundles()
+
+
 def _bundle(hub: Hub, who: Principal, model: str, version: int) -> bytes:
     body = _assignment(hub, who)
     if (body.get("model"), body.get("version")) != (model, version):
         raise Forbidden(
             f"{model}@{version} is not assigned to this device; GET /api/v1/device/assignment says what is"
         )
-    return registry.bundle_bytes(hub.blobs, registry.show(hub.engine, model, version))
+    return BUNDLES.get(hub, model, version)
 
 
 @router.get("/bundle/{model}/{version}")
