@@ -1,0 +1,43 @@
+"""The demo's closing report: the step table, the shifted-domain mAP before and after, and how to
+open the hub the demo filled in a browser."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from edgeloop.demo.field import FieldRound
+from edgeloop.demo.steps import Steps, console
+
+
+def print_report(out: Path, result: FieldRound, steps: Steps) -> None:
+    """Print what the demo did and what to open next."""
+    console.print()
+    console.print(steps.table())
+    change = (result.map_after - result.map_before) * 100
+    colour = "green" if change > 0 else "red"
+    console.print(
+        f"[bold]shifted domain (held-out B images), mAP50-95:[/] {result.map_before:.3f} before -> "
+        f"[bold {colour}]{result.map_after:.3f}[/] after ({change:+.1f} points)"
+    )
+    console.print(
+        f"frames the device captured and sent: {result.captured}; labelled (by the script standing in "
+        f"for a person): {result.labelled}; published: shapes@{result.published}; "
+        f"the device now runs shapes@{result.switched_to}"
+    )
+    hub = result.hub
+    command = " ".join(shlex.quote(a) for a in ["edgeloop", *hub.serve_args()[:-2], "--port", "8700"])
+    token = shlex.quote(str(hub.data / "admin.token"))
+    console.print()
+    console.print(
+        "[bold]Look at it in a browser[/] (the demo stopped its hub; this starts it again on its data):"
+    )
+    console.print(f"   {command}", markup=False)
+    console.print(
+        f'   echo "http://127.0.0.1:8700/#token=$(cat {token})"   # then open that link', markup=False
+    )
+    console.print(
+        "   Devices: field-cam-1; Gallery: the captured frames with their labels; Retrain: the job, "
+        "its log and the gate report of shapes@2."
+    )
+    console.print(f"   everything the demo made is under {out}")
