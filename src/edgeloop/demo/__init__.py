@@ -9,7 +9,9 @@ before and after. Nothing is downloaded.
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
+from types import FrameType
 
 from edgeloop.demo.config import DemoConfig
 from edgeloop.demo.steps import Steps, console
@@ -21,6 +23,7 @@ def run_demo(out: Path, cfg: DemoConfig = DemoConfig()) -> None:
     """Run the demo into ``out`` (replaced if it exists)."""
     from edgeloop.demo.first import first_round
 
+    signal.signal(signal.SIGTERM, _exit_on_term)  # a stopped demo stops its hub and device too
     steps = Steps()
     first = first_round(out, cfg, steps)
     if not cfg.field:
@@ -31,3 +34,7 @@ def run_demo(out: Path, cfg: DemoConfig = DemoConfig()) -> None:
 
     result = field_round(out, first, cfg, steps)
     print_report(out, result, steps)
+
+
+def _exit_on_term(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)

@@ -21,7 +21,7 @@ from edgeloop.demo.first import FirstRound
 from edgeloop.demo.hubproc import DemoError, Hub, run_cli
 from edgeloop.demo.labeller import GroundTruth, label_captured
 from edgeloop.demo.ota import roll_out_and_switch
-from edgeloop.demo.steps import Steps, console
+from edgeloop.demo.steps import Steps, console, torch_threads
 
 MODEL = "shapes"
 GROUP = "field"
@@ -37,6 +37,7 @@ class FieldRound:
     labelled: int
     published: int | None
     switched_to: str
+    ota: str
     map_before: float
     map_after: float
     hub: Hub
@@ -113,7 +114,7 @@ def field_round(out: Path, first: FirstRound, cfg: DemoConfig, steps: Steps) -> 
             s.result = f"mAP50-95 {before:.3f} -> {after:.3f}"
     finally:
         hub.stop()
-    return FieldRound(captured, done.samples, published, v2.version, before, after, hub)
+    return FieldRound(captured, done.samples, published, v2.version, v2.how, before, after, hub)
 
 
 def _retrain(hub: Hub, cfg: DemoConfig, dataset: str) -> dict[str, Any]:
@@ -121,8 +122,9 @@ def _retrain(hub: Hub, cfg: DemoConfig, dataset: str) -> dict[str, Any]:
     train: dict[str, Any] = {"imgsz": cfg.imgsz, "time_s": cfg.finetune_time_s, "epochs": cfg.finetune_epochs}
     if cfg.finetune_lr is not None:
         train["lr"] = cfg.finetune_lr
-    if cfg.threads is not None:
-        train["threads"] = cfg.threads
+    threads = torch_threads(cfg.threads)
+    if threads is not None:
+        train["threads"] = threads
     job = hub.json(
         "POST", "/api/v1/jobs", {"kind": "retrain", "dataset": dataset, "model": MODEL, "train": train}
     )

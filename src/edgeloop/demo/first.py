@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeloop.demo.config import DemoConfig
-from edgeloop.demo.steps import Steps, console
+from edgeloop.demo.steps import Steps, console, torch_threads
 from edgeloop.imaging import draw_detections
 from edgeloop.optional import require_opencv
 
@@ -58,7 +58,7 @@ def first_round(out: Path, cfg: DemoConfig, steps: Steps) -> FirstRound:
             time_s=cfg.time_s,
             epochs=100,
             imgsz=cfg.imgsz,
-            threads=cfg.threads,
+            threads=torch_threads(cfg.threads),
         )
         with TrainDisplay(console) as display:
             trainer = Trainer(config, display.hooks())

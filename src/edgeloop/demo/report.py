@@ -3,6 +3,7 @@ open the hub the demo filled in a browser."""
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 
@@ -40,4 +41,21 @@ def print_report(out: Path, result: FieldRound, steps: Steps) -> None:
         "   Devices: field-cam-1; Gallery: the captured frames with their labels; Retrain: the job, "
         "its log and the gate report of shapes@2."
     )
-    console.print(f"   everything the demo made is under {out}")
+    console.print(f"   everything the demo made is under {out} ({out / 'summary.json'}: these numbers)")
+    write_summary(out / "summary.json", result, steps)
+
+
+def write_summary(path: Path, result: FieldRound, steps: Steps) -> None:
+    """The numbers above as JSON: each step's seconds and result, frames, versions, mAP."""
+    summary = {
+        "steps": [{"step": s.short, "seconds": round(s.seconds, 1), "result": s.result} for s in steps.done],
+        "total_s": round(steps.total_s(), 1),
+        "captured": result.captured,
+        "labelled": result.labelled,
+        "published": result.published,
+        "device_runs": result.switched_to,
+        "ota": result.ota,
+        "shifted_map50_95": {"before": result.map_before, "after": result.map_after},
+        "hub": {"data": str(result.hub.data), "keys": str(result.hub.keys)},
+    }
+    path.write_text(json.dumps(summary, indent=2) + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,3 +59,16 @@ class Steps:
             table.add_row(str(s.number), s.short, f"{s.seconds:.0f}", s.result)
         table.add_row("", "[bold]total[/]", f"{self.total_s():.0f}", "")
         return table
+
+
+def torch_threads(requested: int | None) -> int | None:
+    """``requested``, else 1 when other work loads the machine (two torch threads on a busy
+    machine spin-wait for each other: an epoch can take 8x longer), else None (torch's default)."""
+    if requested is not None:
+        return requested
+    load = os.getloadavg()[0]
+    cores = os.cpu_count() or 1
+    if load >= 1.0:
+        console.print(f"   (load average {load:.1f} on {cores} cores: training on one torch thread)")
+        return 1
+    return None
