@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from edgeloop.demo.config import DemoConfig
 from edgeloop.demo.device import DEVICE, make_shifted_video, run_device
 from edgeloop.demo.first import FirstRound
@@ -83,9 +85,7 @@ def field_round(out: Path, first: FirstRound, cfg: DemoConfig, steps: Steps) -> 
             ran = run_device(v1.bundle, video, device_dir, hub.url, token, cfg.label_budget, cfg.seed)
             captured = hub.json("GET", f"/api/v1/review/next?device={DEVICE}")["remaining"]
             s.result = f"{ran.frames} frames at {ran.fps:.0f} fps; {captured} captured frames at the hub"
-            console.print(
-                f"   {s.result} (budget {cfg.label_budget}: the lowest-scored evicted on the device)"
-            )
+            console.print(f"   {s.result} (the device holds at most {cfg.label_budget} unsent)")
         title = "labelling: a SCRIPT stands in for a person here, copying the synthetic ground truth"
         with steps.step("labelling (scripted stand-in)", title) as s:
             done = label_captured(hub, GroundTruth(field / "camera" / "frames"), DEVICE)
@@ -133,7 +133,7 @@ def _retrain(hub: Hub, cfg: DemoConfig, dataset: str) -> dict[str, Any]:
         job = hub.json("GET", f"/api/v1/jobs/{job['id']}")
         lines = (job.get("log") or "").splitlines()
         for line in lines[shown:]:
-            console.print(f"   [dim]job {job['id']}:[/] {line}", markup=True, highlight=False)
+            console.print(f"   [dim]hub:[/] {escape(line)}", highlight=False)
         shown = max(shown, len(lines))
         if job["status"] in ("done", "failed", "cancelled"):
             if job["status"] != "done":

@@ -88,7 +88,7 @@ def _install_by_hand(hub: Hub, model: str, version: int, models: Path, keyring: 
     if old is not None and old != final:
         _link(models, PREVIOUS, old)
     _link(models, CURRENT, final)
-    why = "by hand: this build has no rollouts/agent yet (download, verify signature, switch current)"
+    why = "by hand: no rollouts/agent in this build; downloaded, signature verified, current switched"
     return Switch(str(version), final, why, "installed")
 
 
