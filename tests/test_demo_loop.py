@@ -78,6 +78,8 @@ def test_demo_runs_the_field_loop(tmp_path: Path) -> None:
         assert step in steps, steps
     assert summary["captured"] > 0 and summary["labelled"] == summary["captured"], summary
     assert summary["published"] == 2 and summary["device_runs"] == "2", summary
+    served = next(s["result"] for s in summary["steps"] if s["step"] == "device serves the new version")
+    assert "hub shows field-cam-1 on version 2" in served, served
     assert all(s["seconds"] >= 0 for s in summary["steps"])
 
     # The hub's own records: the device's samples labelled by the script, shapes@2 published and signed.

@@ -61,6 +61,7 @@ class DeviceRun:
 
     frames: int
     fps: float
+    boxes: int
     offered: int
     kept: int
     drained: int
@@ -70,7 +71,8 @@ class DeviceRun:
 def run_device(
     bundle: Path, video: Path, folder: Path, hub_url: str, token: str, budget: int, seed: int
 ) -> DeviceRun:
-    """Run the bundle on the video with capture and sync to the hub, then drain the spool."""
+    """Run the bundle on the video with capture and sync to the hub, then drain the spool; every
+    frame's detections go to ``folder/detections-<version>.jsonl``."""
     import yaml
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -79,22 +81,33 @@ def run_device(
     spool, log = folder / "spool", folder / "device.log"
     env = {"EDGELOOP_HUB_TOKEN": token}
     args = ["run", str(bundle), "--source", str(video), "--capture", str(policy), "--spool", str(spool)]
-    args += ["--device-id", DEVICE, "--hub", hub_url, "--stats-every", "0", "--summary-json"]
-    run_cli(*args, log=log, env=env)
+    manifest = json.loads(bundle.joinpath("bundle.json").read_text())
+    detections = folder / f"detections-{manifest['version']}.jsonl"
+    args += ["--device-id", DEVICE, "--hub", hub_url, "--sink", f"jsonl:{detections}"]
+    run_cli(*args, "--stats-every", "0", "--summary-json", log=log, env=env)
     summary = _last_json(log, "frames")
     sync = ["sync", "--spool", str(spool), "--hub", hub_url, "--once", "--summary-json"]
     run_cli(*sync, log=log, env=env)
     synced = _last_json(log, "acked")
     counters: dict[str, Any] = next(iter(summary.get("capture", {}).values()), {})
-    manifest = json.loads(bundle.joinpath("bundle.json").read_text())
     return DeviceRun(
         frames=int(summary["frames"]),
         fps=float(summary["fps"]),
+        boxes=_boxes(detections),
         offered=int(counters.get("offered", 0)),
         kept=int(counters.get("kept", 0)),
         drained=int(synced.get("sent", 0)),
         model=f"{manifest['name']}@{manifest['version']}",
     )
+
+
+def _boxes(jsonl: Path) -> int:
+    """Detections written to ``jsonl`` (one line per frame)."""
+    total = 0
+    for line in jsonl.read_text().splitlines():
+        record = json.loads(line)
+        total += len(record.get("predictions") or [])
+    return total
 
 
 def _last_json(log: Path, key: str) -> dict[str, Any]:

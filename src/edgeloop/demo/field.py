@@ -108,6 +108,16 @@ def field_round(out: Path, first: FirstRound, cfg: DemoConfig, steps: Steps) -> 
             v2 = roll_out_and_switch(hub, MODEL, published, GROUP, token, device_dir / "models", ring, log)
             s.result = f"{DEVICE} runs {MODEL}@{v2.version} ({v2.how})"
             console.print(f"   {s.result}")
+        title = f"the device runs {MODEL}@{published} on the same video (and tells the hub in its heartbeat)"
+        with steps.step("device serves the new version", title) as s:
+            again = run_device(v2.bundle, video, device_dir, hub.url, token, cfg.label_budget, cfg.seed)
+            seen = {d["name"]: d for d in hub.json("GET", "/api/v1/devices")["devices"]}[DEVICE]
+            truth = sum(len(i.detections or ()) for i in GroundTruth(field / "camera" / "frames").items)
+            s.result = (
+                f"boxes found on the video: {ran.boxes} with @1, {again.boxes} with @{published} "
+                f"(true: {truth}); hub shows {DEVICE} on version {seen.get('model_version')}"
+            )
+            console.print(f"   {s.result}")
         title = f"scoring {MODEL}@1 and @{published} on {len(test)} held-out shifted images (Predictor)"
         with steps.step("shifted-domain mAP", title) as s:
             before, after = _score(v1.bundle, test), _score(v2.bundle, test)
