@@ -1,4 +1,5 @@
-"""The bad-model corpus, built and signed once per test session."""
+"""Shared agent-test fixtures: the bad-model corpus (built and signed once per session) and a
+tiny signed-release kit (colour detector, key folder)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from edgeloop.signing import generate_key
+from edgeloop.testing.bad_bundles import Kit, make_kit
 from edgeloop.testing.bad_models import KINDS, build_candidate, good_bundle, sign_candidate
 
 
@@ -38,3 +40,14 @@ def build_candidate_same(good: Path, dest: Path) -> Path:
     shutil.copytree(good, dest, ignore=shutil.ignore_patterns("bundle.sig"))
     write_manifest(dest, read_manifest(dest).model_copy(update={"version": "2"}))
     return dest
+
+
+@pytest.fixture(scope="session")
+def kit_template(tmp_path_factory: pytest.TempPathFactory) -> Kit:
+    return make_kit(tmp_path_factory.mktemp("agent-kit"))
+
+
+@pytest.fixture()
+def kit(kit_template: Kit, tmp_path: Path) -> Kit:
+    """A private copy of the key folder (some tests rotate and revoke keys)."""
+    return kit_template.copy(tmp_path / "kit")

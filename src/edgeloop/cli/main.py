@@ -6,6 +6,7 @@ import typer
 
 from edgeloop.cli import (
     advise,
+    agent,
     bench,
     bundle,
     capture,
@@ -58,6 +59,7 @@ app.add_typer(deploy.app, name="deploy")
 app.add_typer(spool.app, name="spool")
 app.add_typer(hub.app, name="hub")
 app.add_typer(keys.app, name="keys")
+app.add_typer(agent.app, name="agent")
 
 
 def _version(value: bool) -> None:

@@ -9,6 +9,10 @@ Points: ``temp_written`` (temp file fsynced, not renamed), ``file_renamed``
 (file in place, row not committed), ``evicted`` (row committed, evicted files
 not yet unlinked), ``acked`` (ack committed, file not yet unlinked; by the spool or
 by sync), ``sync_uploaded`` (the sync target holds the sample, its ack not yet committed).
+
+The update agent (``edgeloop.agent``) has ``agent:<state>`` for each state it enters
+(state.json already says that state), and ``agent:switch_middle``: between the two
+link replaces of a switch (``previous`` moved, ``current`` not yet).
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from __future__ import annotations
 import os
 import signal
 
-POINTS = ("temp_written", "file_renamed", "evicted", "acked", "sync_uploaded")
+AGENT_STATES = ("downloading", "verifying", "staged", "health_check", "switched", "window", "committed")
+AGENT_POINTS = (*(f"agent:{state}" for state in AGENT_STATES), "agent:switch_middle")
+POINTS = ("temp_written", "file_renamed", "evicted", "acked", "sync_uploaded", *AGENT_POINTS)
 _CRASH_AT = os.environ.get("EDGELOOP_CRASH_AT")
 
 
