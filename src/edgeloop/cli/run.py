@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ from edgeloop.cli.sync import (
     sync_rate_option,
 )
 
+ROLE = "run"
+
 
 def status_line(snapshot: dict[str, dict[str, Any]]) -> str:
     """One line: per source fps, median inference and end-to-end latency, drops."""
@@ -41,7 +44,13 @@ def status_line(snapshot: dict[str, dict[str, Any]]) -> str:
 
 @handle_errors
 def run(
-    bundle: Path = typer.Argument(..., help="Bundle folder or .tar."),
+    bundle: Path | None = typer.Argument(None, help="Bundle folder or .tar (or --models)."),
+    models: Path | None = typer.Option(
+        None,
+        "--models",
+        help="Run the version the models folder's 'current' points at, and follow it: frames switch "
+        "to a new version without losing a result (the folder `edgeloop agent` manages).",
+    ),
     sources: list[str] = typer.Option(..., "--source", "-s", help=RTSP_HELP + " Repeat for more sources."),
     sinks: list[str] = typer.Option(
         [],
@@ -115,6 +124,7 @@ def run(
     from edgeloop.stream.zones import load_zones
 
     config = backend_settings(backend, device, threads)
+    bundle, key = _bundle(bundle, models)
     capture_sink = _capture_sink(capture, spool, device_id)
     sync_settings = sync_flags(hub, hub_token, sync_rate, spool, heartbeat_s, hub_mqtt)
     synced: list[str] = []
@@ -129,6 +139,7 @@ def run(
     for source, spec in zip(opened, sources, strict=True):
         err.print(f"{source.name}: {spec}")
     with Predictor(bundle, config) as predictor, ExitStack() as stack:
+        recorder = stack.enter_context(_recorder(models)) if models is not None else None
         class_ids = list(parse_classes(classes, predictor.names)) if classes is not None else None
         captures = _set_model(sink_objects, predictor)
         for sink in sink_objects:
@@ -149,7 +160,11 @@ def run(
             predictor.options(conf=conf, classes=class_ids),
             stats_every_s=stats_every,
             workers=workers,
+            key=key,
+            recorder=recorder,
         )
+        if models is not None and key is not None:
+            stack.enter_context(_follow(models, key, pipeline, config, captures))
         summary, stopped_by = run_until_signalled(lambda: pipeline.run(_status_printer()), pipeline.stop)
     if err.is_terminal:
         err.print()
@@ -161,6 +176,64 @@ def run(
         err.print(f"  {line}", markup=False)
     if summary.error is not None:
         raise summary.error
+
+
+def _bundle(bundle: Path | None, models: Path | None) -> tuple[Path, str | None]:
+    """The bundle to start with, and its version key when following ``models``."""
+    from edgeloop.errors import ConfigError
+
+    if models is None:
+        if bundle is None:
+            raise ConfigError("nothing to run: give a bundle folder or .tar, or --models DIR")
+        return bundle, None
+    if bundle is not None:
+        raise ConfigError(f"give a bundle or --models, not both ({bundle} and --models {models})")
+    from edgeloop.agent.layout import version_key
+    from edgeloop.stream.follow import first_bundle, note_start
+
+    message = note_start(models, ROLE)
+    if message:
+        err.print(f"warning: {message}", markup=False)
+    first = first_bundle(models)
+    return first, version_key(first)
+
+
+@contextmanager
+def _recorder(models: Path) -> Iterator[Any]:
+    from edgeloop.stream.follow import open_recorder
+
+    recorder = open_recorder(models, ROLE)
+    try:
+        yield recorder
+    finally:
+        recorder.close()
+
+
+@contextmanager
+def _follow(models: Path, key: str, pipeline: Any, config: Any, captures: list[Any]) -> Iterator[None]:
+    """Follow ``models`` while the run lasts: a new version is loaded and warmed beside the one
+    answering, then the pipeline swaps to it between frames (a version that fails keeps the old)."""
+    from edgeloop.predictor import Predictor
+    from edgeloop.stream.follow import FolderWatcher, warm_up
+
+    def swap(bundle: Path, new_key: str) -> None:
+        predictor = Predictor(bundle, config)
+        try:
+            warm_up(predictor)
+            pipeline.swap(predictor, new_key)
+        except Exception:
+            predictor.close()
+            raise
+        _set_model(captures, predictor)
+
+    err.print(f"following {models}: running version {key}; switches are picked up", markup=False)
+    pipeline.recorder.serving(key)
+    say = lambda message: err.print(message, markup=False)  # noqa: E731
+    watcher = FolderWatcher(models, key, swap, pipeline.recorder, say=say).start()
+    try:
+        yield
+    finally:
+        watcher.close()
 
 
 def _capture_sink(policy: Path | None, spool: Path | None, device_id: str | None) -> Any:

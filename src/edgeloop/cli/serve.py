@@ -30,10 +30,21 @@ from edgeloop.errors import ConfigError, EdgeloopError
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from edgeloop.serve.manager import ModelManager
+    from edgeloop.stream.follow import FolderWatcher
+
 
 @handle_errors
 def serve(
-    bundles: list[Path] = typer.Argument(..., help="Bundle folders or .tar files to serve."),
+    bundles: list[Path] = typer.Argument(
+        None, help="Bundle folders or .tar files to serve (optional with --models)."
+    ),
+    models: Path | None = typer.Option(
+        None,
+        "--models",
+        help="Serve the version the models folder's 'current' points at, and follow it: a new "
+        "version is swapped in without failing a request (the folder `edgeloop agent` manages).",
+    ),
     host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback unless a token is set)."),
     port: int = typer.Option(9001, min=0, max=65535, help="Port to listen on."),
     token: str | None = typer.Option(
@@ -109,6 +120,11 @@ def serve(
         device_id=device_id,
     )
     check_exposure(config)
+    bundles = list(bundles or [])
+    if models is not None:
+        bundles.insert(0, start_following(models))
+    if not bundles:
+        raise ConfigError("nothing to serve: give bundle folders or .tar files, or --models DIR")
     start = time.perf_counter()
     # Bind before loading models and before saying "serving": a busy port is one clear error.
     sock = bind_socket(host, port)
@@ -125,6 +141,7 @@ def serve(
         err.print(
             f"capturing request images into {config.spool_dir} (policy {capture}); counters at /v1/capture"
         )
+    watcher = follow_folder(models, manager, bundles[0]) if models is not None else None
     background = None
     if sync_settings is not None and spool is not None and app.state.server.capture is not None:
         background = start_background_sync(sync_settings, spool, serve_facts(app.state.server, manager))
@@ -137,6 +154,9 @@ def serve(
         started = _run_uvicorn(app, sock, max(64, 2 * config.queue_size * len(bundles)))
     finally:
         sock.close()
+        if watcher is not None:
+            watcher.close()
+            watcher.recorder.close()
         sync_stats = background.close() if background is not None else None
         shutdown(app)
     if not started:
@@ -149,6 +169,31 @@ def serve(
     if background is not None:
         err.print(background_summary(background, sync_stats), markup=False)
     err.print(f"stopped after {time.perf_counter() - start:.0f} s")
+
+
+def start_following(models: Path) -> Path:
+    """The bundle to serve first from ``models``, once this start is counted (a version that keeps
+    crashing at start is reverted by the agent)."""
+    from edgeloop.stream.follow import first_bundle, note_start
+
+    message = note_start(models, "serve")
+    if message:
+        err.print(f"warning: {message}", markup=False)
+    return first_bundle(models)
+
+
+def follow_folder(models: Path, manager: ModelManager, bundle: Path) -> FolderWatcher:
+    """Follow ``models``: ``bundle`` (its current version) is the first model loaded."""
+    from edgeloop.agent.layout import version_key
+    from edgeloop.serve.follow import ROLE, follow
+    from edgeloop.stream.follow import open_recorder
+
+    first = manager.items()[0][1]
+    key = version_key(bundle)
+    err.print(f"following {models}: model '{first.name}' is version {key}; switches are picked up")
+    return follow(
+        manager, models, first, key, open_recorder(models, ROLE), lambda m: err.print(m, markup=False)
+    )
 
 
 def _run_uvicorn(app: FastAPI, sock: socket.socket, limit_concurrency: int) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from edgeloop.errors import InferenceTimeout
+from edgeloop.errors import ImageError, InferenceTimeout, RequestError, Unavailable
 from edgeloop.imaging import ImageArray
 from edgeloop.postprocess import DecodeOptions
 from edgeloop.predictor import Result
@@ -27,6 +27,7 @@ class Outcome:
     image: ImageArray
     size_wh: tuple[int, int]
     seconds: float
+    version: str = ""  # the model version that answered
 
 
 def _infer(
@@ -45,8 +46,27 @@ def _infer(
 
 
 def run_image(worker: ModelWorker, data: bytes, options: DecodeOptions, timeout_s: float) -> Outcome:
-    """Decode, preprocess, infer (queued), postprocess one encoded image."""
+    """Decode, preprocess, infer (queued), postprocess one encoded image (recorded when following)."""
     start = time.perf_counter()
+    try:
+        outcome = _run_image(worker, data, options, timeout_s, start)
+    except _NOT_THE_MODELS:
+        raise
+    except Exception:
+        worker.record(time.perf_counter() - start, False)
+        raise
+    worker.record(outcome.seconds, True, outcome.result)
+    return outcome
+
+
+# Failures that say nothing about the model: the client's bad input, and a worker being replaced
+# (ModelManager.call runs the request again on its successor).
+_NOT_THE_MODELS = (RequestError, ImageError, Unavailable)
+
+
+def _run_image(
+    worker: ModelWorker, data: bytes, options: DecodeOptions, timeout_s: float, start: float
+) -> Outcome:
     deadline = start + timeout_s
     predictor = worker.predictor
     image, size_wh = predictor.decode(data)
@@ -66,7 +86,7 @@ def run_image(worker: ModelWorker, data: bytes, options: DecodeOptions, timeout_
         worker.metrics.observe(
             "edgeloop_stage_seconds", "Seconds per request and stage", seconds, model=worker.name, stage=stage
         )
-    return Outcome(result, image, size_wh, t4 - start)
+    return Outcome(result, image, size_wh, t4 - start, worker.version)
 
 
 def run_tensors(
@@ -74,7 +94,14 @@ def run_tensors(
 ) -> list[npt.NDArray[np.generic]]:
     """Run raw named input tensors (Open Inference Protocol) through the model's queue."""
     start = time.perf_counter()
-    outputs = _infer(worker, inputs, False, start + timeout_s)
+    try:
+        outputs = _infer(worker, inputs, False, start + timeout_s)
+    except _NOT_THE_MODELS:
+        raise
+    except Exception:
+        worker.record(time.perf_counter() - start, False)
+        raise
+    worker.record(time.perf_counter() - start, True)
     worker.metrics.observe(
         "edgeloop_stage_seconds",
         "Seconds per request and stage",

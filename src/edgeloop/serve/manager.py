@@ -69,6 +69,10 @@ class ModelManager:
 
     def load(self, path: str | Path) -> ModelWorker:
         """Load (or replace) the bundle at ``path``; the new model serves once it is ready to."""
+        return self.install(self.prepare(path))
+
+    def prepare(self, path: str | Path) -> ModelWorker:
+        """Load the bundle at ``path`` into a worker that serves nothing yet (``install`` swaps it in)."""
         config = self.config
         predictor = Predictor(path, config.backend, max_pixels=config.max_pixels)
         try:
@@ -84,10 +88,16 @@ class ModelManager:
         except Exception:
             predictor.close()
             raise
+        return worker
+
+    def install(self, worker: ModelWorker) -> ModelWorker:
+        """Serve ``worker`` under its name from now on; the one it replaces finishes its queue first."""
         with self._lock:
             old = self._workers.get(worker.name)
+            if old is not None and worker.key is None and old.source == worker.source:  # a reload
+                worker.key, worker.recorder = old.key, old.recorder
             self._workers[worker.name] = worker
-            self._sources[worker.name] = str(path)
+            self._sources[worker.name] = worker.source
         if old is not None:
             threading.Thread(target=old.close, name=f"retire-{old.name}", daemon=True).start()
         return worker

@@ -16,11 +16,13 @@ from concurrent.futures import Future
 import numpy as np
 import numpy.typing as npt
 
+from edgeloop.agent.contract import UsageRecorder
 from edgeloop.errors import Overloaded, Unavailable
-from edgeloop.predictor import Predictor
+from edgeloop.predictor import Predictor, Result
 from edgeloop.samples import SampleCheck, check_samples
 from edgeloop.serve.metrics import Metrics
 from edgeloop.session import InferenceSession
+from edgeloop.stream.follow import usage
 
 Tensor = npt.NDArray[np.generic]
 
@@ -82,6 +84,16 @@ class ModelWorker:
         self.max_batch = self.session.max_batch
         self.samples: list[SampleCheck] = check_samples(predictor) if check else []
         self.ready = all(c.ok for c in self.samples)
+        # Set when serving from a models folder: every request is recorded against this version.
+        self.key: str | None = None
+        self.recorder: UsageRecorder | None = None
+
+    def record(self, seconds: float, ok: bool, result: Result | None = None) -> None:
+        """Tell the recorder (if any) about one request that took ``seconds``."""
+        if self.recorder is None or self.key is None:
+            return
+        detections, confidence_sum = usage(result) if result is not None else (0, 0.0)
+        self.recorder.record(self.key, seconds * 1000, ok, detections, confidence_sum)
 
     @property
     def queue_depth(self) -> int:

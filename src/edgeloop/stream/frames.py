@@ -89,6 +89,7 @@ class FrameResult:
         tracker_id: (N,) int32 aligned with ``detections`` when tracking runs; -1 = untracked.
         infer_s: seconds the Predictor spent (preprocess + inference + decode of outputs).
         overlay: the zones and lines with their counts after this frame, when zones are configured.
+        model: the version that answered (its key), when the run follows a models folder.
     """
 
     frame: Frame
@@ -97,6 +98,7 @@ class FrameResult:
     tracker_id: IntArray | None = None
     events: list[Event] = field(default_factory=list)
     overlay: Overlay | None = None
+    model: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """One detection wire-format record plus ``source``, ``frame`` and tracker ids."""
@@ -108,4 +110,6 @@ class FrameResult:
         out: dict[str, Any] = {"source": self.frame.source, "frame": self.frame.index}
         if self.frame.pts_s is not None:
             out["pts"] = round(self.frame.pts_s, 3)
+        if self.model is not None:
+            out["model"] = self.model
         return {**out, **record}

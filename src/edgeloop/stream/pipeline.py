@@ -32,8 +32,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgeloop.agent.contract import UsageRecorder
 from edgeloop.backends import Capabilities
-from edgeloop.errors import EdgeloopError, SourceError
+from edgeloop.errors import EdgeloopError, SourceError, Unavailable
 from edgeloop.imaging import ImageArray
 from edgeloop.postprocess import DecodeOptions
 from edgeloop.predictor import Predictor, Result
@@ -61,6 +62,28 @@ def plan_workers(workers: int, threads: int, capabilities: Capabilities) -> tupl
     if workers > 1 and threads == 0 and capabilities.threads_setting:
         threads = max(1, cores // workers)  # workers x threads = cores, no oversubscription
     return workers, threads
+
+
+def _check_detector(predictor: Predictor) -> None:
+    if predictor.task != "detect":
+        kind = "a raw bundle (no decoder: use /v2)" if predictor.task == "raw" else "a classifier"
+        raise EdgeloopError(f"edgeloop run needs a detection bundle; this one is {kind}")
+
+
+@dataclass(frozen=True)
+class _Model:
+    """The model frames run on: closing it waits for the calls in it (the caller's predictor is
+    only closed when the pipeline loaded it, ``owned``)."""
+
+    predictor: Predictor
+    session: InferenceSession
+    key: str | None
+    owned: bool
+
+    def close(self) -> None:
+        self.session.close()
+        if self.owned:
+            self.predictor.close()
 
 
 @dataclass(frozen=True)
@@ -145,16 +168,15 @@ class Pipeline:
         queue_size: int = 4,
         stats_every_s: float = 0.0,
         workers: int = 1,
+        key: str | None = None,
+        recorder: UsageRecorder | None = None,
     ) -> None:
-        if predictor.task != "detect":
-            kind = "a raw bundle (no decoder: use /v2)" if predictor.task == "raw" else "a classifier"
-            raise EdgeloopError(f"edgeloop run needs a detection bundle; this one is {kind}")
+        _check_detector(predictor)
         if workers < 1:
             raise EdgeloopError(f"workers must be at least 1, got {workers}")
         self.workers = workers
-        self.predictor = predictor
-        # Workers call in on their own threads (no hand-off); at most `workers` wait at once.
-        self.session = InferenceSession(predictor, queue_size=workers + 1, workers=workers)
+        self._model = _Model(predictor, self._session(predictor), key, owned=False)
+        self.recorder = recorder
         self.sources = list(sources)
         self.sinks = list(sinks)
         self.options = options
@@ -173,6 +195,31 @@ class Pipeline:
         self._ended = 0
         self._errors: list[EdgeloopError] = []
         self._lock = threading.Lock()
+
+    def _session(self, predictor: Predictor) -> InferenceSession:
+        # Workers call in on their own threads (no hand-off); at most `workers` wait at once.
+        return InferenceSession(predictor, queue_size=self.workers + 1, workers=self.workers)
+
+    @property
+    def predictor(self) -> Predictor:
+        """The model answering now (it changes with ``swap``)."""
+        return self._model.predictor
+
+    @property
+    def key(self) -> str | None:
+        return self._model.key
+
+    def swap(self, predictor: Predictor, key: str) -> None:
+        """Answer with ``predictor`` (version ``key``) from the next frame on; the pipeline closes it.
+
+        A frame runs wholly on the model it started with; frames in inference on the old model
+        finish there (or, if they reach it after it closed, run again on the new one): every frame
+        gets exactly one result from one complete version.
+        """
+        _check_detector(predictor)
+        new = _Model(predictor, self._session(predictor), key, owned=True)
+        old, self._model = self._model, new  # one assignment: atomic for the worker threads
+        old.close()
 
     def stop(self) -> None:
         """Ask the run to end soon (safe from signal handlers and other threads)."""
@@ -248,9 +295,12 @@ class Pipeline:
             if isinstance(item, Event):
                 out = item
             elif not self._stop.is_set():  # stopping: drain without work so readers can finish
+                started = time.perf_counter()
                 try:
-                    result, infer_s = self._predict(item.image)
+                    result, infer_s, key = self._predict(item.image)
                 except Exception as exc:  # a runtime crash must end the run with a message, not hang it
+                    if self.recorder is not None and self.key is not None:
+                        self.recorder.record(self.key, (time.perf_counter() - started) * 1000, False, 0, 0.0)
                     error = (
                         exc if isinstance(exc, EdgeloopError) else EdgeloopError(f"inference failed: {exc}")
                     )
@@ -258,18 +308,30 @@ class Pipeline:
                     self._stop.set()
                 else:
                     assert isinstance(result, Detections)
-                    out = FrameResult(item, result, infer_s)
+                    out = FrameResult(item, result, infer_s, model=key)
+                    if self.recorder is not None and key is not None:
+                        confidence = float(result.confidence.sum())
+                        self.recorder.record(key, infer_s * 1000, True, len(result.confidence), confidence)
             # Every number reaches the sink stage, work or not, so reordering never waits on a gap.
             self._put(self._out, (number, out))
 
-    def _predict(self, image: ImageArray) -> tuple[Result, float]:
-        """``predictor.predict`` with inference through the shared session; and its seconds."""
-        start = time.perf_counter()
-        array, size_wh = self.predictor.decode(image)
-        prepared = self.predictor.prepare(array, size_wh)
-        outputs = self.session.run(prepared.tensor)
-        result = self.predictor.finish(outputs, prepared, self.options)
-        return result, time.perf_counter() - start
+    def _predict(self, image: ImageArray) -> tuple[Result, float, str | None]:
+        """``predictor.predict`` with inference through the shared session; its seconds, and the
+        version that answered (a frame that meets a model closed by ``swap`` runs on its successor)."""
+        for attempt in range(3):
+            model = self._model
+            start = time.perf_counter()
+            try:
+                array, size_wh = model.predictor.decode(image)
+                prepared = model.predictor.prepare(array, size_wh)
+                outputs = model.session.run(prepared.tensor)
+            except Unavailable:
+                if attempt == 2:
+                    raise
+                continue
+            result = model.predictor.finish(outputs, prepared, self.options)
+            return result, time.perf_counter() - start, model.key
+        raise AssertionError("unreachable")
 
     def _deliver(self) -> None:
         ended = 0
@@ -361,7 +423,7 @@ class Pipeline:
                 last_stats = time.monotonic()
                 for name, stats in self.snapshot().items():  # never blocks: skipped when sinks lag
                     self._put(self._in, Event("stats", name, stats), drop=True)
-        self.session.close()
+        self._model.close()
         counts = {name: c.summary() for name, c in self.counters.items()}
         return Summary(
             time.monotonic() - started,

@@ -26,6 +26,7 @@ from edgeloop.serve.worker import ModelWorker
 from edgeloop.types import Detections
 
 router = APIRouter(prefix="/v1")
+VERSION_HEADER = "X-Model-Version"
 
 
 def describe(worker: ModelWorker) -> dict[str, Any]:
@@ -99,14 +100,15 @@ async def predict(name: str, request: Request, state: ServerState = Depends(auth
         return outcome
 
     outcome = await run_in_threadpool(state.manager.call, name, None, run)
+    headers = {VERSION_HEADER: outcome.version}  # which version answered (it can change: serve --models)
     if params.get("format") == "image":
         drawn = (
             draw_detections(outcome.image, outcome.result)
             if isinstance(outcome.result, Detections)
             else outcome.image
         )
-        return Response(await run_in_threadpool(encode_jpeg, drawn), media_type="image/jpeg")
-    return JSONResponse(outcome.result.to_json(outcome.size_wh, outcome.seconds))
+        return Response(await run_in_threadpool(encode_jpeg, drawn), media_type="image/jpeg", headers=headers)
+    return JSONResponse(outcome.result.to_json(outcome.size_wh, outcome.seconds), headers=headers)
 
 
 @router.get("/capture")
