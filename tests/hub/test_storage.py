@@ -54,7 +54,7 @@ def test_concurrent_migrations(hub_db: str, tmp_path: Path) -> None:
     ]
     outputs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], outputs
-    assert all("database at revision 0002" in err for _, err in outputs)
+    assert all("database at revision 0003" in err for _, err in outputs)
 
 
 def test_sqlite_settings_and_insert_ignore(tmp_path: Path) -> None:

@@ -20,14 +20,20 @@ def test_page_needs_no_token_and_serves_only_its_files(sqlite_hub: HubServer) ->
     # Everything the shell loads is served, under /static, with its own type; nothing from elsewhere.
     links = re.findall(r'(?:src|href)="([^"]*)"', page.text)
     loaded = [link for link in links if link != "data:,"]  # the empty favicon, so the browser asks for none
-    assert sorted(loaded) == ["/static/app.css", "/static/app.js", "/static/retrain.js", "/static/review.js"]
+    assert sorted(loaded) == [
+        "/static/app.css",
+        "/static/app.js",
+        "/static/retrain.js",
+        "/static/review.js",
+        "/static/rollouts.js",
+    ]
     for path in loaded:
         r = httpx.get(sqlite_hub.url + path, timeout=10)
         assert r.status_code == 200, path
         kind = "text/css" if path.endswith(".css") else "text/javascript"
         assert r.headers["content-type"].startswith(kind)
         assert "http://" not in r.text and "https://" not in r.text, f"{path} names another server"
-    assert set(FILES) == {"index.html", "app.css", "app.js", "review.js", "retrain.js"}
+    assert set(FILES) == {"index.html", "app.css", "app.js", "review.js", "retrain.js", "rollouts.js"}
     # /static/ serves those files and nothing else of the hub's package or data folder.
     for path in (
         "/static/hub.db",

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from edgeloop.cli import hub_dataset, hub_jobs
+from edgeloop.cli import hub_dataset, hub_jobs, hub_rollout
 from edgeloop.cli.common import err, handle_errors
 from edgeloop.cli.hub_label import app as label_app
 
@@ -23,6 +23,7 @@ app.add_typer(label_app, name="label")
 app.add_typer(token_app, name="token")
 app.add_typer(hub_dataset.app, name="dataset")
 hub_jobs.register(app)
+hub_rollout.register(app, device_app)
 
 DATA = typer.Option(Path("hub-data"), "--data", help="Hub data folder (SQLite file, blobs, admin token).")
 DB = typer.Option(

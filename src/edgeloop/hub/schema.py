@@ -172,3 +172,63 @@ models = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.CheckConstraint("status IN ('candidate', 'published', 'refused')", name="models_status"),
 )
+
+# Rollouts: a published model version sent to a device group, canaries first. ``canaries`` is the
+# list of device names chosen (deterministically) at creation; ``bundle_*`` describe the registry's
+# bundle tar so assignments need no blob read. State: canary | rolling | paused | halted | aborted | done.
+rollouts = sa.Table(
+    "rollouts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("counter", sa.Integer, nullable=True),
+    sa.Column("group", sa.String(128), nullable=False),
+    sa.Column("canary_share", sa.Float, nullable=False),
+    sa.Column("auto_promote", sa.Boolean, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("resumes_to", sa.String(16), nullable=True),  # the state a paused rollout resumes
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("canaries", sa.JSON, nullable=False),
+    sa.Column("bundle_sha256", sa.String(64), nullable=False),
+    sa.Column("bundle_size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.CheckConstraint(
+        "state IN ('canary', 'rolling', 'paused', 'halted', 'aborted', 'done')", name="rollouts_state"
+    ),
+)
+sa.Index("rollouts_group", rollouts.c.group, rollouts.c.id)
+
+# What each device reported for a rollout (the agent's states, each with a reason): one row per
+# device and rollout, the newest report wins.
+device_updates = sa.Table(
+    "device_updates",
+    metadata,
+    sa.Column("device", sa.String(128), sa.ForeignKey("devices.name"), primary_key=True),
+    sa.Column("rollout", sa.Integer, sa.ForeignKey("rollouts.id"), primary_key=True),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("detail", sa.JSON, nullable=True),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+sa.Index("device_updates_rollout", device_updates.c.rollout, device_updates.c.state)
+
+# A device pinned to a model version: wins over every rollout. The newest report of the pinned
+# version is kept beside it.
+pins = sa.Table(
+    "pins",
+    metadata,
+    sa.Column("device", sa.String(128), sa.ForeignKey("devices.name"), primary_key=True),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("counter", sa.Integer, nullable=True),
+    sa.Column("bundle_sha256", sa.String(64), nullable=False),
+    sa.Column("bundle_size", sa.BigInteger, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False, server_default=""),
+    sa.Column("reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)

@@ -10,5 +10,7 @@ ROUTERS: tuple[str, ...] = (
     "edgeloop.hub.routes.review",
     "edgeloop.hub.routes.jobs",
     "edgeloop.hub.routes.models",
+    "edgeloop.hub.routes.rollouts",
+    "edgeloop.hub.routes.device_updates",
     "edgeloop.hub.routes.web",
 )
