@@ -3,7 +3,8 @@
 The real command in a subprocess: first round (synth, train, export, eval, predict), then the field
 round: ``edgeloop hub serve`` and the device's ``edgeloop run``/``sync`` as their own processes,
 the scripted labeller through the review API, a dataset version, a retrain job (fine-tune, gate,
-sign, publish) and the switch of the device's ``current`` version. Checked from what they leave:
+sign, publish), a rollout the device's agent (``edgeloop agent --once``) commits, and the device
+running the new version (``run --models``). Checked from what they leave:
 the hub's database, the signed bundle the device now points at, ``summary.json``, and no process
 left running. The mAP rise is not asserted at these sizes (a few seconds of training);
 ``make demo`` shows it.
@@ -88,7 +89,11 @@ def test_demo_runs_the_field_loop(tmp_path: Path) -> None:
         reviewers = {
             r for (r,) in db.execute("SELECT DISTINCT labelled_by FROM samples WHERE labelled_by IS NOT NULL")
         }
+        rollouts = db.execute("SELECT model, version, state FROM rollouts ORDER BY id").fetchall()
     assert by_status.get("labelled") == summary["labelled"], by_status
+    # Both versions reached the device through a rollout the agent committed.
+    assert rollouts == [("shapes", 1, "done"), ("shapes", 2, "done")], rollouts
+    assert "agent committed" in summary["ota"], summary["ota"]
     assert len(reviewers) == 1 and "stand-in for a person" in reviewers.pop()
 
     # The device's current version is shapes@2, signed by the demo hub's key.

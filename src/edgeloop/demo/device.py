@@ -2,8 +2,9 @@
 
 The "camera" is a video file of synthetic ``DOMAIN_B`` frames (smaller, muted shapes on striped,
 darker, tinted, noisy scenes: what the first model never saw). The device is the real command a
-deployment runs, ``edgeloop run BUNDLE --source VIDEO --capture policy.yaml --spool DIR --hub URL``
-(capture and sync beside inference), then ``edgeloop sync --once`` to send what is still held.
+deployment runs, ``edgeloop run --models DIR --source VIDEO --capture policy.yaml --spool SPOOL
+--hub URL`` (the version the agent installed; capture and sync beside inference), then
+``edgeloop sync --once`` to send what is still held.
 """
 
 from __future__ import annotations
@@ -69,19 +70,25 @@ class DeviceRun:
 
 
 def run_device(
-    bundle: Path, video: Path, folder: Path, hub_url: str, token: str, budget: int, seed: int
+    models: Path, video: Path, folder: Path, hub_url: str, token: str, budget: int, seed: int
 ) -> DeviceRun:
-    """Run the bundle on the video with capture and sync to the hub, then drain the spool; every
-    frame's detections go to ``folder/detections-<version>.jsonl``."""
+    """Run the models folder's current version (``run --models``) on the video with capture and sync
+    to the hub, then drain the spool; every frame's detections go to ``folder/detections-<v>.jsonl``."""
     import yaml
+
+    from edgeloop.agent.layout import current_bundle
 
     folder.mkdir(parents=True, exist_ok=True)
     policy = folder / "policy.yaml"
     policy.write_text(yaml.safe_dump(capture_policy(budget, seed), sort_keys=False))
     spool, log = folder / "spool", folder / "device.log"
     env = {"EDGELOOP_HUB_TOKEN": token}
-    args = ["run", str(bundle), "--source", str(video), "--capture", str(policy), "--spool", str(spool)]
+    bundle = current_bundle(models)
+    if bundle is None:
+        raise DemoError(f"{models} has no current version: the agent installs one first")
     manifest = json.loads(bundle.joinpath("bundle.json").read_text())
+    args = ["run", "--models", str(models), "--source", str(video), "--capture", str(policy)]
+    args += ["--spool", str(spool)]
     detections = folder / f"detections-{manifest['version']}.jsonl"
     args += ["--device-id", DEVICE, "--hub", hub_url, "--sink", f"jsonl:{detections}"]
     run_cli(*args, "--stats-every", "0", "--summary-json", log=log, env=env)

@@ -53,6 +53,7 @@ def field_round(out: Path, first: FirstRound, cfg: DemoConfig, steps: Steps) -> 
     field = out / "field"
     field.mkdir(parents=True)
     keys, device_dir = field / "keys", field / "device"
+    models = device_dir / "models"  # what the agent manages and `run --models` follows
     generate_key(keys, note="the demo hub's signing key")
     hub = Hub(field / "hub-data", keys, cfg.hub_port)
     log = field / "commands.log"
@@ -65,12 +66,11 @@ def field_round(out: Path, first: FirstRound, cfg: DemoConfig, steps: Steps) -> 
             args = ["hub", "model", "add", str(first.bundle), "--name", MODEL, "--keys", str(keys)]
             run_cli(*args, "--checkpoint", str(checkpoint), "--data", str(hub.data), log=log)
             s.result = "the model deployed today; no gate for a first version"
-        with steps.step(
-            "device added", f"adding the device {DEVICE} (group {GROUP}), installing {MODEL}@1"
-        ) as s:
+        title = f"adding the device {DEVICE} (group {GROUP}); a rollout of {MODEL}@1, its agent installs it"
+        with steps.step(f"device added, {MODEL}@1 rolled out", title) as s:
             token = hub.json("POST", "/api/v1/devices", {"name": DEVICE, "group": GROUP})["token"]
             ring = keys / "keyring.json"
-            v1 = roll_out_and_switch(hub, MODEL, 1, GROUP, token, device_dir / "models", ring, log)
+            v1 = roll_out_and_switch(hub, MODEL, 1, GROUP, token, models, ring, log)
             s.result = f"{DEVICE} runs {MODEL}@1 ({v1.how})"
         title = (
             f"drawing a video of {cfg.field_frames} frames of the shifted domain (B: small, muted, striped)"
@@ -82,7 +82,7 @@ def field_round(out: Path, first: FirstRound, cfg: DemoConfig, steps: Steps) -> 
             s.result = f"{video.name}; and {len(test)} held-out shifted images to score on"
         title = "the device (its own process): edgeloop run on the video, capture, sync to the hub"
         with steps.step("device: run, capture, sync", title) as s:
-            ran = run_device(v1.bundle, video, device_dir, hub.url, token, cfg.label_budget, cfg.seed)
+            ran = run_device(models, video, device_dir, hub.url, token, cfg.label_budget, cfg.seed)
             captured = hub.json("GET", f"/api/v1/review/next?device={DEVICE}")["remaining"]
             s.result = f"{ran.frames} frames at {ran.fps:.0f} fps; {captured} captured frames at the hub"
             console.print(f"   {s.result} (the device holds at most {cfg.label_budget} unsent)")
@@ -105,12 +105,12 @@ def field_round(out: Path, first: FirstRound, cfg: DemoConfig, steps: Steps) -> 
             published = int(result["version"])
         title = f"rolling out {MODEL}@{published} to group {GROUP}; the device switches"
         with steps.step("rollout, device switches", title) as s:
-            v2 = roll_out_and_switch(hub, MODEL, published, GROUP, token, device_dir / "models", ring, log)
+            v2 = roll_out_and_switch(hub, MODEL, published, GROUP, token, models, ring, log)
             s.result = f"{DEVICE} runs {MODEL}@{v2.version} ({v2.how})"
             console.print(f"   {s.result}")
         title = f"the device runs {MODEL}@{published} on the same video (and tells the hub in its heartbeat)"
         with steps.step("device serves the new version", title) as s:
-            again = run_device(v2.bundle, video, device_dir, hub.url, token, cfg.label_budget, cfg.seed)
+            again = run_device(models, video, device_dir, hub.url, token, cfg.label_budget, cfg.seed)
             seen = {d["name"]: d for d in hub.json("GET", "/api/v1/devices")["devices"]}[DEVICE]
             truth = sum(len(i.detections or ()) for i in GroundTruth(field / "camera" / "frames").items)
             s.result = (
