@@ -43,7 +43,7 @@ $(LABELSTUDIO)/.prepared: $(LABELSTUDIO)/.installed $(VENV)/.dev
 	$(BIN)/python -m edgeloop.testing.labelstudio prepare
 	@touch $@
 
-# About 7 minutes on 2 cores: the first round, then the field round (docs/demo.md).
+# 5.5-7.5 minutes on 2 cores: the first round, then the field round (docs/demo.md).
 demo: $(VENV)/.core
 	$(BIN)/edgeloop demo --out demo-output
 

@@ -38,8 +38,9 @@ def print_report(out: Path, result: FieldRound, steps: Steps) -> None:
         f'   echo "http://127.0.0.1:8700/#token=$(cat {token})"   # then open that link', markup=False
     )
     console.print(
-        "   Devices: field-cam-1; Gallery: the captured frames with their labels; Retrain: the job, "
-        "its log and the gate report of shapes@2."
+        "   Devices: field-cam-1 and the version it runs; Gallery: the captured frames with their "
+        "labels; Retrain: the job, its log and the gate report of shapes@2; Rollouts: both rollouts "
+        "with the device's states."
     )
     console.print(f"   everything the demo made is under {out} ({out / 'summary.json'}: these numbers)")
     write_summary(out / "summary.json", result, steps)
