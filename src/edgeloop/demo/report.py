@@ -33,9 +33,11 @@ def print_report(out: Path, result: FieldRound, steps: Steps) -> None:
     console.print(
         "[bold]Look at it in a browser[/] (the demo stopped its hub; this starts it again on its data):"
     )
-    console.print(f"   {command}", markup=False)
+    console.print(f"   {command}", markup=False, soft_wrap=True)  # whole lines, to copy
     console.print(
-        f'   echo "http://127.0.0.1:8700/#token=$(cat {token})"   # then open that link', markup=False
+        f'   echo "http://127.0.0.1:8700/#token=$(cat {token})"   # then open that link',
+        markup=False,
+        soft_wrap=True,
     )
     console.print(
         "   Devices: field-cam-1 and the version it runs; Gallery: the captured frames with their "
