@@ -195,7 +195,8 @@ def test_version() -> None:
 
 
 def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
-    """A shortened demo: synth, train, export, eval and predict all run and leave their files."""
+    """A shortened first round: synth, train, export, eval and predict run and leave their files
+    (the field round: tests/test_demo_loop.py)."""
     pytest.importorskip("torch")
     result = run_cli(
         "demo",
@@ -209,6 +210,7 @@ def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
         "8",
         "--imgsz",
         "96",
+        "--no-field",
     )
     assert result.returncode == 0, result.stderr
     assert "mAP50-95" in result.stderr and "FPS" in result.stderr
