@@ -19,18 +19,11 @@ app = typer.Typer(
 
 
 def _checks(window_s: float) -> tuple[HealthCheck, Window]:
-    """The full checks when installed, else the minimal ones (with a warning)."""
-    try:
-        from edgeloop.agent.healthcheck import ProcessHealthCheck  # type: ignore[import-not-found,unused-ignore]
-        from edgeloop.agent.window import StatsWindow  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        from edgeloop.agent.basic import LoadCheck, WaitWindow
+    """The health check (a separate process) and the health window over the serving processes' stats."""
+    from edgeloop.agent.healthcheck import ProcessHealthCheck
+    from edgeloop.agent.window import StatsWindow
 
-        err.print("warning: full health check and window not available; using load check and a plain wait")
-        return LoadCheck(), WaitWindow(window_s)
-    health: HealthCheck = ProcessHealthCheck()
-    window: Window = StatsWindow(duration_s=window_s)
-    return health, window
+    return ProcessHealthCheck(), StatsWindow(duration_s=window_s)
 
 
 def _source(
@@ -48,14 +41,10 @@ def _source(
         return FolderSource(watch, models, poll_s=min(poll_s, 1.0))
     if not token:
         raise ConfigError("--hub needs --token (the device token from `edgeloop hub device add`)")
-    try:
-        from edgeloop.agent.hubclient import HubSource  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        raise ConfigError(
-            "this edgeloop has no hub client (edgeloop.agent.hubclient); use --watch DIR"
-        ) from None
-    source: UpdateSource = HubSource(hub, token, models, mqtt_url=mqtt, poll_s=poll_s)
-    return source
+    from edgeloop.agent.hubclient import HubSource
+
+    assert hub is not None
+    return HubSource(hub, token, models, mqtt_url=mqtt, poll_s=poll_s)
 
 
 @app.callback(invoke_without_command=True)

@@ -38,14 +38,9 @@ def open_recorder(models_dir: Path, role: str) -> UsageRecorder:
 
 def note_start(models_dir: Path, role: str) -> str | None:
     """Count this start against a version not yet committed (the agent reverts one that keeps crashing)."""
-    try:
-        # TODO(integration): edgeloop.agent.boot is the agent's; until it is merged starts are not counted.
-        from edgeloop.agent.boot import note_start as agent_note_start  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        log.warning("edgeloop.agent.boot is not available: this start is not counted")
-        return None
-    message: str | None = agent_note_start(models_dir, role)
-    return message
+    from edgeloop.agent.boot import note_start as agent_note_start
+
+    return agent_note_start(models_dir, role)
 
 
 def first_bundle(models_dir: Path) -> Path:
