@@ -152,3 +152,18 @@ def test_good_live_release_passes_the_window(corpus: Corpus, tmp_path: Path) -> 
     verdict = _live(corpus, tmp_path, corpus.good_v2)
     assert verdict.ok, verdict.reason
     assert verdict.detail["consumers"] == 1 and verdict.detail["requests"] >= 50
+
+
+def test_processes_that_go_away_after_the_switch_fail_the_window(tmp_path: Path) -> None:
+    """A model that kills the serving processes must not pass for want of anyone to watch."""
+    stats = StatsFile(tmp_path, "serve")
+    _served_before(stats)
+    result: list[Verdict] = []
+    window = StatsWindow(duration_s=0.5, poll_s=0.05, pickup_timeout_s=1.0)
+    thread = threading.Thread(target=lambda: result.append(window(tmp_path, NEW, OLD, threading.Event())))
+    thread.start()
+    time.sleep(0.3)
+    stats.close()  # gone before it served NEW
+    thread.join(10)
+    assert result and not result[0].ok, result
+    assert "stopped reporting" in result[0].reason

@@ -99,14 +99,20 @@ class HubSource:
         ident = self._ident(offer)
         if ident in self._memory.get("failed", []) or self._memory.get("running") == ident:
             return True
+        with contextlib.suppress(OSError):
+            current = Path(os.readlink(self.models_dir / "current")).name
+            if offer.counter is not None and _key_counter(current) == offer.counter:
+                return True  # serving it already (committed here, or the one installed by hand)
         try:
             state = json.loads((self.models_dir / "state.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return False
         if not isinstance(state, dict) or state.get("name") != offer.name:
             return False
-        if state.get("state", "committed") not in ("idle", "committed"):
-            return False  # an update in progress (resume it) or one that failed (memory says)
+        if state.get("state", "committed") != "committed":
+            # In progress (resume it), failed (memory says), or idle after a crash or an interrupted
+            # download: then name and version are those of the offer to take again, not the running one.
+            return False
         if str(state.get("version")) == offer.version:
             return True
         key = state.get("key")
