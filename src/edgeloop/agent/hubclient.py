@@ -200,6 +200,9 @@ class HubSource:
     def fetch(self, offer: Offer, dest: Path, progress: Progress | None = None) -> Path:
         """The bundle tar at ``dest``, resuming ``<dest>.part``; checked against size and sha256.
 
+        A resumed download that does not match (a part file corrupted by a crash, say) is
+        downloaded once more from the first byte before it counts as a mismatch.
+
         Raises:
             TargetUnavailable: the hub stopped answering (the part file stays for the next try).
             BundleError: the hub refused, or the bytes do not match the offer (the part is removed).
@@ -207,6 +210,20 @@ class HubSource:
         dest = Path(dest)
         part = dest.with_name(dest.name + ".part")
         dest.parent.mkdir(parents=True, exist_ok=True)
+        resumed = part.is_file() and part.stat().st_size > 0
+        self._download(offer, part, progress)
+        try:
+            self._check(part, offer)
+        except BundleError as exc:
+            if not resumed:
+                raise
+            log.warning("the resumed download did not match (%s); downloading it again from the start", exc)
+            self._download(offer, part, progress)  # _check removed the part: from byte 0
+            self._check(part, offer)
+        os.replace(part, dest)
+        return dest
+
+    def _download(self, offer: Offer, part: Path, progress: Progress | None) -> None:
         done = part.stat().st_size if part.exists() else 0
         if done > offer.size_bytes:
             part.unlink()
@@ -236,9 +253,6 @@ class HubSource:
                     raise TargetUnavailable(f"GET {offer.location}: an empty range at byte {done}")
             out.flush()
             os.fsync(out.fileno())
-        self._check(part, offer)
-        os.replace(part, dest)
-        return dest
 
     @staticmethod
     def _check(part: Path, offer: Offer) -> None:
