@@ -100,3 +100,19 @@ def test_a_revert_by_a_serving_process_is_reported(kit: Kit, tmp_path: Path) -> 
     reports = [json.loads(line) for line in (models / "reports.jsonl").read_text().splitlines()]
     assert reports[-1]["state"] == "rolled_back" and "crashed" in reports[-1]["reason"]
     assert folder.read_state()["report_pending"] is False
+
+
+def test_repeated_reports_while_the_hub_is_away_do_not_pile_up(tmp_path: Path) -> None:
+    source = HubSource(f"http://127.0.0.1:{_closed_port()}", "token", tmp_path, timeout_s=1.0)
+    try:
+        offer = Offer("colour", "3", 3, 1000, "ab" * 32, "hub", rollout=1, location="/x")
+        for i in range(50):
+            source.report(offer, "downloading", f"attempt {i}")
+        assert source.pending() <= 2
+        source.report(offer, "rejected", "no")
+        assert list(source._queue)[-1]["state"] == "rejected"
+    finally:
+        source._stop.set()
+        source._thread.join(5)
+        source.client.close()
+        source._sender.close()

@@ -123,7 +123,7 @@ class Agent:
             if once:
                 return final
             if final == "idle":  # an interrupted download: let the hub come back before resuming
-                self.stop.wait(RETRY_S)
+                self.stop.wait(max(RETRY_S, poll_s))
         return None
 
     # -- states --------------------------------------------------------------------------------

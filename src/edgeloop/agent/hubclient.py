@@ -293,7 +293,12 @@ class HubSource:
                 "detail": detail,
             }
             with self._queued:
-                self._queue.append(body)
+                last = self._queue[-1] if len(self._queue) > 1 else None  # [0] may be in flight
+                same = ("model", "version", "rollout", "state")
+                if last is not None and state not in FINAL_STATES and all(last[k] == body[k] for k in same):
+                    self._queue[-1] = body  # a repeated state (retries while the hub is away): newest wins
+                else:
+                    self._queue.append(body)
                 self._queued.notify()
         except Exception as exc:  # never raise into the agent
             log.warning("cannot queue the %s report (%s)", state, exc)
