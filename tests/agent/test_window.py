@@ -167,3 +167,19 @@ def test_processes_that_go_away_after_the_switch_fail_the_window(tmp_path: Path)
     thread.join(10)
     assert result and not result[0].ok, result
     assert "stopped reporting" in result[0].reason
+
+
+def test_a_process_that_crashed_just_before_the_window_fails_it(tmp_path: Path) -> None:
+    """A serving process killed by the new version before the window's first look is no pass."""
+    import os
+
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child: serves, then dies without closing its file
+        stats = StatsFile(tmp_path, "serve")
+        stats.serving(OLD.key)
+        stats.flush()
+        os._exit(0)
+    os.waitpid(pid, 0)
+    window = StatsWindow(duration_s=0.5, poll_s=0.05, pickup_timeout_s=1.0)
+    verdict = window(tmp_path, NEW, OLD, threading.Event())
+    assert not verdict.ok and "stopped reporting" in verdict.reason, verdict

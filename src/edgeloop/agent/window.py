@@ -3,7 +3,8 @@
 ``StatsWindow(...)(models_dir, new, old, stop)`` reads ``<models>/health/*.json``
 (written by ``edgeloop.agent.stats.StatsFile`` in ``serve --models`` / ``run --models``):
 
-1. No live serving process: nothing can be watched; ok with detail ``{"consumers": 0}``.
+1. No live serving process (and none that crashed in the last ``stale_after_s``): nothing can be
+   watched; ok with detail ``{"consumers": 0}``.
 2. The previous version's numbers are taken as they are at the start (the processes'
    counters for ``old.key``: requests, errors, detections, confidence, recent latencies).
 3. It waits until every live process reports ``new.key`` as the one answering; a process
@@ -143,8 +144,10 @@ class StatsWindow:
         self, models_dir: Path, new: VersionRef, old: VersionRef | None, stop: threading.Event
     ) -> Verdict:
         snap = self._read(models_dir)
-        if snap.consumers == 0:
+        if snap.consumers == 0 and not snap.crashed:
             return Verdict(True, "", {"consumers": 0})
+        # A process that crashed just now (between the switch and this read) is waited for like
+        # one that has yet to pick the version up: it must come back serving it, or the window fails.
         before = snap.version(old.key) if old is not None else None
         detail: dict[str, Any] = {"consumers": snap.consumers}
         if before is not None:
