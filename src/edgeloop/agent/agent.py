@@ -13,11 +13,18 @@ then reported to the source with a reason. On start the agent counts the start
 - downloading, verifying, staged, health_check (before the switch; ``current`` is
   the old version): staging is emptied and the state set back to idle, so the
   source offers it again (a hub download resumes from the partial file). After
-  ``MAX_ATTEMPTS`` crashes on the same offer it is rejected.
+  ``MAX_ATTEMPTS`` crashes on the same offer it is rejected. A download the hub stopped
+  answering (``TargetUnavailable``) is no rejection either: the state goes back to idle and
+  the offer resumes from the partial file after a poll period.
 - switched, window (after the health check passed): the switch is finished
   (both link replaces are idempotent) and the window starts again from the
   beginning; ``note_start`` reverts the version if the agent crashes more than
-  ``max_crashes`` times meanwhile.
+  ``max_crashes`` times meanwhile. In ``window`` with ``current`` already back at the
+  previous version, a revert ran and the crash came before it was recorded: it is
+  finished as rolled_back, never switched forward again.
+- A roll back that ``note_start`` made in a serving process is marked ``report_pending``
+  in state.json; the agent sends it to the source (at its next start, or at the end of
+  the window it was watching).
 """
 
 from __future__ import annotations
@@ -169,7 +176,7 @@ class Agent:
                 self.source.fetch(offer, tar)
             except TargetUnavailable as exc:  # the hub went away: not the bundle's fault; resume later
                 reason = f"download interrupted ({exc}); it resumes at the next offer"
-                self.models.update_state("idle", reason)
+                self.models.update_state("idle", reason, attempts=0)  # not a crash: do not count it
                 self.source.report(offer, "downloading", reason)
                 return "idle"
             except (OSError, EdgeloopError) as exc:
