@@ -99,10 +99,12 @@ class HubSource:
         ident = self._ident(offer)
         if ident in self._memory.get("failed", []) or self._memory.get("running") == ident:
             return True
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
             current = Path(os.readlink(self.models_dir / "current")).name
             if offer.counter is not None and _key_counter(current) == offer.counter:
-                return True  # serving it already (committed here, or the one installed by hand)
+                manifest = json.loads((self.models_dir / "current" / "bundle.json").read_bytes())
+                if manifest.get("name") == offer.name:
+                    return True  # serving it already (committed here, or the one installed by hand)
         try:
             state = json.loads((self.models_dir / "state.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
