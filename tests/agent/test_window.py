@@ -152,3 +152,34 @@ def test_good_live_release_passes_the_window(corpus: Corpus, tmp_path: Path) -> 
     verdict = _live(corpus, tmp_path, corpus.good_v2)
     assert verdict.ok, verdict.reason
     assert verdict.detail["consumers"] == 1 and verdict.detail["requests"] >= 50
+
+
+def test_processes_that_go_away_after_the_switch_fail_the_window(tmp_path: Path) -> None:
+    """A model that kills the serving processes must not pass for want of anyone to watch."""
+    stats = StatsFile(tmp_path, "serve")
+    _served_before(stats)
+    result: list[Verdict] = []
+    window = StatsWindow(duration_s=0.5, poll_s=0.05, pickup_timeout_s=1.0)
+    thread = threading.Thread(target=lambda: result.append(window(tmp_path, NEW, OLD, threading.Event())))
+    thread.start()
+    time.sleep(0.3)
+    stats.close()  # gone before it served NEW
+    thread.join(10)
+    assert result and not result[0].ok, result
+    assert "stopped reporting" in result[0].reason
+
+
+def test_a_process_that_crashed_just_before_the_window_fails_it(tmp_path: Path) -> None:
+    """A serving process killed by the new version before the window's first look is no pass."""
+    import os
+
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child: serves, then dies without closing its file
+        stats = StatsFile(tmp_path, "serve")
+        stats.serving(OLD.key)
+        stats.flush()
+        os._exit(0)
+    os.waitpid(pid, 0)
+    window = StatsWindow(duration_s=0.5, poll_s=0.05, pickup_timeout_s=1.0)
+    verdict = window(tmp_path, NEW, OLD, threading.Event())
+    assert not verdict.ok and "stopped reporting" in verdict.reason, verdict

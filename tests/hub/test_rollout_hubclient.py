@@ -4,6 +4,7 @@ when it is back (in order, never raising)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -54,10 +55,13 @@ def test_hub_source(sqlite_hub: HubServer, tmp_path: Path) -> None:
         assert source.fetch(offer, dest, lambda done, total: seen.append(done)) == dest
         assert dest.read_bytes() == whole and seen[0] == 100_000 + 64 * 1024 and seen[-1] == len(whole)
 
-        (dest.parent / "bundle.tar.part").write_bytes(b"x" * 1000)  # a corrupt part
-        with pytest.raises(BundleError, match="expected .* sha256"):
-            source.fetch(offer, dest.parent / "bundle.tar", None)
+        (dest.parent / "bundle.tar.part").write_bytes(b"x" * 1000)  # a corrupt part: downloaded again
+        assert source.fetch(offer, dest, None).read_bytes() == whole
         assert not (dest.parent / "bundle.tar.part").exists()
+        wrong = dataclasses.replace(offer, sha256="0" * 64)  # bytes that never match: refused
+        with pytest.raises(BundleError, match="expected .* sha256"):
+            source.fetch(wrong, dest.parent / "other.tar", None)
+        assert not (dest.parent / "other.tar.part").exists()
 
         server.stop()
         source.report(offer, "downloading", "300000 bytes")

@@ -13,11 +13,18 @@ then reported to the source with a reason. On start the agent counts the start
 - downloading, verifying, staged, health_check (before the switch; ``current`` is
   the old version): staging is emptied and the state set back to idle, so the
   source offers it again (a hub download resumes from the partial file). After
-  ``MAX_ATTEMPTS`` crashes on the same offer it is rejected.
+  ``MAX_ATTEMPTS`` crashes on the same offer it is rejected. A download the hub stopped
+  answering (``TargetUnavailable``) is no rejection either: the state goes back to idle and
+  the offer resumes from the partial file after a poll period.
 - switched, window (after the health check passed): the switch is finished
   (both link replaces are idempotent) and the window starts again from the
   beginning; ``note_start`` reverts the version if the agent crashes more than
-  ``max_crashes`` times meanwhile.
+  ``max_crashes`` times meanwhile. In ``window`` with ``current`` already back at the
+  previous version, a revert ran and the crash came before it was recorded: it is
+  finished as rolled_back, never switched forward again.
+- A roll back that ``note_start`` made in a serving process is marked ``report_pending``
+  in state.json; the agent sends it to the source (at its next start, or at the end of
+  the window it was watching).
 """
 
 from __future__ import annotations
@@ -43,11 +50,13 @@ from edgeloop.agent.stage import MARGIN_BYTES, Rejected, mb, need_space, stage_t
 from edgeloop.bundle import read_manifest
 from edgeloop.errors import EdgeloopError
 from edgeloop.improve.faults import crash_point
+from edgeloop.improve.sync_targets.base import TargetUnavailable
 from edgeloop.signing import Keyring
 
 log = logging.getLogger("edgeloop.agent")
 PRE_SWITCH = ("downloading", "verifying", "staged", "health_check")
 MAX_ATTEMPTS = 3
+RETRY_S = 5.0  # wait before taking an offer again after its download was interrupted
 
 
 def _offer_from(record: dict[str, Any]) -> Offer | None:
@@ -96,9 +105,20 @@ class Agent:
         reverted = note_start(self.models.root, "agent", self.max_crashes)
         if reverted is not None:
             self.source.report(_offer_from(self.models.read_state()), "rolled_back", reverted)
+            self.models.update_state("rolled_back", reverted, report_pending=False)
             self.models.gc(self.keep_versions)
             return "rolled_back"
         return self.recover()
+
+    def _send_pending(self) -> str | None:
+        """Report an outcome ``note_start`` in a serving process recorded but could not send."""
+        record = self.models.read_state()
+        if not record.get("report_pending"):
+            return None
+        state, reason = str(record.get("state")), str(record.get("reason") or "")
+        self.source.report(_offer_from(record), state, reason)
+        self.models.update_state(state, reason, report_pending=False)
+        return state
 
     def run(self, once: bool = False, poll_s: float = 30.0) -> str | None:
         """Process offers until ``stop`` is set (or, with ``once``, until one offer reaches an end)."""
@@ -109,6 +129,8 @@ class Agent:
             final = self.process(offer)
             if once:
                 return final
+            if final == "idle":  # an interrupted download: let the hub come back before resuming
+                self.stop.wait(max(RETRY_S, poll_s))
         return None
 
     # -- states --------------------------------------------------------------------------------
@@ -119,7 +141,7 @@ class Agent:
         self.source.report(about, state, reason, {k: v for k, v in fields.items() if k != "offer"})
 
     def _final(self, state: str, about: Offer | None, reason: str, **fields: Any) -> str:
-        self.models.finish_state(state, reason, **fields)
+        self.models.finish_state(state, reason, report_pending=False, **fields)
         if state == "committed":
             crash_point("agent:committed")
         self.source.report(about, state, reason)
@@ -152,6 +174,11 @@ class Agent:
             need_space(self.models.downloads, offer.size_bytes + self.margin_bytes, "downloading")
             try:
                 self.source.fetch(offer, tar)
+            except TargetUnavailable as exc:  # the hub went away: not the bundle's fault; resume later
+                reason = f"download interrupted ({exc}); it resumes at the next offer"
+                self.models.update_state("idle", reason, attempts=0)  # not a crash: do not count it
+                self.source.report(offer, "downloading", reason)
+                return "idle"
             except (OSError, EdgeloopError) as exc:
                 raise Rejected(f"download failed: {exc}") from None
             self._enter("verifying", offer, "signature, key, release counter and every file's sha256")
@@ -203,8 +230,13 @@ class Agent:
             return "window"  # told to stop: the next start resumes the window
         with self.models.lock():
             if self.models.current_key() != key:  # a serving process reverted it (crashed at start)
+                sent = self._send_pending()
+                if sent is not None:
+                    return sent
                 state = str(self.models.read_state().get("state"))
-                return state if state in FINAL_STATES else "rolled_back"
+                if state in FINAL_STATES:
+                    return state
+                return self._final("rolled_back", offer, f"{key} is no longer current; it was reverted")
             if verdict.ok:
                 floor = max(self.models.counter_floor(), int(key.split("-", 1)[0]))
                 final = self._final("committed", offer, f"committed {key}", counter_floor=floor)
@@ -239,6 +271,7 @@ class Agent:
                 leftover.unlink(missing_ok=True)
             if state == "committed" and record.get("key"):
                 clear_starts(self.models.root, str(record["key"]))
+            return self._send_pending()
         if state == "idle" or state in FINAL_STATES or offer is None:
             return None
         if state in PRE_SWITCH:
@@ -254,6 +287,12 @@ class Agent:
         key, previous = str(record.get("key") or ""), record.get("previous_key")
         if not key or not self.models.version_path(key).is_dir():
             return self._roll_back(offer, key, previous, f"{key} is missing after a restart")
+        current = self.models.current_key()
+        if state == "window" and current != key and current is not None and current == previous:
+            # The window starts only after the switch, so a revert already ran (the agent's or
+            # note_start's) and the crash came before it was recorded: never switch back to it.
+            clear_starts(self.models.root, key)
+            return self._final("rolled_back", offer, f"{key} was reverted to {previous} before a restart")
         with self.models.lock():
             self.models.switch(key, previous)
         return self._watch(offer, key, previous)

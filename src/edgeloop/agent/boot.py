@@ -56,7 +56,7 @@ def note_start(models_dir: Path, role: str, max_crashes: int = 3) -> str | None:
             f"crashed {starts - 1} times at start ({role} started {starts} times without a commit, "
             f"limit {max_crashes}): reverted {current} to {previous}"
         )
-        models.finish_state("rolled_back", reason)
+        models.finish_state("rolled_back", reason, report_pending=True)  # the agent sends it
         shutil.rmtree(models.boots / current, ignore_errors=True)
         return reason
 

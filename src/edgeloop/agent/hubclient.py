@@ -99,14 +99,22 @@ class HubSource:
         ident = self._ident(offer)
         if ident in self._memory.get("failed", []) or self._memory.get("running") == ident:
             return True
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            current = Path(os.readlink(self.models_dir / "current")).name
+            if offer.counter is not None and _key_counter(current) == offer.counter:
+                manifest = json.loads((self.models_dir / "current" / "bundle.json").read_bytes())
+                if manifest.get("name") == offer.name:
+                    return True  # serving it already (committed here, or the one installed by hand)
         try:
             state = json.loads((self.models_dir / "state.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return False
         if not isinstance(state, dict) or state.get("name") != offer.name:
             return False
-        if state.get("state", "committed") not in ("idle", "committed"):
-            return False  # an update in progress (resume it) or one that failed (memory says)
+        if state.get("state", "committed") != "committed":
+            # In progress (resume it), failed (memory says), or idle after a crash or an interrupted
+            # download: then name and version are those of the offer to take again, not the running one.
+            return False
         if str(state.get("version")) == offer.version:
             return True
         key = state.get("key")
@@ -194,6 +202,9 @@ class HubSource:
     def fetch(self, offer: Offer, dest: Path, progress: Progress | None = None) -> Path:
         """The bundle tar at ``dest``, resuming ``<dest>.part``; checked against size and sha256.
 
+        A resumed download that does not match (a part file corrupted by a crash, say) is
+        downloaded once more from the first byte before it counts as a mismatch.
+
         Raises:
             TargetUnavailable: the hub stopped answering (the part file stays for the next try).
             BundleError: the hub refused, or the bytes do not match the offer (the part is removed).
@@ -201,6 +212,20 @@ class HubSource:
         dest = Path(dest)
         part = dest.with_name(dest.name + ".part")
         dest.parent.mkdir(parents=True, exist_ok=True)
+        resumed = part.is_file() and part.stat().st_size > 0
+        self._download(offer, part, progress)
+        try:
+            self._check(part, offer)
+        except BundleError as exc:
+            if not resumed:
+                raise
+            log.warning("the resumed download did not match (%s); downloading it again from the start", exc)
+            self._download(offer, part, progress)  # _check removed the part: from byte 0
+            self._check(part, offer)
+        os.replace(part, dest)
+        return dest
+
+    def _download(self, offer: Offer, part: Path, progress: Progress | None) -> None:
         done = part.stat().st_size if part.exists() else 0
         if done > offer.size_bytes:
             part.unlink()
@@ -230,9 +255,6 @@ class HubSource:
                     raise TargetUnavailable(f"GET {offer.location}: an empty range at byte {done}")
             out.flush()
             os.fsync(out.fileno())
-        self._check(part, offer)
-        os.replace(part, dest)
-        return dest
 
     @staticmethod
     def _check(part: Path, offer: Offer) -> None:
@@ -273,7 +295,12 @@ class HubSource:
                 "detail": detail,
             }
             with self._queued:
-                self._queue.append(body)
+                last = self._queue[-1] if len(self._queue) > 1 else None  # [0] may be in flight
+                same = ("model", "version", "rollout", "state")
+                if last is not None and state not in FINAL_STATES and all(last[k] == body[k] for k in same):
+                    self._queue[-1] = body  # a repeated state (retries while the hub is away): newest wins
+                else:
+                    self._queue.append(body)
                 self._queued.notify()
         except Exception as exc:  # never raise into the agent
             log.warning("cannot queue the %s report (%s)", state, exc)

@@ -249,6 +249,9 @@ class HealthSnapshot:
     """Every live serving process of a models folder."""
 
     processes: list[ProcessStats]
+    # "<role>-<pid>" of processes of this host that died without closing their file in the last
+    # ``stale_after_s``: a crash (a model that kills its process, say), not a process that stopped.
+    crashed: list[str] = field(default_factory=list)
 
     @property
     def consumers(self) -> int:
@@ -345,6 +348,7 @@ def read_stats(models_dir: Path, stale_after_s: float = STALE_AFTER_S) -> Health
     """Every live ``health/*.json`` of ``models_dir``; dead pids, stale or unreadable files are skipped."""
     folder = Path(models_dir) / HEALTH
     processes: list[ProcessStats] = []
+    crashed: list[str] = []
     try:
         paths = sorted(p for p in folder.iterdir() if p.suffix == ".json" and not p.name.startswith("."))
     except OSError:
@@ -359,9 +363,12 @@ def read_stats(models_dir: Path, stale_after_s: float = STALE_AFTER_S) -> Health
             proc = _parse(path, doc)
         except (OSError, ValueError, TypeError, AttributeError):
             continue  # being replaced, or not ours
+        fresh = now - proc.updated <= stale_after_s
         if doc.get("host") == host and not _pid_alive(proc.pid):
+            if fresh and not doc.get("closed"):
+                crashed.append(f"{proc.role}-{proc.pid}")
             continue
-        if bool(doc.get("closed")) or now - proc.updated > stale_after_s:
+        if bool(doc.get("closed")) or not fresh:
             continue
         processes.append(proc)
-    return HealthSnapshot(processes)
+    return HealthSnapshot(processes, crashed)

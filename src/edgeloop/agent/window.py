@@ -3,12 +3,14 @@
 ``StatsWindow(...)(models_dir, new, old, stop)`` reads ``<models>/health/*.json``
 (written by ``edgeloop.agent.stats.StatsFile`` in ``serve --models`` / ``run --models``):
 
-1. No live serving process: nothing can be watched; ok with detail ``{"consumers": 0}``.
+1. No live serving process (and none that crashed in the last ``stale_after_s``): nothing can be
+   watched; ok with detail ``{"consumers": 0}``.
 2. The previous version's numbers are taken as they are at the start (the processes'
    counters for ``old.key``: requests, errors, detections, confidence, recent latencies).
 3. It waits until every live process reports ``new.key`` as the one answering; a process
    that reports a load failure for it fails the window at once with that error; none
-   switching within ``pickup_timeout_s`` fails it too.
+   switching within ``pickup_timeout_s`` fails it too, and so does every process going away
+   (crashed or stopped after the switch) and none coming back within ``pickup_timeout_s``.
 4. For ``duration_s`` it polls the new version's numbers and checks ``WindowRules``. A rule
    is judged only with at least ``min_requests`` requests; before the end a rule fails the
    window only when broken by ``early_factor`` times its limit ("clearly broken"), at the
@@ -142,8 +144,10 @@ class StatsWindow:
         self, models_dir: Path, new: VersionRef, old: VersionRef | None, stop: threading.Event
     ) -> Verdict:
         snap = self._read(models_dir)
-        if snap.consumers == 0:
+        if snap.consumers == 0 and not snap.crashed:
             return Verdict(True, "", {"consumers": 0})
+        # A process that crashed just now (between the switch and this read) is waited for like
+        # one that has yet to pick the version up: it must come back serving it, or the window fails.
         before = snap.version(old.key) if old is not None else None
         detail: dict[str, Any] = {"consumers": snap.consumers}
         if before is not None:
@@ -152,8 +156,20 @@ class StatsWindow:
         if problem is not None:
             return problem
         deadline = time.monotonic() + self.duration_s
+        gone_since: float | None = None
         while True:
             snap = self._read(models_dir)
+            if snap.consumers == 0:  # all of them died or stopped: wait as long as for a pickup
+                gone_since = gone_since if gone_since is not None else time.monotonic()
+                if time.monotonic() - gone_since > self.pickup_timeout_s:
+                    return Verdict(
+                        False,
+                        f"every serving process stopped reporting while serving {new.key} "
+                        f"and none came back within {self.pickup_timeout_s:g} s (crashed or stopped)",
+                        detail | {"consumers": 0},
+                    )
+            else:
+                gone_since = None
             now = snap.version(new.key)
             detail |= _stats_detail("", now) | {"consumers": snap.consumers}
             failure = snap.load_failure(new.key)
@@ -163,13 +179,14 @@ class StatsWindow:
             why = judge(now, before, self.rules, 1.0 if ended else self.rules.early_factor)
             if why is not None:
                 return Verdict(False, why, detail)
-            if ended:
+            if ended and gone_since is None:  # nobody left to watch at the end proves nothing
                 if now.requests < self.rules.min_requests:
                     detail["judged"] = (
                         f"only {now.requests} requests (< {self.rules.min_requests}): not judged"
                     )
                 return Verdict(True, "", detail)
-            if stop.wait(min(self.poll_s, max(0.0, deadline - time.monotonic()))):
+            wait = self.poll_s if ended else min(self.poll_s, max(0.0, deadline - time.monotonic()))
+            if stop.wait(wait):
                 return Verdict(False, "window stopped before it ended", detail | {"stopped": True})
 
     def _pickup(
@@ -183,14 +200,20 @@ class StatsWindow:
             if failure is not None:
                 return Verdict(False, f"a serving process failed to load {new.key}: {failure}", detail)
             serving = snap.serving_keys()
-            if not serving:
-                detail["consumers"] = 0
-                return Verdict(True, "", detail | {"note": "the serving processes went away"})
             behind = {p: k for p, k in serving.items() if k != new.key}
-            if not behind:
+            if serving and not behind:
                 detail["pickup_s"] = round(time.monotonic() - started, 3)
                 return None
-            if time.monotonic() - started > self.pickup_timeout_s:
+            if not serving and time.monotonic() - started > self.pickup_timeout_s:
+                # They were there at the switch: a model that kills them (or keeps them from
+                # starting again) must not pass for want of anyone to watch.
+                return Verdict(
+                    False,
+                    f"every serving process stopped reporting after the switch and none served {new.key} "
+                    f"within {self.pickup_timeout_s:g} s (crashed or stopped)",
+                    detail | {"consumers": 0},
+                )
+            if behind and time.monotonic() - started > self.pickup_timeout_s:
                 who = ", ".join(f"{p} serves {k}" for p, k in sorted(behind.items()))
                 return Verdict(
                     False,
