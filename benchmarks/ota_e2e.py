@@ -12,7 +12,8 @@ good row), missed, the hub showing the reason (device row final with a reason, r
 failed requests during those rollouts, and p99 latency: steady, around the switches the load
 generator saw (1 s either side; the whole rollout span for kinds that never switch), their ratio.
 
-    python benchmarks/ota_e2e.py [--runs 5] [--window-s 2] [--check-timeout-s 15]
+    python benchmarks/ota_e2e.py [--runs 5] [--window-s 2] [--check-timeout-s 15] [--check-cpu-s S]
+        [--kinds good crash_worker ...]
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ def main() -> int:
     )
     parser.add_argument("--window-s", type=float, default=2.0)
     parser.add_argument("--check-timeout-s", type=float, default=15.0)
+    parser.add_argument(
+        "--check-cpu-s", type=float, default=None, help="the agent's --check-cpu-s [its default]"
+    )
     parser.add_argument("--kinds", nargs="*", default=["good", *KINDS, *UNVERIFIED])
     args = parser.parse_args()
     rows = {kind: Row(kind) for kind in args.kinds}
@@ -80,7 +84,13 @@ def main() -> int:
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="edgeloop-ota-e2e-") as tmp:
         work = Path(tmp)
-        rig = OtaRig(work, window_s=args.window_s, clients=args.clients, check_timeout_s=args.check_timeout_s)
+        rig = OtaRig(
+            work,
+            window_s=args.window_s,
+            clients=args.clients,
+            check_timeout_s=args.check_timeout_s,
+            check_cpu_s=args.check_cpu_s,
+        )
         try:
             rig.start()
             assert rig.good is not None
@@ -101,7 +111,11 @@ def main() -> int:
                         version = rig.publish(corpus.get(kind, rig.good))
                     update = rig.update(version)
                     rows[kind].updates.append(update)
-                    rows[kind].shown += _shown(kind, update)
+                    shown = _shown(kind, update)
+                    rows[kind].shown += shown
+                    if not shown:
+                        rollout = update.shown
+                        print(f"  the hub does not show it: rollout {rollout['state']} ({rollout['reason']})")
                     print(
                         f"run {run} {kind:<20} {update.state:<11} {update.ended - update.started:5.1f} s  "
                         f"{update.reason[:110]}",

@@ -74,10 +74,11 @@ class OtaRig:
         window_s: float = 2.0,
         clients: int = 16,
         poll_s: float = 0.2,
-        check_timeout_s: float = 15.0,
+        check_timeout_s: float = 20.0,
+        check_cpu_s: float | None = 4.0,
     ) -> None:
         self.work = work
-        self.check_timeout_s = check_timeout_s
+        self.check_timeout_s, self.check_cpu_s = check_timeout_s, check_cpu_s
         self.window_s, self.clients, self.poll_s = window_s, clients, poll_s
         self.models = work / "models"
         self.hub = HubServer(work / "data")
@@ -109,6 +110,7 @@ class OtaRig:
         ]
         args += ["--poll-s", str(self.poll_s), "--window-s", str(self.window_s)]
         args += ["--check-timeout-s", str(self.check_timeout_s)]
+        args += ["--check-cpu-s", str(self.check_cpu_s)] if self.check_cpu_s is not None else []
         self.agent = self._spawn(args, "agent", {"EDGELOOP_DEVICE_TOKEN": self.token})
         return self
 
@@ -238,6 +240,15 @@ class OtaRig:
         shown = self.wait_final(rollout, timeout_s=timeout_s)
         row = self.device_row(shown)
         return Update(rollout, version, row["state"], row["reason"], started, time.monotonic(), shown)
+
+    def installed_versions(self) -> list[str]:
+        """The versions (bundle.json) of the folders in the device's ``versions/``."""
+        import json
+
+        found = [
+            json.loads((p / "bundle.json").read_text())["version"] for p in self.models.glob("versions/*")
+        ]
+        return sorted(str(v) for v in found)
 
     def current_version(self) -> str:
         """The version ``current`` points at (its bundle.json), as the device's folder says."""
