@@ -24,6 +24,7 @@ SLOW_MODULES: dict[str, float] = {
     "tests/retrain/test_gate.py": 100,
     "tests/train/test_ddp.py": 90,
     "tests/hub/test_loop_faults.py": 65,
+    "tests/ota/test_end_to_end.py": 35,
     "tests/deploy/test_install.py": 60,
     "tests/serve/test_fuzz.py": 60,
     "tests/train/test_run_folder.py": 60,

@@ -18,12 +18,15 @@ app = typer.Typer(
 )
 
 
-def _checks(window_s: float) -> tuple[HealthCheck, Window]:
+def _checks(
+    window_s: float, check_timeout_s: float = 60.0, check_cpu_s: float | None = None
+) -> tuple[HealthCheck, Window]:
     """The health check (a separate process) and the health window over the serving processes' stats."""
     from edgeloop.agent.healthcheck import ProcessHealthCheck
     from edgeloop.agent.window import StatsWindow
 
-    return ProcessHealthCheck(), StatsWindow(duration_s=window_s)
+    health = ProcessHealthCheck(timeout_s=check_timeout_s, cpu_limit_s=check_cpu_s)
+    return health, StatsWindow(duration_s=window_s)
 
 
 def _source(
@@ -68,6 +71,16 @@ def agent(
     window_s: float = typer.Option(
         300.0, "--window-s", min=0, help="Seconds to watch a new version before commit."
     ),
+    check_timeout_s: float = typer.Option(
+        60.0, "--check-timeout-s", min=1, help="Seconds the health check may run before it is a reject."
+    ),
+    check_cpu_s: float | None = typer.Option(
+        None,
+        "--check-cpu-s",
+        min=1,
+        help="CPU seconds the health check may use (the kernel stops it past them); default: "
+        "--check-timeout-s x the number of cores.",
+    ),
     max_crashes: int = typer.Option(3, "--max-crashes", min=1, help="Starts without commit before a revert."),
     min_free_mb: float = typer.Option(
         16.0, "--min-free-mb", min=0, help="Space to leave free after download/unpack."
@@ -84,7 +97,7 @@ def agent(
         raise ConfigError("give --models DIR and --keys keyring.json (see `edgeloop agent --help`)")
     ring = Keyring.load(keys)
     source = _source(models, watch, hub, token, mqtt, poll_s)
-    health, window = _checks(window_s)
+    health, window = _checks(window_s, check_timeout_s, check_cpu_s)
     runner = Agent(
         models, source, ring, health, window, margin_bytes=int(min_free_mb * 1e6), max_crashes=max_crashes
     )

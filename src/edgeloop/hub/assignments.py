@@ -190,9 +190,16 @@ def summaries(engine: sa.Engine) -> list[dict[str, Any]]:
 
 def detail(engine: sa.Engine, rollout_id: int) -> dict[str, Any]:
     """One rollout with a row per device (its state, reason, detail) and counts by state."""
-    rollout = rollouts.get(engine, rollout_id)
-    u = schema.device_updates
+    u, r = schema.device_updates, schema.rollouts
+    # One snapshot: read apart, a device's report committed in between would show its row failed
+    # beside a rollout not yet halted (SQLite: one BEGIN; PostgreSQL: REPEATABLE READ).
     with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        found = conn.execute(sa.select(r).where(r.c.id == rollout_id)).first()
+        if found is None:
+            raise rollouts.RolloutNotFound(f"no rollout {rollout_id}; see edgeloop hub rollout ls")
+        rollout = rollouts._row(found)
         members = rollouts.group_devices(conn, rollout.group)
         rows = {row.device: row for row in conn.execute(sa.select(u).where(u.c.rollout == rollout_id))}
     devices = []
