@@ -8,6 +8,7 @@ version created from the page; then the API proves the labels are exactly the ed
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -56,6 +57,20 @@ def browser() -> Iterator[Any]:
         )
         yield b
         b.close()
+
+
+@contextlib.contextmanager
+def open_page(browser: Any) -> Iterator[tuple[Any, list[str]]]:
+    """A page in a fresh browser context (10 s timeouts) and the script errors it raises; closed after."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        yield page, errors
+    finally:
+        context.close()
 
 
 def wire(name: str, confidence: float) -> dict[str, Any]:

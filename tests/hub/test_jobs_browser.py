@@ -17,7 +17,7 @@ from edgeloop.hub.blobs import open_blobs
 from edgeloop.hub.db import create_engine
 from edgeloop.hub.jobs import queue
 from edgeloop.testing.hub_server import HubServer
-from tests.hub.test_browser import browser  # noqa: F401 - the shared Chromium fixture
+from tests.hub.test_browser import browser, open_page  # noqa: F401 - the shared Chromium fixture
 
 REASON = "overall on test: mAP50-95 0.172 -> 0.058 (-11.5 points), limit -0.0"
 
@@ -64,39 +64,36 @@ def test_retrain_tab_shows_progress_result_and_gate(browser: Any, tmp_path: Path
         assert queue.claim(engine, job.id, "worker@gpu-box:1") is not None
         queue.report(engine, job.id, 0.42, ["training on shuffled@1 (96 px)", "epoch 2 loss 5.85"])
         _models(engine, blobs)
-        context = browser.new_context()
-        page = context.new_page()
-        page.set_default_timeout(10_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
         try:
-            page.goto(f"{server.url}/#token={server.admin_token}&tab=retrain")
-            row = f"#jobs tbody tr[data-id='{job.id}']"
-            page.wait_for_selector(f"{row}[data-status='running']")
-            assert page.get_attribute(f"{row} progress", "value") == "0.42"
-            assert "42 %" in page.inner_text(f"{row} td.progress")
-            assert "epoch 2 loss 5.85" in page.inner_text(f"{row} td.log")
-            assert page.inner_text(f"{row} td:nth-child(6)") == "worker@gpu-box:1"
+            with open_page(browser) as (page, errors):
+                page.goto(f"{server.url}/#token={server.admin_token}&tab=retrain")
+                row = f"#jobs tbody tr[data-id='{job.id}']"
+                page.wait_for_selector(f"{row}[data-status='running']")
+                assert page.get_attribute(f"{row} progress", "value") == "0.42"
+                assert "42 %" in page.inner_text(f"{row} td.progress")
+                assert "epoch 2 loss 5.85" in page.inner_text(f"{row} td.log")
+                assert page.inner_text(f"{row} td:nth-child(6)") == "worker@gpu-box:1"
 
-            queue.finish(
-                engine, job.id, {"model": "shapes", "version": 2, "status": "refused", "reasons": [REASON]}
-            )
-            page.wait_for_selector(f"{row}[data-status='done']")  # the tab refreshes on its own
-            assert page.get_attribute(f"{row} progress", "value") == "1"
-            assert page.inner_text(f"{row} td.result") == f"shapes@2 refused: {REASON}"
+                queue.finish(
+                    engine,
+                    job.id,
+                    {"model": "shapes", "version": 2, "status": "refused", "reasons": [REASON]},
+                )
+                page.wait_for_selector(f"{row}[data-status='done']")  # the tab refreshes on its own
+                assert page.get_attribute(f"{row} progress", "value") == "1"
+                assert page.inner_text(f"{row} td.result") == f"shapes@2 refused: {REASON}"
 
-            refused = "#models tbody tr[data-ref='shapes@2']"
-            assert page.inner_text(f"{refused} td.gate") == "refused"
-            assert page.inner_text(f"{refused} td.reasons") == REASON
-            assert (
-                page.inner_text("#models tbody tr[data-ref='shapes@1'] td:first-child")
-                == "shapes@1 (current)"
-            )
-            page.click(f"{refused} button")
-            page.wait_for_selector("#gate-view:not([hidden])")
-            assert REASON in page.inner_text("#gate-report")
-            assert errors == []
+                refused = "#models tbody tr[data-ref='shapes@2']"
+                assert page.inner_text(f"{refused} td.gate") == "refused"
+                assert page.inner_text(f"{refused} td.reasons") == REASON
+                assert (
+                    page.inner_text("#models tbody tr[data-ref='shapes@1'] td:first-child")
+                    == "shapes@1 (current)"
+                )
+                page.click(f"{refused} button")
+                page.wait_for_selector("#gate-view:not([hidden])")
+                assert REASON in page.inner_text("#gate-report")
+                assert errors == []
         finally:
-            context.close()
             blobs.close()
             engine.dispose()

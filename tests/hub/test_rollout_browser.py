@@ -11,7 +11,7 @@ from edgeloop.hub.blobs import open_blobs
 from edgeloop.hub.db import create_engine
 from edgeloop.testing.agent_fleet import publish_version
 from edgeloop.testing.hub_server import HubServer
-from tests.hub.test_browser import browser  # noqa: F401 - the shared Chromium fixture
+from tests.hub.test_browser import browser, open_page  # noqa: F401 - the shared Chromium fixture
 
 REASON = "window: p95 latency 41 ms > 3x the previous 9 ms"
 
@@ -46,12 +46,7 @@ def test_rollouts_tab(browser: Any, tmp_path: Path) -> None:  # noqa: F811
         )
         assert status == 201, waiting
 
-        context = browser.new_context()
-        page = context.new_page()
-        page.set_default_timeout(10_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        try:
+        with open_page(browser) as (page, errors):
             page.goto(f"{server.url}/#token={server.admin_token}&tab=rollouts")
             row = f"#rollouts tbody tr[data-id='{halted['id']}']"
             page.wait_for_selector(f"{row}[data-state='halted']")
@@ -77,5 +72,3 @@ def test_rollouts_tab(browser: Any, tmp_path: Path) -> None:  # noqa: F811
             page.wait_for_selector(f"{other}[data-state='rolling']")
             assert server.json("GET", f"/api/v1/rollouts/{waiting['id']}")[1]["state"] == "rolling"
             assert errors == []
-        finally:
-            context.close()

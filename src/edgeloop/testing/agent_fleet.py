@@ -42,20 +42,30 @@ def publish_version(engine: sa.Engine, blobs: Any, name: str, payload_bytes: int
             json.dumps({"name": name, "version": str(version), "counter": version})
         )
         (bundle / "model.bin").write_bytes(os.urandom(payload_bytes))
-        registry.complete(
-            engine,
-            blobs,
-            name,
-            version,
-            status="published",
-            bundle_dir=bundle,
-            checkpoint=None,
-            metrics={},
-            gate={"passed": True, "reasons": []},
-            counter=version,
-            key_id="fleet",
-        )
+        publish_folder(engine, blobs, name, version, bundle, counter=version, key_id="fleet")
     return version
+
+
+def publish_folder(
+    engine: sa.Engine, blobs: Any, name: str, version: int, bundle: Path, counter: int | None, key_id: str
+) -> None:
+    """Complete the reserved ``version`` as published with ``bundle`` exactly as it is (no gate, no
+    signing by the hub): how tests put a fleet's or a hostile release into the registry."""
+    from edgeloop.hub import registry
+
+    registry.complete(
+        engine,
+        blobs,
+        name,
+        version,
+        status="published",
+        bundle_dir=bundle,
+        checkpoint=None,
+        metrics={},
+        gate={"passed": True, "reasons": []},
+        counter=counter,
+        key_id=key_id,
+    )
 
 
 @dataclass

@@ -28,6 +28,7 @@ from edgeloop.bundle import read_manifest, write_manifest
 from edgeloop.hub import registry
 from edgeloop.hub.jobs.seed import add_model
 from edgeloop.signing import current_counter, generate_key, load_signer, revoke_key, rotate_key, sign_bundle
+from edgeloop.testing.agent_fleet import publish_folder
 
 UNVERIFIED = ("tampered", "unsigned", "unknown_key", "revoked_key", "replayed")
 # What the device's reason says for each (a substring, case-insensitive).
@@ -98,17 +99,5 @@ def publish_unverified(engine: sa.Engine, blobs: Any, kind: str, good: Path, nam
     with tempfile.TemporaryDirectory(prefix="edgeloop-unverified-") as tmp:
         bundle = Path(tmp) / "bundle"
         counter = _bad_folder(kind, good, bundle, keys, name, version)
-        registry.complete(
-            engine,
-            blobs,
-            name,
-            version,
-            status="published",
-            bundle_dir=bundle,
-            checkpoint=None,
-            metrics={},
-            gate={"passed": True, "reasons": []},
-            counter=counter,
-            key_id=kind,
-        )
+        publish_folder(engine, blobs, name, version, bundle, counter=counter, key_id=kind)
     return version
