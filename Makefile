@@ -29,6 +29,15 @@ $(CLIENTS)/.installed: requirements-clients.txt
 	$(CLIENTS)/bin/python -m pip install --disable-pip-version-check -q -c constraints.txt -r requirements-clients.txt
 	@touch $@
 
+# The source frameworks and independent implementations the importers are checked against
+# (TensorFlow + tf2onnx, OpenCV 4's Darknet and Caffe readers), beside edgeloop[tensorflow]:
+# about 1.8 GB and 2 minutes (requirements-refs.txt).
+REFS := .venv-refs
+$(REFS)/.installed: requirements-refs.txt pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(REFS)
+	$(REFS)/bin/python -m pip install --disable-pip-version-check -q -c constraints.txt -r requirements-refs.txt -e '.[tensorflow]'
+	@touch $@
+
 # Label Studio (the labelling round trip of tests/hub/test_labelstudio_live.py), in its own
 # environment: about 1 GB and 2 minutes, and its pins are not ours. The first test run migrates
 # a template data folder inside it (edgeloop-template/, 45-55 s) that later runs start from.
@@ -61,7 +70,7 @@ mypy-cache: $(VENV)/.dev
 
 # The environments and system packages are independent: install them side by side.
 test:
-	@$(MAKE) --no-print-directory -j4 $(VENV)/.dev $(CLIENTS)/.installed $(LABELSTUDIO)/.prepared system-deps mypy-cache
+	@$(MAKE) --no-print-directory -j4 $(VENV)/.dev $(CLIENTS)/.installed $(REFS)/.installed $(LABELSTUDIO)/.prepared system-deps mypy-cache
 	$(BIN)/python -m pytest -n $(WORKERS)
 
 bench: $(VENV)/.dev

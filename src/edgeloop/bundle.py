@@ -112,6 +112,11 @@ class Manifest(BaseModel):
     conf: float = Field(default=0.25, ge=0, le=1)
     iou: float = Field(default=0.7, ge=0, le=1)
     max_det: int = Field(default=300, ge=1)
+    head: dict[str, Any] | None = Field(
+        default=None,
+        description="what the family's decoder needs besides the outputs (anchors, prior boxes), "
+        "read from the source model by the importer; the family validates it",
+    )
     variants: list[Variant] = Field(min_length=1)
     default_variant: str | None = None
     metrics: dict[str, float] = Field(default_factory=dict)

@@ -103,6 +103,7 @@ class Predictor:
             iou=manifest.iou,
             max_det=manifest.max_det,
             names=tuple(manifest.names),
+            head=manifest.head,
         )
         self.max_pixels = max_pixels
         self.fast_decode = fast_decode
@@ -149,6 +150,7 @@ class Predictor:
             agnostic=d.agnostic if agnostic is None else agnostic,
             classes=tuple(classes) if classes is not None else d.classes,
             names=d.names,
+            head=d.head,
         )
 
     def load_image(self, image: ImageInput) -> ImageArray:

@@ -8,10 +8,11 @@ import pytest
 from edgeloop.backends import BACKENDS, Capabilities, backend_config, create_backend, parse_backend_config
 from edgeloop.bundle import Bundle
 from edgeloop.errors import BackendError, ConfigError
+from tests.backends.models import contract_model
 
 
 @pytest.mark.parametrize("name", BACKENDS.names())
-def test_contract(name: str, yolo_bundle: Bundle) -> None:
+def test_contract(name: str, yolo_bundle: Bundle, tmp_path: Path) -> None:
     cls = BACKENDS.get(name)
     assert isinstance(cls.available(), bool)
     if not cls.available():
@@ -21,7 +22,7 @@ def test_contract(name: str, yolo_bundle: Bundle) -> None:
     caps = backend.capabilities()
     assert isinstance(caps, Capabilities) and caps.preferred_workers >= 1
     assert caps == parse_backend_config(name).capabilities()  # known before loading
-    spec = backend.load(yolo_bundle.model_path())
+    spec = backend.load(contract_model(name, yolo_bundle, tmp_path))
     assert spec.inputs and spec.outputs
     shape = tuple(d if isinstance(d, int) else 1 for d in spec.inputs[0].shape)
     outputs = backend.infer({spec.inputs[0].name: np.zeros(shape, np.float32)})

@@ -1,4 +1,4 @@
-"""``edgeloop import``: ONNX file -> bundle folder."""
+"""``edgeloop import``: a model from ONNX, Darknet, Caffe, TensorFlow, TFLite or PyTorch -> bundle folder."""
 
 from __future__ import annotations
 
@@ -11,8 +11,18 @@ from edgeloop.cli.common import err, handle_errors
 
 @handle_errors
 def import_model(
-    model: Path = typer.Argument(..., help="ONNX model file (e.g. exported by Ultralytics)."),
+    model: Path = typer.Argument(
+        ...,
+        help="The model: .onnx, Darknet .cfg (with --weights), Caffe .prototxt (with --weights), "
+        "a TensorFlow SavedModel folder or frozen .pb, .tflite, or a PyTorch TorchScript / .pt2 archive.",
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Bundle folder to create."),
+    weights: Path | None = typer.Option(
+        None, help="Weights kept apart from the model file: Darknet .weights, Caffe .caffemodel."
+    ),
+    source_format: str | None = typer.Option(
+        None, "--from", help="The source format by name, when the file name does not tell."
+    ),
     names: str | None = typer.Option(None, help="Class names: 'a,b,c' or a file with one per line."),
     family: str | None = typer.Option(
         None,
@@ -25,15 +35,23 @@ def import_model(
     bgr: bool = typer.Option(False, "--bgr", help="The model wants BGR input (default RGB)."),
     conf: float = typer.Option(0.25, min=0, max=1, help="Default confidence threshold."),
     iou: float = typer.Option(0.7, min=0, max=1, help="Default NMS IoU threshold."),
+    samples: Path | None = typer.Option(
+        None, help="Folder of images to store as golden samples (default: synthetic images)."
+    ),
+    skip_check: bool = typer.Option(
+        False, "--skip-check", help="Do not compare the bundle with the source framework's own outputs."
+    ),
+    to_onnx: bool = typer.Option(False, "--to-onnx", help="Convert a .tflite to ONNX instead of keeping it."),
     force: bool = typer.Option(False, "--force", help="Write into a non-empty --out folder."),
 ) -> None:
-    """Create a bundle from an ONNX model, reading its metadata where present."""
+    """Create a bundle from a model, convert it where needed, and check it against its source."""
+    from edgeloop.convert import ConvertOptions, convert_model
     from edgeloop.errors import ModelImportError
-    from edgeloop.importer import ImportOptions, import_onnx, parse_imgsz, parse_names
+    from edgeloop.importer import parse_imgsz, parse_names
 
     if resize not in (None, "letterbox", "stretch"):
         raise ModelImportError(f"--resize '{resize}': choose letterbox or stretch")
-    options = ImportOptions(
+    options = ConvertOptions(
         names=parse_names(names) if names else None,
         family=family,
         imgsz_hw=parse_imgsz(imgsz) if imgsz else None,
@@ -43,8 +61,13 @@ def import_model(
         conf=conf,
         iou=iou,
         force=force,
+        weights=weights,
+        source_format=source_format,
+        samples=samples,
+        check=not skip_check,
+        to_onnx=to_onnx,
     )
-    bundle = import_onnx(model, out, options)
+    bundle = convert_model(model, out, options)
     m = bundle.manifest
     if m.task == "raw":
         err.print(
@@ -55,5 +78,15 @@ def import_model(
     h, w = m.input.size_hw
     err.print(
         f"bundle '{m.name}' written to {out}: task {m.task}, family {m.family}, "
-        f"{len(m.names)} classes, input {w}x{h} {m.input.layout} {m.input.color} {m.input.resize}"
+        f"{len(m.names)} classes, input {w}x{h} {m.input.layout} {m.input.color} {m.input.resize}",
+        highlight=False,
     )
+    check = (m.provenance.model_extra or {}).get("source_check")
+    if isinstance(check, dict) and check.get("checked"):
+        err.print(
+            f"checked against {check['reference']} on {check['samples']} golden samples: "
+            f"largest output difference {check['max_abs_diff']:.2g}",
+            highlight=False,
+        )
+    elif isinstance(check, dict):
+        err.print(f"not checked against the source framework: {check.get('why')}", highlight=False)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -16,6 +18,7 @@ class DecodeOptions:
         agnostic: run NMS across classes instead of within each.
         classes: keep only these class ids (None keeps all).
         names: class names, indexed by class id.
+        head: the bundle's ``head`` parameters (anchors, prior boxes) for families that need them.
     """
 
     conf: float = 0.25
@@ -24,3 +27,4 @@ class DecodeOptions:
     agnostic: bool = False
     classes: tuple[int, ...] | None = None
     names: tuple[str, ...] = ()
+    head: Mapping[str, Any] | None = None

@@ -1,0 +1,29 @@
+"""The model file each backend's contract test loads: a backend that runs another format than
+ONNX (ncnn, LiteRT, DepthAI) converts the shared test detector into it here, one line per backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from edgeloop.bundle import Bundle
+
+ModelMaker = Callable[[Bundle, Path], Path]
+"""(the ONNX test detector's bundle, a scratch folder) -> the file ``Backend.load`` takes."""
+
+
+def _onnx(bundle: Bundle, work: Path) -> Path:
+    return bundle.model_path()
+
+
+MODEL_MAKERS: dict[str, ModelMaker] = {
+    "onnxruntime": _onnx,
+    "openvino": _onnx,
+    "tensorrt": _onnx,
+    "null": _onnx,
+}
+
+
+def contract_model(name: str, bundle: Bundle, work: Path) -> Path:
+    """The model file backend ``name`` loads in its contract test."""
+    return MODEL_MAKERS.get(name, _onnx)(bundle, work)
