@@ -226,7 +226,8 @@ class _Conductor:
         """Capture every frame, and sync most of them, while the faults happen."""
         pending = self.schedule()
         self.start_device()
-        next_cut = time.monotonic() + self.rng.uniform(*self.options.cut_every_s)
+        # The first cut comes within 1-4 s, so even a short run (200 frames at 40 fps: 5 s) has one.
+        next_cut = time.monotonic() + self.rng.uniform(1.0, min(4.0, self.options.cut_every_s[0]))
         last, last_change = -1, time.monotonic()
         while True:
             progress, acked = self.work()
