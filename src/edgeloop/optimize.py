@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +46,10 @@ class OptimizeOptions(BaseModel):
     max_drop: float = Field(default=1.0, ge=0, description="mAP50-95 points a default may lose")
     latency_runs: int = Field(default=30, ge=3)
     progress: bool = True
+    target: Literal["myriad"] | None = Field(
+        default=None, description="compile for a device instead: myriad (OAK RVC2, NCS2) in a container"
+    )
+    shaves: int = Field(default=6, ge=1, le=16, description="Myriad X SHAVE cores the blob uses")
 
 
 @dataclass
@@ -273,8 +278,10 @@ def optimize(source: str | Path, out: str | Path, options: OptimizeOptions) -> O
         BundleError: bad source or output folder.
         ConfigError: nothing to do, or INT8 without calibration images.
     """
+    if options.target is not None:
+        return _optimize_for_target(source, Path(out), options)
     if not (options.int8 or options.fp16 or options.openvino):
-        raise ConfigError("nothing to make: pass --int8, --fp16 and/or --openvino")
+        raise ConfigError("nothing to make: pass --int8, --fp16 and/or --openvino (or --target myriad)")
     src, out = load_bundle(source), Path(out)
     _copy_bundle(src, out)
     try:
@@ -304,3 +311,32 @@ def optimize(source: str | Path, out: str | Path, options: OptimizeOptions) -> O
     write_manifest(out, manifest)
     load_bundle(out)  # what we wrote verifies
     return OptimizeReport(out, default, reports, warnings)
+
+
+def _optimize_for_target(source: str | Path, out: Path, options: OptimizeOptions) -> OptimizeReport:
+    """``--target myriad``: a new bundle with the compiled device files as variants. They run on
+    the device only, so nothing is measured here and the default variant is unchanged."""
+    from edgeloop.export.myriad import myriad_files
+
+    if options.int8 or options.fp16 or options.openvino:
+        raise ConfigError("--target myriad makes its own FP16 model: leave out --int8, --fp16 and --openvino")
+    src = load_bundle(source)
+    _copy_bundle(src, out)
+    try:
+        files = myriad_files(src, out, options.shaves)
+        backends = {".xz": ["depthai"], ".xml": ["openvino"]}
+        made = [_variant(out, f, "fp16", backends[Path(f).suffix], extra) for f, extra in files.items()]
+        manifest = src.manifest.model_copy(
+            update={"variants": [*src.manifest.variants, *made], "signature": None}, deep=True
+        )
+        write_manifest(out, manifest)
+        load_bundle(out)  # what we wrote verifies
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    current = manifest.default_variant or manifest.variants[0].file
+    reports = [VariantReport(v.file, v.precision, _backend_of(v)) for v in made]
+    warning = (
+        "compiled for Myriad X, not measured here: run it on an OAK camera (--backend depthai) or an NCS2"
+    )
+    return OptimizeReport(out, current, reports, [warning])

@@ -34,6 +34,15 @@ def optimize(
         1.0, min=0, help="mAP50-95 points a variant may lose against FP32 and still become the default."
     ),
     runs: int = typer.Option(30, min=3, help="Interleaved latency rounds."),
+    target: str | None = typer.Option(
+        None, help="Compile for a device: myriad (OAK RVC2 cameras, Intel NCS2; needs Docker)."
+    ),
+    shaves: int = typer.Option(6, min=1, max=16, help="--target myriad: SHAVE cores the blob uses."),
+    print_recipe: bool = typer.Option(
+        False,
+        "--print-recipe",
+        help="--target myriad: write the recipe into --out (no Docker).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
 ) -> None:
     """Make faster variants of a bundle's model, measure them against FP32, and gate the default."""
@@ -45,6 +54,11 @@ def optimize(
     from edgeloop.optimize import optimize as run_optimize
     from edgeloop.validation import format_validation_error
 
+    if target is not None or print_recipe:
+        from edgeloop.cli.optimize_target import optimize_target
+
+        optimize_target(bundle, out, target, shaves, print_recipe, as_json)
+        return
     try:
         quantize = QuantizeConfig(method=method, activations=activations, weights=weights)
     except ValidationError as exc:

@@ -1,0 +1,186 @@
+"""Offline Myriad X compilation (OAK RVC2 cameras, Intel Movidius NCS2) in a pinned container.
+
+The Myriad X compiler left OpenVINO after the 2022.3 LTS and Luxonis' blob converter is an
+online service, so edgeloop compiles with OpenVINO 2022.3 LTS's own tools inside its official
+developer image, offline (``docker run --network none``) and without an account:
+
+1. ``mo``: the bundle's ONNX -> OpenVINO IR in FP16, with the bundle's normalization baked in
+   (``--mean_values`` / ``--scale_values``), so the network takes raw 0-255 pixels;
+2. ``compile_tool -d MYRIAD -ip U8``: IR -> ``model.blob`` for 6 SHAVEs and 6 CMX slices.
+
+Only ``docker build`` (pulling the base image once) needs the network. Untested here: no
+Docker engine runs on the machines that build edgeloop, so the container was never built
+or run by its tests; they check the recipe (hadolint) and the command lines.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgeloop.bundle import Bundle
+from edgeloop.errors import ConfigError, EdgeloopError
+from edgeloop.export.nn_archive import pack_nn_archive, pixel_normalization
+
+OPENVINO_IMAGE = "openvino/ubuntu20_dev:2022.3.2"
+"""OpenVINO 2022.3.2 LTS developer image (``mo``, ``compile_tool``, the MYRIAD plugin), pinned by tag."""
+IMAGE_TAG = "edgeloop-myriad:2022.3.2"
+BLOB_FILE = "myriad/model.blob"
+ARCHIVE_FILE = "myriad/model.rvc2.tar.xz"
+IR_FILE = "myriad/model.xml"
+DEFAULT_SHAVES = 6
+
+DOCKERFILE = f"""\
+# Myriad X (OAK RVC2, Intel NCS2) compiler: OpenVINO 2022.3 LTS, the last release with it.
+# Build once (the only step that needs the network): docker build -t {IMAGE_TAG} .
+# Compile offline: docker run --rm --network none -v "$PWD":/io {IMAGE_TAG} INPUT SHAPE MEAN SCALE SHAVES
+FROM {OPENVINO_IMAGE}
+WORKDIR /io
+COPY compile.sh /opt/edgeloop/compile.sh
+ENTRYPOINT ["/bin/bash", "/opt/edgeloop/compile.sh"]
+"""
+
+COMPILE_SCRIPT = """\
+#!/bin/bash
+# /io/model.onnx -> /io/ir/model.xml (+ .bin, FP16) -> /io/model.blob (Myriad X, U8 input)
+# usage: compile.sh INPUT SHAPE MEAN SCALE SHAVES   e.g. images 1,3,640,640 0,0,0 255,255,255 6
+set -euo pipefail
+input="$1"; shape="$2"; mean="$3"; scale="$4"; shaves="$5"
+# shellcheck disable=SC1091
+source /opt/intel/openvino/setupvars.sh >/dev/null
+mo --input_model /io/model.onnx --output_dir /io/ir --model_name model --compress_to_fp16=True \\
+   --input "${input}[${shape}]" --mean_values "${input}[${mean}]" --scale_values "${input}[${scale}]"
+/opt/intel/openvino/tools/compile_tool/compile_tool -m /io/ir/model.xml -o /io/model.blob \\
+   -d MYRIAD -ip U8 -VPU_NUMBER_OF_SHAVES "$shaves" -VPU_NUMBER_OF_CMX_SLICES "$shaves"
+"""
+
+
+class MyriadError(EdgeloopError):
+    """The compiler image could not be built, or the compilation failed."""
+
+
+@dataclass(frozen=True)
+class MyriadOutputs:
+    """What one compilation wrote into its folder."""
+
+    blob: Path
+    xml: Path
+    bin: Path
+
+
+def _numbers(values: list[float]) -> str:
+    return ",".join(f"{v:g}" for v in values)
+
+
+def compile_args(bundle: Bundle, shaves: int = DEFAULT_SHAVES) -> list[str]:
+    """``compile.sh``'s arguments for ``bundle``: input name, shape, mean, scale, SHAVEs.
+
+    Raises:
+        ConfigError: ``shaves`` outside 1..16.
+    """
+    if not 1 <= shaves <= 16:
+        raise ConfigError(f"--shaves must be 1..16 (the Myriad X has 16 SHAVE cores), got {shaves}")
+    spec = bundle.manifest.input
+    h, w = spec.size_hw
+    shape = [1, 3, h, w] if spec.layout == "NCHW" else [1, h, w, 3]
+    mean, scale = pixel_normalization(spec)
+    return [spec.name, ",".join(map(str, shape)), _numbers(mean), _numbers(scale), str(shaves)]
+
+
+def write_recipe(bundle: Bundle, folder: Path, shaves: int = DEFAULT_SHAVES) -> list[str]:
+    """Write the container recipe for ``bundle`` into ``folder`` (Dockerfile, compile.sh,
+    model.onnx, run.sh) so it can be built on any machine with Docker. Returns the
+    compile arguments."""
+    args = compile_args(bundle, shaves)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "Dockerfile").write_text(DOCKERFILE)
+    (folder / "compile.sh").write_text(COMPILE_SCRIPT)
+    shutil.copyfile(bundle.model_path("fp32"), folder / "model.onnx")
+    run = " ".join(run_command("docker", Path("$PWD"), args)).replace("$PWD:/io", '"$PWD":/io')
+    (folder / "run.sh").write_text(
+        "#!/bin/sh\n# Compile model.onnx here into model.blob (and ir/model.xml), offline.\nset -eu\n"
+        f'cd "$(dirname "$0")"\ndocker image inspect {IMAGE_TAG} >/dev/null 2>&1 || '
+        f"docker build -t {IMAGE_TAG} .\n{run}\n"
+    )
+    return args
+
+
+def build_command(docker: str, context: Path) -> list[str]:
+    """``docker build`` of the compiler image (once per machine; pulls the base image)."""
+    return [docker, "build", "-t", IMAGE_TAG, str(context)]
+
+
+def run_command(docker: str, io_dir: Path, args: list[str], user: str | None = None) -> list[str]:
+    """``docker run`` of the compiler on ``io_dir`` (holding model.onnx), with no network."""
+    cmd = [docker, "run", "--rm", "--network", "none"]
+    if user:
+        cmd += ["--user", user]
+    return [*cmd, "-v", f"{io_dir}:/io", IMAGE_TAG, *args]
+
+
+def find_docker() -> str:
+    """The ``docker`` client.
+
+    Raises:
+        ConfigError: none here, saying what to install and how to build elsewhere.
+    """
+    docker = shutil.which("docker")
+    if docker is None:
+        raise ConfigError(
+            "--target myriad compiles in a Docker container (OpenVINO 2022.3 LTS, the last with the "
+            "Myriad X compiler) and docker is not installed here: install Docker Engine "
+            "(https://docs.docker.com/engine/install/), or write the recipe with --print-recipe DIR "
+            "and run its run.sh on a machine with Docker"
+        )
+    return docker
+
+
+def compile_blob(bundle: Bundle, folder: Path, shaves: int = DEFAULT_SHAVES) -> MyriadOutputs:
+    """Compile ``bundle``'s FP32 ONNX into ``folder``/model.blob (and the FP16 IR) with Docker.
+
+    Raises:
+        ConfigError: no docker here.
+        MyriadError: the image build or the compilation failed (with the tool's last lines).
+    """
+    docker = find_docker()
+    args = write_recipe(bundle, folder, shaves)
+    have = subprocess.run([docker, "image", "inspect", IMAGE_TAG], capture_output=True, check=False)
+    if have.returncode != 0:
+        _run(build_command(docker, folder), "building the Myriad X compiler image")
+    user = f"{os.getuid()}:{os.getgid()}" if hasattr(os, "getuid") else None
+    _run(run_command(docker, folder.resolve(), args, user), "compiling for Myriad X")
+    outputs = MyriadOutputs(folder / "model.blob", folder / "ir" / "model.xml", folder / "ir" / "model.bin")
+    missing = [p.name for p in (outputs.blob, outputs.xml, outputs.bin) if not p.is_file()]
+    if missing:
+        raise MyriadError(f"the Myriad X compiler finished without writing {', '.join(missing)}")
+    return outputs
+
+
+def _run(cmd: list[str], what: str) -> None:
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        tail = " | ".join((result.stderr or result.stdout).strip().splitlines()[-3:])
+        raise MyriadError(f"{what} failed (exit {result.returncode}): {tail}")
+
+
+def myriad_files(bundle: Bundle, out: Path, shaves: int = DEFAULT_SHAVES) -> dict[str, tuple[str, ...]]:
+    """Compile ``bundle`` and place the results in the bundle folder ``out``.
+
+    Returns ``{variant file: extra files}``: the RVC2 NN Archive (for ``--backend depthai``,
+    with the blob beside it for an NCS2) and the FP16 IR (for the NCS2's OpenVINO 2022.3).
+    """
+    work = out / ".myriad-build"
+    try:
+        built = compile_blob(bundle, work, shaves)
+        target = out / "myriad"
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(built.blob, out / BLOB_FILE)
+        shutil.copyfile(built.xml, out / IR_FILE)
+        shutil.copyfile(built.bin, out / "myriad/model.bin")
+        pack_nn_archive(bundle, out / BLOB_FILE, out / ARCHIVE_FILE)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {ARCHIVE_FILE: (BLOB_FILE,), IR_FILE: ("myriad/model.bin",)}
