@@ -324,8 +324,7 @@ def _optimize_for_target(source: str | Path, out: Path, options: OptimizeOptions
     _copy_bundle(src, out)
     try:
         files = myriad_files(src, out, options.shaves)
-        backends = {".xz": ["depthai"], ".xml": ["openvino"]}
-        made = [_variant(out, f, "fp16", backends[Path(f).suffix], extra) for f, extra in files.items()]
+        made = [_variant(out, f, "fp16", ["depthai"], extra) for f, extra in files.items()]
         manifest = src.manifest.model_copy(
             update={"variants": [*src.manifest.variants, *made], "signature": None}, deep=True
         )

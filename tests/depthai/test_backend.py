@@ -64,3 +64,14 @@ def test_settings() -> None:
         backend_config("depthai", threads=2)
     with pytest.raises(ConfigError, match="timeout_s"):
         parse_backend_config({"type": "depthai", "timeout_s": 0})
+
+
+def test_depthai_picks_its_archive(yolo_bundle: Bundle) -> None:
+    """``--backend depthai`` runs the bundle's NN Archive although it is FP16 and the default FP32."""
+    base = yolo_bundle.manifest.variants[0]
+    archive = {"file": "myriad/model.rvc2.tar.xz", "precision": "fp16", "backends": ["depthai"]}
+    manifest = yolo_bundle.manifest.model_copy(update={"variants": [base, base.model_copy(update=archive)]})
+    assert manifest.variant(backend="depthai").file == "myriad/model.rvc2.tar.xz"
+    assert manifest.variant(backend="openvino").file == "model.onnx"
+    assert manifest.variant(backend="onnxruntime").file == "model.onnx"
+    assert manifest.variant("fp32", backend="depthai").file == "model.onnx"  # asked for: refused by its load

@@ -4,15 +4,19 @@ without Docker. No Docker engine runs here: the image is never built nor run by 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from edgeloop.bundle import Bundle
+from edgeloop.backends import create_backend, parse_backend_config
+from edgeloop.backends.depthai_io import read_archive_config
+from edgeloop.bundle import Bundle, load_bundle
 from edgeloop.errors import ConfigError
 from edgeloop.export.myriad import (
     COMPILE_SCRIPT,
@@ -26,9 +30,10 @@ from edgeloop.export.myriad import (
     write_recipe,
 )
 from edgeloop.optimize import OptimizeOptions, optimize
+from edgeloop.predictor import Predictor
 from edgeloop.preprocess import InputSpec
 from edgeloop.testing.components import skip_missing
-from tests.conftest import run_cli
+from tests.conftest import run_cli, scene_640x480
 
 
 def _hadolint() -> str:
@@ -64,7 +69,8 @@ def test_scripts_parse_as_shell(yolo_bundle: Bundle, tmp_path: Path) -> None:
     run = (tmp_path / "run.sh").read_text()
     assert f"docker build -t {IMAGE_TAG} ." in run
     args = "images 1,3,640,640 0,0,0 255,255,255 6"
-    assert f'docker run --rm --network none -v "$PWD":/io {IMAGE_TAG} {args}' in run
+    user = '--user "$(id -u):$(id -g)" -e HOME=/tmp'
+    assert f'docker run --rm --network none {user} -v "$PWD":/io {IMAGE_TAG} {args}' in run
 
 
 def test_compile_args_carry_the_bundle_normalization(yolo_bundle: Bundle) -> None:
@@ -119,3 +125,63 @@ def test_cli_prints_the_recipe_and_refuses_mixing(yolo_bundle: Bundle, tmp_path:
     assert bad.returncode == 1 and "unknown --target 'hailo'; choose one of myriad" in bad.stderr
     with pytest.raises(ConfigError, match="leave out --int8"):
         optimize(yolo_bundle.root, tmp_path / "y", OptimizeOptions(target="myriad", fp16=True))
+
+
+STAND_IN = '''#!{python}
+"""A stand-in for the docker client and the compiler container (no Docker engine here): it
+answers `info` and `image inspect`, and for `run` writes what compile.sh writes, the IR made
+with today's OpenVINO instead of 2022.3's mo, and placeholder bytes for the blob."""
+import json, os, sys
+from pathlib import Path
+
+args = sys.argv[1:]
+with open(os.environ["STAND_IN_LOG"], "a") as log:
+    log.write(json.dumps(args) + "\\n")
+if args[0] == "info":
+    print("27.0.0")
+elif args[0] == "run":
+    io = Path(args[args.index("-v") + 1].rsplit(":/io", 1)[0])
+    import openvino as ov
+
+    model = ov.convert_model(str(io / "model.onnx"))
+    (io / "ir").mkdir()
+    ov.save_model(model, str(io / "ir" / "model.xml"), compress_to_fp16=True)
+    (io / "model.blob").write_bytes(b"placeholder: no Myriad X compiler here")
+'''
+
+
+def test_optimize_adds_the_myriad_variants(
+    yolo_bundle: Bundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bundle wiring of --target myriad, with a stand-in for docker (see STAND_IN)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(STAND_IN.format(python=sys.executable))
+    (bin_dir / "docker").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("STAND_IN_LOG", str(tmp_path / "calls.jsonl"))
+    report = optimize(yolo_bundle.root, tmp_path / "out", OptimizeOptions(target="myriad", shaves=4))
+
+    calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    assert [c[0] for c in calls] == ["info", "image", "run"]
+    assert calls[2][1:4] == ["--rm", "--network", "none"]
+    assert calls[2][-6:] == [IMAGE_TAG, "images", "1,3,640,640", "0,0,0", "255,255,255", "4"]
+    out = load_bundle(report.out)  # every file's sha256 checked
+    variants = {v.file: v for v in out.manifest.variants}
+    archive = variants["myriad/model.rvc2.tar.xz"]
+    assert archive.backends == ["depthai"] and archive.precision == "fp16"
+    assert list(archive.extra_files) == ["myriad/model.blob", "myriad/model.xml", "myriad/model.bin"]
+    assert len(variants) == len(yolo_bundle.manifest.variants) + 1
+    assert out.manifest.default_variant == yolo_bundle.manifest.default_variant
+    config = read_archive_config(out.path("myriad/model.rvc2.tar.xz"))
+    assert config["model"]["metadata"]["path"] == "model.blob"
+    assert not (report.out / ".myriad-build").exists()
+    # The NCS2 copy takes the bundle's prepared tensor: the same outputs as FP32 ONNX Runtime.
+    with Predictor(out, parse_backend_config("onnxruntime")) as fp32:
+        tensor = fp32.prepare(scene_640x480()).tensor
+        want = fp32.infer(tensor)
+    ir = create_backend(parse_backend_config("openvino"))
+    spec = ir.load(out.path("myriad/model.xml"))
+    got = ir.infer({spec.inputs[0].name: tensor})
+    ir.close()
+    np.testing.assert_allclose(got[0], want[0], atol=0.05)

@@ -33,6 +33,7 @@ IMAGE_TAG = "edgeloop-myriad:2022.3.2"
 BLOB_FILE = "myriad/model.blob"
 ARCHIVE_FILE = "myriad/model.rvc2.tar.xz"
 IR_FILE = "myriad/model.xml"
+IR_BIN_FILE = "myriad/model.bin"
 DEFAULT_SHAVES = 6
 
 DOCKERFILE = f"""\
@@ -105,7 +106,8 @@ def write_recipe(bundle: Bundle, folder: Path, shaves: int = DEFAULT_SHAVES) -> 
     (folder / "Dockerfile").write_text(DOCKERFILE)
     (folder / "compile.sh").write_text(COMPILE_SCRIPT)
     shutil.copyfile(bundle.model_path("fp32"), folder / "model.onnx")
-    run = " ".join(run_command("docker", Path("$PWD"), args)).replace("$PWD:/io", '"$PWD":/io')
+    user = '"$(id -u):$(id -g)"'
+    run = " ".join(run_command("docker", Path("$PWD"), args, user)).replace("$PWD:/io", '"$PWD":/io')
     (folder / "run.sh").write_text(
         "#!/bin/sh\n# Compile model.onnx here into model.blob (and ir/model.xml), offline.\nset -eu\n"
         f'cd "$(dirname "$0")"\ndocker image inspect {IMAGE_TAG} >/dev/null 2>&1 || '
@@ -120,10 +122,11 @@ def build_command(docker: str, context: Path) -> list[str]:
 
 
 def run_command(docker: str, io_dir: Path, args: list[str], user: str | None = None) -> list[str]:
-    """``docker run`` of the compiler on ``io_dir`` (holding model.onnx), with no network."""
+    """``docker run`` of the compiler on ``io_dir`` (holding model.onnx), with no network; as
+    ``user`` (``uid:gid``, so the files it writes are the caller's), with a writable HOME."""
     cmd = [docker, "run", "--rm", "--network", "none"]
     if user:
-        cmd += ["--user", user]
+        cmd += ["--user", user, "-e", "HOME=/tmp"]
     return [*cmd, "-v", f"{io_dir}:/io", IMAGE_TAG, *args]
 
 
@@ -197,8 +200,10 @@ def _run(cmd: list[str], what: str) -> None:
 def myriad_files(bundle: Bundle, out: Path, shaves: int = DEFAULT_SHAVES) -> dict[str, tuple[str, ...]]:
     """Compile ``bundle`` and place the results in the bundle folder ``out``.
 
-    Returns ``{variant file: extra files}``: the RVC2 NN Archive (for ``--backend depthai``,
-    with the blob beside it for an NCS2) and the FP16 IR (for the NCS2's OpenVINO 2022.3).
+    Returns ``{variant file: extra files}``: the RVC2 NN Archive (for ``--backend depthai``)
+    with, beside it for an NCS2 on OpenVINO 2022.3, the blob and the FP16 IR (taking the
+    bundle's prepared tensor). They are extra files, not variants: no current backend runs
+    them in place of the ONNX model.
     """
     work = out / ".myriad-build"
     try:
@@ -207,8 +212,8 @@ def myriad_files(bundle: Bundle, out: Path, shaves: int = DEFAULT_SHAVES) -> dic
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(built.blob, out / BLOB_FILE)
         shutil.copyfile(built.xml, out / IR_FILE)
-        shutil.copyfile(built.bin, out / "myriad/model.bin")
+        shutil.copyfile(built.bin, out / IR_BIN_FILE)
         pack_nn_archive(bundle, out / BLOB_FILE, out / ARCHIVE_FILE)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return {ARCHIVE_FILE: (BLOB_FILE,), IR_FILE: ("myriad/model.bin",)}
+    return {ARCHIVE_FILE: (BLOB_FILE, IR_FILE, IR_BIN_FILE)}
