@@ -5,6 +5,9 @@ needed, settings. Pipeline construction past ``pipeline.create(NeuralNetwork)`` 
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -75,3 +78,14 @@ def test_depthai_picks_its_archive(yolo_bundle: Bundle) -> None:
     assert manifest.variant(backend="openvino").file == "model.onnx"
     assert manifest.variant(backend="onnxruntime").file == "model.onnx"
     assert manifest.variant("fp32", backend="depthai").file == "model.onnx"  # asked for: refused by its load
+
+
+def test_settings_and_archives_import_no_depthai() -> None:
+    code = (
+        "import sys\nfrom edgeloop.backends import parse_backend_config\n"
+        "import edgeloop.export.nn_archive, edgeloop.export.myriad\n"
+        "parse_backend_config('depthai').capabilities()\n"
+        "assert 'depthai' not in sys.modules\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ)
+    assert result.returncode == 0, result.stderr
