@@ -50,6 +50,20 @@ def test_load_without_a_camera_says_connect_one(archive: Path) -> None:
 def test_pipeline_needs_a_device(archive: Path) -> None:
     with pytest.raises(BackendError, match=r"no OAK device found.*depthai: Pipeline is host only"):
         build_pipeline(archive, "RVC4")
+    with pytest.raises(BackendError, match=r"no OAK device found.*depthai: Pipeline is host only"):
+        build_pipeline(archive, "RVC4", camera=True)
+
+
+def test_pipeline_checks_the_model_against_the_platform(archive: Path, tmp_path: Path) -> None:
+    with pytest.raises(BackendError, match="runs on RVC4, not on this RVC2 camera"):
+        build_pipeline(archive, "RVC2")
+    blob = tmp_path / "model.blob"
+    with pytest.raises(BackendError, match="Myriad X blob: it runs on RVC2 cameras, not RVC4"):
+        build_pipeline(blob, "RVC4")
+    with pytest.raises(BackendError, match="camera-fed pipeline needs an NN Archive"):
+        build_pipeline(blob, "RVC2", camera=True)
+    with pytest.raises(BackendError, match="depthai cannot read the NN Archive"):
+        build_pipeline(tmp_path / "missing.tar.xz", "RVC2")
 
 
 def test_load_refuses_other_files(tmp_path: Path) -> None:

@@ -116,6 +116,8 @@ def test_compiled_input_gets_the_letterboxed_pixels(dai: Any, yolo_bundle: Bundl
     assert isinstance(frame, dai.ImgFrame) and frame.getType() == dai.ImgFrame.Type.RGB888p
     assert (frame.getWidth(), frame.getHeight()) == (640, 640)
     np.testing.assert_array_equal(np.asarray(frame.getData()).reshape(pixels.shape), pixels)
+    frame.setSequenceNum(7)  # what infer() numbers its requests with
+    assert frame.getSequenceNum() == 7
 
 
 def test_float_input_is_sent_as_fp16_tensor(dai: Any, yolo_bundle: Bundle, tmp_path: Path) -> None:

@@ -79,6 +79,8 @@ class DepthAiBackend:
     def __init__(self, config: DepthAiConfig | None = None) -> None:
         self.config = config or DepthAiConfig()
         self._pipeline: Any = None
+        self._device: Any = None
+        self._sequence = 0
         self._in: Any = None
         self._out: Any = None
         self._spec: ModelSpec | None = None
@@ -101,12 +103,15 @@ class DepthAiBackend:
         dai = import_depthai()
         info = _find_device(dai, self.config.device)
         try:
-            device = dai.Device(info)
-            platform = _platform_name(device.getPlatform())
-            self._pipeline, nn = build_pipeline(model_path, platform, device)
+            self._device = dai.Device(info)
+            platform = _platform_name(self._device.getPlatform())
+            self._pipeline, nn = build_pipeline(model_path, platform, self._device)
             self._in = nn.input.createInputQueue()
             self._out = nn.out.createOutputQueue()
             self._pipeline.start()
+        except BackendError:
+            self.close()
+            raise
         except Exception as exc:  # depthai raises RuntimeError with its own message
             self.close()
             raise BackendError(f"DepthAI could not start {model_path.name} on the camera: {exc}") from None
@@ -117,23 +122,43 @@ class DepthAiBackend:
     def infer(self, inputs: Mapping[str, Tensor]) -> list[Tensor]:
         if self._spec is None or self._in is None:
             raise BackendError("depthai backend: call load() before infer()")
-        dai = import_depthai()
         first = self._inputs[0]
-        self._in.send(input_message(dai, np.asarray(inputs[first["name"]]), first))
+        tensor = np.asarray(inputs[first["name"]])
+        if tensor.shape[0] != 1:
+            raise BackendError(f"depthai runs one image at a time, got a batch of {tensor.shape[0]}")
+        message = input_message(import_depthai(), tensor, first)
+        self._sequence += 1
+        message.setSequenceNum(self._sequence)
         try:
-            message = self._out.get(timedelta(seconds=self.config.timeout_s))
+            self._in.send(message)
+            result = self._result(time.monotonic() + self.config.timeout_s)
+        except BackendError:
+            raise
         except Exception as exc:
             raise BackendError(f"DepthAI inference failed: {exc}") from None
-        if message is None:
-            raise BackendError(f"the camera returned no result within {self.config.timeout_s:g} s")
-        return outputs_from_nndata(message, self._spec.outputs)
+        return outputs_from_nndata(result, self._spec.outputs)
+
+    def _result(self, deadline: float) -> Any:
+        """This call's result: the camera keeps the input's sequence number on its output, and
+        a late result of an earlier call that timed out is dropped."""
+        while (left := deadline - time.monotonic()) > 0:
+            result = self._out.get(timedelta(seconds=left))
+            if result is None:
+                break
+            if result.getSequenceNum() >= self._sequence:
+                return result
+        raise BackendError(f"the camera returned no result within {self.config.timeout_s:g} s")
 
     def close(self) -> None:
         pipeline, self._pipeline = self._pipeline, None
+        device, self._device = self._device, None
         self._in = self._out = self._spec = None
-        if pipeline is not None:
-            with contextlib.suppress(Exception):  # stopped already, or the camera went away
+        with contextlib.suppress(Exception):  # stopped already, or the camera went away
+            if pipeline is not None:
                 pipeline.stop()
+        with contextlib.suppress(Exception):
+            if device is not None:
+                device.close()
 
 
 def _find_device(dai: Any, wanted: str | None) -> Any:
@@ -165,29 +190,32 @@ def build_pipeline(
     own camera feeds the network (frames of the archive's input size and ``dai_type``);
     otherwise the host sends tensors to ``nn.input``. Returns ``(pipeline, nn)``.
 
-    depthai creates device nodes only in a pipeline bound to a device: without one this
-    raises BackendError (checked by the tests), and the node graph is untested on hardware.
+    The model is checked against ``platform`` first (depthai parses archives and blobs on the
+    host). depthai creates device nodes only in a pipeline bound to a device: without one this
+    raises BackendError (both checked by the tests); the node graph is untested on hardware.
 
     Raises:
-        BackendError: no device, or an archive that is not for ``platform``.
+        BackendError: a model not for ``platform``, or no device.
     """
     dai = import_depthai()
+    archive = None
+    if model.suffix == ".blob":
+        if platform != "RVC2":
+            raise BackendError(f"{model.name} is a Myriad X blob: it runs on RVC2 cameras, not {platform}")
+        if camera:
+            raise BackendError("a camera-fed pipeline needs an NN Archive (its input size and frame type)")
+    else:
+        archive = open_archive(model, platform)
     pipeline = dai.Pipeline(device) if device is not None else dai.Pipeline(False)
     try:
         nn = pipeline.create(dai.node.NeuralNetwork)
     except RuntimeError as exc:
         raise BackendError(f"{_NO_DEVICE} (depthai: {exc})") from None
-    if model.suffix == ".blob":
-        if platform != "RVC2":
-            raise BackendError(f"{model.name} is a Myriad X blob: it runs on RVC2 cameras, not {platform}")
+    if archive is None:
         nn.setBlobPath(model)
-        archive = None
     else:
-        archive = open_archive(model, platform)
         nn.setNNArchive(archive)
-    if camera:
-        if archive is None:
-            raise BackendError("a camera-fed pipeline needs an NN Archive (its input size and frame type)")
+    if camera and archive is not None:
         cam = pipeline.create(dai.node.Camera).build()
         width, height = archive.getInputWidth(), archive.getInputHeight()
         frame_type = getattr(dai.ImgFrame.Type, _archive_frame_type(model))
