@@ -50,6 +50,9 @@ class OptimizeOptions(BaseModel):
         default=None, description="compile for a device instead: myriad (OAK RVC2, NCS2) in a container"
     )
     shaves: int = Field(default=6, ge=1, le=16, description="Myriad X SHAVE cores the blob uses")
+    from_recipe: Path | None = Field(
+        default=None, description="take the blob a --print-recipe folder's run.sh compiled elsewhere"
+    )
 
 
 @dataclass
@@ -323,7 +326,7 @@ def _optimize_for_target(source: str | Path, out: Path, options: OptimizeOptions
     src = load_bundle(source)
     _copy_bundle(src, out)
     try:
-        files = myriad_files(src, out, options.shaves)
+        files = myriad_files(src, out, options.shaves, options.from_recipe)
         made = [_variant(out, f, "fp16", ["depthai"], extra) for f, extra in files.items()]
         manifest = src.manifest.model_copy(
             update={"variants": [*src.manifest.variants, *made], "signature": None}, deep=True

@@ -17,12 +17,14 @@ import pytest
 from edgeloop.backends import create_backend, parse_backend_config
 from edgeloop.backends.depthai_io import read_archive_config
 from edgeloop.bundle import Bundle, load_bundle
+from edgeloop.cli.optimize_target import optimize_target
 from edgeloop.errors import ConfigError
 from edgeloop.export.myriad import (
     COMPILE_SCRIPT,
     DOCKERFILE,
     IMAGE_TAG,
     OPENVINO_IMAGE,
+    MyriadError,
     build_command,
     compile_args,
     find_docker,
@@ -45,7 +47,8 @@ def _hadolint() -> str:
 
 def test_recipe_is_hadolint_clean(yolo_bundle: Bundle, tmp_path: Path) -> None:
     write_recipe(yolo_bundle, tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["Dockerfile", "compile.sh", "model.onnx", "run.sh"]
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["Dockerfile", "compile.sh", "model.onnx", "recipe.json", "run.sh"]
     result = subprocess.run(
         [_hadolint(), "--format", "json", str(tmp_path / "Dockerfile")], capture_output=True, text=True
     )
@@ -121,8 +124,10 @@ def test_cli_prints_the_recipe_and_refuses_mixing(yolo_bundle: Bundle, tmp_path:
     assert "recipe written to" in result.stderr and (out / "Dockerfile").is_file()
     again = run_cli(*args)
     assert again.returncode == 1 and "not empty" in again.stderr
-    bad = run_cli("optimize", str(yolo_bundle.root), "--out", str(tmp_path / "x"), "--target", "hailo")
-    assert bad.returncode == 1 and "unknown --target 'hailo'; choose one of myriad" in bad.stderr
+    with pytest.raises(ConfigError, match="unknown --target 'hailo'; choose one of myriad"):
+        optimize_target(yolo_bundle.root, tmp_path / "x", "hailo", 6, False, None, False)
+    with pytest.raises(ConfigError, match="--print-recipe and --from-recipe need --target"):
+        optimize_target(yolo_bundle.root, tmp_path / "x", None, 6, True, None, False)
     with pytest.raises(ConfigError, match="leave out --int8"):
         optimize(yolo_bundle.root, tmp_path / "y", OptimizeOptions(target="myriad", fp16=True))
 
@@ -185,3 +190,27 @@ def test_optimize_adds_the_myriad_variants(
     got = ir.infer({spec.inputs[0].name: tensor})
     ir.close()
     np.testing.assert_allclose(got[0], want[0], atol=0.05)
+
+
+def test_from_recipe_takes_what_run_sh_compiled_elsewhere(yolo_bundle: Bundle, tmp_path: Path) -> None:
+    recipe = tmp_path / "recipe"
+    args = ("optimize", str(yolo_bundle.root), "--target", "myriad")
+    assert run_cli(*args, "--print-recipe", "--out", str(recipe)).returncode == 0
+    from_recipe = OptimizeOptions(target="myriad", from_recipe=recipe)
+    with pytest.raises(MyriadError, match="has no model.blob, ir/model.xml, ir/model.bin: run its run.sh"):
+        optimize(yolo_bundle.root, tmp_path / "early", from_recipe)
+    # What run.sh leaves behind on the machine with Docker (placeholder bytes: no compiler here).
+    (recipe / "ir").mkdir()
+    for name in ("model.blob", "ir/model.xml", "ir/model.bin"):
+        (recipe / name).write_bytes(f"compiled elsewhere: {name}".encode())
+    result = run_cli(*args, "--from-recipe", str(recipe), "--out", str(tmp_path / "oak"), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["variants"] == ["myriad/model.rvc2.tar.xz"]
+    out = load_bundle(tmp_path / "oak")
+    assert out.path("myriad/model.blob").read_bytes() == b"compiled elsewhere: model.blob"
+    assert (recipe / "model.blob").exists()  # the user's folder is left as it was
+    # A recipe for another model is refused.
+    (recipe / "model.onnx").write_bytes(b"another model")
+    with pytest.raises(MyriadError, match="written for another model"):
+        optimize(yolo_bundle.root, tmp_path / "other", from_recipe)
+    assert not (tmp_path / "other").exists()

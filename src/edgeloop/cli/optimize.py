@@ -38,6 +38,9 @@ def optimize(
         None, help="Compile for a device: myriad (OAK RVC2 cameras, Intel NCS2; needs Docker)."
     ),
     shaves: int = typer.Option(6, min=1, max=16, help="--target myriad: SHAVE cores the blob uses."),
+    from_recipe: Path | None = typer.Option(
+        None, "--from-recipe", help="--target myriad: take what a --print-recipe folder's run.sh compiled."
+    ),
     print_recipe: bool = typer.Option(
         False,
         "--print-recipe",
@@ -54,10 +57,10 @@ def optimize(
     from edgeloop.optimize import optimize as run_optimize
     from edgeloop.validation import format_validation_error
 
-    if target is not None or print_recipe:
+    if target is not None or print_recipe or from_recipe is not None:
         from edgeloop.cli.optimize_target import optimize_target
 
-        optimize_target(bundle, out, target, shaves, print_recipe, as_json)
+        optimize_target(bundle, out, target, shaves, print_recipe, from_recipe, as_json)
         return
     try:
         quantize = QuantizeConfig(method=method, activations=activations, weights=weights)

@@ -12,12 +12,18 @@ TARGETS = ("myriad",)
 
 
 def optimize_target(
-    bundle: Path, out: Path, target: str | None, shaves: int, print_recipe: bool, as_json: bool
+    bundle: Path,
+    out: Path,
+    target: str | None,
+    shaves: int,
+    print_recipe: bool,
+    from_recipe: Path | None,
+    as_json: bool,
 ) -> None:
     """Compile ``bundle`` for ``target`` into the new bundle ``out``, or (``print_recipe``) write
     the container recipe that does it into ``out``, to run on a machine with Docker."""
     if target not in TARGETS:
-        what = "--print-recipe needs --target" if target is None else f"unknown --target {target!r}"
+        what = f"unknown --target {target!r}" if target else "--print-recipe and --from-recipe need --target"
         raise ConfigError(f"{what}; choose one of {', '.join(TARGETS)}")
     if print_recipe:
         from edgeloop.bundle import load_bundle
@@ -36,7 +42,7 @@ def optimize_target(
         return
     from edgeloop.optimize import OptimizeOptions, optimize
 
-    report = optimize(bundle, out, OptimizeOptions(target="myriad", shaves=shaves))
+    report = optimize(bundle, out, OptimizeOptions(target="myriad", shaves=shaves, from_recipe=from_recipe))
     if as_json:
         stdout_line(json.dumps({"out": str(report.out), "variants": [v.file for v in report.variants]}))
     for variant in report.variants:

@@ -17,13 +17,14 @@ or run by its tests; they check the recipe (hadolint) and the command lines.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeloop.bundle import Bundle
+from edgeloop.bundle import Bundle, sha256_file
 from edgeloop.errors import ConfigError, EdgeloopError
 from edgeloop.export.nn_archive import pack_nn_archive, pixel_normalization
 
@@ -35,6 +36,7 @@ ARCHIVE_FILE = "myriad/model.rvc2.tar.xz"
 IR_FILE = "myriad/model.xml"
 IR_BIN_FILE = "myriad/model.bin"
 DEFAULT_SHAVES = 6
+RECIPE_FILE = "recipe.json"
 
 DOCKERFILE = f"""\
 # Myriad X (OAK RVC2, Intel NCS2) compiler: OpenVINO 2022.3 LTS, the last release with it.
@@ -99,10 +101,11 @@ def compile_args(bundle: Bundle, shaves: int = DEFAULT_SHAVES) -> list[str]:
 
 def write_recipe(bundle: Bundle, folder: Path, shaves: int = DEFAULT_SHAVES) -> list[str]:
     """Write the container recipe for ``bundle`` into ``folder`` (Dockerfile, compile.sh,
-    model.onnx, run.sh) so it can be built on any machine with Docker. Returns the
-    compile arguments."""
+    model.onnx, run.sh, and recipe.json recording the arguments) so it can be built on any
+    machine with Docker. Returns the compile arguments."""
     args = compile_args(bundle, shaves)
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / RECIPE_FILE).write_text(json.dumps({"image": OPENVINO_IMAGE, "tag": IMAGE_TAG, "args": args}))
     (folder / "Dockerfile").write_text(DOCKERFILE)
     (folder / "compile.sh").write_text(COMPILE_SCRIPT)
     shutil.copyfile(bundle.model_path("fp32"), folder / "model.onnx")
@@ -197,8 +200,37 @@ def _run(cmd: list[str], what: str) -> None:
         raise MyriadError(f"{what} failed (exit {result.returncode}): {tail}")
 
 
-def myriad_files(bundle: Bundle, out: Path, shaves: int = DEFAULT_SHAVES) -> dict[str, tuple[str, ...]]:
-    """Compile ``bundle`` and place the results in the bundle folder ``out``.
+def recipe_outputs(bundle: Bundle, folder: Path) -> MyriadOutputs:
+    """What ``run.sh`` wrote into a recipe ``folder`` made by ``write_recipe`` for ``bundle``.
+
+    Raises:
+        MyriadError: not a recipe folder for this bundle's model and preprocessing, or one
+            whose run.sh has not run (or failed).
+    """
+    if not (folder / RECIPE_FILE).is_file():
+        raise MyriadError(f"{folder} is not a recipe folder (no {RECIPE_FILE}): see --print-recipe")
+    try:
+        recorded = json.loads((folder / RECIPE_FILE).read_text())
+    except ValueError as exc:
+        raise MyriadError(f"{folder / RECIPE_FILE} is not valid JSON: {exc}") from None
+    model = folder / "model.onnx"
+    if not model.is_file() or sha256_file(model) != sha256_file(bundle.model_path("fp32")):
+        raise MyriadError(f"the recipe in {folder} was written for another model than this bundle's")
+    if recorded.get("args", [])[:4] != compile_args(bundle)[:4]:
+        raise MyriadError(f"the recipe in {folder} was written for another input or normalization")
+    outputs = MyriadOutputs(folder / "model.blob", folder / "ir" / "model.xml", folder / "ir" / "model.bin")
+    files = (outputs.blob, outputs.xml, outputs.bin)
+    missing = [p.relative_to(folder).as_posix() for p in files if not p.is_file()]
+    if missing:
+        raise MyriadError(f"{folder} has no {', '.join(missing)}: run its run.sh on a machine with Docker")
+    return outputs
+
+
+def myriad_files(
+    bundle: Bundle, out: Path, shaves: int = DEFAULT_SHAVES, from_recipe: Path | None = None
+) -> dict[str, tuple[str, ...]]:
+    """Compile ``bundle`` (or take what a recipe folder's run.sh compiled elsewhere) and place
+    the results in the bundle folder ``out``.
 
     Returns ``{variant file: extra files}``: the RVC2 NN Archive (for ``--backend depthai``)
     with, beside it for an NCS2 on OpenVINO 2022.3, the blob and the FP16 IR (taking the
@@ -207,7 +239,10 @@ def myriad_files(bundle: Bundle, out: Path, shaves: int = DEFAULT_SHAVES) -> dic
     """
     work = out / ".myriad-build"
     try:
-        built = compile_blob(bundle, work, shaves)
+        if from_recipe is None:
+            built = compile_blob(bundle, work, shaves)
+        else:
+            built = recipe_outputs(bundle, from_recipe)
         target = out / "myriad"
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(built.blob, out / BLOB_FILE)
