@@ -124,3 +124,22 @@ def test_not_an_archive_is_one_clear_error(tmp_path: Path) -> None:
         read_archive_config(bad)
     with pytest.raises(BundleError, match="not found"):
         pack_nn_archive(Bundle.__new__(Bundle), tmp_path / "missing.blob", tmp_path / "x.tar.xz")
+
+
+def test_heads_per_family(yolo_bundle: Bundle, classify_bundle: Bundle, tmp_path: Path) -> None:
+    (head,) = archive_config(classify_bundle, "model.blob")["model"]["heads"]
+    assert head["parser"] == "ClassificationParser" and head["metadata"]["is_softmax"] is False
+    darknet = yolo_bundle.manifest.model_copy(
+        update={
+            "family": "darknet-yolo",
+            "head": {"anchors": [[10, 14], [23, 27], [37, 58], [81, 82]], "masks": [[2, 3], [0, 1]]},
+        }
+    )
+    (head,) = archive_config(Bundle(yolo_bundle.root, darknet), "model.blob")["model"]["heads"]
+    assert head["parser"] == "YOLO" and head["metadata"]["subtype"] == "yolov4"
+    assert head["metadata"]["anchors"] == [[[37, 58], [81, 82]], [[10, 14], [23, 27]]]
+    _depthai()
+    archive = pack_nn_archive(Bundle(yolo_bundle.root, darknet), _dlc(tmp_path), tmp_path / "d.tar.xz")
+    assert open_archive(archive).getConfigV1().model.heads[0].metadata.anchors == head["metadata"]["anchors"]
+    raw = yolo_bundle.manifest.model_copy(update={"family": "raw", "task": "raw"})
+    assert archive_config(Bundle(yolo_bundle.root, raw), "model.blob")["model"]["heads"] == []

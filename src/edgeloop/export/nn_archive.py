@@ -89,11 +89,24 @@ def _layout(rank: int) -> str:
     return {2: "NC", 3: "NCD", 4: "NCHW"}.get(rank, "N" + "D" * (rank - 1))
 
 
+def _parser(family: str, head: dict[str, Any] | None) -> tuple[str, str | None] | None:
+    """The NN Archive parser for an output family: by name, else anchors mean a Darknet-style
+    YOLO head and an ``ssd`` name an SSD head; None when no DepthAI parser fits."""
+    if family in _PARSERS:
+        return _PARSERS[family]
+    if head and "anchors" in head:
+        return _PARSERS["yolo-anchors"]
+    if "ssd" in family:
+        return _PARSERS["ssd"]
+    return None
+
+
 def _head(bundle: Bundle, outputs: list[str]) -> list[dict[str, Any]]:
     manifest = bundle.manifest
-    if manifest.family not in _PARSERS:
+    parser_subtype = _parser(manifest.family, manifest.head)
+    if parser_subtype is None or manifest.task not in ("detect", "classify"):
         return []
-    parser, subtype = _PARSERS[manifest.family]
+    parser, subtype = parser_subtype
     metadata: dict[str, Any] = {"classes": list(manifest.names), "n_classes": len(manifest.names)}
     if manifest.task == "detect":
         metadata.update(iou_threshold=manifest.iou, conf_threshold=manifest.conf, max_det=manifest.max_det)
