@@ -46,9 +46,12 @@ class OptimizeOptions(BaseModel):
     max_drop: float = Field(default=1.0, ge=0, description="mAP50-95 points a default may lose")
     latency_runs: int = Field(default=30, ge=3)
     progress: bool = True
-    target: Literal["myriad"] | None = Field(
-        default=None, description="compile for a device instead: myriad (OAK RVC2, NCS2) in a container"
+    target: Literal["myriad", "rvc4"] | None = Field(
+        default=None,
+        description="a device's model instead: myriad (OAK RVC2, NCS2; compiled in a container) or "
+        "rvc4 (OAK4; packs the --dlc given)",
     )
+    dlc: Path | None = Field(default=None, description="--target rvc4: the .dlc Luxonis' tools compiled")
     shaves: int = Field(default=6, ge=1, le=16, description="Myriad X SHAVE cores the blob uses")
     from_recipe: Path | None = Field(
         default=None, description="take the blob a --print-recipe folder's run.sh compiled elsewhere"
@@ -284,7 +287,7 @@ def optimize(source: str | Path, out: str | Path, options: OptimizeOptions) -> O
     if options.target is not None:
         return _optimize_for_target(source, Path(out), options)
     if not (options.int8 or options.fp16 or options.openvino):
-        raise ConfigError("nothing to make: pass --int8, --fp16 and/or --openvino (or --target myriad)")
+        raise ConfigError("nothing to make: pass --int8, --fp16 and/or --openvino (or --target)")
     src, out = load_bundle(source), Path(out)
     _copy_bundle(src, out)
     try:
@@ -317,17 +320,24 @@ def optimize(source: str | Path, out: str | Path, options: OptimizeOptions) -> O
 
 
 def _optimize_for_target(source: str | Path, out: Path, options: OptimizeOptions) -> OptimizeReport:
-    """``--target myriad``: a new bundle with the compiled device files as variants. They run on
-    the device only, so nothing is measured here and the default variant is unchanged."""
+    """``--target myriad`` / ``rvc4``: a new bundle with the device's NN Archive as a variant. It
+    runs on the device only, so nothing is measured here and the default variant is unchanged."""
     from edgeloop.export.myriad import myriad_files
+    from edgeloop.export.nn_archive import rvc4_files
 
     if options.int8 or options.fp16 or options.openvino:
-        raise ConfigError("--target myriad makes its own FP16 model: leave out --int8, --fp16 and --openvino")
+        what = f"--target {options.target} makes its own model"
+        raise ConfigError(f"{what}: leave out --int8, --fp16 and --openvino")
+    if (options.target == "rvc4") != (options.dlc is not None):
+        raise ConfigError("--dlc FILE goes with --target rvc4 (a .dlc compiled by Luxonis' tools) only")
     src = load_bundle(source)
     _copy_bundle(src, out)
     try:
-        files = myriad_files(src, out, options.shaves, options.from_recipe)
-        made = [_variant(out, f, "fp16", ["depthai"], extra) for f, extra in files.items()]
+        if options.dlc is not None:
+            files, precision = rvc4_files(src, out, options.dlc), "int8"
+        else:
+            files, precision = myriad_files(src, out, options.shaves, options.from_recipe), "fp16"
+        made = [_variant(out, f, precision, ["depthai"], extra) for f, extra in files.items()]
         manifest = src.manifest.model_copy(
             update={"variants": [*src.manifest.variants, *made], "signature": None}, deep=True
         )
@@ -338,7 +348,6 @@ def _optimize_for_target(source: str | Path, out: Path, options: OptimizeOptions
         raise
     current = manifest.default_variant or manifest.variants[0].file
     reports = [VariantReport(v.file, v.precision, _backend_of(v)) for v in made]
-    warning = (
-        "compiled for Myriad X, not measured here: run it on an OAK camera (--backend depthai) or an NCS2"
-    )
+    device = "an OAK camera (--backend depthai) or an NCS2" if options.target == "myriad" else "an OAK4"
+    warning = f"made for {options.target}, not measured here: run it on {device}"
     return OptimizeReport(out, current, reports, [warning])

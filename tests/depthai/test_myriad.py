@@ -17,7 +17,7 @@ import pytest
 from edgeloop.backends import create_backend, parse_backend_config
 from edgeloop.backends.depthai_io import read_archive_config
 from edgeloop.bundle import Bundle, load_bundle
-from edgeloop.cli.optimize_target import optimize_target
+from edgeloop.cli.optimize_target import TargetFlags, optimize_target
 from edgeloop.errors import ConfigError
 from edgeloop.export.myriad import (
     COMPILE_SCRIPT,
@@ -124,11 +124,13 @@ def test_cli_prints_the_recipe_and_refuses_mixing(yolo_bundle: Bundle, tmp_path:
     assert "recipe written to" in result.stderr and (out / "Dockerfile").is_file()
     again = run_cli(*args)
     assert again.returncode == 1 and "not empty" in again.stderr
-    with pytest.raises(ConfigError, match="unknown --target 'hailo'; choose one of myriad"):
-        optimize_target(yolo_bundle.root, tmp_path / "x", "hailo", 6, False, None, False)
-    with pytest.raises(ConfigError, match="--print-recipe and --from-recipe need --target"):
-        optimize_target(yolo_bundle.root, tmp_path / "x", None, 6, True, None, False)
-    with pytest.raises(ConfigError, match="leave out --int8"):
+    with pytest.raises(ConfigError, match="unknown --target 'hailo'; choose one of myriad, rvc4"):
+        optimize_target(yolo_bundle.root, tmp_path / "x", "hailo", TargetFlags(), False)
+    with pytest.raises(ConfigError, match="these flags need --target"):
+        optimize_target(yolo_bundle.root, tmp_path / "x", None, TargetFlags(print_recipe=True), False)
+    with pytest.raises(ConfigError, match="--print-recipe and --from-recipe go with --target myriad"):
+        optimize_target(yolo_bundle.root, tmp_path / "x", "rvc4", TargetFlags(print_recipe=True), False)
+    with pytest.raises(ConfigError, match="--target myriad makes its own model: leave out --int8"):
         optimize(yolo_bundle.root, tmp_path / "y", OptimizeOptions(target="myriad", fp16=True))
 
 

@@ -12,8 +12,8 @@ import pytest
 
 from edgeloop.backends.depthai import open_archive
 from edgeloop.backends.depthai_io import model_spec
-from edgeloop.bundle import Bundle
-from edgeloop.errors import BackendError, BundleError
+from edgeloop.bundle import Bundle, load_bundle
+from edgeloop.errors import BackendError, BundleError, ConfigError
 from edgeloop.export.nn_archive import (
     archive_config,
     pack_nn_archive,
@@ -143,3 +143,23 @@ def test_heads_per_family(yolo_bundle: Bundle, classify_bundle: Bundle, tmp_path
     assert open_archive(archive).getConfigV1().model.heads[0].metadata.anchors == head["metadata"]["anchors"]
     raw = yolo_bundle.manifest.model_copy(update={"family": "raw", "task": "raw"})
     assert archive_config(Bundle(yolo_bundle.root, raw), "model.blob")["model"]["heads"] == []
+
+
+def test_rvc4_target_packs_the_users_dlc(yolo_bundle: Bundle, tmp_path: Path) -> None:
+    from edgeloop.optimize import OptimizeOptions, optimize
+
+    dlc = _dlc(tmp_path)
+    report = optimize(yolo_bundle.root, tmp_path / "oak4", OptimizeOptions(target="rvc4", dlc=dlc))
+    out = load_bundle(report.out)
+    variant = out.manifest.variant(backend="depthai")
+    assert variant.file == "rvc4/model.rvc4.tar.xz" and variant.precision == "int8"
+    assert out.manifest.default_variant == yolo_bundle.manifest.default_variant
+    assert "made for rvc4, not measured here" in report.warnings[0]
+    _depthai()
+    assert open_archive(out.path(variant.file), "RVC4").getModelType().name == "DLC"
+    with pytest.raises(ConfigError, match="--dlc FILE goes with --target rvc4"):
+        optimize(yolo_bundle.root, tmp_path / "a", OptimizeOptions(target="rvc4"))
+    with pytest.raises(BundleError, match="ending in .dlc"):
+        onnx = OptimizeOptions(target="rvc4", dlc=yolo_bundle.model_path())
+        optimize(yolo_bundle.root, tmp_path / "b", onnx)
+    assert not (tmp_path / "b").exists()

@@ -35,8 +35,9 @@ def optimize(
     ),
     runs: int = typer.Option(30, min=3, help="Interleaved latency rounds."),
     target: str | None = typer.Option(
-        None, help="Compile for a device: myriad (OAK RVC2 cameras, Intel NCS2; needs Docker)."
+        None, help="A device's model: myriad (OAK RVC2, NCS2; compiles with Docker) or rvc4 (OAK4, --dlc)."
     ),
+    dlc: Path | None = typer.Option(None, "--dlc", help="--target rvc4: the .dlc Luxonis' tools compiled."),
     shaves: int = typer.Option(6, min=1, max=16, help="--target myriad: SHAVE cores the blob uses."),
     from_recipe: Path | None = typer.Option(
         None, "--from-recipe", help="--target myriad: take what a --print-recipe folder's run.sh compiled."
@@ -57,10 +58,10 @@ def optimize(
     from edgeloop.optimize import optimize as run_optimize
     from edgeloop.validation import format_validation_error
 
-    if target is not None or print_recipe or from_recipe is not None:
-        from edgeloop.cli.optimize_target import optimize_target
+    if target is not None or print_recipe or from_recipe is not None or dlc is not None:
+        from edgeloop.cli.optimize_target import TargetFlags, optimize_target
 
-        optimize_target(bundle, out, target, shaves, print_recipe, from_recipe, as_json)
+        optimize_target(bundle, out, target, TargetFlags(shaves, print_recipe, from_recipe, dlc), as_json)
         return
     try:
         quantize = QuantizeConfig(method=method, activations=activations, weights=weights)

@@ -201,10 +201,28 @@ def pack_nn_archive(bundle: Bundle, model_file: Path, out: Path) -> Path:
     return out
 
 
+RVC4_ARCHIVE_FILE = "rvc4/model.rvc4.tar.xz"
+
+
+def rvc4_files(bundle: Bundle, out: Path, dlc: Path) -> dict[str, tuple[str, ...]]:
+    """Pack a user's RVC4 ``dlc`` (compiled by Luxonis' tools from this bundle's ONNX, taking
+    0-255 pixels) into the bundle folder ``out``. Returns ``{variant file: extra files}``.
+
+    Raises:
+        BundleError: ``dlc`` is missing or not a ``.dlc`` file.
+    """
+    dlc = Path(dlc)
+    if dlc.suffix != ".dlc":
+        raise BundleError(f"--dlc takes an RVC4 model file ending in .dlc, not {dlc.name!r}")
+    pack_nn_archive(bundle, dlc, out / RVC4_ARCHIVE_FILE)
+    return {RVC4_ARCHIVE_FILE: ()}
+
+
 __all__ = [
     "archive_config",
     "dai_frame_type",
     "pack_nn_archive",
     "pixel_normalization",
     "read_archive_config",
+    "rvc4_files",
 ]
