@@ -170,12 +170,17 @@ class Manifest(BaseModel):
         With ``backend``, a variant made for that backend (e.g. OpenVINO IR for
         ``openvino``) of the same precision is preferred; without one, the
         first variant of that precision is used (ONNX, which most backends read).
+        With neither ``precision`` nor such a variant, the first variant made for
+        ``backend`` (a device's only format: an FP16 NN Archive for ``depthai``).
         """
         default = next(v for v in self.variants if v.file == (self.default_variant or self.variants[0].file))
         if precision is None:
             if backend is None or backend in default.backends:
                 return default
             precision = default.precision
+            own_only = [v for v in self.variants if backend in v.backends]
+            if own_only and not any(v.precision == precision for v in own_only):
+                return own_only[0]
         pool = [v for v in self.variants if v.precision == precision]
         if not pool:
             have = ", ".join(v.precision for v in self.variants)

@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +46,16 @@ class OptimizeOptions(BaseModel):
     max_drop: float = Field(default=1.0, ge=0, description="mAP50-95 points a default may lose")
     latency_runs: int = Field(default=30, ge=3)
     progress: bool = True
+    target: Literal["myriad", "rvc4"] | None = Field(
+        default=None,
+        description="a device's model instead: myriad (OAK RVC2, NCS2; compiled in a container) or "
+        "rvc4 (OAK4; packs the --dlc given)",
+    )
+    dlc: Path | None = Field(default=None, description="--target rvc4: the .dlc Luxonis' tools compiled")
+    shaves: int = Field(default=6, ge=1, le=16, description="Myriad X SHAVE cores the blob uses")
+    from_recipe: Path | None = Field(
+        default=None, description="take the blob a --print-recipe folder's run.sh compiled elsewhere"
+    )
 
 
 @dataclass
@@ -273,8 +284,10 @@ def optimize(source: str | Path, out: str | Path, options: OptimizeOptions) -> O
         BundleError: bad source or output folder.
         ConfigError: nothing to do, or INT8 without calibration images.
     """
+    if options.target is not None:
+        return _optimize_for_target(source, Path(out), options)
     if not (options.int8 or options.fp16 or options.openvino):
-        raise ConfigError("nothing to make: pass --int8, --fp16 and/or --openvino")
+        raise ConfigError("nothing to make: pass --int8, --fp16 and/or --openvino (or --target)")
     src, out = load_bundle(source), Path(out)
     _copy_bundle(src, out)
     try:
@@ -304,3 +317,37 @@ def optimize(source: str | Path, out: str | Path, options: OptimizeOptions) -> O
     write_manifest(out, manifest)
     load_bundle(out)  # what we wrote verifies
     return OptimizeReport(out, default, reports, warnings)
+
+
+def _optimize_for_target(source: str | Path, out: Path, options: OptimizeOptions) -> OptimizeReport:
+    """``--target myriad`` / ``rvc4``: a new bundle with the device's NN Archive as a variant. It
+    runs on the device only, so nothing is measured here and the default variant is unchanged."""
+    from edgeloop.export.myriad import myriad_files
+    from edgeloop.export.nn_archive import rvc4_files
+
+    if options.int8 or options.fp16 or options.openvino:
+        what = f"--target {options.target} makes its own model"
+        raise ConfigError(f"{what}: leave out --int8, --fp16 and --openvino")
+    if (options.target == "rvc4") != (options.dlc is not None):
+        raise ConfigError("--dlc FILE goes with --target rvc4 (a .dlc compiled by Luxonis' tools) only")
+    src = load_bundle(source)
+    _copy_bundle(src, out)
+    try:
+        if options.dlc is not None:
+            files, precision = rvc4_files(src, out, options.dlc), "int8"
+        else:
+            files, precision = myriad_files(src, out, options.shaves, options.from_recipe), "fp16"
+        made = [_variant(out, f, precision, ["depthai"], extra) for f, extra in files.items()]
+        manifest = src.manifest.model_copy(
+            update={"variants": [*src.manifest.variants, *made], "signature": None}, deep=True
+        )
+        write_manifest(out, manifest)
+        load_bundle(out)  # what we wrote verifies
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    current = manifest.default_variant or manifest.variants[0].file
+    reports = [VariantReport(v.file, v.precision, _backend_of(v)) for v in made]
+    device = "an OAK camera (--backend depthai) or an NCS2" if options.target == "myriad" else "an OAK4"
+    warning = f"made for {options.target}, not measured here: run it on {device}"
+    return OptimizeReport(out, current, reports, [warning])

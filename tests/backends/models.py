@@ -16,7 +16,22 @@ def _onnx(bundle: Bundle, work: Path) -> Path:
     return bundle.model_path()
 
 
+def _nn_archive(bundle: Bundle, work: Path) -> Path:
+    """An RVC2 NN Archive needs a Myriad X blob, which only the OpenVINO 2022.3 container compiles
+    (``edgeloop optimize --target myriad``): where a camera is connected the test bundle must
+    carry one (``myriad/model.rvc2.tar.xz``)."""
+    from edgeloop.export.myriad import ARCHIVE_FILE
+
+    path = bundle.root / ARCHIVE_FILE
+    if not path.exists():
+        import pytest
+
+        pytest.skip("no Myriad X blob for the test detector: build it with edgeloop optimize --target myriad")
+    return path
+
+
 MODEL_MAKERS: dict[str, ModelMaker] = {
+    "depthai": _nn_archive,
     "onnxruntime": _onnx,
     "openvino": _onnx,
     "tensorrt": _onnx,

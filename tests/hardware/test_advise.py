@@ -143,7 +143,7 @@ def test_backend_for_catalog_runtimes() -> None:
     assert backend_for("tensorrt") == "tensorrt"
     runtimes = {t.runtime for d in load_catalog().devices for t in d.targets}
     undeployable = {r for r in runtimes if backend_for(r) is None}
-    assert undeployable == {"ncnn", "tflite", "hailort", "depthai", "edgetpu", "rknn"}
+    assert undeployable == {"ncnn", "tflite", "hailort", "edgetpu", "rknn"}
 
 
 def test_a_fixed_input_runs_at_its_own_size_only() -> None:

@@ -16,10 +16,10 @@ if TYPE_CHECKING:
     from edgeloop.backends import BackendConfig
 
 # Spelled out so that `edgeloop --help` does not import the backends; a test checks the list.
-BACKEND_NAMES = ("onnxruntime", "openvino", "tensorrt", "null")
+BACKEND_NAMES = ("onnxruntime", "openvino", "tensorrt", "depthai", "null")
 DEVICE_HELP = (
     "Device (default: the CPU). onnxruntime: cpu, cuda, tensorrt, openvino, coreml, auto; "
-    "openvino: CPU, GPU, NPU, AUTO; tensorrt: GPU index."
+    "openvino: CPU, GPU, NPU, AUTO; tensorrt: GPU index; depthai: the OAK camera's id or IP."
 )
 
 

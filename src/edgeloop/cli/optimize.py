@@ -34,6 +34,19 @@ def optimize(
         1.0, min=0, help="mAP50-95 points a variant may lose against FP32 and still become the default."
     ),
     runs: int = typer.Option(30, min=3, help="Interleaved latency rounds."),
+    target: str | None = typer.Option(
+        None, help="A device's model: myriad (OAK RVC2, NCS2; compiles with Docker) or rvc4 (OAK4, --dlc)."
+    ),
+    dlc: Path | None = typer.Option(None, "--dlc", help="--target rvc4: the .dlc Luxonis' tools compiled."),
+    shaves: int = typer.Option(6, min=1, max=16, help="--target myriad: SHAVE cores the blob uses."),
+    from_recipe: Path | None = typer.Option(
+        None, "--from-recipe", help="--target myriad: take what a --print-recipe folder's run.sh compiled."
+    ),
+    print_recipe: bool = typer.Option(
+        False,
+        "--print-recipe",
+        help="--target myriad: write the recipe into --out (no Docker).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
 ) -> None:
     """Make faster variants of a bundle's model, measure them against FP32, and gate the default."""
@@ -45,6 +58,11 @@ def optimize(
     from edgeloop.optimize import optimize as run_optimize
     from edgeloop.validation import format_validation_error
 
+    if target is not None or print_recipe or from_recipe is not None or dlc is not None:
+        from edgeloop.cli.optimize_target import TargetFlags, optimize_target
+
+        optimize_target(bundle, out, target, TargetFlags(shaves, print_recipe, from_recipe, dlc), as_json)
+        return
     try:
         quantize = QuantizeConfig(method=method, activations=activations, weights=weights)
     except ValidationError as exc:
