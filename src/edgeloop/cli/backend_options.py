@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 BACKEND_NAMES = ("onnxruntime", "openvino", "tensorrt", "null")
 DEVICE_HELP = (
     "Device (default: the CPU). onnxruntime: cpu, cuda, tensorrt, openvino, coreml, auto; "
-    "openvino: CPU, GPU, NPU, AUTO; tensorrt: GPU index."
+    "openvino: CPU, GPU, NPU, AUTO, MYRIAD (an NCS2, OpenVINO 2022.3 only); tensorrt: GPU index."
 )
 
 

@@ -17,17 +17,47 @@ from edgeloop.errors import ConfigError
 from edgeloop.hardware.catalog import Catalog, Precision, Unit
 from edgeloop.hardware.predict import Calibration, Workload, predict
 
+# Catalog runtime -> the edgeloop backend that runs it. The Edge TPU runs through LiteRT with
+# its delegate (``device: edgetpu``); a name not listed maps to itself, or to its name before
+# a ``-gpu``/``-npu`` unit suffix.
+RUNTIME_BACKENDS: dict[str, str] = {
+    "onnxruntime-gpu": "onnxruntime",
+    "openvino-gpu": "openvino",
+    "tflite": "litert",
+    "edgetpu": "litert",
+}
+# Runtimes edgeloop has no backend for, and will not have for now: what they are.
+UNSUPPORTED: dict[str, str] = {
+    "hailort": "Hailo's HailoRT (e.g. the Raspberry Pi AI Kit)",
+    "rknn": "Rockchip's RKNN runtime (RK3588 NPU)",
+}
+
+
+def backend_name(runtime: str) -> str | None:
+    """The backend a catalog runtime needs, registered or not (None: not supported at all)."""
+    if runtime in UNSUPPORTED:
+        return None
+    if runtime in RUNTIME_BACKENDS:
+        return RUNTIME_BACKENDS[runtime]
+    base, _, unit = runtime.rpartition("-")
+    return base if base and unit in ("gpu", "npu") else runtime
+
 
 def backend_for(runtime: str) -> str | None:
-    """The edgeloop backend that runs a catalog runtime (``onnxruntime-gpu`` -> ``onnxruntime``), if any.
+    """The registered edgeloop backend that runs a catalog runtime (``tflite`` -> ``litert``), if any.
 
-    A catalog runtime is deployable when its name, or its name before a ``-gpu``/``-npu``
-    unit suffix, is a registered backend: adding a backend makes its runtime deployable.
+    A catalog runtime is deployable when the backend it needs (``backend_name``) is
+    registered: adding a backend makes its runtimes deployable.
     """
-    for name in (runtime, runtime.rsplit("-", 1)[0]):
-        if name in BACKENDS and name != "null":
-            return name
-    return None
+    name = backend_name(runtime)
+    return name if name is not None and name != "null" and name in BACKENDS else None
+
+
+def undeployable_reason(runtime: str) -> str:
+    """Why options on ``runtime`` cannot be deployed, in a few words."""
+    if runtime in UNSUPPORTED:
+        return f"edgeloop does not support {UNSUPPORTED[runtime]}"
+    return f"edgeloop has no {backend_name(runtime)} backend for {runtime}"
 
 
 def runnable_sizes(
@@ -92,6 +122,7 @@ class Estimate(BaseModel):
     deployable: bool = Field(
         default=True, description="edgeloop has a backend for this runtime (`edgeloop deploy`, `serve`)"
     )
+    backend: str | None = Field(default=None, description="the edgeloop backend that runs it, if any")
     map: float | None = Field(default=None, description="the bundle's mAP for this precision, if known")
     accuracy_cost: float | None = Field(default=None, description="mAP lost against FP32, if known")
     headroom: float | None = Field(default=None, description="fps / (required fps x streams)")
@@ -146,6 +177,7 @@ def estimate_all(
                             power_w=device.power_w,
                             needs_int8=precision == "int8",
                             deployable=backend_for(target.runtime) is not None,
+                            backend=backend_for(target.runtime),
                             map=m if size == work.imgsz else None,
                             accuracy_cost=cost if size == work.imgsz else None,
                         )
@@ -158,7 +190,7 @@ def check(estimate: Estimate, need: Requirement) -> Estimate:
     headroom = estimate.fps / need.total_fps
     reasons = []
     if not estimate.deployable and not need.include_undeployable:
-        reasons.append(f"edgeloop has no {estimate.runtime} backend (--include-undeployable to rank it)")
+        reasons.append(f"{undeployable_reason(estimate.runtime)} (--include-undeployable to rank it)")
     if headroom < 1:
         reasons.append(f"{estimate.fps:.1f} FPS < {need.total_fps:g} needed")
     if need.budget_usd is not None:
