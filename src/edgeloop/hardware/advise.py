@@ -57,7 +57,8 @@ def undeployable_reason(runtime: str) -> str:
     """Why options on ``runtime`` cannot be deployed, in a few words."""
     if runtime in UNSUPPORTED:
         return f"edgeloop does not support {UNSUPPORTED[runtime]}"
-    return f"edgeloop has no {backend_name(runtime)} backend for {runtime}"
+    backend = backend_name(runtime)
+    return f"edgeloop has no {backend} backend" + ("" if backend == runtime else f" (it runs {runtime})")
 
 
 def runnable_sizes(
