@@ -75,6 +75,8 @@ BOARDS: dict[str, Target] = {
         notes=(
             "The network runs on the camera; edgeloop decodes its outputs on the host. For an x86-64 "
             "host build with `PLATFORM=linux/amd64 ./run.sh build`: the pins are the same.",
+            "OAK4 (RVC4) and PoE cameras on Ethernet are found by broadcast discovery, which Docker's "
+            "default bridge network does not forward; the USB flags here cover USB-connected cameras.",
         ),
     ),
     "ncs2": Target(
