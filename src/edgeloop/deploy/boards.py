@@ -31,8 +31,9 @@ CORAL_RULES = (
     'SUBSYSTEM=="usb", ATTRS{idVendor}=="18d1", ATTRS{idProduct}=="9302", MODE="0666"\n'
 )
 
-# CPython 3.10 for Ubuntu 18.04 aarch64 (JetPack 4): python-build-standalone's build needs
-# glibc 2.17; the checksum is the one uv's download metadata lists for this file.
+# CPython 3.10 for Ubuntu 18.04 aarch64 (JetPack 4): python-build-standalone's portable build,
+# linked against an older glibc than 18.04's 2.27; the sha256 is the one uv's download metadata
+# lists for this file.
 PBS_URL = (
     "https://github.com/indygreg/python-build-standalone/releases/download/20240909/"
     "cpython-3.10.15%2B20240909-aarch64-unknown-linux-gnu-install_only_stripped.tar.gz"
@@ -127,7 +128,7 @@ BOARDS: dict[str, Target] = {
         glibc="2_27",
         pins=PINS_PY310,
         runtime=ORT_PY310,
-        runtime_source="PyPI (manylinux_2_27 aarch64: the newest ONNX Runtime whose wheels fit glibc 2.27)",
+        runtime_source="PyPI (the last ONNX Runtime for CPython 3.10; manylinux_2_27 fits glibc 2.27)",
         build_setup=(
             f"ADD --checksum=sha256:{PBS_SHA256} {PBS_URL} /tmp/python.tar.gz",
             "tar -xzf /tmp/python.tar.gz -C /opt && rm /tmp/python.tar.gz",
@@ -136,7 +137,7 @@ BOARDS: dict[str, Target] = {
         docker_only="JetPack 4's system Python is 3.6; the image brings its own CPython 3.10",
         notes=(
             "edgeloop needs Python 3.10; JetPack 4 ships 3.6 and deadsnakes has no Ubuntu 18.04 builds, "
-            "so the image carries python-build-standalone's CPython 3.10 (glibc 2.17 and newer). "
+            "so the image carries python-build-standalone's CPython 3.10, built for old glibc releases. "
             "TensorRT 8.2's Python bindings and NVIDIA's onnxruntime-gpu wheels for JetPack 4 are built "
             "for Python 3.6 only, and edgeloop's TensorRT backend needs TensorRT 8.6+ with CUDA 12, so "
             "inference runs on the four Cortex-A57 cores with ONNX Runtime. The GPU is not used.",

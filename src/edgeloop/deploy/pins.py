@@ -103,7 +103,7 @@ PINS_PY310: tuple[str, ...] = (
 # DepthAI, OpenVINO 2022.3) still carry it: `edgeloop bundle verify` and the golden-sample
 # checks import nothing else, and a bundle's ONNX model stays runnable on the CPU.
 ORT_PY311 = "onnxruntime==1.32.0"
-ORT_PY310 = "onnxruntime==1.23.2"  # the newest with manylinux_2_27 aarch64 wheels (Ubuntu 18.04)
+ORT_PY310 = "onnxruntime==1.23.2"  # the last with cp310 wheels; manylinux_2_27 fits Ubuntu 18.04
 
 # What ai-edge-litert 2.3 adds on Python 3.11.
 LITERT_PY311: tuple[str, ...] = ("backports-strenum==1.2.8", "ml-dtypes==0.7.0", "tqdm==4.70.1")
