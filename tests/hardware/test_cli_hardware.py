@@ -39,9 +39,13 @@ def test_advise_all_json_lists_every_estimate(yolo_bundle: Bundle) -> None:
     assert {"raspberry-pi-5", "jetson-orin-nano-super"} <= {r["device"] for r in rows}
     assert {r["imgsz"] for r in rows} == {640}
     assert "left out 320" in result.stderr and "fixed at 640x640" in result.stderr
-    deployable = {r["runtime"]: r["deployable"] for r in rows}
+    deployable: dict[str, bool] = {}
+    for r in rows:  # deployable somewhere
+        deployable[r["runtime"]] = deployable.get(r["runtime"], False) or r["deployable"]
     assert deployable["onnxruntime"] and deployable["tensorrt"] and deployable["openvino"]
     assert not deployable["hailort"] and not deployable["rknn"]
+    nano = {r["runtime"]: r["deployable"] for r in rows if r["device"] == "jetson-nano"}
+    assert nano == {"tensorrt": False, "onnxruntime": True}  # JetPack 4: TensorRT 8.2 for Python 3.6
     assert all(r["deployable"] == (r["backend"] is not None) for r in rows)
     only_other = run_cli("advise", str(yolo_bundle.root), "--all", "--imgsz", "320")
     assert only_other.returncode == 1 and "runs at 640 only" in only_other.stderr
@@ -68,6 +72,7 @@ def test_advise_table_marks_undeployable_runtimes(yolo_bundle: Bundle) -> None:
     assert result.returncode == 0, result.stderr
     assert "deploy" in result.stdout and " hailort " not in result.stdout  # only deployable options meet
     assert "deploy 'no': " in result.stderr and "hailort: edgeloop does not support Hailo's" in result.stderr
+    assert "tensorrt on jetson-nano: JetPack 4 stops at TensorRT 8.2" in result.stderr
     assert re.search(r"onnxruntime\s+│\s+yes\s+│", result.stdout)
     included = run_cli(
         "advise", str(yolo_bundle.root), "--fps", "1", "--top", "100", "--include-undeployable"

@@ -139,11 +139,11 @@ def _footer(estimates: list[Estimate], fps: float | None, streams: int, include_
             "and the limits given"
         )
     err.print("predictions: latency model calibrated on published measurements (docs/hardware.md)")
-    missing = sorted({e.runtime for e in estimates if not e.deployable})
-    if missing:
-        from edgeloop.hardware.advise import undeployable_reason
+    from edgeloop.hardware.advise import undeployable_summary
 
-        why = "; ".join(f"{runtime}: {undeployable_reason(runtime)}" for runtime in missing)
+    said = undeployable_summary(estimates)
+    if said:
+        why = "; ".join(said)
         unless = "" if include_undeployable else " (they meet no need unless --include-undeployable)"
         err.print(f"deploy 'no': {why}{unless}")
 

@@ -33,6 +33,15 @@ UNSUPPORTED: dict[str, str] = {
 }
 
 
+# (device, runtime) pairs where the backend exists but the device cannot run it: the runtime
+# version the device is limited to is older than edgeloop's backend needs.
+DEVICE_LIMITS: dict[tuple[str, str], str] = {
+    ("jetson-nano", "tensorrt"): "JetPack 4 stops at TensorRT 8.2, whose Python bindings are for "
+    "Python 3.6; edgeloop's tensorrt backend needs TensorRT 8.6+ on Python 3.10+ (the jetson-jp4 "
+    "target runs ONNX Runtime on the CPU)",
+}
+
+
 def backend_name(runtime: str) -> str | None:
     """The backend a catalog runtime needs, registered or not (None: not supported at all)."""
     if runtime in UNSUPPORTED:
@@ -53,12 +62,28 @@ def backend_for(runtime: str) -> str | None:
     return name if name is not None and name != "null" and name in BACKENDS else None
 
 
-def undeployable_reason(runtime: str) -> str:
-    """Why options on ``runtime`` cannot be deployed, in a few words."""
+def deployable_backend(device: str, runtime: str) -> str | None:
+    """The backend that runs ``runtime`` on catalog device ``device``, if edgeloop can deploy it there."""
+    return None if (device, runtime) in DEVICE_LIMITS else backend_for(runtime)
+
+
+def undeployable_reason(runtime: str, device: str | None = None) -> str:
+    """Why options on ``runtime`` (on ``device``) cannot be deployed, in a few words."""
+    if device is not None and (device, runtime) in DEVICE_LIMITS:
+        return DEVICE_LIMITS[device, runtime]
     if runtime in UNSUPPORTED:
         return f"edgeloop does not support {UNSUPPORTED[runtime]}"
     backend = backend_name(runtime)
     return f"edgeloop has no {backend} backend" + ("" if backend == runtime else f" (it runs {runtime})")
+
+
+def undeployable_summary(estimates: list[Estimate]) -> list[str]:
+    """One line per runtime (or device and runtime) among ``estimates`` that cannot be deployed, with why."""
+    pairs = {(e.device, e.runtime) for e in estimates if not e.deployable}
+    limited = sorted(pair for pair in pairs if pair in DEVICE_LIMITS)
+    missing = sorted({runtime for pair in pairs if pair not in DEVICE_LIMITS for runtime in pair[1:]})
+    said = [f"{runtime}: {undeployable_reason(runtime)}" for runtime in missing]
+    return said + [f"{run} on {device}: {undeployable_reason(run, device)}" for device, run in limited]
 
 
 def runnable_sizes(
@@ -177,8 +202,8 @@ def estimate_all(
                             price_usd=device.price_usd,
                             power_w=device.power_w,
                             needs_int8=precision == "int8",
-                            deployable=backend_for(target.runtime) is not None,
-                            backend=backend_for(target.runtime),
+                            deployable=deployable_backend(device.slug, target.runtime) is not None,
+                            backend=deployable_backend(device.slug, target.runtime),
                             map=m if size == work.imgsz else None,
                             accuracy_cost=cost if size == work.imgsz else None,
                         )
@@ -191,7 +216,8 @@ def check(estimate: Estimate, need: Requirement) -> Estimate:
     headroom = estimate.fps / need.total_fps
     reasons = []
     if not estimate.deployable and not need.include_undeployable:
-        reasons.append(f"{undeployable_reason(estimate.runtime)} (--include-undeployable to rank it)")
+        why = undeployable_reason(estimate.runtime, estimate.device)
+        reasons.append(f"{why} (--include-undeployable to rank it)")
     if headroom < 1:
         reasons.append(f"{estimate.fps:.1f} FPS < {need.total_fps:g} needed")
     if need.budget_usd is not None:
