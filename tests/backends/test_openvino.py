@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edgeloop.backends import OpenVinoConfig, create_backend, parse_backend_config
-from edgeloop.backends.openvino import import_openvino
+from edgeloop.backends.openvino import import_openvino, runtime_api
 from edgeloop.bundle import Bundle, load_bundle
 from edgeloop.data.synth import synth_detection
 from edgeloop.errors import BackendError, ConfigError
@@ -120,6 +120,24 @@ def test_unknown_device_says_what_exists(yolo_bundle: Bundle) -> None:
         backend.load(yolo_bundle.model_path())
 
 
+def test_myriad_says_where_its_plugin_is(yolo_bundle: Bundle) -> None:
+    """OpenVINO releases after 2022.3 have no MYRIAD plugin: the error points at the ncs2 target."""
+    config = parse_backend_config({"type": "openvino", "device": "myriad"})
+    assert config.device == "MYRIAD"  # type: ignore[union-attr]
+    ov = import_openvino()
+    if "MYRIAD" in ov.Core().available_devices:
+        pytest.skip("an NCS2 is present here")
+    with pytest.raises(BackendError, match="device 'MYRIAD' not found.*OpenVINO 2022.3's archive only"):
+        create_backend(config).load(yolo_bundle.model_path())
+
+
+def test_api_module_of_this_release() -> None:
+    """2023.1+ has Core at the top level (2022.3 in openvino.runtime, which runtime_api falls back to)."""
+    import openvino
+
+    assert runtime_api(openvino) is openvino and hasattr(import_openvino(), "Core")
+
+
 def test_settings_become_properties() -> None:
     backend = create_backend(
         parse_backend_config(
@@ -144,7 +162,7 @@ import sys
 from pathlib import Path
 import numpy as np
 from edgeloop.backends import create_backend, parse_backend_config
-from edgeloop.backends.openvino import import_openvino
+from edgeloop.backends.openvino import import_openvino, runtime_api
 from edgeloop.export.openvino_ir import convert_to_ir
 xml, weights = convert_to_ir(Path({str(yolo_bundle.model_path())!r}), Path({str(tmp_path / "m.xml")!r}))
 backend = create_backend(parse_backend_config("openvino"))

@@ -16,7 +16,7 @@ from edgeloop.deploy.docker import write_docker
 from edgeloop.deploy.targets import TARGETS, get_target
 from edgeloop.errors import BundleError, DeployError
 from tests.conftest import run_cli
-from tests.deploy.conftest import stages, tool
+from tests.deploy.conftest import bundle_for, stages, tool
 
 FORBIDDEN = re.compile(r"\b(torch|torchvision|build-essential|gcc|g\+\+|clang|cmake|make)\b", re.I)
 
@@ -25,8 +25,9 @@ FORBIDDEN = re.compile(r"\b(torch|torchvision|build-essential|gcc|g\+\+|clang|cm
 def context(
     request: pytest.FixtureRequest, yolo_bundle: Bundle, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
-    out = tmp_path_factory.mktemp("ctx") / request.param
-    write_docker(yolo_bundle.root, TARGETS[request.param], out)
+    work = tmp_path_factory.mktemp("ctx")
+    out = work / request.param
+    write_docker(bundle_for(request.param, yolo_bundle.root, work), TARGETS[request.param], out)
     return out
 
 
@@ -40,9 +41,17 @@ def test_context_layout_and_bundle_verifies(context: Path, yolo_bundle: Bundle) 
         "run.sh",
         "README.md",
         ".dockerignore",
+        "context.json",
     } <= names
+    target = get_target(context.name)
+    assert ("80-edgeloop-usb.rules" in names) == (target.udev_rules is not None)
     copied = load_bundle(context / "bundle")  # sha256 of every file checked
-    assert copied.manifest == yolo_bundle.manifest
+    assert copied.manifest.variants[0] == yolo_bundle.manifest.variants[0]
+    if target.needs_variant:
+        assert any(target.needs_variant in v.backends for v in copied.manifest.variants)
+    recorded = json.loads((context / "context.json").read_text())
+    assert recorded["target"] == context.name and recorded["backend"] == target.backend
+    assert "Untested on hardware" in (context / "README.md").read_text()
     assert [p.name for p in (context / "wheels").iterdir()] == ["edgeloop-0.1.0-py3-none-any.whl"]
 
 
@@ -65,7 +74,14 @@ def test_stages_base_user_healthcheck(context: Path) -> None:
     assert any(i.startswith("HEALTHCHECK ") for i in final)
     assert final[-2:] == ['ENTRYPOINT ["edgeloop"]', final[-1]]
     cmd = json.loads(final[-1].removeprefix("CMD "))
-    assert cmd[:2] == ["serve", "/opt/edgeloop/bundle"] and cmd[cmd.index("--device") + 1] == target.device
+    assert cmd[:2] == ["serve", "/opt/edgeloop/bundle"]
+    assert ("--backend" in cmd) == (target.backend != "onnxruntime")
+    if target.backend != "onnxruntime":
+        assert cmd[cmd.index("--backend") + 1] == target.backend
+    if target.device is None:
+        assert "--device" not in cmd
+    else:
+        assert cmd[cmd.index("--device") + 1] == target.device
 
 
 def test_no_toolchain_or_torch(context: Path) -> None:
@@ -99,7 +115,10 @@ def test_run_sh_is_hardened(context: Path) -> None:
         assert flag in text
     assert "--privileged" not in text
     assert '-p "$PUBLISH:$PORT:9001"' in text and 'PUBLISH="${PUBLISH:-127.0.0.1}"' in text
-    assert ("--runtime nvidia" in text) == context.name.startswith("jetson")
+    # The NVIDIA runtime where the GPU is used (JetPack 4's image runs on the CPU cores only).
+    assert ("--runtime nvidia" in text) == (context.name in ("jetson-jp5", "jetson-jp6"))
+    usb = "--device-cgroup-rule 'c 189:* rmw'" in text and "-v /dev/bus/usb:/dev/bus/usb" in text
+    assert usb == (get_target(context.name).udev_rules is not None)
     assert "token" in (context / ".dockerignore").read_text().split()
 
 

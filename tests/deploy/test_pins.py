@@ -19,16 +19,21 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from edgeloop.deploy.context import requirements_text
-from edgeloop.deploy.targets import TARGETS, Target
+from edgeloop.deploy.targets import Target, all_targets
 
 ARCH = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
 # The index behind the Jetson runtime is not reachable from CI; its wheel declares the same
-# dependencies as the PyPI release of the same version, which stands in for it here.
-PYPI_STAND_IN = {"onnxruntime-gpu==1.22.0": "onnxruntime==1.22.0"}
+# dependencies as the PyPI release of the same version, which stands in for it here. The NCS2
+# image's OpenVINO 2022.3.1 comes from Intel's archive in the base image; its Python bindings
+# need what the PyPI wheel of the same release declares (numpy < 1.25).
+PYPI_STAND_IN = {"onnxruntime-gpu==1.22.0": "onnxruntime==1.22.0", "openvino==2022.3.1": "openvino==2022.3.1"}
+TARGETS = dict(all_targets())
+# Each target on each platform its Dockerfile builds for.
+CASES = [(key, platform) for key, target in all_targets() for platform in target.platforms]
 
 
-def platform_args(target: Target) -> list[str]:
-    arch = ARCH[target.platform]
+def platform_args(target: Target, platform: str | None = None) -> list[str]:
+    arch = ARCH[platform or target.platform]
     newest = int(target.glibc.split("_")[1])
     args = []
     for minor in range(17, newest + 1):
@@ -38,21 +43,21 @@ def platform_args(target: Target) -> list[str]:
 
 def normal(req: str) -> str:
     name, version = req.split("==")
-    return f"{name.lower().replace('_', '-')}=={version}"
+    return f"{canonicalize_name(name)}=={version}"
 
 
-@pytest.mark.parametrize("key", sorted(TARGETS))
-def test_pins_resolve_for_the_target_platform(key: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("key", "platform"), CASES)
+def test_pins_resolve_for_the_target_platform(key: str, platform: str, tmp_path: Path) -> None:
     target = TARGETS[key]
     pins = [
         line for line in requirements_text(target).splitlines() if "==" in line and not line.startswith("#")
     ]
-    if target.runtime_index is not None:
+    if target.runtime_index is not None or target.runtime_in_base:
         pins.append(PYPI_STAND_IN[target.runtime])
     (tmp_path / "req.txt").write_text("\n".join(pins) + "\n")
     command = [
         sys.executable, "-m", "pip", "install", "--quiet", "--dry-run", "--ignore-installed",
-        "--only-binary=:all:", *platform_args(target), "--python-version", target.python_version,
+        "--only-binary=:all:", *platform_args(target, platform), "--python-version", target.python_version,
         "--implementation", "cp", "--target", str(tmp_path / "t"), "--report", str(tmp_path / "r.json"),
         "-r", str(tmp_path / "req.txt"),
     ]  # fmt: skip

@@ -14,7 +14,7 @@ from edgeloop.deploy.systemd import write_systemd
 from edgeloop.deploy.targets import TARGETS, get_target
 from edgeloop.errors import DeployError
 from tests.conftest import run_cli
-from tests.deploy.conftest import tool
+from tests.deploy.conftest import bundle_for, tool
 
 HARDENING = [
     "NoNewPrivileges=yes",
@@ -46,7 +46,10 @@ def exposure(unit: Path) -> float:
     return float(found.group(1))
 
 
-@pytest.mark.parametrize("key", sorted(TARGETS))
+SYSTEMD_TARGETS = sorted(key for key, target in TARGETS.items() if target.docker_only is None)
+
+
+@pytest.mark.parametrize("key", SYSTEMD_TARGETS)
 @pytest.mark.parametrize("mode", ["serve", "run"])
 def test_units_verify_and_are_hardened(key: str, mode: str, yolo_bundle: Bundle, tmp_path: Path) -> None:
     prefix = tmp_path / "opt"
@@ -55,7 +58,7 @@ def test_units_verify_and_are_hardened(key: str, mode: str, yolo_bundle: Bundle,
     (prefix / "venv" / "bin" / "edgeloop").symlink_to(Path(sys.executable).parent / "edgeloop")
     run_args = "--source rtsp://127.0.0.1/cam --sink 'jsonl:out 100%.jsonl'" if mode == "run" else None
     recipe = write_systemd(
-        yolo_bundle.root,
+        bundle_for(key, yolo_bundle.root, tmp_path),
         TARGETS[key],
         tmp_path / "r",
         mode,
@@ -65,9 +68,13 @@ def test_units_verify_and_are_hardened(key: str, mode: str, yolo_bundle: Bundle,
     unit = recipe.unit.read_text()
     for line in HARDENING:
         assert line in unit.splitlines(), line
-    assert ("PrivateDevices=yes" in unit) == (mode == "serve" and TARGETS[key].device != "cuda")
+    target = TARGETS[key]
+    devices = target.device == "cuda" or target.udev_rules is not None
+    assert ("PrivateDevices=yes" in unit) == (mode == "serve" and not devices)
     start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
-    assert start.startswith(f"ExecStart={prefix}/venv/bin/edgeloop {mode} {prefix}/bundle --device ")
+    runtime = "" if target.backend == "onnxruntime" else f"--backend {target.backend} "
+    runtime += f"--device {target.device}" if target.device else ""
+    assert start.startswith(f"ExecStart={prefix}/venv/bin/edgeloop {mode} {prefix}/bundle {runtime}")
     if mode == "run":
         assert "'jsonl:out 100%%.jsonl'" in start  # % escaped for systemd, quoted for its splitter
     else:

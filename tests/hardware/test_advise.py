@@ -7,15 +7,18 @@ from pathlib import Path
 
 import pytest
 
+from edgeloop.backends import BACKENDS
 from edgeloop.errors import ConfigError
 from edgeloop.hardware.advise import (
     Requirement,
     advise,
     backend_for,
+    backend_name,
     default_sizes,
     estimate_all,
     rank,
     runnable_sizes,
+    undeployable_reason,
 )
 from edgeloop.hardware.catalog import Catalog, Device, Target, load_catalog
 from edgeloop.hardware.predict import Calibration, Factor, Workload, fit, load_measurements
@@ -120,20 +123,21 @@ def test_runtimes_edgeloop_cannot_deploy_are_marked_and_never_the_pick() -> None
     catalog = Catalog(
         devices=[
             _device("ort-box", 1000, 80, 10),
-            _device("ncnn-box", 3000, 50, 5, runtime="ncnn"),  # faster and cheaper, but no backend
+            _device("hailo-box", 3000, 50, 5, runtime="hailort"),  # faster and cheaper, but no backend
             _device("gpu-box", 1000, 90, 10, runtime="onnxruntime-gpu"),
         ]
     )
     ranked = advise(WORK, Requirement(fps=20), catalog, CAL, sizes=[640])
     flags = {e.device: e.deployable for e in ranked}
-    assert flags == {"ort-box": True, "ncnn-box": False, "gpu-box": True}
-    ncnn = next(e for e in ranked if e.device == "ncnn-box")
-    assert not ncnn.meets and any("no ncnn backend" in r for r in ncnn.reasons)
+    assert flags == {"ort-box": True, "hailo-box": False, "gpu-box": True}
+    hailo = next(e for e in ranked if e.device == "hailo-box")
+    assert not hailo.meets and any("does not support Hailo's HailoRT" in r for r in hailo.reasons)
     assert ranked[0].device == "ort-box"
     included = advise(WORK, Requirement(fps=20, include_undeployable=True), catalog, CAL, sizes=[640])
-    assert next(e for e in included if e.device == "ncnn-box").meets
+    assert next(e for e in included if e.device == "hailo-box").meets
     assert [e.device for e in rank(included)][:2] == ["ort-box", "gpu-box"]  # deployable ones first
-    assert ncnn.model_dump()["deployable"] is False  # the --json field
+    assert hailo.model_dump()["deployable"] is False and hailo.model_dump()["backend"] is None  # --json
+    assert next(e for e in ranked if e.device == "gpu-box").backend == "onnxruntime"
 
 
 def test_backend_for_catalog_runtimes() -> None:
@@ -142,8 +146,25 @@ def test_backend_for_catalog_runtimes() -> None:
     assert backend_for("openvino-gpu") == "openvino"
     assert backend_for("tensorrt") == "tensorrt"
     runtimes = {t.runtime for d in load_catalog().devices for t in d.targets}
-    undeployable = {r for r in runtimes if backend_for(r) is None}
-    assert undeployable == {"ncnn", "tflite", "hailort", "edgetpu", "rknn"}
+    needs = {r: backend_name(r) for r in sorted(runtimes)}
+    assert needs == {
+        "depthai": "depthai",
+        "edgetpu": "litert",  # LiteRT with the Edge TPU delegate
+        "hailort": None,
+        "ncnn": "ncnn",
+        "onnxruntime": "onnxruntime",
+        "onnxruntime-gpu": "onnxruntime",
+        "openvino": "openvino",
+        "openvino-gpu": "openvino",
+        "rknn": None,
+        "tensorrt": "tensorrt",
+        "tflite": "litert",
+    }
+    # Deployable exactly when the backend it needs is registered; Hailo and RKNN never are.
+    for runtime, backend in needs.items():
+        assert backend_for(runtime) == (backend if backend in BACKENDS else None), runtime
+    assert "does not support Hailo" in undeployable_reason("hailort")
+    assert undeployable_reason("rknn").startswith("edgeloop does not support Rockchip's RKNN")
 
 
 def test_a_fixed_input_runs_at_its_own_size_only() -> None:

@@ -24,6 +24,7 @@ REQUIRED = {
     "luxonis-oak-d",
     "luxonis-oak4-d",
     "coral-usb",
+    "intel-ncs2",
     "rk3588",
     "x86-server-cpu",
 }

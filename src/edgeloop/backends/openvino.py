@@ -3,6 +3,11 @@
 Reads OpenVINO IR (``model.xml`` + ``model.bin``, written by ``edgeloop
 optimize --openvino``) or ONNX directly. ONNX Runtime's QDQ INT8 models run
 as INT8 here too: OpenVINO folds the Quantize/Dequantize pairs into int8 kernels.
+
+It also runs on OpenVINO 2022.3 LTS, the last release with the MYRIAD plugin
+(Intel Movidius NCS2, device ``MYRIAD``; the ``ncs2`` deploy target): that
+release keeps its API in ``openvino.runtime`` rather than at the top level, and
+the backend uses only calls both releases have. Untested on hardware.
 """
 
 from __future__ import annotations
@@ -26,12 +31,14 @@ _PRECISIONS = {"f32": "f32", "bf16": "bf16", "f16": "f16"}
 
 
 def import_openvino() -> Any:
-    """Import ``openvino`` with its usage telemetry off.
+    """Import ``openvino`` with its usage telemetry off; the module that holds ``Core``.
 
     ``import openvino`` sends a usage event unless the user opted out in a file
     in their home folder; edgeloop never phones home. When the
     ``openvino_telemetry`` package cannot be imported, OpenVINO falls back to its
     own no-op stub, so it is hidden for the duration of the first import only.
+    OpenVINO 2022.3 has its API in ``openvino.runtime`` only (2023.1 and newer
+    also at the top level, where 2026 keeps it alone).
     """
     if "openvino" not in sys.modules and "openvino_telemetry" not in sys.modules:
         sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]
@@ -39,10 +46,17 @@ def import_openvino() -> Any:
             import openvino
         finally:
             del sys.modules["openvino_telemetry"]
-        return openvino
+        return runtime_api(openvino)
     import openvino
 
-    return openvino
+    return runtime_api(openvino)
+
+
+def runtime_api(openvino: Any) -> Any:
+    """``openvino`` itself where it has ``Core`` (2023.1+), else ``openvino.runtime`` (2022.x)."""
+    if hasattr(openvino, "Core"):
+        return openvino
+    return importlib.import_module("openvino.runtime")
 
 
 class OpenVinoConfig(BackendSettings):
@@ -51,7 +65,9 @@ class OpenVinoConfig(BackendSettings):
     threads_field: ClassVar[str | None] = "threads"
 
     type: Literal["openvino"] = "openvino"
-    device: Literal["CPU", "GPU", "NPU", "AUTO"] = "CPU"
+    device: Literal["CPU", "GPU", "NPU", "AUTO", "MYRIAD"] = Field(
+        default="CPU", description="MYRIAD: an Intel Movidius NCS2, with OpenVINO 2022.3 only"
+    )
     performance_hint: Literal["latency", "throughput", "cumulative_throughput"] = "latency"
     threads: int = Field(default=0, ge=0, description="CPU inference threads; 0 lets OpenVINO choose")
     precision_hint: Literal["auto", "f32", "bf16", "f16"] = Field(
@@ -99,6 +115,7 @@ class OpenVinoBackend:
         self._compiled: Any = None
         self._request: Any = None
         self._inputs: list[str] = []
+        self._outputs = 0
         # One infer request is not safe to use from two threads at once.
         self._lock = threading.Lock()
 
@@ -132,7 +149,7 @@ class OpenVinoBackend:
             have = ", ".join(core.available_devices) or "none"
             raise BackendError(
                 f"OpenVINO device '{device}' not found here (available: {have}); "
-                "install its driver or use device CPU or AUTO"
+                f"{_FIX.get(device, 'install its driver')} or use device CPU or AUTO"
             )
         try:
             model = core.read_model(str(model_path))
@@ -141,6 +158,7 @@ class OpenVinoBackend:
             raise BackendError(f"OpenVINO could not load {model_path.name}: {exc}") from None
         self._request = self._compiled.create_infer_request()
         self._inputs = [p.get_any_name() for p in self._compiled.inputs]
+        self._outputs = len(self._compiled.outputs)
         return ModelSpec(
             inputs=tuple(_spec(p) for p in model.inputs),
             outputs=tuple(_spec(p) for p in model.outputs),
@@ -152,16 +170,24 @@ class OpenVinoBackend:
             raise BackendError("openvino backend: call load() before infer()")
         with self._lock:
             try:
-                result = self._request.infer(dict(inputs))
+                self._request.infer(dict(inputs))
             except Exception as exc:
                 raise BackendError(f"OpenVINO inference failed: {exc}") from None
-            # The request reuses its output buffers on the next call: hand out copies.
-            return [np.array(result[port]) for port in self._compiled.outputs]
+            # The request reuses its output buffers on the next call: hand out copies. (Read by
+            # index: 2022.3 returns a plain dict, newer releases their own mapping.)
+            return [np.array(self._request.get_output_tensor(i).data) for i in range(self._outputs)]
 
     def close(self) -> None:
         self._request = None
         self._compiled = None
 
+
+_FIX = {
+    "MYRIAD": "the MYRIAD plugin is in OpenVINO 2022.3's archive only (the ncs2 deploy target's image): "
+    "plug the stick in, install its udev rule (docs/targets/ncs2.md),",
+    "NPU": "install the NPU driver",
+    "GPU": "install the GPU compute runtime",
+}
 
 _DTYPES = {"f32": "float32", "f16": "float16", "f64": "float64", "u8": "uint8", "i8": "int8"}
 _DTYPES.update({"i32": "int32", "i64": "int64", "boolean": "bool"})

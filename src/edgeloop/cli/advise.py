@@ -64,7 +64,7 @@ def advise(
     include_undeployable: bool = typer.Option(
         False,
         "--include-undeployable",
-        help="Let runtimes edgeloop cannot deploy today (ncnn, TFLite, Hailo, DepthAI, ...) meet the need.",
+        help="Let runtimes edgeloop cannot deploy (Hailo, RKNN) meet the need.",
     ),
 ) -> None:
     """Rank devices by predicted FPS, cost and power for a bundle's model."""
@@ -139,11 +139,13 @@ def _footer(estimates: list[Estimate], fps: float | None, streams: int, include_
             "and the limits given"
         )
     err.print("predictions: latency model calibrated on published measurements (docs/hardware.md)")
-    if not include_undeployable and not all(e.deployable for e in estimates):
-        err.print(
-            "deploy 'no': edgeloop has no backend for that runtime yet; those options meet no need "
-            "unless --include-undeployable"
-        )
+    from edgeloop.hardware.advise import undeployable_summary
+
+    said = undeployable_summary(estimates)
+    if said:
+        why = "; ".join(said)
+        unless = "" if include_undeployable else " (they meet no need unless --include-undeployable)"
+        err.print(f"deploy 'no': {why}{unless}")
 
 
 def _table(rows: list[Estimate], model: str, gflops: float) -> None:

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 BACKEND_NAMES = ("onnxruntime", "openvino", "tensorrt", "depthai", "null")
 DEVICE_HELP = (
     "Device (default: the CPU). onnxruntime: cpu, cuda, tensorrt, openvino, coreml, auto; "
-    "openvino: CPU, GPU, NPU, AUTO; tensorrt: GPU index; depthai: the OAK camera's id or IP."
+    "openvino: CPU, GPU, NPU, AUTO, MYRIAD (an NCS2, OpenVINO 2022.3 only); tensorrt: GPU index; "
+    "depthai: the OAK camera's id or IP."
 )
 
 

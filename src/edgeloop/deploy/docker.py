@@ -18,14 +18,16 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeloop.deploy.base import Target
+from edgeloop.deploy.choose import Choice
 from edgeloop.deploy.context import PIP_FLAGS, PORT, Mode, command_args, stage, video_devices
-from edgeloop.deploy.readme import docker_readme
-from edgeloop.deploy.targets import Target
+from edgeloop.deploy.readme import UDEV_FILE, docker_readme
 
 APP = "/opt/edgeloop"
 UID = 10001
 VENV_PIP = f"{APP}/venv/bin/pip install {PIP_FLAGS}"
 HEALTH_URL = f"http://127.0.0.1:{PORT}/readyz"
+UDEV_PATH = f"/etc/udev/rules.d/{UDEV_FILE}"
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class DockerRecipe:
     out: Path
     image: str
     files: list[Path]
+    choice: Choice  # the runtime it runs and why
 
 
 def _json(args: list[str]) -> str:
@@ -52,8 +55,11 @@ def render_dockerfile(
         f"# Build: docker buildx build --platform {target.platform} -t IMAGE --load .",
         "",
         f"FROM {target.base_image} AS build",
-        "ENV PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1",
     ]
+    if target.base_user is not None:
+        lines += ["# The base image runs as an unprivileged user; this stage installs packages.",
+                  "# hadolint ignore=DL3002", f"USER {target.base_user}"]  # fmt: skip
+    lines += ["ENV PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1"]
     lines += _runs(target.build_setup)
     install = [
         f"{target.python} -m venv {APP}/venv",
@@ -70,6 +76,8 @@ def render_dockerfile(
         "",
         f"FROM {target.base_image}",
     ]
+    if target.base_user is not None:
+        lines.append(f"USER {target.base_user}")
     lines += [f"LABEL {key}={json.dumps(value)}" for key, value in labels.items()]
     lines += [f"COPY --from=build {path} {path}" for path in target.copy_from_build]
     lines += _runs(target.final_setup)
@@ -80,7 +88,8 @@ def render_dockerfile(
         " && mkdir /data && chown edgeloop:edgeloop /data",
         f"COPY --from=build {APP}/venv {APP}/venv",
         f"COPY bundle/ {APP}/bundle/",
-        f"ENV PATH={APP}/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HOME=/tmp",
+        f"ENV PATH={APP}/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HOME=/tmp"
+        + "".join(f" {key}={value}" for key, value in target.final_env),
         "# A broken install or bundle fails the build, not the first start on the device.",
         _json_run(["edgeloop", "bundle", "verify", f"{APP}/bundle"]),
         "WORKDIR /data",
@@ -104,9 +113,16 @@ def render_dockerfile(
     return "\n".join(lines)
 
 
+# Instructions a target's setup may give as they are (anything else is a RUN command).
+_RAW = ("ADD ", "USER ", "ENV ")
+
+
 def _runs(commands: tuple[str, ...]) -> list[str]:
     out = []
     for command in commands:
+        if command.startswith(_RAW):
+            out.append(command)
+            continue
         if "apt-get install" in command:
             out += [
                 "# apt versions are not pinned: Ubuntu deletes superseded ones, so a pin breaks rebuilds.",
@@ -122,6 +138,7 @@ def _json_run(args: list[str]) -> str:
 
 def render_run_sh(target: Target, image: str, mode: Mode, args: list[str]) -> str:
     """A script that builds the image and runs it with hardened flags."""
+    pairs = target.docker_flags
     flags = [
         "--read-only",
         "--tmpfs /tmp:rw,noexec,nosuid,size=64m",
@@ -129,7 +146,7 @@ def render_run_sh(target: Target, image: str, mode: Mode, args: list[str]) -> st
         "--security-opt=no-new-privileges",
         "--pids-limit=256",
         f"--user {UID}:{UID}",
-        *[shlex.join(target.docker_flags[i : i + 2]) for i in range(0, len(target.docker_flags), 2)],
+        *[shlex.join(pairs[i : i + 2]) for i in range(0, len(pairs), 2)],
     ]
     if mode == "serve":
         flags += ["-e EDGELOOP_TOKEN", f'-p "$PUBLISH:$PORT:{PORT}"']
@@ -141,6 +158,12 @@ def render_run_sh(target: Target, image: str, mode: Mode, args: list[str]) -> st
         flags.append(f'--device {device} --group-add "$(stat -c %g {device})"')
         checks += (
             f'[ -e {device} ] || {{ echo "error: {device} not found: connect the camera" >&2; exit 1; }}\n'
+        )
+    if target.udev_rules is not None:
+        checks += (
+            f'[ -e {UDEV_PATH} ] || echo "warning: {UDEV_PATH} is missing: the device may not be readable '
+            f"by uid {UID} (sudo cp {UDEV_FILE} {UDEV_PATH} && sudo udevadm control --reload-rules "
+            '&& sudo udevadm trigger)" >&2\n'
         )
     body = " \\\n  ".join(['docker run --rm --name "$NAME"', *flags, '"$IMAGE"'])
     token = ""
@@ -169,8 +192,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 IMAGE="${{IMAGE:-{image}}}"
 NAME="${{NAME:-{image.split(":")[0]}}}"
+PLATFORM="${{PLATFORM:-{target.platform}}}"  # builds for: {", ".join(target.platforms)}
 if [ "${{1:-}}" = "build" ]; then
-  exec docker buildx build --platform {target.platform} -t "$IMAGE" --load .
+  exec docker buildx build --platform "$PLATFORM" -t "$IMAGE" --load .
 fi
 {token}{checks}
 exec {body}
@@ -178,18 +202,29 @@ exec {body}
 
 
 def write_docker(
-    bundle: Path, target: Target, out: Path, mode: Mode = "serve", run_args: str | None = None
+    bundle: Path,
+    target: Target,
+    out: Path,
+    mode: Mode = "serve",
+    run_args: str | None = None,
+    board: str | None = None,
 ) -> DockerRecipe:
     """Verify ``bundle`` and write a Docker build context for ``target`` into ``out``.
 
+    ``board``: the catalogued board a target with a runtime choice is for (``rpi``:
+    raspberry-pi-5 or raspberry-pi-4), whose predicted latencies pick the runtime.
+
     Raises:
         BundleError: the bundle fails verification.
-        DeployError: ``out`` is in use, or the run arguments are invalid.
+        DeployError: ``out`` is in use, the run arguments are invalid, the bundle lacks the
+            model the target needs, or ``board`` does not fit the target.
     """
-    args = command_args(mode, f"{APP}/bundle", target.device, run_args)
+    command_args(mode, f"{APP}/bundle", target, run_args)  # bad arguments fail before anything is written
+    staged = stage(bundle, target, out, board)
+    target = staged.target
+    args = command_args(mode, f"{APP}/bundle", target, run_args)
     if mode == "serve":
         args += ["--host", "0.0.0.0", "--port", str(PORT)]
-    staged = stage(bundle, target, out)
     m = staged.manifest
     image = f"edgeloop-{m.name.lower()}:{m.version}-{target.key}"
     labels = {
@@ -200,14 +235,18 @@ def write_docker(
     }
     files = {
         "Dockerfile": render_dockerfile(target, staged.wheel.name, mode, args, labels),
-        ".dockerignore": "run.sh\nREADME.md\ntoken\ndata/\n",
+        ".dockerignore": f"run.sh\nREADME.md\ntoken\ndata/\ncontext.json\n{UDEV_FILE}\n",
         "run.sh": render_run_sh(target, image, mode, args),
     }
-    files["README.md"] = docker_readme(target, image, mode, m.name)
+    if target.udev_rules is not None:
+        files[UDEV_FILE] = f"# Host udev rule for {target.title}: sudo cp {UDEV_FILE} {UDEV_PATH}\n" + (
+            target.udev_rules
+        )
+    files["README.md"] = docker_readme(target, image, mode, m.name, staged.choice)
     written = []
     for name, text in files.items():
         path = out / name
         path.write_text(text)
         written.append(path)
     (out / "run.sh").chmod(0o755)
-    return DockerRecipe(out=out, image=image, files=written)
+    return DockerRecipe(out=out, image=image, files=written, choice=staged.choice)

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from edgeloop.deploy.base import Target
 from edgeloop.deploy.context import PORT, Mode
-from edgeloop.deploy.targets import Target
+
+if TYPE_CHECKING:
+    from edgeloop.deploy.choose import Choice
+
+UDEV_FILE = "80-edgeloop-usb.rules"
 
 UNTESTED = (
     "**Untested on hardware; this image has never been built by edgeloop's tests** (no Docker "
@@ -23,7 +30,37 @@ def _notes(target: Target) -> str:
     return "".join(f"\n> {note}\n" for note in target.notes)
 
 
-def docker_readme(target: Target, image: str, mode: Mode, name: str) -> str:
+def _runtime(target: Target, choice: Choice | None) -> str:
+    device = f" on device {target.device}" if target.device else ""
+    text = f"- Inference: edgeloop's `{target.backend}` backend{device}."
+    if choice is not None and choice.reason:
+        text += f"\n- Runtime choice: **{choice.runtime}** ({choice.reason}); also in `context.json`."
+        if choice.hint:
+            text += f"\n  To run the faster one: {choice.hint}."
+    return text
+
+
+def _usb(target: Target) -> str:
+    if target.udev_rules is None:
+        return ""
+    return f"""
+## The USB device
+
+On the host, once, install the udev rule written here so that the image's
+unprivileged user (uid 10001) may open the device, then plug it in again:
+
+```console
+$ sudo cp {UDEV_FILE} /etc/udev/rules.d/ && sudo udevadm control --reload-rules && sudo udevadm trigger
+```
+
+`run.sh` gives the container the USB bus (`-v /dev/bus/usb:/dev/bus/usb`) and
+lets it open USB character devices only (`--device-cgroup-rule='c 189:* rmw'`):
+the device changes its USB address once its firmware is loaded, so a single
+`--device` node would disappear. No `--privileged`.
+"""
+
+
+def docker_readme(target: Target, image: str, mode: Mode, name: str, choice: Choice | None = None) -> str:
     """README for a Docker build context."""
     if mode == "serve":
         use = f"""Check it (the token is in `./token` unless you set `EDGELOOP_TOKEN`):
@@ -48,21 +85,29 @@ here (make it writable by uid 10001: `sudo chown 10001 data`)."""
 - Base image: `{target.base_image}` ({target.base_source}).
 - Runtime: `{target.runtime}` from {runtime}; everything else pinned in `requirements.txt`
   (Python {target.python_version}), installed from wheels only.
+{_runtime(target, choice)}
 - edgeloop itself: `wheels/`, a wheel built from the edgeloop that wrote this folder.
 
 ```console
 $ ./run.sh build        # docker buildx build --platform {target.platform} -t {image} --load .
 $ ./run.sh              # docker run with the hardened flags below
 ```
-
+{_platforms(target)}
 {use}
-
+{_usb(target)}
 `run.sh` runs the container with a read-only root (`--read-only`, a small
 tmpfs on `/tmp`), no capabilities (`--cap-drop=ALL`),
 `--security-opt=no-new-privileges`, as uid 10001, and never `--privileged`:
 a camera is passed as its device node only (`--device /dev/video0`).
 Nothing is downloaded when the container runs.
 """
+
+
+def _platforms(target: Target) -> str:
+    if not target.also_platforms:
+        return ""
+    other = target.also_platforms[0]
+    return f"\nOn a {other} host: `PLATFORM={other} ./run.sh build` (the same pins).\n"
 
 
 def systemd_readme(target: Target, name: str, mode: Mode, prefix: str) -> str:

@@ -17,9 +17,10 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeloop.deploy.base import Target
+from edgeloop.deploy.choose import Choice
 from edgeloop.deploy.context import PIP_FLAGS, PORT, Mode, command_args, stage
 from edgeloop.deploy.readme import systemd_readme
-from edgeloop.deploy.targets import Target
 from edgeloop.errors import DeployError
 
 _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
@@ -32,6 +33,7 @@ class SystemdRecipe:
     out: Path
     unit: Path
     files: list[Path]
+    choice: Choice  # the runtime it runs and why
 
 
 def _systemd_quote(args: list[str]) -> str:
@@ -44,7 +46,7 @@ def render_unit(
 ) -> str:
     """The unit file text (``args``: what follows ``edgeloop``; serve gets host and port from env)."""
     exec_start = f"{prefix}/venv/bin/edgeloop {_systemd_quote(args)}"
-    needs_devices = mode == "run" or target.device == "cuda"
+    needs_devices = mode == "run" or target.device == "cuda" or target.udev_rules is not None
     lines = [
         "[Unit]",
         f"Description=edgeloop {mode}: bundle {name} v{version} ({target.key})",
@@ -168,21 +170,30 @@ def write_systemd(
     run_args: str | None = None,
     user: str = "edgeloop",
     prefix: str | None = None,
+    board: str | None = None,
 ) -> SystemdRecipe:
     """Verify ``bundle`` and write a systemd unit, settings and installer for ``target`` into ``out``.
 
     Raises:
         BundleError: the bundle fails verification.
-        DeployError: ``out`` is in use, bad run arguments, user name or prefix.
+        DeployError: ``out`` is in use, bad run arguments, user name or prefix, a Docker-only
+            target, a bundle without the model the target needs, or a ``board`` that does not fit.
     """
     if not _USER.match(user) or user == "root":
         raise DeployError(f"--user '{user}': give a plain, non-root user name such as 'edgeloop'")
     if prefix is not None and not prefix.startswith("/"):
         raise DeployError(f"--prefix '{prefix}' must be an absolute path, e.g. /opt/edgeloop/NAME")
-    staged = stage(bundle, target, out)
+    if target.docker_only is not None:
+        raise DeployError(
+            f"target {target.key} is for Docker only ({target.docker_only}): "
+            f"use `edgeloop deploy docker --target {target.key}`"
+        )
+    command_args(mode, "/", target, run_args)  # bad arguments fail before anything is written
+    staged = stage(bundle, target, out, board)
+    target = staged.target
     m = staged.manifest
     root = prefix or f"/opt/edgeloop/{m.name}"
-    args = command_args(mode, f"{root}/bundle", target.device, run_args)
+    args = command_args(mode, f"{root}/bundle", target, run_args)
     unit_name = f"edgeloop-{m.name}.service"
     files = {
         unit_name: render_unit(target, m.name, m.version, root, user, mode, args),
@@ -196,4 +207,4 @@ def write_systemd(
         path.write_text(text)
         written.append(path)
     (out / "install.sh").chmod(0o755)
-    return SystemdRecipe(out=out, unit=out / unit_name, files=written)
+    return SystemdRecipe(out=out, unit=out / unit_name, files=written, choice=staged.choice)

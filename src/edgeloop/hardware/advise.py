@@ -17,17 +17,73 @@ from edgeloop.errors import ConfigError
 from edgeloop.hardware.catalog import Catalog, Precision, Unit
 from edgeloop.hardware.predict import Calibration, Workload, predict
 
+# Catalog runtime -> the edgeloop backend that runs it. The Edge TPU runs through LiteRT with
+# its delegate (``device: edgetpu``); a name not listed maps to itself, or to its name before
+# a ``-gpu``/``-npu`` unit suffix.
+RUNTIME_BACKENDS: dict[str, str] = {
+    "onnxruntime-gpu": "onnxruntime",
+    "openvino-gpu": "openvino",
+    "tflite": "litert",
+    "edgetpu": "litert",
+}
+# Runtimes edgeloop has no backend for, and will not have for now: what they are.
+UNSUPPORTED: dict[str, str] = {
+    "hailort": "Hailo's HailoRT (e.g. the Raspberry Pi AI Kit)",
+    "rknn": "Rockchip's RKNN runtime (RK3588 NPU)",
+}
+
+
+# (device, runtime) pairs where the backend exists but the device cannot run it: the runtime
+# version the device is limited to is older than edgeloop's backend needs.
+DEVICE_LIMITS: dict[tuple[str, str], str] = {
+    ("jetson-nano", "tensorrt"): "JetPack 4 stops at TensorRT 8.2, whose Python bindings are for "
+    "Python 3.6; edgeloop's tensorrt backend needs TensorRT 8.6+ on Python 3.10+ (the jetson-jp4 "
+    "target runs ONNX Runtime on the CPU)",
+}
+
+
+def backend_name(runtime: str) -> str | None:
+    """The backend a catalog runtime needs, registered or not (None: not supported at all)."""
+    if runtime in UNSUPPORTED:
+        return None
+    if runtime in RUNTIME_BACKENDS:
+        return RUNTIME_BACKENDS[runtime]
+    base, _, unit = runtime.rpartition("-")
+    return base if base and unit in ("gpu", "npu") else runtime
+
 
 def backend_for(runtime: str) -> str | None:
-    """The edgeloop backend that runs a catalog runtime (``onnxruntime-gpu`` -> ``onnxruntime``), if any.
+    """The registered edgeloop backend that runs a catalog runtime (``tflite`` -> ``litert``), if any.
 
-    A catalog runtime is deployable when its name, or its name before a ``-gpu``/``-npu``
-    unit suffix, is a registered backend: adding a backend makes its runtime deployable.
+    A catalog runtime is deployable when the backend it needs (``backend_name``) is
+    registered: adding a backend makes its runtimes deployable.
     """
-    for name in (runtime, runtime.rsplit("-", 1)[0]):
-        if name in BACKENDS and name != "null":
-            return name
-    return None
+    name = backend_name(runtime)
+    return name if name is not None and name != "null" and name in BACKENDS else None
+
+
+def deployable_backend(device: str, runtime: str) -> str | None:
+    """The backend that runs ``runtime`` on catalog device ``device``, if edgeloop can deploy it there."""
+    return None if (device, runtime) in DEVICE_LIMITS else backend_for(runtime)
+
+
+def undeployable_reason(runtime: str, device: str | None = None) -> str:
+    """Why options on ``runtime`` (on ``device``) cannot be deployed, in a few words."""
+    if device is not None and (device, runtime) in DEVICE_LIMITS:
+        return DEVICE_LIMITS[device, runtime]
+    if runtime in UNSUPPORTED:
+        return f"edgeloop does not support {UNSUPPORTED[runtime]}"
+    backend = backend_name(runtime)
+    return f"edgeloop has no {backend} backend" + ("" if backend == runtime else f" (it runs {runtime})")
+
+
+def undeployable_summary(estimates: list[Estimate]) -> list[str]:
+    """One line per runtime (or device and runtime) among ``estimates`` that cannot be deployed, with why."""
+    pairs = {(e.device, e.runtime) for e in estimates if not e.deployable}
+    limited = sorted(pair for pair in pairs if pair in DEVICE_LIMITS)
+    missing = sorted({runtime for pair in pairs if pair not in DEVICE_LIMITS for runtime in pair[1:]})
+    said = [f"{runtime}: {undeployable_reason(runtime)}" for runtime in missing]
+    return said + [f"{run} on {device}: {undeployable_reason(run, device)}" for device, run in limited]
 
 
 def runnable_sizes(
@@ -92,6 +148,7 @@ class Estimate(BaseModel):
     deployable: bool = Field(
         default=True, description="edgeloop has a backend for this runtime (`edgeloop deploy`, `serve`)"
     )
+    backend: str | None = Field(default=None, description="the edgeloop backend that runs it, if any")
     map: float | None = Field(default=None, description="the bundle's mAP for this precision, if known")
     accuracy_cost: float | None = Field(default=None, description="mAP lost against FP32, if known")
     headroom: float | None = Field(default=None, description="fps / (required fps x streams)")
@@ -145,7 +202,8 @@ def estimate_all(
                             price_usd=device.price_usd,
                             power_w=device.power_w,
                             needs_int8=precision == "int8",
-                            deployable=backend_for(target.runtime) is not None,
+                            deployable=deployable_backend(device.slug, target.runtime) is not None,
+                            backend=deployable_backend(device.slug, target.runtime),
                             map=m if size == work.imgsz else None,
                             accuracy_cost=cost if size == work.imgsz else None,
                         )
@@ -158,7 +216,8 @@ def check(estimate: Estimate, need: Requirement) -> Estimate:
     headroom = estimate.fps / need.total_fps
     reasons = []
     if not estimate.deployable and not need.include_undeployable:
-        reasons.append(f"edgeloop has no {estimate.runtime} backend (--include-undeployable to rank it)")
+        why = undeployable_reason(estimate.runtime, estimate.device)
+        reasons.append(f"{why} (--include-undeployable to rank it)")
     if headroom < 1:
         reasons.append(f"{estimate.fps:.1f} FPS < {need.total_fps:g} needed")
     if need.budget_usd is not None:

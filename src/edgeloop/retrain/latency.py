@@ -91,7 +91,7 @@ def _bench(candidate: Path, current: Path | None, runs: int, precision: str) -> 
 
 
 def _predict(candidate: Path, current: Path | None, rules: GateRules, precision: str) -> Latency:
-    from edgeloop.hardware.advise import backend_for
+    from edgeloop.hardware.advise import deployable_backend
     from edgeloop.hardware.catalog import load_catalog
     from edgeloop.hardware.predict import fit, load_measurements, predict
 
@@ -101,7 +101,7 @@ def _predict(candidate: Path, current: Path | None, rules: GateRules, precision:
     if rules.latency_runtime is not None:
         targets = [t for t in targets if t.runtime == rules.latency_runtime]
     else:
-        targets = [t for t in targets if backend_for(t.runtime) is not None] or targets
+        targets = [t for t in targets if deployable_backend(device.slug, t.runtime) is not None] or targets
     if not targets:
         have = ", ".join(f"{t.runtime} ({'/'.join(t.precisions)})" for t in device.targets)
         wanted = f"runtime {rules.latency_runtime} at " if rules.latency_runtime else ""
