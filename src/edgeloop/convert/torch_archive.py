@@ -35,10 +35,11 @@ HOW_TO_EXPORT = (
     "export the model instead: TorchScript (torch.jit.script or torch.jit.trace, then torch.jit.save), "
     "torch.export (torch.export.export, then torch.export.save to a .pt2), or ONNX (torch.onnx.export)"
 )
-PICKLE_REFUSAL = (
-    "is a pickled torch.save file (a whole model or a state_dict): edgeloop never unpickles a "
-    "received file, because unpickling runs any code the file names; " + HOW_TO_EXPORT
+_REFUSAL_REASON = (
+    "edgeloop never unpickles a received file, because unpickling runs any code the file names; "
+    + HOW_TO_EXPORT
 )
+PICKLE_REFUSAL = "is a pickled torch.save file (a whole model or a state_dict): " + _REFUSAL_REASON
 
 # TorchScript calls that touch files or debug hooks: refused before torch.jit.load compiles the code.
 _TS_DENIED = re.compile(r"\b(save|from_file|load_tensor|_load_for_mobile|_load_for_lite_interpreter)\s*\(")
@@ -111,15 +112,20 @@ def inspect_archive(path: Path) -> TorchArchive:
     with path.open("rb") as f:
         head = f.read(4)
     if not zipfile.is_zipfile(path):
-        if head[:1] == b"\x80" or head[:2] == b"PK":
-            why = "a legacy torch.save pickle" if head[:1] == b"\x80" else "a damaged zip archive"
-            raise ModelImportError(f"{path.name}: {why}; " + ("" if head[:2] == b"PK" else PICKLE_REFUSAL))
+        if head[:1] == b"\x80":  # pickle protocol 2+: torch.save's legacy (pre-1.6) format
+            raise ModelImportError(f"{path.name} is a legacy (non-zip) torch.save pickle: {_REFUSAL_REASON}")
+        if head[:2] == b"PK":
+            raise ModelImportError(
+                f"{path.name}: a damaged zip archive (truncated?); copy or export it again"
+            )
         raise ModelImportError(f"{path.name}: not a PyTorch archive (no zip structure); {HOW_TO_EXPORT}")
     try:
         with zipfile.ZipFile(path) as archive:
             return _inspect_zip(path, archive)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
-        raise ModelImportError(f"{path.name}: a damaged zip archive ({exc}); export it again") from None
+        raise ModelImportError(
+            f"{path.name}: a damaged zip archive ({exc}); copy or export it again"
+        ) from None
 
 
 def _inspect_zip(path: Path, archive: zipfile.ZipFile) -> TorchArchive:
@@ -229,7 +235,7 @@ def _check_export_program(path: Path, archive: zipfile.ZipFile, root: str, model
         if key in ("target", "as_operator") and isinstance(value, str):
             if not _EXPORT_TARGET.match(value) or value in _EXPORT_DENIED_OPS:
                 raise ModelImportError(
-                    f"{path.name}: the program calls {value[:80]!r}, which is not a torch operator edgeloop runs"
+                    f"{path.name}: the program calls {value[:80]!r}, not a torch operator edgeloop runs"
                 )
         elif key == "expr_str" and isinstance(value, str) and not _safe_sym_expr(value):
             raise ModelImportError(f"{path.name}: a shape expression edgeloop does not read: {value[:80]!r}")

@@ -141,6 +141,22 @@ def _arg(make: Callable[[Path], Path]) -> Maker:
     return lambda folder: [str(make(folder)), *_FLAGS]
 
 
+def _torchscript_saving(path: Path) -> Path:
+    return _torchscript_zip(path, 'def forward(self, x):\n  torch.save(x, "/tmp/x")\n  return x\n')
+
+
+def _pt2_calling_python(path: Path) -> Path:
+    return _pt2_zip(path, json.dumps({"nodes": [{"target": "torch.os.system", "inputs": []}]}))
+
+
+def _pt2_python_shape(path: Path) -> Path:
+    return _pt2_zip(path, json.dumps({"sym": {"expr_str": "__import__('os').getcwd()"}}))
+
+
+def _pt2_pickled_weights(path: Path) -> Path:
+    return _pt2_zip(path, weights={"w": {"path_name": "weight_0", "use_pickle": True}})
+
+
 PYTORCH: Makers = [
     ("pickled model (torch.save layout, live payload)", _arg(pytorch_pickle_with_marker)),
     ("legacy pickle (not a zip, live payload)", _arg(lambda f: pytorch_pickle_with_marker(f, zipped=False))),
@@ -151,45 +167,12 @@ PYTORCH: Makers = [
     ("central directory claims a ~4 GiB member", _gigantic_member),
     ("20001 archive members", _many_members),
     *[(f"garbage bytes (seed {s})", _garbage("garbage.pt", s)) for s in range(3)],
-    (
-        "TorchScript code calling torch.save",
-        _arg(
-            _in(
-                "save.pt",
-                lambda p: _torchscript_zip(
-                    p, 'def forward(self, x):\n  torch.save(x, "/tmp/x")\n  return x\n'
-                ),
-            )
-        ),
-    ),  # fmt: skip
+    ("TorchScript layout, placeholder pickles", _arg(_in("layout.pt", _torchscript_zip))),
+    ("TorchScript code calling torch.save", _arg(_in("save.pt", _torchscript_saving))),
     (".pt2 with corrupt JSON", _arg(_in("bad.pt2", lambda p: _pt2_zip(p, program='{"graph_module": [')))),
-    (
-        ".pt2 calling a Python function",
-        _arg(
-            _in(
-                "call.pt2",
-                lambda p: _pt2_zip(p, json.dumps({"nodes": [{"target": "torch.os.system", "inputs": []}]})),
-            )
-        ),
-    ),  # fmt: skip
-    (
-        ".pt2 with a Python expression as a shape",
-        _arg(
-            _in(
-                "sym.pt2",
-                lambda p: _pt2_zip(p, json.dumps({"sym": {"expr_str": "__import__('os').getcwd()"}})),
-            )
-        ),
-    ),  # fmt: skip
-    (
-        ".pt2 with pickled weights",
-        _arg(
-            _in(
-                "pickled.pt2",
-                lambda p: _pt2_zip(p, weights={"w": {"path_name": "weight_0", "use_pickle": True}}),
-            )
-        ),
-    ),  # fmt: skip
+    (".pt2 calling a Python function", _arg(_in("call.pt2", _pt2_calling_python))),
+    (".pt2 with a Python expression as a shape", _arg(_in("sym.pt2", _pt2_python_shape))),
+    (".pt2 with pickled weights", _arg(_in("pickled.pt2", _pt2_pickled_weights))),
     (".pt2 whose sample inputs are not tensors", _arg(_in("inputs.pt2", _pt2_zip))),
 ]
 
