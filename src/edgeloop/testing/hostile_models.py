@@ -19,6 +19,7 @@ import random
 import struct
 import zipfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 Maker = Callable[[Path], list[str]]
@@ -218,11 +219,15 @@ def _onnx_file(name: str, data: Callable[[], bytes]) -> Maker:
     return maker
 
 
+def _cut(data: bytes, fraction: float) -> bytes:
+    return data[: int(len(data) * fraction)]
+
+
 ONNX: Makers = [
     *[
         (
             f"ONNX file truncated at {int(q * 100)}%",
-            _onnx_file("cut.onnx", lambda q=q: _cut(_onnx_bytes(), q)),
+            _onnx_file("cut.onnx", partial(_cut, _onnx_bytes(), q)),
         )
         for q in (0.3, 0.6, 0.9)
     ],
@@ -236,7 +241,3 @@ ONNX: Makers = [
     ),
     *[(f"garbage bytes (seed {s})", _garbage("garbage.onnx", s)) for s in range(3)],
 ]
-
-
-def _cut(data: bytes, fraction: float) -> bytes:
-    return data[: int(len(data) * fraction)]
