@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from edgeloop.bundle import Bundle, load_bundle
 from edgeloop.cli.main import app
+from edgeloop.convert.pytorch import tolerance_for
 from edgeloop.postprocess.families import DECODERS
 from edgeloop.predictor import Predictor
 from edgeloop.testing.hostile_imports import run_import
@@ -92,6 +93,11 @@ def _compare_predictions(bundle: Bundle, model: torch.nn.Module) -> int:
                 np.testing.assert_allclose(ours.probabilities, theirs.probabilities, atol=1e-4)
                 assert int(np.argmax(ours.probabilities)) == int(np.argmax(theirs.probabilities))
     return boxes
+
+
+def test_tolerance_is_1e4_or_four_float32_steps() -> None:
+    assert tolerance_for(118.0) == 1e-4  # the test detector's largest box value
+    assert tolerance_for(624.0) == pytest.approx(4 * 6.103515625e-05)  # a 640-pixel detector's boxes
 
 
 def test_torchscript_needs_imgsz(models: dict, tmp_path: Path) -> None:
