@@ -139,6 +139,14 @@ def test_a_pickle_is_never_unpickled(tmp_path: Path, zipped: bool) -> None:
     assert not (used / MARKER).exists()  # ...and edgeloop import never ran it
 
 
+def test_pt2_sample_inputs_are_never_unpickled(tmp_path: Path) -> None:
+    (maker,) = [m for k, m in makers("pytorch") if "pickle a live payload" in k]
+    outcome = run_import([*maker(tmp_path), "--out", str(tmp_path / "b")])
+    assert outcome.problem() is None, outcome
+    assert "sample inputs are not plain tensors (they name os.makedirs)" in outcome.stderr_lines[0]
+    assert not (tmp_path / MARKER).exists()
+
+
 @pytest.mark.parametrize(
     "kind",
     [

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from edgeloop.convert.base import Array, Converted, ConvertOptions, SourceFormat
-from edgeloop.convert.torch_archive import MAX_TEXT_BYTES, TorchArchive, inspect_archive
+from edgeloop.convert.torch_archive import MAX_TEXT_BYTES, TorchArchive, check_zip_sizes, inspect_archive
 from edgeloop.errors import ModelImportError
 from edgeloop.importer import describe
 from edgeloop.postprocess.families import get_family
@@ -99,22 +100,39 @@ def _check_graph(torch: Any, module: Any, path: Path) -> None:
             raise ModelImportError(f"{path.name}: its TorchScript calls {node.kind()} (file access)")
 
 
+def _sample_inputs(torch: Any, path: Path, archive: TorchArchive) -> Any:
+    """The programs' sample inputs, read with ``torch.load(weights_only=True)``: tensors and plain
+    containers only. (torch.export.load tries the same first, and unpickles without restrictions
+    when that fails: a file that fails here never reaches it.) Those of ``model``."""
+    found: Any = None
+    with zipfile.ZipFile(path) as zf:
+        for model in archive.models:
+            name = f"{archive.root}data/sample_inputs/{model}.pt"
+            if name not in zf.namelist() or zf.getinfo(name).file_size > MAX_TEXT_BYTES:
+                raise ModelImportError(f"{path.name}: a .pt2 archive without readable sample inputs")
+            data = zf.read(name)
+            try:  # a torch.save zip itself: its sizes are checked like the archive's
+                with zipfile.ZipFile(io.BytesIO(data)) as inner:
+                    check_zip_sizes(f"{path.name}: sample inputs", inner, len(data))
+                inputs = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+            except ModelImportError:
+                raise
+            except Exception as exc:
+                named = re.search(r"(?i)unsupported (?:global:? )?GLOBAL ([\w.]+)", str(exc))
+                why = f"they name {named.group(1)}" if named else _first_line(exc)
+                raise ModelImportError(
+                    f"{path.name}: its sample inputs are not plain tensors ({why}); "
+                    "edgeloop never unpickles anything else"
+                ) from None
+            if model == "model":
+                found = inputs
+    return found
+
+
 def _load_export(
     torch: Any, path: Path, archive: TorchArchive, options: ConvertOptions
 ) -> tuple[Any, tuple[int, ...]]:
-    model = "model" if "model" in archive.models else archive.models[0]
-    sample = f"{archive.root}data/sample_inputs/{model}.pt"
-    with zipfile.ZipFile(path) as zf:
-        if sample not in zf.namelist() or zf.getinfo(sample).file_size > MAX_TEXT_BYTES:
-            raise ModelImportError(f"{path.name}: a .pt2 archive without readable sample inputs")
-        data = zf.read(sample)
-    try:  # torch.export.load reads these with weights_only=True first, and unrestricted if that fails
-        inputs = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
-    except Exception as exc:
-        raise ModelImportError(
-            f"{path.name}: its sample inputs are not plain tensors ({_first_line(exc)}); "
-            "edgeloop never unpickles anything else"
-        ) from None
+    inputs = _sample_inputs(torch, path, archive)
     try:
         with path.open("rb") as f:
             program = torch.export.load(f)

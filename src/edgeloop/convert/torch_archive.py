@@ -87,6 +87,12 @@ _SYM_NAMES = frozenset(
 )
 
 
+# What torch.export.save writes; anything else in a .pt2 (data/aotinductor/ holds compiled
+# shared libraries that torch.export.load would load) is refused.
+_PT2_FILES = frozenset({"archive_format", "archive_version", "byteorder"})
+_PT2_FOLDERS = (".data/", "models/", "data/weights/", "data/constants/", "data/sample_inputs/", "extra/")
+
+
 @dataclass(frozen=True)
 class TorchArchive:
     """A PyTorch archive that passed the checks.
@@ -128,13 +134,17 @@ def inspect_archive(path: Path) -> TorchArchive:
         ) from None
 
 
-def _inspect_zip(path: Path, archive: zipfile.ZipFile) -> TorchArchive:
+def check_zip_sizes(label: str, archive: zipfile.ZipFile, size: int) -> None:
+    """Refuse a zip (of ``size`` bytes) whose central directory claims too many members, members
+    larger than the file could hold, or more than ``MAX_TOTAL_BYTES`` unpacked: read before any
+    member is.
+
+    Raises:
+        ModelImportError: naming ``label`` and the first member that lies.
+    """
     infos = archive.infolist()
-    size = path.stat().st_size
     if not infos or len(infos) > MAX_MEMBERS:
-        raise ModelImportError(
-            f"{path.name}: {len(infos)} archive members (edgeloop reads 1 to {MAX_MEMBERS})"
-        )
+        raise ModelImportError(f"{label}: {len(infos)} archive members (edgeloop reads 1 to {MAX_MEMBERS})")
     total = 0
     for info in infos:
         total += info.file_size
@@ -145,13 +155,18 @@ def _inspect_zip(path: Path, archive: zipfile.ZipFile) -> TorchArchive:
             or info.file_size > MAX_RATIO * max(info.compress_size, 1) + 1024**2
         ):
             raise ModelImportError(
-                f"{path.name}: archive member {info.filename[:80]!r} claims {info.file_size} bytes in "
+                f"{label}: archive member {info.filename[:80]!r} claims {info.file_size} bytes in "
                 f"{info.compress_size} of a {size}-byte file: the archive is damaged or crafted"
             )
     if total > MAX_TOTAL_BYTES:
         raise ModelImportError(
-            f"{path.name}: the archive unpacks to {total} bytes (edgeloop reads up to {MAX_TOTAL_BYTES})"
+            f"{label}: the archive unpacks to {total} bytes (edgeloop reads up to {MAX_TOTAL_BYTES})"
         )
+
+
+def _inspect_zip(path: Path, archive: zipfile.ZipFile) -> TorchArchive:
+    check_zip_sizes(path.name, archive, path.stat().st_size)
+    infos = archive.infolist()
     names = {info.filename for info in infos}
     roots = {name.split("/", 1)[0] for name in names}
     if len(roots) != 1 or any("/" not in n or ".." in n.split("/") for n in names):
@@ -172,8 +187,9 @@ def _inspect_zip(path: Path, archive: zipfile.ZipFile) -> TorchArchive:
                 if re.fullmatch(re.escape(root) + r"models/\w+\.json", n)
             )
         )
-        if not models:
-            raise ModelImportError(f"{path.name}: a .pt2 archive without a program (models/*.json)")
+        if "model" not in models:
+            raise ModelImportError(f"{path.name}: a .pt2 archive without its program (models/model.json)")
+        _check_export_members(path, names, root)
         for model in models:
             _check_export_program(path, archive, root, model)
         return TorchArchive("export", root, models)
@@ -211,6 +227,18 @@ def _check_torchscript_code(path: Path, archive: zipfile.ZipFile, root: str) -> 
                 )
 
 
+def _check_export_members(path: Path, names: set[str], root: str) -> None:
+    """Refuse members torch.export.load would act on beyond the graph and raw tensors
+    (compiled AOTInductor libraries, ExecuTorch programs, external weights)."""
+    for name in sorted(names):
+        inner = name[len(root) :]
+        if inner not in _PT2_FILES and not inner.startswith(_PT2_FOLDERS):
+            raise ModelImportError(
+                f"{path.name}: the .pt2 archive holds {inner[:80]!r}; edgeloop reads exported programs "
+                "(graph, weights, constants, sample inputs) only, not compiled code"
+            )
+
+
 def _check_export_program(path: Path, archive: zipfile.ZipFile, root: str, model: str) -> None:
     names = set(archive.namelist())
     for part in ("weights", "constants"):
@@ -224,8 +252,13 @@ def _check_export_program(path: Path, archive: zipfile.ZipFile, root: str, model
         entries = _read_json(path, archive, config).get("config", {})
         if not isinstance(entries, dict):
             raise ModelImportError(f"{path.name}: {part} config is not a mapping")
+        prefix = "weight_" if part == "weights" else "tensor_"
         for fqn, meta in entries.items():
-            if not isinstance(meta, dict) or meta.get("use_pickle") is not False:
+            if (
+                not isinstance(meta, dict)
+                or meta.get("use_pickle") is not False
+                or not str(meta.get("path_name", "")).startswith(prefix)
+            ):
                 raise ModelImportError(
                     f"{path.name}: {part[:-1]} {str(fqn)[:60]!r} is stored as a pickle; edgeloop reads raw "
                     "tensors only (export a model without custom objects)"

@@ -80,7 +80,13 @@ def _torchscript_zip(path: Path, code: str = "def forward(self, x):\n  return x\
     return path
 
 
-def _pt2_zip(path: Path, program: str | None = None, weights: dict[str, object] | None = None) -> Path:
+def _pt2_zip(
+    path: Path,
+    program: str | None = None,
+    weights: dict[str, object] | None = None,
+    sample_inputs: bytes = b"",
+    extra: dict[str, bytes] | None = None,
+) -> Path:
     """An archive in torch.export.save's layout with the given program JSON and weights config."""
     node = {"target": "torch.ops.aten.relu.default", "inputs": [], "outputs": []}
     program = program if program is not None else json.dumps({"graph_module": {"graph": {"nodes": [node]}}})
@@ -90,7 +96,9 @@ def _pt2_zip(path: Path, program: str | None = None, weights: dict[str, object] 
         z.writestr("e/models/model.json", program)
         z.writestr("e/data/weights/model_weights_config.json", json.dumps({"config": weights or {}}))
         z.writestr("e/data/constants/model_constants_config.json", json.dumps({"config": {}}))
-        z.writestr("e/data/sample_inputs/model.pt", b"")
+        z.writestr("e/data/sample_inputs/model.pt", sample_inputs)
+        for name, data in (extra or {}).items():
+            z.writestr(f"e/{name}", data)
     return path
 
 
@@ -154,6 +162,18 @@ def _pt2_python_shape(path: Path) -> Path:
     return _pt2_zip(path, json.dumps({"sym": {"expr_str": "__import__('os').getcwd()"}}))
 
 
+def _pt2_live_sample_inputs(path: Path) -> Path:
+    """Sample inputs in torch.save's zip layout whose pickle creates MARKER next to the file."""
+    inner = pytorch_pickle_with_marker(path.parent)
+    data = inner.read_bytes()
+    inner.unlink()
+    return _pt2_zip(path, sample_inputs=data)
+
+
+def _pt2_compiled_library(path: Path) -> Path:
+    return _pt2_zip(path, extra={"data/aotinductor/model/model.so": b"\x7fELF" + bytes(256)})
+
+
 def _pt2_pickled_weights(path: Path) -> Path:
     return _pt2_zip(path, weights={"w": {"path_name": "weight_0", "use_pickle": True}})
 
@@ -174,7 +194,9 @@ PYTORCH: Makers = [
     (".pt2 calling a Python function", _arg(_in("call.pt2", _pt2_calling_python))),
     (".pt2 with a Python expression as a shape", _arg(_in("sym.pt2", _pt2_python_shape))),
     (".pt2 with pickled weights", _arg(_in("pickled.pt2", _pt2_pickled_weights))),
-    (".pt2 whose sample inputs are not tensors", _arg(_in("inputs.pt2", _pt2_zip))),
+    (".pt2 whose sample inputs are empty", _arg(_in("inputs.pt2", _pt2_zip))),
+    (".pt2 whose sample inputs pickle a live payload", _arg(_in("live.pt2", _pt2_live_sample_inputs))),
+    (".pt2 carrying a compiled AOTInductor library", _arg(_in("aoti.pt2", _pt2_compiled_library))),
 ]
 
 
