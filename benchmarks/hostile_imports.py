@@ -13,12 +13,49 @@ resident memory under the bound. Prints one row per crafted file, then a table p
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from edgeloop.testing.hostile_imports import DEFAULT_MAX_RSS_MB, run_import
-from edgeloop.testing.hostile_models import HOSTILE, makers
+from edgeloop.testing.hostile_models import HOSTILE
+
+ROOT = Path(__file__).resolve().parents[1]  # makers may live in the test suite (tests.convert...)
+
+
+_MAKE = """
+import json, sys
+from pathlib import Path
+from edgeloop.testing.hostile_models import makers
+out = []
+for i, (kind, maker) in enumerate(makers(sys.argv[1])):
+    folder = Path(sys.argv[2]) / str(i)
+    folder.mkdir()
+    out.append([kind, maker(folder), str(folder)])
+print(json.dumps(out))
+"""
+
+
+def _make(fmt: str, work: Path) -> list[tuple[str, list[str], Path]]:
+    """Write ``fmt``'s crafted files under ``work`` in a child process: (kind, import args, folder).
+
+    The child's peak memory (from ``wait4``) includes the memory of the process that started it
+    (Linux keeps the high-water mark across exec), so the makers, some of which import torch,
+    run apart and this process stays small.
+    """
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _MAKE, fmt, str(work)], capture_output=True, text=True, env=env, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"making the crafted {fmt} files failed:\n{done.stderr[-2000:]}")
+    return [(kind, argv, Path(folder)) for kind, argv, folder in json.loads(done.stdout)]
 
 
 def main() -> int:
@@ -29,27 +66,26 @@ def main() -> int:
     args = parser.parse_args()
     rows: list[tuple[str, str, str | None, float, str]] = []
     for fmt in args.formats:
-        for kind, maker in makers(fmt):
-            with tempfile.TemporaryDirectory(prefix="hostile-") as tmp:
-                argv = maker(Path(tmp))
-                outcome = run_import([*argv, "--out", str(Path(tmp) / "bundle")])
-                left = (Path(tmp) / "bundle").exists()
-            problem = outcome.problem(args.max_rss_mb) or ("left a bundle folder" if left else None)
-            line = outcome.stderr_lines[0] if outcome.stderr_lines else ""
-            rows.append((fmt, kind, problem, outcome.peak_rss_mb, line))
-            status = "ok" if problem is None else f"PROBLEM: {problem}"
-            print(f"{fmt:10} {kind:55} {outcome.peak_rss_mb:6.0f} MB  {status}", flush=True)
-            if args.verbose:
-                print(f"{'':10} {line[:200]}")
+        with tempfile.TemporaryDirectory(prefix="hostile-") as tmp:
+            for kind, argv, folder in _make(fmt, Path(tmp)):
+                outcome = run_import([*argv, "--out", str(folder / "bundle")])
+                left = (folder / "bundle").exists()
+                problem = outcome.problem(args.max_rss_mb) or ("left a bundle folder" if left else None)
+                line = outcome.stderr_lines[0] if outcome.stderr_lines else ""
+                rows.append((fmt, kind, problem, outcome.peak_rss_mb, line))
+                status = "ok" if problem is None else f"PROBLEM: {problem}"
+                print(f"{fmt:12} {kind:58} {outcome.peak_rss_mb:6.0f} MB  {status}", flush=True)
+                if args.verbose:
+                    print(f"{'':12} {line[:200]}")
     print()
-    print(f"{'format':10} {'tried':>6} {'clean failures':>15} {'problems':>9} {'peak MB':>8}")
+    print(f"{'format':12} {'tried':>6} {'clean failures':>15} {'problems':>9} {'peak MB':>8}")
     for fmt in args.formats:
         mine = [r for r in rows if r[0] == fmt]
         clean = sum(r[2] is None for r in mine)
         peak = max((r[3] for r in mine), default=0.0)
-        print(f"{fmt:10} {len(mine):6d} {clean:15d} {len(mine) - clean:9d} {peak:8.0f}")
+        print(f"{fmt:12} {len(mine):6d} {clean:15d} {len(mine) - clean:9d} {peak:8.0f}")
     problems = sum(r[2] is not None for r in rows)
-    print(f"{'all':10} {len(rows):6d} {len(rows) - problems:15d} {problems:9d}")
+    print(f"{'all':12} {len(rows):6d} {len(rows) - problems:15d} {problems:9d}")
     return 1 if problems else 0
 
 

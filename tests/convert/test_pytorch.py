@@ -158,7 +158,17 @@ def test_pt2_sample_inputs_are_never_unpickled(tmp_path: Path) -> None:
     ],
 )
 def test_crafted_archives_fail_cleanly(kind: str, tmp_path: Path) -> None:
-    (maker,) = [m for k, m in makers("pytorch") if kind in k]
+    _fails_cleanly("pytorch", kind, tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["a tensor record cut to 4 bytes", "a node calling aten::save"])
+def test_crafted_real_exports_fail_cleanly(kind: str, tmp_path: Path) -> None:
+    """torch 2.13 itself loads a TorchScript whose tensor record is cut short (heap bytes as weights)."""
+    _fails_cleanly("pytorch-real", kind, tmp_path)
+
+
+def _fails_cleanly(fmt: str, kind: str, tmp_path: Path) -> None:
+    (maker,) = [m for k, m in makers(fmt) if kind in k]
     outcome = run_import([*maker(tmp_path), "--out", str(tmp_path / "b")])
     assert outcome.problem() is None, outcome
     assert not (tmp_path / "b").exists()

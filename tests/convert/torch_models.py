@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -63,3 +66,69 @@ def save(model: nn.Module, kind: str, path: Path, size: int = 64) -> Path:
     else:
         raise ValueError(kind)
     return path
+
+
+def _rewrite(path: Path, change: Callable[[str, bytes], bytes | None]) -> Path:
+    """Rewrite the zip at ``path`` member by member through ``change`` (None drops a member)."""
+    with zipfile.ZipFile(path) as z:
+        members = [(info.filename, z.read(info)) for info in z.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        for name, data in members:
+            new = change(name, data)
+            if new is not None:
+                z.writestr(name, new)
+    return path
+
+
+def _real(kind: str, suffix: str) -> Callable[[Path], Path]:
+    return lambda folder: save(seeded(Detector), kind, folder / f"detector{suffix}")
+
+
+def _short_tensor(folder: Path) -> Path:
+    """A real TorchScript archive whose first tensor record holds 4 bytes."""
+    return _rewrite(_real("trace", ".pt")(folder), lambda n, d: d[:4] if n.endswith("/data/0") else d)
+
+
+def _lying_weight_shape(folder: Path) -> Path:
+    """A real .pt2 whose weights config claims a 65536 x 65536 first weight."""
+
+    def change(name: str, data: bytes) -> bytes:
+        if not name.endswith("model_weights_config.json"):
+            return data
+        config = json.loads(data)
+        first = next(iter(config["config"].values()))
+        first["tensor_meta"]["sizes"] = [{"as_int": 65536}, {"as_int": 65536}, {"as_int": 3}, {"as_int": 3}]
+        return json.dumps(config).encode()
+
+    return _rewrite(_real("export", ".pt2")(folder), change)
+
+
+def _saving_program(folder: Path) -> Path:
+    """A real .pt2 whose first node calls aten::save instead of a convolution."""
+
+    def change(name: str, data: bytes) -> bytes:
+        if not name.endswith("models/model.json"):
+            return data
+        return data.replace(b"torch.ops.aten.conv2d.default", b"torch.ops.aten.save.default", 1)
+
+    return _rewrite(_real("export", ".pt2")(folder), change)
+
+
+def _cut_real(folder: Path) -> Path:
+    path = _real("export", ".pt2")(folder)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return path
+
+
+def _args(make: Callable[[Path], Path]) -> Callable[[Path], list[str]]:
+    return lambda folder: [str(make(folder)), "--names", "a,b,c", "--imgsz", "64"]
+
+
+HOSTILE = [
+    ("real TorchScript, a tensor record cut to 4 bytes", _args(_short_tensor)),
+    ("real .pt2 cut in half", _args(_cut_real)),
+    ("real .pt2, weights config claiming 65536 x 65536 x 3 x 3", _args(_lying_weight_shape)),
+    ("real .pt2, a node calling aten::save", _args(_saving_program)),
+]
+"""Crafted from real torch exports (needs torch): registered as ``pytorch-real`` in
+``edgeloop.testing.hostile_models.HOSTILE``."""

@@ -30,6 +30,7 @@ import numpy as np
 
 from edgeloop.convert.base import Array, Converted, ConvertOptions, SourceFormat
 from edgeloop.convert.torch_archive import MAX_TEXT_BYTES, TorchArchive, check_zip_sizes, inspect_archive
+from edgeloop.convert.torch_pickle import check_storages
 from edgeloop.errors import ModelImportError
 from edgeloop.importer import describe
 from edgeloop.postprocess.families import get_family
@@ -113,7 +114,10 @@ def _sample_inputs(torch: Any, path: Path, archive: TorchArchive) -> Any:
             data = zf.read(name)
             try:  # a torch.save zip itself: its sizes are checked like the archive's
                 with zipfile.ZipFile(io.BytesIO(data)) as inner:
-                    check_zip_sizes(f"{path.name}: sample inputs", inner, len(data))
+                    label = f"{path.name}: sample inputs"
+                    check_zip_sizes(label, inner, len(data))
+                    root = inner.namelist()[0].split("/", 1)[0]
+                    check_storages(label, inner, f"{root}/data.pkl", f"{root}/data/")
                 inputs = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
             except ModelImportError:
                 raise

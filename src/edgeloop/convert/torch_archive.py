@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from edgeloop.convert.torch_pickle import check_storages
 from edgeloop.errors import ModelImportError
 
 MAX_MEMBERS = 20_000
@@ -176,6 +177,8 @@ def _inspect_zip(path: Path, archive: zipfile.ZipFile) -> TorchArchive:
         if {f"{root}constants.pkl", f"{root}data.pkl"} - names:
             raise ModelImportError(f"{path.name}: a TorchScript archive without constants.pkl or data.pkl")
         _check_torchscript_code(path, archive, root)
+        check_storages(path.name, archive, f"{root}data.pkl", f"{root}data/")
+        check_storages(path.name, archive, f"{root}constants.pkl", f"{root}constants/")
         return TorchArchive("torchscript", root)
     if f"{root}archive_format" in names:
         if _read_text(archive, f"{root}archive_format").strip() != "pt2":

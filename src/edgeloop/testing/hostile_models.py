@@ -28,6 +28,7 @@ Makers = list[tuple[str, Maker]]
 HOSTILE: dict[str, str] = {
     "onnx": "edgeloop.testing.hostile_models:ONNX",
     "pytorch": "edgeloop.testing.hostile_models:PYTORCH",
+    "pytorch-real": "tests.convert.torch_models:HOSTILE",  # made from real torch exports: needs torch
 }
 
 MARKER = "unpickled-marker"
