@@ -161,7 +161,9 @@ def test_crafted_archives_fail_cleanly(kind: str, tmp_path: Path) -> None:
     _fails_cleanly("pytorch", kind, tmp_path)
 
 
-@pytest.mark.parametrize("kind", ["a tensor record cut to 4 bytes", "a node calling aten::save"])
+@pytest.mark.parametrize(
+    "kind", ["a tensor record cut to 4 bytes", "a node calling aten::save", "weights config claiming"]
+)
 def test_crafted_real_exports_fail_cleanly(kind: str, tmp_path: Path) -> None:
     """torch 2.13 itself loads a TorchScript whose tensor record is cut short (heap bytes as weights)."""
     _fails_cleanly("pytorch-real", kind, tmp_path)

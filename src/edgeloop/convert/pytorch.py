@@ -101,6 +101,19 @@ def _check_graph(torch: Any, module: Any, path: Path) -> None:
             raise ModelImportError(f"{path.name}: its TorchScript calls {node.kind()} (file access)")
 
 
+class _Caught(logging.Handler):
+    """Keeps the last exception torch logs (torch.export.load logs why it failed, then raises
+    a generic error)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.error: BaseException | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and record.exc_info[1] is not None:
+            self.error = record.exc_info[1]
+
+
 def _sample_inputs(torch: Any, path: Path, archive: TorchArchive) -> Any:
     """The programs' sample inputs, read with ``torch.load(weights_only=True)``: tensors and plain
     containers only. (torch.export.load tries the same first, and unpickles without restrictions
@@ -137,15 +150,23 @@ def _load_export(
     torch: Any, path: Path, archive: TorchArchive, options: ConvertOptions
 ) -> tuple[Any, tuple[int, ...]]:
     inputs = _sample_inputs(torch, path, archive)
+    caught = _Caught()
+    export_log = logging.getLogger("torch.export")
+    level, propagate, handlers = export_log.level, export_log.propagate, export_log.handlers
+    export_log.handlers = [caught]  # torch's own handler would print the traceback
+    export_log.setLevel(logging.WARNING)
+    export_log.propagate = False
     try:
         with path.open("rb") as f:
             program = torch.export.load(f)
-    except ModelImportError:
-        raise
     except Exception as exc:
-        raise ModelImportError(
-            f"{path.name}: torch.export.load could not read it: {_first_line(exc)}"
-        ) from None
+        # torch.export.load logs the real reason as a warning, then raises a generic error
+        why = _first_line(caught.error or exc)
+        raise ModelImportError(f"{path.name}: torch.export.load could not read it: {why}") from None
+    finally:
+        export_log.handlers = handlers
+        export_log.setLevel(level)
+        export_log.propagate = propagate
     args = program.example_inputs[0] if program.example_inputs else inputs[0] if inputs else ()
     tensors = [a for a in _flatten(args)] if args else []
     if len(tensors) != 1 or tensors[0].dim() != 4:
