@@ -243,7 +243,6 @@ def _reference(torch: Any, module: Any) -> Callable[[Array], Sequence[Array]]:
 def convert(path: Path, out: Path, options: ConvertOptions, work: Path) -> Converted:
     """A TorchScript or .pt2 archive -> ONNX in ``work``, with torch itself as the reference."""
     from edgeloop.backends.onnxruntime import OnnxRuntimeBackend
-    from edgeloop.convert.onnx import quiet_onnxruntime
 
     archive = inspect_archive(path)  # before torch is even imported: nothing of the file runs
     torch = _torch()
@@ -260,7 +259,6 @@ def convert(path: Path, out: Path, options: ConvertOptions, work: Path) -> Conve
             raise
         except Exception as exc:
             raise ModelImportError(f"{path.name}: the model does not run: {_first_line(exc)}") from None
-    quiet_onnxruntime()
     backend = OnnxRuntimeBackend()
     try:
         spec = backend.load(onnx_path)
