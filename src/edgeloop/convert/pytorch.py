@@ -16,11 +16,8 @@ This is the only module of ``edgeloop.convert`` that imports torch.
 
 from __future__ import annotations
 
-import io
 import logging
-import re
 import warnings
-import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from edgeloop.convert.base import Array, Converted, ConvertOptions, SourceFormat
-from edgeloop.convert.torch_archive import MAX_TEXT_BYTES, TorchArchive, check_zip_sizes, inspect_archive
-from edgeloop.convert.torch_pickle import check_storages
+from edgeloop.convert.torch_archive import TorchArchive, inspect_archive
+from edgeloop.convert.torch_inputs import first_line, read_sample_inputs
 from edgeloop.errors import ModelImportError
 from edgeloop.importer import describe
 from edgeloop.postprocess.families import get_family
@@ -87,7 +84,7 @@ def _load_torchscript(torch: Any, path: Path, options: ConvertOptions) -> tuple[
     try:
         module = torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:  # torch raises RuntimeError and others for damaged archives
-        raise ModelImportError(f"{path.name}: torch.jit.load could not read it: {_first_line(exc)}") from None
+        raise ModelImportError(f"{path.name}: torch.jit.load could not read it: {first_line(exc)}") from None
     _check_graph(torch, module, path)
     return module.eval(), (1, 3, *options.imgsz_hw)
 
@@ -114,42 +111,10 @@ class _Caught(logging.Handler):
             self.error = record.exc_info[1]
 
 
-def _sample_inputs(torch: Any, path: Path, archive: TorchArchive) -> Any:
-    """The programs' sample inputs, read with ``torch.load(weights_only=True)``: tensors and plain
-    containers only. (torch.export.load tries the same first, and unpickles without restrictions
-    when that fails: a file that fails here never reaches it.) Those of ``model``."""
-    found: Any = None
-    with zipfile.ZipFile(path) as zf:
-        for model in archive.models:
-            name = f"{archive.root}data/sample_inputs/{model}.pt"
-            if name not in zf.namelist() or zf.getinfo(name).file_size > MAX_TEXT_BYTES:
-                raise ModelImportError(f"{path.name}: a .pt2 archive without readable sample inputs")
-            data = zf.read(name)
-            try:  # a torch.save zip itself: its sizes are checked like the archive's
-                with zipfile.ZipFile(io.BytesIO(data)) as inner:
-                    label = f"{path.name}: sample inputs"
-                    check_zip_sizes(label, inner, len(data))
-                    root = inner.namelist()[0].split("/", 1)[0]
-                    check_storages(label, inner, f"{root}/data.pkl", f"{root}/data/")
-                inputs = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
-            except ModelImportError:
-                raise
-            except Exception as exc:
-                named = re.search(r"(?i)unsupported (?:global:? )?GLOBAL ([\w.]+)", str(exc))
-                why = f"they name {named.group(1)}" if named else _first_line(exc)
-                raise ModelImportError(
-                    f"{path.name}: its sample inputs are not plain tensors ({why}); "
-                    "edgeloop never unpickles anything else"
-                ) from None
-            if model == "model":
-                found = inputs
-    return found
-
-
 def _load_export(
     torch: Any, path: Path, archive: TorchArchive, options: ConvertOptions
 ) -> tuple[Any, tuple[int, ...]]:
-    inputs = _sample_inputs(torch, path, archive)
+    inputs = read_sample_inputs(torch, path, archive)
     caught = _Caught()
     export_log = logging.getLogger("torch.export")
     level, propagate, handlers = export_log.level, export_log.propagate, export_log.handlers
@@ -161,7 +126,7 @@ def _load_export(
             program = torch.export.load(f)
     except Exception as exc:
         # torch.export.load logs the real reason as a warning, then raises a generic error
-        why = _first_line(caught.error or exc)
+        why = first_line(caught.error or exc)
         raise ModelImportError(f"{path.name}: torch.export.load could not read it: {why}") from None
     finally:
         export_log.handlers = handlers
@@ -202,11 +167,6 @@ def _trainless(torch: Any, module: Any) -> Any:
     return Frozen()
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
-
-
 def tolerance_for(peak: float) -> float:
     """The check's tolerance for outputs as large as ``peak``: 1e-4, or four float32 steps at
     ``peak`` where that is more (box coordinates of a 640-pixel input are 6.1e-5 apart)."""
@@ -227,7 +187,7 @@ def _export_onnx(torch: Any, module: Any, shape: tuple[int, ...], onnx_path: Pat
             opset_version=OPSET, dynamo=False,
         )  # fmt: skip
     except Exception as exc:
-        raise ModelImportError(f"torch.onnx.export could not convert the model: {_first_line(exc)}") from None
+        raise ModelImportError(f"torch.onnx.export could not convert the model: {first_line(exc)}") from None
     return peak
 
 
@@ -258,7 +218,7 @@ def convert(path: Path, out: Path, options: ConvertOptions, work: Path) -> Conve
         except ModelImportError:
             raise
         except Exception as exc:
-            raise ModelImportError(f"{path.name}: the model does not run: {_first_line(exc)}") from None
+            raise ModelImportError(f"{path.name}: the model does not run: {first_line(exc)}") from None
     backend = OnnxRuntimeBackend()
     try:
         spec = backend.load(onnx_path)

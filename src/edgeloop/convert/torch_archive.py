@@ -10,8 +10,7 @@ PyTorch writes three kinds of files, all of them (usually) zip archives with one
 - ``torch.save`` pickles (``data.pkl`` + ``data/``, or a legacy non-zip pickle): loading one
   runs whatever the pickle says. edgeloop refuses them.
 
-Everything here reads the zip's central directory and small JSON/text members only, within
-fixed size limits, so a crafted file costs little memory and no code runs.
+Only the zip's central directory and small JSON/text members are read, within fixed limits.
 """
 
 from __future__ import annotations
@@ -53,39 +52,11 @@ _EXPORT_TARGET = re.compile(
 _EXPORT_DENIED_OPS = frozenset({"torch.ops.aten.save.default", "torch.ops.aten.from_file.default"})
 # Symbolic shape expressions are parsed by sympy (which evaluates them): plain arithmetic only.
 _SYM_EXPR = re.compile(r"^[A-Za-z0-9 +\-*/(),<>=%!]*$")
-_SYM_NAMES = frozenset(
-    [
-        "Max",
-        "Min",
-        "FloorDiv",
-        "CeilDiv",
-        "Mod",
-        "PythonMod",
-        "CleanDiv",
-        "IntTrueDiv",
-        "FloatTrueDiv",
-        "ToFloat",
-        "TruncToInt",
-        "TruncToFloat",
-        "floor",
-        "ceiling",
-        "Abs",
-        "Eq",
-        "Ne",
-        "Lt",
-        "Le",
-        "Gt",
-        "Ge",
-        "And",
-        "Or",
-        "Not",
-        "True",
-        "False",
-        "oo",
-        "sqrt",
-        "Pow",
-    ]
-)
+_SYM_NAMES = frozenset({
+    "Max", "Min", "FloorDiv", "CeilDiv", "Mod", "PythonMod", "CleanDiv", "IntTrueDiv", "FloatTrueDiv",
+    "ToFloat", "TruncToInt", "TruncToFloat", "floor", "ceiling", "Abs", "Eq", "Ne", "Lt", "Le", "Gt",
+    "Ge", "And", "Or", "Not", "True", "False", "oo", "sqrt", "Pow",
+})  # fmt: skip
 
 
 # What torch.export.save writes; anything else in a .pt2 (data/aotinductor/ holds compiled
