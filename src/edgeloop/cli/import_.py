@@ -46,6 +46,7 @@ def import_model(
 ) -> None:
     """Create a bundle from a model, convert it where needed, and check it against its source."""
     from edgeloop.convert import ConvertOptions, convert_model
+    from edgeloop.convert.onnx import quiet_onnxruntime
     from edgeloop.errors import ModelImportError
     from edgeloop.importer import parse_imgsz, parse_names
 
@@ -67,6 +68,7 @@ def import_model(
         check=not skip_check,
         to_onnx=to_onnx,
     )
+    quiet_onnxruntime()  # one error line: ONNX Runtime logs some refusals of its own before raising
     bundle = convert_model(model, out, options)
     m = bundle.manifest
     if m.task == "raw":

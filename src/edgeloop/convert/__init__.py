@@ -22,6 +22,7 @@ FORMATS = Registry(
     "source format",
     {
         "onnx": "edgeloop.convert.onnx:FORMAT",
+        "pytorch": "edgeloop.convert.pytorch:FORMAT",
     },
     ModelImportError,
 )
