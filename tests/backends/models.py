@@ -3,6 +3,8 @@ ONNX (ncnn, LiteRT, DepthAI) converts the shared test detector into it here, one
 
 from __future__ import annotations
 
+import functools
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,10 +18,24 @@ def _onnx(bundle: Bundle, work: Path) -> Path:
     return bundle.model_path()
 
 
+@functools.cache
+def _tf_detector_dir() -> Path:
+    """A small detector-shaped .tflite built once per test session with TensorFlow (.venv-refs):
+    the ONNX test detector cannot become a .tflite without TensorFlow in this environment."""
+    from edgeloop.testing.tf_models import build_tf_models
+
+    return build_tf_models(Path(tempfile.mkdtemp(prefix="edgeloop-tflite-")), only_tflite=True)
+
+
+def _litert(bundle: Bundle, work: Path) -> Path:
+    return _tf_detector_dir() / "detector.tflite"
+
+
 MODEL_MAKERS: dict[str, ModelMaker] = {
     "onnxruntime": _onnx,
     "openvino": _onnx,
     "tensorrt": _onnx,
+    "litert": _litert,
     "null": _onnx,
 }
 

@@ -22,6 +22,8 @@ FORMATS = Registry(
     "source format",
     {
         "onnx": "edgeloop.convert.onnx:FORMAT",
+        "tensorflow": "edgeloop.convert.tensorflow:FORMAT",
+        "tflite": "edgeloop.convert.tflite:FORMAT",
     },
     ModelImportError,
 )
