@@ -51,10 +51,10 @@ class Detector(tf.Module):
         x = tf.nn.relu(tf.nn.conv2d(images, self.w1, 2, "SAME") + self.b1)
         x = tf.nn.relu(tf.nn.conv2d(x, self.w2, 2, "SAME") + self.b2)
         x = tf.nn.relu(tf.nn.conv2d(x, self.w3, 2, "SAME") + self.b3)
-        h = tf.reshape(tf.nn.conv2d(x, self.wh, 1, "SAME") + self.bh, [1, 64, 7])
+        h = tf.reshape(tf.nn.conv2d(x, self.wh, 1, "SAME") + self.bh, [1, 64, 7]) * 0.25
         xy = (self.grid + tf.sigmoid(h[:, :, 0:2])) * 8.0
         wh = tf.sigmoid(h[:, :, 2:4]) * 32.0 + 4.0
-        scores = tf.sigmoid(h[:, :, 4:7] * 2.0)
+        scores = tf.sigmoid(h[:, :, 4:7])
         return {"output": tf.transpose(tf.concat([xy, wh, scores], 2), [0, 2, 1])}
 
 class Classifier(tf.Module):

@@ -1,0 +1,162 @@
+""".tflite files import as they are and run on LiteRT: FP32 and INT8 outputs match TensorFlow's own
+interpreter, detections match ONNX Runtime's on the same detector, and ``--to-onnx`` converts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeloop.backends import LiteRtConfig
+from edgeloop.bundle import Bundle, load_bundle
+from edgeloop.convert import ConvertOptions, convert_model
+from edgeloop.convert.samples import sample_images
+from edgeloop.hardware.bench import bench_bundle
+from edgeloop.importer import ImportOptions, import_onnx
+from edgeloop.predictor import Predictor
+from edgeloop.types import Detections
+from tests.convert.tf_artifacts import refs_import, refs_run, tf_models
+
+pytest.importorskip("ai_edge_litert")
+
+NAMES = ["a", "b", "c"]
+
+# TensorFlow's interpreter on the tensors of an .npz (float inputs quantized for an integer input,
+# integer outputs dequantized: what the LiteRT backend does); the outputs into another .npz.
+_TF_INTERPRETER = r"""
+import sys, warnings
+import numpy as np
+import tensorflow as tf
+model, tensors, out = sys.argv[1:4]
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    interpreter = tf.lite.Interpreter(model_path=model)
+interpreter.allocate_tensors()
+inp, outp = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+results = {}
+for key, x in np.load(tensors).items():
+    scale, zero = inp["quantization"]
+    if scale:
+        info = np.iinfo(inp["dtype"])
+        x = np.clip(np.round(x / np.float32(scale)) + zero, info.min, info.max).astype(inp["dtype"])
+    interpreter.set_tensor(inp["index"], x)
+    interpreter.invoke()
+    y = interpreter.get_tensor(outp["index"])
+    scale, zero = outp["quantization"]
+    results[key] = (y.astype(np.float32) - zero) * np.float32(scale) if scale else y
+np.savez(out, step=np.float32(outp["quantization"][0]), **results)
+"""
+
+
+def _images(work: Path, count: int) -> list[Path]:
+    return sample_images(None, count, (64, 64), work)
+
+
+def _litert_vs_tensorflow(bundle: Bundle, images: list[Path], work: Path) -> tuple[float, float]:
+    """(largest |LiteRT - tf.lite.Interpreter| over the images' outputs, one output quantization step)."""
+    tensors, ours = {}, {}
+    with Predictor(bundle, LiteRtConfig()) as predictor:
+        for i, image in enumerate(images):
+            tensor = predictor.prepare(predictor.load_image(image)).tensor
+            tensors[f"t{i}"] = tensor
+            ours[f"t{i}"] = predictor.infer(tensor)[0]
+    np.savez(work / "in.npz", **tensors)
+    refs_run(_TF_INTERPRETER, str(bundle.model_path()), str(work / "in.npz"), str(work / "out.npz"))
+    theirs = np.load(work / "out.npz")
+    worst = max(float(np.max(np.abs(ours[k] - theirs[k]))) for k in ours)
+    return worst, float(theirs["step"])
+
+
+def test_fp32_tflite_runs_on_litert_like_tensorflow(tmp_path: Path) -> None:
+    bundle = convert_model(tf_models() / "detector.tflite", tmp_path / "b", ConvertOptions(names=NAMES))
+    variant = bundle.manifest.variants[0]
+    assert (variant.file, variant.backends, variant.precision) == ("model.tflite", ["litert"], "fp32")
+    assert bundle.manifest.family == "yolo" and bundle.manifest.input.layout == "NHWC"
+    check = (bundle.manifest.provenance.model_extra or {})["source_check"]
+    assert check["checked"] is False  # no TensorFlow in this environment: said so, not faked
+    assert len(bundle.manifest.samples) == 3
+    worst, _ = _litert_vs_tensorflow(bundle, _images(tmp_path, 4), tmp_path)
+    assert worst <= 1e-4
+
+
+def test_int8_tflite_runs_on_litert_like_tensorflow(tmp_path: Path) -> None:
+    bundle = convert_model(tf_models() / "detector_int8.tflite", tmp_path / "b", ConvertOptions(names=NAMES))
+    variant = bundle.manifest.variants[0]
+    assert (variant.file, variant.backends, variant.precision) == ("model.tflite", ["litert"], "int8")
+    with Predictor(bundle, LiteRtConfig()) as predictor:
+        assert predictor.model_spec.inputs[0].dtype == "float32"  # quantized inside the backend
+    worst, step = _litert_vs_tensorflow(bundle, _images(tmp_path, 4), tmp_path)
+    assert step > 0
+    assert worst <= step * 1.001  # exactly the same or one quantization step apart
+
+
+def _matched(ours: Detections, theirs: Detections, iou: float = 0.95) -> int:
+    """Boxes of ``theirs`` with a box of the same class in ``ours`` at IoU >= ``iou`` (one-to-one)."""
+    used: set[int] = set()
+    found = 0
+    for box, cls in zip(theirs.xyxy, theirs.class_id, strict=True):
+        x1 = np.maximum(ours.xyxy[:, 0], box[0])
+        y1 = np.maximum(ours.xyxy[:, 1], box[1])
+        x2 = np.minimum(ours.xyxy[:, 2], box[2])
+        y2 = np.minimum(ours.xyxy[:, 3], box[3])
+        inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+        areas = (ours.xyxy[:, 2] - ours.xyxy[:, 0]) * (ours.xyxy[:, 3] - ours.xyxy[:, 1])
+        ious = inter / (areas + (box[2] - box[0]) * (box[3] - box[1]) - inter + 1e-9)
+        ious[ours.class_id != cls] = 0
+        ious[list(used)] = 0
+        if len(ious) and ious.max() >= iou:
+            used.add(int(ious.argmax()))
+            found += 1
+    return found
+
+
+def test_litert_reproduces_onnxruntime_detections(tmp_path: Path) -> None:
+    models = tf_models()
+    tflite = convert_model(models / "detector.tflite", tmp_path / "tflite", ConvertOptions(names=NAMES))
+    onnx = import_onnx(models / "detector.onnx", tmp_path / "onnx", ImportOptions(names=NAMES))
+    assert onnx.manifest.input.layout == "NHWC"
+    total = matched = 0
+    with Predictor(tflite, LiteRtConfig()) as lite, Predictor(onnx) as ort:
+        for image in _images(tmp_path / "images", 8):
+            theirs, ours = ort.predict(image), lite.predict(image)
+            assert isinstance(theirs, Detections) and isinstance(ours, Detections)
+            total += len(theirs)
+            matched += _matched(ours, theirs)
+            assert abs(len(ours) - len(theirs)) <= max(1, len(theirs) // 100)
+    assert total >= 100
+    assert matched >= 0.99 * total, f"{matched}/{total} boxes matched at IoU >= 0.95"
+
+
+def test_to_onnx_is_checked_against_tensorflow(tmp_path: Path) -> None:
+    out = tmp_path / "b"
+    outcome = refs_import([str(tf_models() / "detector.tflite"), "--to-onnx", "--out", str(out), "--names", "a,b,c"])
+    assert outcome.returncode == 0, outcome.stderr_lines
+    manifest = json.loads((out / "bundle.json").read_text())
+    assert manifest["variants"][0]["file"] == "model.onnx"
+    check = manifest["provenance"]["source_check"]
+    assert check["checked"] is True and "tf.lite.Interpreter" in check["reference"]
+    assert check["max_abs_diff"] <= 1e-4
+    assert load_bundle(out).manifest.input.layout == "NHWC"
+
+
+def test_int8_to_onnx_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    out = tmp_path / "b"
+    outcome = refs_import(
+        [str(tf_models() / "detector_int8.tflite"), "--to-onnx", "--out", str(out), "--names", "a,b,c"]
+    )
+    assert outcome.returncode == 1
+    errors = [line for line in outcome.stderr_lines if line.startswith("error:")]
+    assert len(errors) == 1 and "without --to-onnx" in errors[0]
+    assert "Traceback" not in "\n".join(outcome.stderr_lines)
+    assert not out.exists()
+
+
+def test_bench_times_a_tflite_bundle_per_stage(tmp_path: Path) -> None:
+    bundle = convert_model(tf_models() / "detector_int8.tflite", tmp_path / "b", ConvertOptions(names=NAMES))
+    report = bench_bundle(bundle, [LiteRtConfig(num_threads=1)], warmup=1, runs=3)
+    (run,) = report.results
+    assert (run.variant, run.backend, run.precision) == ("model.tflite", "litert", "int8")
+    assert run.backend_config == {"num_threads": 1}
+    assert run.stages["total"].p50_ms >= run.stages["infer"].p50_ms > 0
