@@ -131,7 +131,9 @@ def test_litert_reproduces_onnxruntime_detections(tmp_path: Path) -> None:
 
 def test_to_onnx_is_checked_against_tensorflow(tmp_path: Path) -> None:
     out = tmp_path / "b"
-    outcome = refs_import([str(tf_models() / "detector.tflite"), "--to-onnx", "--out", str(out), "--names", "a,b,c"])
+    outcome = refs_import(
+        [str(tf_models() / "detector.tflite"), "--to-onnx", "--out", str(out), "--names", "a,b,c"]
+    )
     assert outcome.returncode == 0, outcome.stderr_lines
     manifest = json.loads((out / "bundle.json").read_text())
     assert manifest["variants"][0]["file"] == "model.onnx"
