@@ -3,8 +3,6 @@ ONNX (ncnn, LiteRT, DepthAI) converts the shared test detector into it here, one
 
 from __future__ import annotations
 
-import functools
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,17 +16,12 @@ def _onnx(bundle: Bundle, work: Path) -> Path:
     return bundle.model_path()
 
 
-@functools.cache
-def _tf_detector_dir() -> Path:
-    """A small detector-shaped .tflite built once per test session with TensorFlow (.venv-refs):
-    the ONNX test detector cannot become a .tflite without TensorFlow in this environment."""
-    from edgeloop.testing.tf_models import build_tf_models
-
-    return build_tf_models(Path(tempfile.mkdtemp(prefix="edgeloop-tflite-")), only_tflite=True)
-
-
 def _litert(bundle: Bundle, work: Path) -> Path:
-    return _tf_detector_dir() / "detector.tflite"
+    """A small detector-shaped .tflite built with TensorFlow (.venv-refs) once per test session:
+    the ONNX test detector cannot become a .tflite without TensorFlow in this environment."""
+    from tests.convert.tf_artifacts import tf_models
+
+    return tf_models() / "detector.tflite"
 
 
 MODEL_MAKERS: dict[str, ModelMaker] = {

@@ -74,9 +74,12 @@ class LiteRtBackend:
     def _delegates(self) -> list[Any] | None:
         if self.config.delegate == "none":
             return None
+        import ctypes
+
         from ai_edge_litert.interpreter import load_delegate
 
         try:
+            ctypes.CDLL(EDGETPU_LIBRARY)  # first: LiteRT's own failure leaves a noisy half-made delegate
             return [load_delegate(EDGETPU_LIBRARY)]
         except (OSError, ValueError, RuntimeError) as exc:
             raise BackendError(

@@ -10,7 +10,8 @@
 - ``classifier/`` SavedModel and ``classifier.pb``: [1, 32, 32, 3] -> softmax over 5 classes.
 
 Models are ``tf.Module`` objects with a ``tf.function`` signature (tf2onnx's Keras 3 path is
-broken). ``detector.tflite`` alone is quicker: ``build_tf_models(folder, only_tflite=True)``.
+broken). The detector's SavedModel and FP32 ``.tflite`` alone are a little quicker:
+``build_tf_models(folder, only_tflite=True)``.
 """
 
 from __future__ import annotations
