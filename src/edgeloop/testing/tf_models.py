@@ -108,6 +108,7 @@ def refs_env(src: Path | None = None) -> dict[str, str]:
     """A quiet environment for the reference interpreter; ``src`` goes on PYTHONPATH (this checkout)."""
     env = {
         "TF_CPP_MIN_LOG_LEVEL": "3",
+        "TF_ENABLE_ONEDNN_OPTS": "0",  # else a notice on stderr at import, whatever the level
         "PATH": "/usr/bin:/bin",
         "CUDA_VISIBLE_DEVICES": "",
         "HOME": os.environ.get("HOME", "/tmp"),
