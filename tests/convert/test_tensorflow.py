@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from edgeloop.bundle import load_bundle, verify_files
+from tests.blocked import run_without
 from tests.convert.tf_artifacts import refs_import, refs_json, tf_models
 
 # Imports each model in-process (one TensorFlow start), then compares the bundle's results on
@@ -122,4 +123,19 @@ def test_missing_class_names_are_asked_for(tmp_path: Path) -> None:
     outcome = refs_import([str(tf_models() / "detector.pb"), "--out", str(tmp_path / "b")])
     assert outcome.problem() is None, outcome.problem()
     assert "--names" in outcome.stderr_lines[0]
+    assert not (tmp_path / "b").exists()
+
+
+def test_missing_tensorflow_says_how_to_install(tmp_path: Path) -> None:
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['edgeloop', 'import', {str(tf_models() / 'detector')!r}, '--out', "
+        f"{str(tmp_path / 'b')!r}, '--names', 'a,b,c']\n"
+        "runpy.run_module('edgeloop', run_name='__main__')\n"
+    )
+    result = run_without(("tensorflow", "tf2onnx"), code)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: converting TensorFlow models needs TensorFlow and tf2onnx: pip install 'edgeloop[tensorflow]'"
+    )
     assert not (tmp_path / "b").exists()

@@ -11,7 +11,6 @@ TensorFlow's interpreter.
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
 from pathlib import Path
 from typing import Any
@@ -54,11 +53,12 @@ def _quantized(details: list[dict[str, Any]]) -> bool:
 
 def _tf_reference(path: Path) -> tuple[Reference, str, float] | None:
     """TensorFlow's interpreter on the file: (reference, its name, one output quantization step)."""
-    if importlib.util.find_spec("tensorflow") is None:
-        return None
     from edgeloop.convert.tensorflow import quiet_tensorflow
 
-    tf = quiet_tensorflow()
+    try:
+        tf = quiet_tensorflow()
+    except ModelImportError:  # not installed: nothing independent to check against
+        return None
     try:
         with warnings.catch_warnings():  # its deprecation notice: it is the independent reference here
             warnings.simplefilter("ignore")
