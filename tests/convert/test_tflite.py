@@ -39,7 +39,7 @@ inp, outp = interpreter.get_input_details()[0], interpreter.get_output_details()
 results = {}
 for key, x in np.load(tensors).items():
     scale, zero = inp["quantization"]
-    if scale:
+    if scale and x.dtype.kind == "f":  # image bytes for a uint8 input go in as they are
         info = np.iinfo(inp["dtype"])
         x = np.clip(np.round(x / np.float32(scale)) + zero, info.min, info.max).astype(inp["dtype"])
     interpreter.set_tensor(inp["index"], x)
@@ -85,12 +85,18 @@ def test_fp32_tflite_runs_on_litert_like_tensorflow(tmp_path: Path) -> None:
     assert worst <= 1e-4
 
 
-def test_int8_tflite_runs_on_litert_like_tensorflow(tmp_path: Path) -> None:
-    bundle = convert_model(tf_models() / "detector_int8.tflite", tmp_path / "b", ConvertOptions(names=NAMES))
+@pytest.mark.parametrize(
+    ("file", "dtype"), [("detector_int8.tflite", "float32"), ("detector_uint8.tflite", "uint8")]
+)
+def test_int8_tflite_runs_on_litert_like_tensorflow(file: str, dtype: str, tmp_path: Path) -> None:
+    """int8 input: floats quantized inside the backend; uint8 input: the image's bytes as they are."""
+    bundle = convert_model(tf_models() / file, tmp_path / "b", ConvertOptions(names=NAMES))
     variant = bundle.manifest.variants[0]
     assert (variant.file, variant.backends, variant.precision) == ("model.tflite", ["litert"], "int8")
+    assert bundle.manifest.input.dtype == dtype
     with Predictor(bundle, LiteRtConfig()) as predictor:
-        assert predictor.model_spec.inputs[0].dtype == "float32"  # quantized inside the backend
+        assert predictor.model_spec.inputs[0].dtype == dtype
+        assert predictor.model_spec.outputs[0].dtype == "float32"  # dequantized inside the backend
     worst, step = _litert_vs_tensorflow(bundle, _images(tmp_path, 4), tmp_path)
     assert step > 0
     assert worst <= step * 1.001  # exactly the same or one quantization step apart

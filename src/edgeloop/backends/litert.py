@@ -3,7 +3,10 @@
 Quantized models take and give float tensors here, like every other backend: a float input
 is quantized with the input tensor's own scale and zero point before it is set, and integer
 outputs are dequantized with theirs, so the Predictor and the decoders never see the
-difference. The optional Coral Edge TPU delegate (``delegate: edgetpu``) loads
+difference. A uint8 input is the exception: it is reported as uint8 and takes the image's
+bytes as they are, as such models expect (a float tensor given to it is still quantized).
+
+The optional Coral Edge TPU delegate (``delegate: edgetpu``) loads
 ``libedgetpu.so.1`` through LiteRT's ``load_delegate``; it needs an Edge TPU-compiled model
 and is untested on hardware.
 """
@@ -109,8 +112,8 @@ class LiteRtBackend:
         self._inputs = list(interpreter.get_input_details())
         self._outputs = list(interpreter.get_output_details())
         return ModelSpec(
-            inputs=tuple(_spec(d) for d in self._inputs),
-            outputs=tuple(_spec(d) for d in self._outputs),
+            inputs=tuple(_spec(d, is_input=True) for d in self._inputs),
+            outputs=tuple(_spec(d, is_input=False) for d in self._outputs),
         )
 
     def infer(self, inputs: Mapping[str, Tensor]) -> list[Tensor]:
@@ -189,10 +192,14 @@ def dequantize_output(array: Tensor, detail: Mapping[str, Any]) -> Tensor:
     return ((array.astype(np.float32) - np.float32(zero)) * np.float32(scale)).astype(np.float32)
 
 
-def _spec(detail: Mapping[str, Any]) -> TensorSpec:
-    """The tensor as the Predictor sees it: quantized tensors appear as float32."""
+def _spec(detail: Mapping[str, Any], is_input: bool) -> TensorSpec:
+    """The tensor as the Predictor sees it: quantized tensors appear as float32, except a uint8
+    input, which takes the image's bytes as they are (quantized image models fold their
+    normalisation into that input's scale and zero point)."""
     signature = detail.get("shape_signature")
     dims = signature if signature is not None and len(signature) else detail["shape"]
     shape = tuple(int(d) if int(d) >= 0 else None for d in dims)
-    dtype = "float32" if _scale_zero(detail) is not None else np.dtype(detail["dtype"]).name
+    dtype = np.dtype(detail["dtype"]).name
+    if _scale_zero(detail) is not None and not (is_input and dtype == "uint8"):
+        dtype = "float32"
     return TensorSpec(str(detail["name"]), shape, dtype)

@@ -5,7 +5,8 @@
 - ``detector/`` SavedModel and ``detector.pb`` (frozen graph) of a conv net whose output
   ``output`` is the ``yolo`` layout [1, 4 + 3, 64]: cx, cy, w, h in input pixels (64x64 NHWC
   input), then 3 sigmoid class scores; ``detector.tflite`` (FP32), ``detector_int8.tflite``
-  (full-integer, int8 input and output, representative dataset) and ``detector.onnx``
+  (full-integer, int8 input and output, representative dataset), ``detector_uint8.tflite``
+  (the same with uint8 input and output) and ``detector.onnx``
   (tf2onnx from the SavedModel);
 - ``classifier/`` SavedModel and ``classifier.pb``: [1, 32, 32, 3] -> softmax over 5 classes.
 
@@ -94,6 +95,9 @@ if not only_tflite:
     conv.inference_input_type = tf.int8
     conv.inference_output_type = tf.int8
     (out / "detector_int8.tflite").write_bytes(conv.convert())
+    conv.inference_input_type = tf.uint8  # raw image bytes in, as Coral-style models take them
+    conv.inference_output_type = tf.uint8
+    (out / "detector_uint8.tflite").write_bytes(conv.convert())
     import tf2onnx
     from tf2onnx import tf_loader
     graph_def, inputs, outputs, renames = tf_loader.from_saved_model(
