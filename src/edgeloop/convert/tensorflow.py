@@ -59,7 +59,8 @@ def _tf2onnx() -> Any:
     return tf2onnx
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (TensorFlow's run to pages), or its type."""
     text = str(exc).strip()
     return text.splitlines()[0][:300] if text else type(exc).__name__
 
@@ -86,7 +87,7 @@ def _saved_model(path: Path, work: Path) -> tuple[Path, Reference]:
         loaded = tf.saved_model.load(str(path))
     except Exception as exc:  # TensorFlow and tf2onnx raise many kinds
         raise ModelImportError(
-            f"{path.name}: TensorFlow could not read this SavedModel: {_first_line(exc)}"
+            f"{path.name}: TensorFlow could not read this SavedModel: {first_line(exc)}"
         ) from None
     signatures = dict(loaded.signatures)
     signature = signatures.get("serving_default") or next(iter(signatures.values()), None)
@@ -124,7 +125,7 @@ def _frozen_graph(path: Path, work: Path) -> tuple[Path, Reference]:
         graph_def.ParseFromString(path.read_bytes())
     except Exception as exc:
         raise ModelImportError(
-            f"{path.name}: not a TensorFlow frozen graph (GraphDef): {_first_line(exc)}"
+            f"{path.name}: not a TensorFlow frozen graph (GraphDef): {first_line(exc)}"
         ) from None
     inputs, outputs = _graph_ends(graph_def)
     if len(inputs) != 1 or not outputs:
@@ -144,7 +145,7 @@ def _frozen_graph(path: Path, work: Path) -> tuple[Path, Reference]:
         )
     except Exception as exc:
         raise ModelImportError(
-            f"{path.name}: TensorFlow could not convert this graph: {_first_line(exc)}"
+            f"{path.name}: TensorFlow could not convert this graph: {first_line(exc)}"
         ) from None
 
     def reference(tensor: Array) -> list[Array]:
@@ -208,10 +209,23 @@ def convert(path: Path, out: Path, options: ConvertOptions, work: Path) -> Conve
 
 
 def tflite_to_onnx(path: Path, options: ConvertOptions, work: Path) -> Converted:
-    """A ``.tflite`` -> ONNX with tf2onnx (``--to-onnx``), checked against TensorFlow's interpreter."""
-    from edgeloop.convert.tflite import _tf_reference
+    """A ``.tflite`` -> ONNX with tf2onnx (``--to-onnx``), checked against TensorFlow's interpreter.
+
+    Raises:
+        ModelImportError: TensorFlow is missing, or the model takes or gives quantized integer
+            tensors (its ONNX form would too; LiteRT runs it as it is).
+    """
+    from edgeloop.convert.tflite import tf_reference
 
     tf2onnx = _tf2onnx()
+    checked = tf_reference(path)
+    if checked is None:  # tf2onnx imported, so TensorFlow did: not reached
+        raise ModelImportError(f"converting .tflite to ONNX needs TensorFlow: {_HINT}")
+    if checked.integer_io:
+        raise ModelImportError(
+            f"{path.name} takes or gives quantized integer tensors, and so would its ONNX form, which "
+            "edgeloop does not feed or decode: import it without --to-onnx to run it on LiteRT"
+        )
     onnx_path = work / "model.onnx"
     try:
         with warnings.catch_warnings():  # tf.lite.Interpreter's deprecation notice
@@ -219,13 +233,10 @@ def tflite_to_onnx(path: Path, options: ConvertOptions, work: Path) -> Converted
             tf2onnx.convert.from_tflite(str(path), opset=OPSET, output_path=str(onnx_path))
     except Exception as exc:
         raise ModelImportError(
-            f"{path.name}: tf2onnx could not convert this .tflite: {_first_line(exc)}"
+            f"{path.name}: tf2onnx could not convert this .tflite: {first_line(exc)}"
         ) from None
-    checked = _tf_reference(path)
-    if checked is None:  # unreachable: tf2onnx needs TensorFlow
-        raise ModelImportError(f"converting .tflite to ONNX needs TensorFlow: {_HINT}")
-    reference, name, step = checked
-    converted = onnx_converted(onnx_path, options, path, reference, name, tolerance=max(1e-4, step * 1.001))
+    tolerance = max(1e-4, checked.step * 1.001)
+    converted = onnx_converted(onnx_path, options, path, checked.run, checked.name, tolerance=tolerance)
     converted.framework = "tflite"
     converted.notes = [f"converted from .tflite to ONNX (opset {OPSET}) with tf2onnx"]
     return converted

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -51,9 +51,29 @@ def _quantized(details: list[dict[str, Any]]) -> bool:
     return False
 
 
-def _tf_reference(path: Path) -> tuple[Reference, str, float] | None:
-    """TensorFlow's interpreter on the file: (reference, its name, one output quantization step)."""
-    from edgeloop.convert.tensorflow import quiet_tensorflow
+class TfLiteReference(NamedTuple):
+    """TensorFlow's interpreter on a ``.tflite``: the reference for the import check.
+
+    Attributes:
+        run: the model on one prepared tensor, outputs dequantized.
+        name: e.g. ``tensorflow 2.21.0 tf.lite.Interpreter``.
+        step: the largest output quantization step (0 for float outputs).
+        integer_io: an input or output is a quantized integer tensor.
+    """
+
+    run: Reference
+    name: str
+    step: float
+    integer_io: bool
+
+
+def tf_reference(path: Path) -> TfLiteReference | None:
+    """TensorFlow's own interpreter on the file, or None when TensorFlow is not installed.
+
+    Raises:
+        ModelImportError: TensorFlow's interpreter cannot load the file.
+    """
+    from edgeloop.convert.tensorflow import first_line, quiet_tensorflow
 
     try:
         tf = quiet_tensorflow()
@@ -62,19 +82,25 @@ def _tf_reference(path: Path) -> tuple[Reference, str, float] | None:
     try:
         with warnings.catch_warnings():  # its deprecation notice: it is the independent reference here
             warnings.simplefilter("ignore")
-            interpreter = tf.lite.Interpreter(model_path=str(path))
+            interpreter = tf.lite.Interpreter(  # TensorFlow's own kernels, not LiteRT's XNNPACK
+                model_path=str(path),
+                experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+            )
         interpreter.allocate_tensors()
     except Exception as exc:
-        raise ModelImportError(f"TensorFlow's interpreter could not load {path.name}: {exc}") from None
+        raise ModelImportError(
+            f"TensorFlow's interpreter could not load {path.name}: {first_line(exc)}"
+        ) from None
     inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
     step = max((float(d["quantization"][0]) for d in outputs), default=0.0)
+    integer_io = any(d["quantization"][0] and np.dtype(d["dtype"]).kind in "iu" for d in [*inputs, *outputs])
 
     def reference(tensor: Array) -> list[Array]:
         interpreter.set_tensor(inputs[0]["index"], quantize_input(tensor, inputs[0]))
         interpreter.invoke()
         return [dequantize_output(interpreter.get_tensor(d["index"]), d) for d in outputs]
 
-    return reference, f"tensorflow {tf.__version__} tf.lite.Interpreter", step
+    return TfLiteReference(reference, f"tensorflow {tf.__version__} tf.lite.Interpreter", step, integer_io)
 
 
 def convert(path: Path, out: Path, options: ConvertOptions, work: Path) -> Converted:
@@ -88,13 +114,13 @@ def convert(path: Path, out: Path, options: ConvertOptions, work: Path) -> Conve
         raise ModelImportError(f"{path.name} has {len(spec.inputs)} inputs: edgeloop runs models with one")
     family, input_spec, names = describe(spec, options)
     quantized = _quantized(details)
-    checked = _tf_reference(path) if options.check else None
+    checked = tf_reference(path) if options.check else None
     notes = ["the .tflite runs as it is on LiteRT"]
     tolerance = 1e-4
     if checked is None and options.check:
         notes.append(f"TensorFlow is not installed here, so nothing independent checked it ({_TF_HINT})")
     if checked is not None and quantized:
-        tolerance = max(1e-4, checked[2] * 1.001)  # kernels may round one step apart
+        tolerance = max(1e-4, checked.step * 1.001)  # kernels may round one step apart
         notes.append("INT8: LiteRT and TensorFlow's interpreter may differ by one output quantization step")
     return Converted(
         model_file=path,
@@ -106,8 +132,8 @@ def convert(path: Path, out: Path, options: ConvertOptions, work: Path) -> Conve
         input=input_spec,
         framework="tflite",
         source_files=[path],
-        reference=checked[0] if checked else None,
-        reference_name=checked[1] if checked else None,
+        reference=checked.run if checked else None,
+        reference_name=checked.name if checked else None,
         tolerance=tolerance,
         precision="int8" if quantized else "fp32",
         notes=notes,
