@@ -99,9 +99,20 @@ def _saved_model(path: Path, work: Path) -> tuple[Path, Reference]:
             f"{path.name}: the signature has {len(input_keys)} inputs: edgeloop runs models with one"
         )
     output_keys = [renames.get(name, name) for name in outputs]
+    missing = [key for key in output_keys if key not in signature.structured_outputs]
+    if missing:
+        raise ModelImportError(
+            f"{path.name}: tf2onnx's outputs {missing} are not among the signature's outputs "
+            f"{sorted(signature.structured_outputs)}; please report it"
+        )
 
     def reference(tensor: Array) -> list[Array]:
-        result = signature(**{input_keys[0]: tf.constant(tensor)})
+        try:
+            result = signature(**{input_keys[0]: tf.constant(tensor)})
+        except Exception as exc:
+            raise ModelImportError(
+                f"{path.name}: TensorFlow could not run the model: {first_line(exc)}"
+            ) from None
         return [np.asarray(result[key]) for key in output_keys]
 
     return onnx_path, reference
@@ -149,7 +160,12 @@ def _frozen_graph(path: Path, work: Path) -> tuple[Path, Reference]:
         ) from None
 
     def reference(tensor: Array) -> list[Array]:
-        return [np.asarray(o) for o in pruned(tf.constant(tensor))]
+        try:
+            return [np.asarray(o) for o in pruned(tf.constant(tensor))]
+        except Exception as exc:
+            raise ModelImportError(
+                f"{path.name}: TensorFlow could not run the graph: {first_line(exc)}"
+            ) from None
 
     return onnx_path, reference
 

@@ -96,8 +96,13 @@ def tf_reference(path: Path) -> TfLiteReference | None:
     integer_io = any(d["quantization"][0] and np.dtype(d["dtype"]).kind in "iu" for d in [*inputs, *outputs])
 
     def reference(tensor: Array) -> list[Array]:
-        interpreter.set_tensor(inputs[0]["index"], quantize_input(tensor, inputs[0]))
-        interpreter.invoke()
+        try:
+            interpreter.set_tensor(inputs[0]["index"], quantize_input(tensor, inputs[0]))
+            interpreter.invoke()
+        except Exception as exc:
+            raise ModelImportError(
+                f"TensorFlow's interpreter could not run {path.name}: {first_line(exc)}"
+            ) from None
         return [dequantize_output(interpreter.get_tensor(d["index"]), d) for d in outputs]
 
     return TfLiteReference(reference, f"tensorflow {tf.__version__} tf.lite.Interpreter", step, integer_io)
