@@ -30,51 +30,70 @@ _TF_INTERPRETER = r"""
 import sys, warnings
 import numpy as np
 import tensorflow as tf
-model, tensors, out = sys.argv[1:4]
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    interpreter = tf.lite.Interpreter(  # TensorFlow's reference kernels: no XNNPACK
-        model_path=model,
-        experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-    )
-interpreter.allocate_tensors()
-inp, outp = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-results = {}
-for key, x in np.load(tensors).items():
-    scale, zero = inp["quantization"]
-    if scale and x.dtype.kind == "f":  # image bytes for a uint8 input go in as they are
-        info = np.iinfo(inp["dtype"])
-        x = np.clip(np.round(x / np.float32(scale)) + zero, info.min, info.max).astype(inp["dtype"])
-    interpreter.set_tensor(inp["index"], x)
-    interpreter.invoke()
-    y = interpreter.get_tensor(outp["index"])
-    scale, zero = outp["quantization"]
-    results[key] = (y.astype(np.float32) - zero) * np.float32(scale) if scale else y
-np.savez(out, step=np.float32(outp["quantization"][0]), **results)
+for model, tensors, out in zip(*[iter(sys.argv[1:])] * 3):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        interpreter = tf.lite.Interpreter(  # TensorFlow's reference kernels: no XNNPACK
+            model_path=model,
+            experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        )
+    interpreter.allocate_tensors()
+    inp, outp = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    results = {}
+    for key, x in np.load(tensors).items():
+        scale, zero = inp["quantization"]
+        if scale and x.dtype.kind == "f":  # image bytes for a uint8 input go in as they are
+            info = np.iinfo(inp["dtype"])
+            x = np.clip(np.round(x / np.float32(scale)) + zero, info.min, info.max).astype(inp["dtype"])
+        interpreter.set_tensor(inp["index"], x)
+        interpreter.invoke()
+        y = interpreter.get_tensor(outp["index"])
+        scale, zero = outp["quantization"]
+        results[key] = (y.astype(np.float32) - zero) * np.float32(scale) if scale else y
+    np.savez(out, step=np.float32(outp["quantization"][0]), **results)
 """
+FILES = ("detector.tflite", "detector_int8.tflite", "detector_uint8.tflite")
 
 
 def _images(work: Path, count: int) -> list[Path]:
     return sample_images(None, count, (64, 64), work)
 
 
-def _litert_vs_tensorflow(bundle: Bundle, images: list[Path], work: Path) -> tuple[float, float]:
-    """(largest |LiteRT - tf.lite.Interpreter| over the images' outputs, one output quantization step)."""
-    tensors, ours = {}, {}
-    with Predictor(bundle, LiteRtConfig()) as predictor:
-        for i, image in enumerate(images):
-            tensor = predictor.prepare(predictor.load_image(image)).tensor
-            tensors[f"t{i}"] = tensor
-            ours[f"t{i}"] = predictor.infer(tensor)[0]
-    np.savez(work / "in.npz", **tensors)
-    refs_run(_TF_INTERPRETER, str(bundle.model_path()), str(work / "in.npz"), str(work / "out.npz"))
-    theirs = np.load(work / "out.npz")
-    worst = max(float(np.max(np.abs(ours[k] - theirs[k]))) for k in ours)
-    return worst, float(theirs["step"])
+def litert_vs_tensorflow(
+    bundles: dict[str, Bundle], images: list[Path], work: Path
+) -> dict[str, tuple[float, float]]:
+    """Per bundle: (largest |LiteRT - tf.lite.Interpreter| over the images' outputs, one output
+    quantization step), TensorFlow run once for all of them."""
+    args, ours = [], {}
+    for key, bundle in bundles.items():
+        tensors, ours[key] = {}, {}
+        with Predictor(bundle, LiteRtConfig()) as predictor:
+            for i, image in enumerate(images):
+                tensor = predictor.prepare(predictor.load_image(image)).tensor
+                tensors[f"t{i}"] = tensor
+                ours[key][f"t{i}"] = predictor.infer(tensor)[0]
+        np.savez(work / f"{key}.in.npz", **tensors)
+        args += [str(bundle.model_path()), str(work / f"{key}.in.npz"), str(work / f"{key}.out.npz")]
+    refs_run(_TF_INTERPRETER, *args)
+    found = {}
+    for key, outputs in ours.items():
+        theirs = np.load(work / f"{key}.out.npz")
+        worst = max(float(np.max(np.abs(outputs[k] - theirs[k]))) for k in outputs)
+        found[key] = (worst, float(theirs["step"]))
+    return found
 
 
-def test_fp32_tflite_runs_on_litert_like_tensorflow(tmp_path: Path) -> None:
-    bundle = convert_model(tf_models() / "detector.tflite", tmp_path / "b", ConvertOptions(names=NAMES))
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Bundle, float, float]]:
+    """Each test .tflite imported, and its LiteRT outputs against TensorFlow's on 4 images."""
+    work = tmp_path_factory.mktemp("tflite")
+    bundles = {f: convert_model(tf_models() / f, work / f, ConvertOptions(names=NAMES)) for f in FILES}
+    diffs = litert_vs_tensorflow(bundles, _images(work / "images", 4), work)
+    return {f: (bundles[f], *diffs[f]) for f in FILES}
+
+
+def test_fp32_tflite_runs_on_litert_like_tensorflow(compared: dict[str, tuple[Bundle, float, float]]) -> None:
+    bundle, worst, _ = compared["detector.tflite"]
     variant = bundle.manifest.variants[0]
     assert (variant.file, variant.backends, variant.precision) == ("model.tflite", ["litert"], "fp32")
     assert bundle.manifest.family == "yolo" and bundle.manifest.input.layout == "NHWC"
@@ -84,23 +103,23 @@ def test_fp32_tflite_runs_on_litert_like_tensorflow(tmp_path: Path) -> None:
     else:
         assert check["checked"] is True and check["max_abs_diff"] <= 1e-4
     assert len(bundle.manifest.samples) == 3
-    worst, _ = _litert_vs_tensorflow(bundle, _images(tmp_path, 4), tmp_path)
     assert worst <= 1e-4
 
 
 @pytest.mark.parametrize(
     ("file", "dtype"), [("detector_int8.tflite", "float32"), ("detector_uint8.tflite", "uint8")]
 )
-def test_int8_tflite_runs_on_litert_like_tensorflow(file: str, dtype: str, tmp_path: Path) -> None:
+def test_int8_tflite_runs_on_litert_like_tensorflow(
+    file: str, dtype: str, compared: dict[str, tuple[Bundle, float, float]]
+) -> None:
     """int8 input: floats quantized inside the backend; uint8 input: the image's bytes as they are."""
-    bundle = convert_model(tf_models() / file, tmp_path / "b", ConvertOptions(names=NAMES))
+    bundle, worst, step = compared[file]
     variant = bundle.manifest.variants[0]
     assert (variant.file, variant.backends, variant.precision) == ("model.tflite", ["litert"], "int8")
     assert bundle.manifest.input.dtype == dtype
     with Predictor(bundle, LiteRtConfig()) as predictor:
         assert predictor.model_spec.inputs[0].dtype == dtype
         assert predictor.model_spec.outputs[0].dtype == "float32"  # dequantized inside the backend
-    worst, step = _litert_vs_tensorflow(bundle, _images(tmp_path, 4), tmp_path)
     assert step > 0
     assert worst <= step * 1.001  # exactly the same or one quantization step apart
 
