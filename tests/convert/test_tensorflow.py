@@ -139,3 +139,18 @@ def test_missing_tensorflow_says_how_to_install(tmp_path: Path) -> None:
         "error: converting TensorFlow models needs TensorFlow and tf2onnx: pip install 'edgeloop[tensorflow]'"
     )
     assert not (tmp_path / "b").exists()
+
+
+def test_frozen_graph_inputs_and_outputs_by_name(tmp_path: Path) -> None:
+    two = str(tf_models() / "detector_two_inputs.pb")
+    outcome = refs_import([two, "--out", str(tmp_path / "a"), "--names", "a,b,c"])
+    assert outcome.problem() is None, outcome.problem()
+    assert "found inputs ['images:0', 'training:0']" in outcome.stderr_lines[0]
+    assert "--inputs NODE --outputs A,B" in outcome.stderr_lines[0]
+    named = [two, "--inputs", "images", "--outputs", "Identity:0", "--names", "a,b,c"]
+    outcome = refs_import([*named, "--out", str(tmp_path / "b")])
+    assert outcome.returncode == 0, outcome.stderr_lines
+    check = load_bundle(tmp_path / "b").manifest.provenance.model_extra["source_check"]  # type: ignore[index]
+    assert check["checked"] is True and check["max_abs_diff"] <= 1e-4
+    outcome = refs_import([two, "--inputs", "pixels", "--out", str(tmp_path / "c"), "--names", "a,b,c"])
+    assert outcome.problem() is None and "the graph has no node pixels:0" in outcome.stderr_lines[0]

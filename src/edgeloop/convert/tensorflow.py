@@ -118,15 +118,41 @@ def _saved_model(path: Path, work: Path) -> tuple[Path, Reference]:
     return onnx_path, reference
 
 
-def _graph_ends(graph_def: Any) -> tuple[list[str], list[str]]:
-    """(placeholders, outputs) of a frozen graph: outputs are the nodes no other node reads."""
+def _tensor_names(names: tuple[str, ...]) -> list[str]:
+    return [name if ":" in name else f"{name}:0" for name in names]
+
+
+def _graph_ends(graph_def: Any, options: ConvertOptions, name: str) -> tuple[list[str], list[str]]:
+    """(input, outputs) of a frozen graph: ``--inputs`` / ``--outputs``, else its one placeholder
+    and the nodes no other node reads.
+
+    Raises:
+        ModelImportError: not exactly one input, no output, or a named tensor the graph lacks.
+    """
+    nodes = {node.name for node in graph_def.node}
     read = {name.lstrip("^").split(":")[0] for node in graph_def.node for name in node.input}
-    inputs = [f"{n.name}:0" for n in graph_def.node if n.op == "Placeholder"]
-    outputs = [f"{n.name}:0" for n in graph_def.node if n.name not in read and n.op not in _NOT_OUTPUTS]
+    inputs = (
+        _tensor_names(options.input_names)
+        if options.input_names
+        else [f"{n.name}:0" for n in graph_def.node if n.op == "Placeholder"]
+    )
+    outputs = (
+        _tensor_names(options.output_names)
+        if options.output_names
+        else [f"{n.name}:0" for n in graph_def.node if n.name not in read and n.op not in _NOT_OUTPUTS]
+    )
+    unknown = [t for t in [*inputs, *outputs] if t.split(":")[0] not in nodes]
+    if unknown:
+        raise ModelImportError(f"{name}: the graph has no node {', '.join(unknown)}")
+    if len(inputs) != 1 or not outputs:
+        raise ModelImportError(
+            f"{name}: a frozen graph needs one image input and at least one output; found inputs "
+            f"{inputs or 'none'} and outputs {outputs or 'none'}: name them with --inputs NODE --outputs A,B"
+        )
     return inputs, outputs
 
 
-def _frozen_graph(path: Path, work: Path) -> tuple[Path, Reference]:
+def _frozen_graph(path: Path, work: Path, options: ConvertOptions) -> tuple[Path, Reference]:
     """Convert a frozen GraphDef; TensorFlow running the same graph as the reference."""
     tf2onnx = _tf2onnx()
     import tensorflow as tf
@@ -138,12 +164,7 @@ def _frozen_graph(path: Path, work: Path) -> tuple[Path, Reference]:
         raise ModelImportError(
             f"{path.name}: not a TensorFlow frozen graph (GraphDef): {first_line(exc)}"
         ) from None
-    inputs, outputs = _graph_ends(graph_def)
-    if len(inputs) != 1 or not outputs:
-        raise ModelImportError(
-            f"{path.name}: a frozen graph needs one placeholder input and at least one output; "
-            f"found inputs {inputs or 'none'} and outputs {outputs or 'none'}"
-        )
+    inputs, outputs = _graph_ends(graph_def, options, path.name)
     onnx_path = work / "model.onnx"
     try:
         tf2onnx.convert.from_graph_def(
@@ -220,7 +241,7 @@ def onnx_converted(
 def convert(path: Path, out: Path, options: ConvertOptions, work: Path) -> Converted:
     """A SavedModel folder or a frozen ``.pb`` -> ONNX, checked against TensorFlow."""
     tf = quiet_tensorflow()
-    onnx_path, reference = _saved_model(path, work) if path.is_dir() else _frozen_graph(path, work)
+    onnx_path, reference = _saved_model(path, work) if path.is_dir() else _frozen_graph(path, work, options)
     return onnx_converted(onnx_path, options, path, reference, f"tensorflow {tf.__version__}")
 
 

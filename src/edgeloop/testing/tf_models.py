@@ -2,7 +2,8 @@
 
 ``build_tf_models(folder)`` writes, with seeded weights:
 
-- ``detector/`` SavedModel and ``detector.pb`` (frozen graph) of a conv net whose output
+- ``detector/`` SavedModel and ``detector.pb`` (frozen graph; ``detector_two_inputs.pb`` adds
+  a second placeholder) of a conv net whose output
   ``output`` is the ``yolo`` layout [1, 4 + 3, 64]: cx, cy, w, h in input pixels (64x64 NHWC
   input), then 3 sigmoid class scores; ``detector.tflite`` (FP32), ``detector_int8.tflite``
   (full-integer, int8 input and output, representative dataset), ``detector_uint8.tflite``
@@ -78,7 +79,12 @@ def save(module, name):
     if not only_tflite:
         from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
         frozen = convert_variables_to_constants_v2(fn)
-        (out / f"{name}.pb").write_bytes(frozen.graph.as_graph_def().SerializeToString())
+        graph_def = frozen.graph.as_graph_def()
+        (out / f"{name}.pb").write_bytes(graph_def.SerializeToString())
+        extra = graph_def.node.add()  # a second placeholder nothing reads, as training graphs have
+        extra.name, extra.op = "training", "Placeholder"
+        extra.attr["dtype"].type = tf.bool.as_datatype_enum
+        (out / f"{name}_two_inputs.pb").write_bytes(graph_def.SerializeToString())
     return folder
 
 det = save(Detector(), "detector")
