@@ -14,6 +14,7 @@ from edgeloop.backends import LiteRtConfig
 from edgeloop.bundle import Bundle, load_bundle
 from edgeloop.convert import ConvertOptions, convert_model
 from edgeloop.convert.samples import sample_images
+from edgeloop.errors import BundleError
 from edgeloop.hardware.bench import bench_bundle
 from edgeloop.importer import ImportOptions, import_onnx
 from edgeloop.predictor import Predictor
@@ -196,3 +197,13 @@ def test_bench_times_a_tflite_bundle_per_stage(tmp_path: Path) -> None:
     assert (run.variant, run.backend, run.precision) == ("model.tflite", "litert", "int8")
     assert run.backend_config == {"num_threads": 1}
     assert run.stages["total"].p50_ms >= run.stages["infer"].p50_ms > 0
+
+
+def test_default_backend_on_a_tflite_bundle_names_the_flag(
+    compared: dict[str, tuple[Bundle, float, float]],
+) -> None:
+    bundle = compared["detector.tflite"][0]
+    with pytest.raises(
+        BundleError, match="its model.tflite runs on litert, not onnxruntime: pass --backend litert"
+    ):
+        Predictor(bundle)
