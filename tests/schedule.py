@@ -35,6 +35,9 @@ SLOW_MODULES: dict[str, float] = {
     "tests/hub/test_labelstudio_live.py": 25,
     "tests/stream/test_run_sync.py": 25,
     "tests/improve/test_sync_faults.py": 20,
+    "tests/convert/test_tf_hostile.py": 30,
+    "tests/convert/test_tflite.py": 25,
+    "tests/convert/test_tensorflow.py": 20,
 }
 
 T = TypeVar("T")

@@ -92,6 +92,7 @@ class Predictor:
             )
         self.backend: Backend = create_backend(backend) if isinstance(backend, BackendSettings) else backend
         self.variant = manifest.variant(precision, self.backend.name)
+        _check_backend_reads(self.variant.file, self.variant.backends, self.backend.name, manifest.name)
         self.model_spec: ModelSpec = self.backend.load(self.bundle.path(self.variant.file))
         self.input_name = self.model_spec.inputs[0].name
         self.input_spec: InputSpec = manifest.input
@@ -251,3 +252,14 @@ class Predictor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _check_backend_reads(file: str, backends: list[str], backend: str, bundle: str) -> None:
+    """Refuse to hand a non-ONNX variant (``.tflite``, ncnn, blobs) to a backend it is not made for,
+    with the flag that picks the right one, instead of the runtime's own parse error."""
+    if file.endswith(".onnx") or not backends or backend in (*backends, "null"):
+        return
+    raise BundleError(
+        f"bundle '{bundle}': its {file} runs on {' or '.join(backends)}, not {backend}: "
+        f"pass --backend {backends[0]}"
+    )

@@ -28,6 +28,12 @@ def _nn_archive(bundle: Bundle, work: Path) -> Path:
 
         pytest.skip("no Myriad X blob for the test detector: build it with edgeloop optimize --target myriad")
     return path
+def _litert(bundle: Bundle, work: Path) -> Path:
+    """A small detector-shaped .tflite built with TensorFlow (.venv-refs) once per test session:
+    the ONNX test detector cannot become a .tflite without TensorFlow in this environment."""
+    from tests.convert.tf_artifacts import tf_models
+
+    return tf_models() / "detector.tflite"
 
 
 MODEL_MAKERS: dict[str, ModelMaker] = {
@@ -35,6 +41,7 @@ MODEL_MAKERS: dict[str, ModelMaker] = {
     "onnxruntime": _onnx,
     "openvino": _onnx,
     "tensorrt": _onnx,
+    "litert": _litert,
     "null": _onnx,
 }
 

@@ -100,9 +100,10 @@ def test_sharing_process_turns_spinning_off_unless_asked() -> None:
 def test_the_union_imports_no_runtime() -> None:
     code = (
         "import sys\nfrom edgeloop.backends import parse_backend_config\n"
-        "for name in ('onnxruntime', 'openvino', 'tensorrt', 'null'):\n"
+        "for name in ('onnxruntime', 'openvino', 'tensorrt', 'litert', 'null'):\n"
         "    parse_backend_config(name).capabilities()\n"
-        "assert not {'onnxruntime', 'openvino', 'tensorrt'} & set(sys.modules), sorted(sys.modules)\n"
+        "assert not {'onnxruntime', 'openvino', 'tensorrt', 'ai_edge_litert'} & set(sys.modules), "
+        "sorted(sys.modules)\n"
     )
-    result = run_without(("onnxruntime", "openvino", "tensorrt"), code)
+    result = run_without(("onnxruntime", "openvino", "tensorrt", "ai_edge_litert"), code)
     assert result.returncode == 0, result.stderr

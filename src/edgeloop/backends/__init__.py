@@ -6,6 +6,7 @@ from edgeloop.backends.base import Backend, BackendSettings, Capabilities
 from edgeloop.backends.config import (
     BackendConfig,
     DepthAiConfig,
+    LiteRtConfig,
     NullConfig,
     OnnxRuntimeConfig,
     OpenVinoConfig,
@@ -23,6 +24,7 @@ BACKENDS = Registry(
         "openvino": "edgeloop.backends.openvino:OpenVinoBackend",
         "tensorrt": "edgeloop.backends.tensorrt:TensorRtBackend",
         "depthai": "edgeloop.backends.depthai:DepthAiBackend",
+        "litert": "edgeloop.backends.litert:LiteRtBackend",
         "null": "edgeloop.backends.null:NullBackend",
     },
     BackendError,
@@ -32,6 +34,7 @@ _INSTALL = {
     "onnxruntime": "pip install onnxruntime",
     "tensorrt": "pip install 'edgeloop[tensorrt]' on a machine with an NVIDIA GPU and driver",
     "depthai": "pip install 'edgeloop[depthai]' and connect an OAK camera",
+    "litert": "pip install 'edgeloop[litert]'",
 }
 
 
@@ -57,6 +60,7 @@ __all__ = [
     "BackendSettings",
     "Capabilities",
     "DepthAiConfig",
+    "LiteRtConfig",
     "NullConfig",
     "OnnxRuntimeConfig",
     "OpenVinoConfig",

@@ -15,6 +15,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from edgeloop.backends.base import BackendSettings, settings_error
 from edgeloop.backends.depthai import DepthAiConfig
+from edgeloop.backends.litert import LiteRtConfig
 from edgeloop.backends.null import NullConfig
 from edgeloop.backends.onnxruntime import OnnxRuntimeConfig
 from edgeloop.backends.openvino import OpenVinoConfig
@@ -23,7 +24,7 @@ from edgeloop.errors import ConfigError
 
 # Adding a backend: its config class here and one line in the BACKENDS registry.
 BackendConfig = Annotated[
-    OnnxRuntimeConfig | OpenVinoConfig | TensorRtConfig | DepthAiConfig | NullConfig,
+    OnnxRuntimeConfig | OpenVinoConfig | TensorRtConfig | DepthAiConfig | LiteRtConfig | NullConfig,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[BackendConfig] = TypeAdapter(BackendConfig)
@@ -105,12 +106,13 @@ def backend_names() -> list[str]:
 
 
 def _members() -> tuple[type[BackendSettings], ...]:
-    return (OnnxRuntimeConfig, OpenVinoConfig, TensorRtConfig, DepthAiConfig, NullConfig)
+    return (OnnxRuntimeConfig, OpenVinoConfig, TensorRtConfig, DepthAiConfig, LiteRtConfig, NullConfig)
 
 
 __all__ = [
     "BackendConfig",
     "DepthAiConfig",
+    "LiteRtConfig",
     "NullConfig",
     "OnnxRuntimeConfig",
     "OpenVinoConfig",

@@ -42,6 +42,14 @@ def import_model(
         False, "--skip-check", help="Do not compare the bundle with the source framework's own outputs."
     ),
     to_onnx: bool = typer.Option(False, "--to-onnx", help="Convert a .tflite to ONNX instead of keeping it."),
+    inputs: str | None = typer.Option(
+        None, "--inputs", help="Frozen TensorFlow graph: its input node, when it has several placeholders."
+    ),
+    outputs: str | None = typer.Option(
+        None,
+        "--outputs",
+        help="Frozen TensorFlow graph: its output nodes 'a,b' (default: the nodes nothing reads).",
+    ),
     force: bool = typer.Option(False, "--force", help="Write into a non-empty --out folder."),
 ) -> None:
     """Create a bundle from a model, convert it where needed, and check it against its source."""
@@ -67,6 +75,8 @@ def import_model(
         samples=samples,
         check=not skip_check,
         to_onnx=to_onnx,
+        input_names=tuple(n.strip() for n in (inputs or "").split(",") if n.strip()),
+        output_names=tuple(n.strip() for n in (outputs or "").split(",") if n.strip()),
     )
     quiet_onnxruntime()  # one error line: ONNX Runtime logs some refusals of its own before raising
     bundle = convert_model(model, out, options)

@@ -23,6 +23,8 @@ FORMATS = Registry(
     {
         "onnx": "edgeloop.convert.onnx:FORMAT",
         "pytorch": "edgeloop.convert.pytorch:FORMAT",
+        "tensorflow": "edgeloop.convert.tensorflow:FORMAT",
+        "tflite": "edgeloop.convert.tflite:FORMAT",
     },
     ModelImportError,
 )

@@ -35,6 +35,8 @@ class ConvertOptions(ImportOptions):
         check: run the bundle beside the source framework on the samples and refuse a
             bundle whose outputs differ by more than the converter's tolerance.
         to_onnx: convert a model that could run as it is (``.tflite``) to ONNX instead.
+        input_names: a frozen TensorFlow graph's input (``--inputs``), when it has several placeholders.
+        output_names: a frozen graph's outputs (``--outputs``), instead of the nodes nothing reads.
     """
 
     weights: Path | None = None
@@ -43,6 +45,8 @@ class ConvertOptions(ImportOptions):
     num_samples: int = 3
     check: bool = True
     to_onnx: bool = False
+    input_names: tuple[str, ...] = ()
+    output_names: tuple[str, ...] = ()
 
 
 @dataclass

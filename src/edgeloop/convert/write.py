@@ -26,7 +26,10 @@ def check_out_dir(out: Path, force: bool) -> None:
 
 
 def _name(options: ConvertOptions, converted: Converted) -> str:
-    stem = converted.source_files[0].stem if converted.source_files else "model"
+    source = converted.source_files[0] if converted.source_files else None
+    stem = "model" if source is None else source.stem
+    if source is not None and source.name == "saved_model.pb":  # a TensorFlow SavedModel: its folder
+        stem = source.parent.name
     return options.name or re.sub(r"[^A-Za-z0-9._-]", "-", stem).strip("-._") or "model"
 
 
