@@ -16,10 +16,22 @@ def _onnx(bundle: Bundle, work: Path) -> Path:
     return bundle.model_path()
 
 
+def _ncnn(bundle: Bundle, work: Path) -> Path:
+    """The colour detector compares and casts (Greater, Cast), which ncnn has no layers for:
+    ncnn's contract runs the random YOLO-style detector of the parity tests instead."""
+    from edgeloop.export.ncnn import convert_onnx_to_ncnn
+    from edgeloop.testing.onnx_models import random_yolo
+
+    model = random_yolo(work / "random-yolo.onnx", imgsz=160, num_classes=3, width=0.25)
+    param, _ = convert_onnx_to_ncnn(model, work / "ncnn")
+    return param
+
+
 MODEL_MAKERS: dict[str, ModelMaker] = {
     "onnxruntime": _onnx,
     "openvino": _onnx,
     "tensorrt": _onnx,
+    "ncnn": _ncnn,
     "null": _onnx,
 }
 

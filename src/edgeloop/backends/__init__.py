@@ -5,6 +5,7 @@ from __future__ import annotations
 from edgeloop.backends.base import Backend, BackendSettings, Capabilities
 from edgeloop.backends.config import (
     BackendConfig,
+    NcnnConfig,
     NullConfig,
     OnnxRuntimeConfig,
     OpenVinoConfig,
@@ -21,6 +22,7 @@ BACKENDS = Registry(
         "onnxruntime": "edgeloop.backends.onnxruntime:OnnxRuntimeBackend",
         "openvino": "edgeloop.backends.openvino:OpenVinoBackend",
         "tensorrt": "edgeloop.backends.tensorrt:TensorRtBackend",
+        "ncnn": "edgeloop.backends.ncnn:NcnnBackend",
         "null": "edgeloop.backends.null:NullBackend",
     },
     BackendError,
@@ -29,6 +31,7 @@ BACKENDS = Registry(
 _INSTALL = {
     "onnxruntime": "pip install onnxruntime",
     "tensorrt": "pip install 'edgeloop[tensorrt]' on a machine with an NVIDIA GPU and driver",
+    "ncnn": "pip install 'edgeloop[ncnn]'",
 }
 
 
@@ -53,6 +56,7 @@ __all__ = [
     "BackendConfig",
     "BackendSettings",
     "Capabilities",
+    "NcnnConfig",
     "NullConfig",
     "OnnxRuntimeConfig",
     "OpenVinoConfig",

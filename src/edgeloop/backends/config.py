@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import Field, TypeAdapter, ValidationError
 
 from edgeloop.backends.base import BackendSettings, settings_error
+from edgeloop.backends.ncnn import NcnnConfig
 from edgeloop.backends.null import NullConfig
 from edgeloop.backends.onnxruntime import OnnxRuntimeConfig
 from edgeloop.backends.openvino import OpenVinoConfig
@@ -22,7 +23,7 @@ from edgeloop.errors import ConfigError
 
 # Adding a backend: its config class here and one line in the BACKENDS registry.
 BackendConfig = Annotated[
-    OnnxRuntimeConfig | OpenVinoConfig | TensorRtConfig | NullConfig,
+    OnnxRuntimeConfig | OpenVinoConfig | TensorRtConfig | NcnnConfig | NullConfig,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[BackendConfig] = TypeAdapter(BackendConfig)
@@ -104,11 +105,12 @@ def backend_names() -> list[str]:
 
 
 def _members() -> tuple[type[BackendSettings], ...]:
-    return (OnnxRuntimeConfig, OpenVinoConfig, TensorRtConfig, NullConfig)
+    return (OnnxRuntimeConfig, OpenVinoConfig, TensorRtConfig, NcnnConfig, NullConfig)
 
 
 __all__ = [
     "BackendConfig",
+    "NcnnConfig",
     "NullConfig",
     "OnnxRuntimeConfig",
     "OpenVinoConfig",

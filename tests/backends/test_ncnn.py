@@ -1,0 +1,147 @@
+"""The ncnn backend and the ONNX -> ncnn conversion: real pnnx, real ncnn, compared with ONNX Runtime."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeloop.backends import NcnnConfig, OnnxRuntimeConfig, backend_config, create_backend
+from edgeloop.bundle import Bundle
+from edgeloop.errors import BackendError, ConfigError
+from edgeloop.optimize import OptimizeOptions, optimize
+from edgeloop.testing.parity import compare_runtimes, need_ncnn, parity_detector, parity_images
+
+
+@pytest.fixture(scope="module")
+def ncnn_bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Bundle]:
+    need_ncnn(convert=True)
+    root = tmp_path_factory.mktemp("ncnn")
+    made = {}
+    for family in ("yolo", "yolov5"):
+        source = parity_detector(root / family, family)
+        options = OptimizeOptions(ncnn=True, latency_runs=3, progress=False)
+        made[family] = optimize(source.root, root / f"{family}-ncnn", options)
+    from edgeloop.bundle import load_bundle
+
+    return {family: load_bundle(report.out) for family, report in made.items()}
+
+
+@pytest.mark.parametrize("family", ["yolo", "yolov5"])
+def test_ncnn_reproduces_onnxruntime_detections(family: str, ncnn_bundles: dict[str, Bundle]) -> None:
+    match = compare_runtimes(ncnn_bundles[family], NcnnConfig(), parity_images(4, seed=1), iou=0.95)
+    print(
+        f"{family}: ncnn matched {match.matched}/{match.total} ONNX Runtime boxes at IoU >= 0.95, "
+        f"max confidence difference {match.max_conf_diff:.2g}"
+    )
+    assert match.total >= 200  # a healthy number of boxes, not a vacuous pass
+    assert match.ratio >= 0.99
+    assert match.max_conf_diff < 0.01
+
+
+def test_outputs_have_the_onnx_names_and_shapes(ncnn_bundles: dict[str, Bundle]) -> None:
+    bundle = ncnn_bundles["yolov5"]
+    ncnn = create_backend(NcnnConfig(threads=1))
+    ort = create_backend(OnnxRuntimeConfig(intra_op_threads=1))
+    spec = ncnn.load(bundle.model_path("fp32", "ncnn"))
+    onnx_spec = ort.load(bundle.model_path("fp32", "onnxruntime"))
+    assert [(t.name, t.shape) for t in spec.inputs] == [(t.name, t.shape) for t in onnx_spec.inputs]
+    assert [(t.name, t.shape) for t in spec.outputs] == [(t.name, t.shape) for t in onnx_spec.outputs]
+    x = np.random.default_rng(0).random((1, 3, 320, 320), dtype=np.float32)
+    (got,), (want,) = ncnn.infer({"images": x}), ort.infer({"images": x})
+    assert got.shape == want.shape == (1, 2100, 8) and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+    with pytest.raises(BackendError, match=r"batch 1.*\(2, 3, 320, 320\)"):
+        ncnn.infer({"images": np.zeros((2, 3, 320, 320), np.float32)})
+    with pytest.raises(BackendError, match="no input named 'images'"):
+        ncnn.infer({"x": x})
+    ncnn.close()
+    ort.close()
+
+
+def test_calls_from_several_threads_agree(ncnn_bundles: dict[str, Bundle]) -> None:
+    backend = create_backend(NcnnConfig(threads=1))
+    backend.load(ncnn_bundles["yolo"].model_path("fp32", "ncnn"))
+    inputs = [np.random.default_rng(i).random((1, 3, 320, 320), dtype=np.float32) for i in range(4)]
+    alone = [backend.infer({"images": x})[0] for x in inputs]
+    together: dict[int, np.ndarray] = {}
+
+    def run(i: int) -> None:
+        for _ in range(3):
+            together[i] = backend.infer({"images": inputs[i]})[0]
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(4):
+        np.testing.assert_array_equal(together[i], alone[i])
+    assert backend.capabilities().thread_safe and not backend.capabilities().dynamic_shapes
+    backend.close()
+
+
+def test_param_without_its_map_uses_blob_names(ncnn_bundles: dict[str, Bundle], tmp_path: Path) -> None:
+    param = ncnn_bundles["yolo"].model_path("fp32", "ncnn")
+    shutil.copyfile(param, tmp_path / "m.param")
+    shutil.copyfile(param.with_suffix(".bin"), tmp_path / "m.bin")
+    backend = create_backend(NcnnConfig())
+    spec = backend.load(tmp_path / "m.param")
+    assert [t.name for t in spec.inputs] == ["in0"] and [t.name for t in spec.outputs] == ["out0"]
+    (out,) = backend.infer({"in0": np.zeros((1, 3, 320, 320), np.float32)})
+    assert out.shape == (1, 7, 2100)  # ncnn's (7, 2100) with the batch axis back
+    backend.close()
+
+
+def test_load_errors_say_what_to_do(yolo_bundle: Bundle, tmp_path: Path) -> None:
+    need_ncnn()
+    backend = create_backend(NcnnConfig())
+    with pytest.raises(BackendError, match=r"not model.onnx.*optimize BUNDLE --out NEW --ncnn"):
+        backend.load(yolo_bundle.model_path())
+    (tmp_path / "m.param").write_text("7767517\n")
+    with pytest.raises(BackendError, match="not found.*m.bin"):
+        backend.load(tmp_path / "m.param")
+    (tmp_path / "m.bin").write_bytes(b"")
+    (tmp_path / "m.param").write_text("garbage\n")
+    with pytest.raises(BackendError, match="could not load m.param"):
+        backend.load(tmp_path / "m.param")
+
+
+def test_unconvertible_operators_are_named(yolo_bundle: Bundle, tmp_path: Path) -> None:
+    from edgeloop.export.ncnn import convert_onnx_to_ncnn
+
+    need_ncnn(convert=True)
+    with pytest.raises(BackendError, match=r"ncnn has no layer for operators of model.onnx: .*torch\.gt"):
+        convert_onnx_to_ncnn(yolo_bundle.model_path(), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_pnnx_failure_shows_the_end_of_its_log(yolo_bundle: Bundle, tmp_path: Path) -> None:
+    from edgeloop.export.ncnn import convert_onnx_to_ncnn
+
+    need_ncnn(convert=True)
+    with pytest.raises(BackendError, match=r"(?s)pnnx could not convert model.onnx.*expect \[1,3,640,640\]"):
+        convert_onnx_to_ncnn(yolo_bundle.model_path(), tmp_path, (1, 3, 320, 320))
+
+
+def test_settings() -> None:
+    assert backend_config("ncnn", None, 2) == NcnnConfig(threads=2)
+    with pytest.raises(ConfigError, match="--device: backend 'ncnn' has no device"):
+        backend_config("ncnn", "gpu")
+    assert NcnnConfig().fp16 is False  # FP32 unless asked: results match ONNX Runtime's
+
+
+def test_missing_pnnx_says_how_to_install() -> None:
+    from tests.blocked import run_without
+
+    code = (
+        "import os; os.environ['PATH'] = ''\n"
+        "from edgeloop.export.ncnn import pnnx_command\n"
+        "from edgeloop.errors import BackendError\n"
+        "try:\n    pnnx_command()\nexcept BackendError as exc:\n    print(exc)\n"
+    )
+    result = run_without(("pnnx",), code)
+    assert "pip install 'edgeloop[ncnn-convert]'" in result.stdout, result.stderr
