@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from edgeloop.backends import NcnnConfig, OnnxRuntimeConfig, backend_config, create_backend
+from edgeloop.backends.config import sharing_process
 from edgeloop.bundle import Bundle
 from edgeloop.errors import BackendError, ConfigError
 from edgeloop.optimize import OptimizeOptions, optimize
@@ -132,6 +133,27 @@ def test_settings() -> None:
     with pytest.raises(ConfigError, match="--device: backend 'ncnn' has no device"):
         backend_config("ncnn", "gpu")
     assert NcnnConfig().fp16 is False  # FP32 unless asked: results match ONNX Runtime's
+    assert sharing_process(NcnnConfig()).openmp_blocktime == 0  # type: ignore[union-attr]
+    assert sharing_process(NcnnConfig(openmp_blocktime=5)).openmp_blocktime == 5  # type: ignore[union-attr]
+    with pytest.raises(ConfigError, match="openmp_blocktime"):
+        NcnnConfig().replace({"openmp_blocktime": -1})
+
+
+def test_fp16_and_spin_settings_reach_ncnn(ncnn_bundles: dict[str, Bundle]) -> None:
+    """fp16 on request (on a CPU without fp16 arithmetic ncnn computes in FP32 anyway)."""
+    param = ncnn_bundles["yolo"].model_path("fp32", "ncnn")
+    x = np.random.default_rng(0).random((1, 3, 320, 320), dtype=np.float32)
+    fp32 = create_backend(NcnnConfig())
+    fp16 = create_backend(NcnnConfig(fp16=True, openmp_blocktime=0))
+    fp32.load(param)
+    fp16.load(param)
+    opt = fp16._net.opt  # type: ignore[attr-defined]
+    assert opt.use_fp16_storage and opt.use_fp16_arithmetic and opt.openmp_blocktime == 0
+    assert not fp32._net.opt.use_fp16_storage  # type: ignore[attr-defined]
+    (a,), (b,) = fp32.infer({"images": x}), fp16.infer({"images": x})
+    np.testing.assert_allclose(a, b, rtol=0.02, atol=0.5)  # pixels and scores, to fp16 precision
+    fp32.close()
+    fp16.close()
 
 
 def test_missing_pnnx_says_how_to_install() -> None:

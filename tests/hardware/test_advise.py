@@ -120,20 +120,20 @@ def test_runtimes_edgeloop_cannot_deploy_are_marked_and_never_the_pick() -> None
     catalog = Catalog(
         devices=[
             _device("ort-box", 1000, 80, 10),
-            _device("ncnn-box", 3000, 50, 5, runtime="ncnn"),  # faster and cheaper, but no backend
+            _device("hailo-box", 3000, 50, 5, runtime="hailort"),  # faster and cheaper, but no backend
             _device("gpu-box", 1000, 90, 10, runtime="onnxruntime-gpu"),
         ]
     )
     ranked = advise(WORK, Requirement(fps=20), catalog, CAL, sizes=[640])
     flags = {e.device: e.deployable for e in ranked}
-    assert flags == {"ort-box": True, "ncnn-box": False, "gpu-box": True}
-    ncnn = next(e for e in ranked if e.device == "ncnn-box")
-    assert not ncnn.meets and any("no ncnn backend" in r for r in ncnn.reasons)
+    assert flags == {"ort-box": True, "hailo-box": False, "gpu-box": True}
+    hailo = next(e for e in ranked if e.device == "hailo-box")
+    assert not hailo.meets and any("no hailort backend" in r for r in hailo.reasons)
     assert ranked[0].device == "ort-box"
     included = advise(WORK, Requirement(fps=20, include_undeployable=True), catalog, CAL, sizes=[640])
-    assert next(e for e in included if e.device == "ncnn-box").meets
+    assert next(e for e in included if e.device == "hailo-box").meets
     assert [e.device for e in rank(included)][:2] == ["ort-box", "gpu-box"]  # deployable ones first
-    assert ncnn.model_dump()["deployable"] is False  # the --json field
+    assert hailo.model_dump()["deployable"] is False  # the --json field
 
 
 def test_backend_for_catalog_runtimes() -> None:
@@ -143,7 +143,8 @@ def test_backend_for_catalog_runtimes() -> None:
     assert backend_for("tensorrt") == "tensorrt"
     runtimes = {t.runtime for d in load_catalog().devices for t in d.targets}
     undeployable = {r for r in runtimes if backend_for(r) is None}
-    assert undeployable == {"ncnn", "tflite", "hailort", "depthai", "edgetpu", "rknn"}
+    assert backend_for("ncnn") == "ncnn"
+    assert undeployable == {"tflite", "hailort", "depthai", "edgetpu", "rknn"}
 
 
 def test_a_fixed_input_runs_at_its_own_size_only() -> None:

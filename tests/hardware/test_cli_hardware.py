@@ -40,8 +40,10 @@ def test_advise_all_json_lists_every_estimate(yolo_bundle: Bundle) -> None:
     assert {r["imgsz"] for r in rows} == {640}
     assert "left out 320" in result.stderr and "fixed at 640x640" in result.stderr
     deployable = {r["runtime"]: r["deployable"] for r in rows}
-    assert deployable["onnxruntime"] and deployable["tensorrt"] and deployable["openvino"]
-    assert not deployable["ncnn"] and not deployable["tflite"] and not deployable["hailort"]
+    assert (
+        deployable["onnxruntime"] and deployable["tensorrt"] and deployable["openvino"] and deployable["ncnn"]
+    )
+    assert not deployable["hailort"]
     only_other = run_cli("advise", str(yolo_bundle.root), "--all", "--imgsz", "320")
     assert only_other.returncode == 1 and "runs at 640 only" in only_other.stderr
 
@@ -65,12 +67,12 @@ def test_advise_dynamic_model_offers_the_sizes_asked(tmp_path: Path) -> None:
 def test_advise_table_marks_undeployable_runtimes(yolo_bundle: Bundle) -> None:
     result = run_cli("advise", str(yolo_bundle.root), "--fps", "1", "--top", "100")
     assert result.returncode == 0, result.stderr
-    assert "deploy" in result.stdout and " ncnn " not in result.stdout  # only deployable options meet
+    assert "deploy" in result.stdout and " hailort " not in result.stdout  # only deployable options meet
     assert re.search(r"onnxruntime\s+│\s+yes\s+│", result.stdout)
     included = run_cli(
         "advise", str(yolo_bundle.root), "--fps", "1", "--top", "100", "--include-undeployable"
     )
-    assert included.returncode == 0 and re.search(r"ncnn\s+│\s+no\s+│", included.stdout)
+    assert included.returncode == 0 and re.search(r"hailort\s+│\s+no\s+│", included.stdout)
 
 
 def test_advise_table_and_chart(yolo_bundle: Bundle, tmp_path: Path) -> None:

@@ -92,10 +92,12 @@ def with_device(config: BackendConfig, device: str) -> BackendConfig:
 
 def sharing_process(config: BackendConfig) -> BackendConfig:
     """``config`` for a model that shares the process with other busy models (interleaved
-    measurements, pipelines beside a server): ONNX Runtime threads that busy-wait between
-    runs would take the others' cores, so spinning is off unless asked for."""
+    measurements, pipelines beside a server): ONNX Runtime (and ncnn's OpenMP) threads that
+    busy-wait between runs would take the others' cores, so spinning is off unless asked for."""
     if isinstance(config, OnnxRuntimeConfig) and config.allow_spinning is None:
         return config.replace({"allow_spinning": False})
+    if isinstance(config, NcnnConfig) and config.openmp_blocktime is None:
+        return config.replace({"openmp_blocktime": 0})
     return config
 
 

@@ -38,6 +38,14 @@ class NcnnConfig(BackendSettings):
         description="fp16 storage and arithmetic where the CPU has them (Arm v8.2 and later): faster, "
         "results differ slightly from ONNX Runtime's; off = FP32 throughout",
     )
+    openmp_blocktime: int | None = Field(
+        default=None,
+        ge=0,
+        le=400,
+        description="milliseconds ncnn's threads busy-wait after each layer; None = ncnn's default (20) "
+        "for a model alone, 0 where models share the process (their spinning threads would take "
+        "each other's cores)",
+    )
 
     def capabilities(self) -> Capabilities:
         """Each call runs its own ncnn Extractor on the one shared Net (ncnn's way to run a Net from
@@ -107,6 +115,8 @@ class NcnnBackend:
     def _configure(self, opt: Any) -> None:
         if self.config.threads:
             opt.num_threads = self.config.threads
+        if self.config.openmp_blocktime is not None:
+            opt.openmp_blocktime = self.config.openmp_blocktime
         # ncnn turns fp16 on by default where the CPU has it; FP32 matches ONNX Runtime's results.
         opt.use_fp16_storage = opt.use_fp16_packed = opt.use_fp16_arithmetic = self.config.fp16
         opt.use_bf16_storage = False

@@ -64,7 +64,7 @@ def advise(
     include_undeployable: bool = typer.Option(
         False,
         "--include-undeployable",
-        help="Let runtimes edgeloop cannot deploy today (ncnn, TFLite, Hailo, DepthAI, ...) meet the need.",
+        help="Let runtimes edgeloop cannot deploy today (TFLite, Hailo, DepthAI, ...) meet the need.",
     ),
 ) -> None:
     """Rank devices by predicted FPS, cost and power for a bundle's model."""
