@@ -120,6 +120,61 @@ def test_unconvertible_operators_are_named(yolo_bundle: Bundle, tmp_path: Path) 
     assert not (tmp_path / "out").exists()
 
 
+def _conv_then(op: str, path: Path, opset: int = 17) -> Path:
+    """A conv, then ``op`` over axis 2 with its axes as an input tensor: (1, 3, 32, 32) -> (1, 8, 32)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node(op, ["c", "axes"], ["y"], keepdims=0),
+    ]
+    init = [
+        numpy_helper.from_array(rng.standard_normal((8, 3, 3, 3)).astype(np.float32), "w"),
+        numpy_helper.from_array(np.array([2], np.int64), "axes"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 32, 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 32])],
+        init,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_a_reduce_over_one_axis_given_as_input_reduces(tmp_path: Path) -> None:
+    """pnnx drops a lone axis given as an input (ReduceSum at opset 13+): ncnn would then sum
+    over nothing and give a (8, 32, 32) output. The conversion lists the axis twice."""
+    from edgeloop.export.ncnn import convert_onnx_to_ncnn
+
+    need_ncnn(convert=True)
+    model = _conv_then("ReduceSum", tmp_path / "sum.onnx")
+    param, _ = convert_onnx_to_ncnn(model, tmp_path / "out")
+    ncnn, ort = create_backend(NcnnConfig()), create_backend(OnnxRuntimeConfig())
+    ncnn.load(param)
+    ort.load(model)
+    x = np.random.default_rng(1).random((1, 3, 32, 32), dtype=np.float32)
+    (got,), (want,) = ncnn.infer({"x": x}), ort.infer({"x": x})
+    assert got.shape == want.shape == (1, 8, 32)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+    ncnn.close()
+    ort.close()
+
+
+def test_an_onnx_operator_pnnx_leaves_is_named(tmp_path: Path) -> None:
+    from edgeloop.export.ncnn import convert_onnx_to_ncnn
+
+    need_ncnn(convert=True)
+    model = _conv_then("ReduceMax", tmp_path / "max.onnx", opset=18)  # axes as an input: new at opset 18
+    with pytest.raises(BackendError, match="ncnn has no layer for operators of max.onnx: ReduceMax "):
+        convert_onnx_to_ncnn(model, tmp_path / "out")
+
+
 def test_pnnx_failure_shows_the_end_of_its_log(yolo_bundle: Bundle, tmp_path: Path) -> None:
     from edgeloop.export.ncnn import convert_onnx_to_ncnn
 

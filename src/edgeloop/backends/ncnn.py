@@ -80,7 +80,8 @@ class NcnnBackend:
         if param.suffix != ".param":
             raise BackendError(
                 f"ncnn runs .param + .bin models, not {param.name}: make an ncnn variant with "
-                "`edgeloop optimize BUNDLE --out NEW --ncnn`"
+                "`edgeloop optimize BUNDLE --out NEW --ncnn` (it is fp32: with another default "
+                "variant, ask for --precision fp32)"
             )
         weights = param.with_suffix(".bin")
         for path in (param, weights):
@@ -195,8 +196,18 @@ def _param_layers(param: Path) -> list[list[str]]:
 
 
 def _unknown_layers(param: Path) -> list[str]:
-    """Layer types pnnx left unconverted (their PyTorch names, ``torch.gt``)."""
-    return sorted({fields[0] for fields in _param_layers(param) if "." in fields[0]})
+    return unknown_layer_types({fields[0] for fields in _param_layers(param)})
+
+
+def unknown_layer_types(types: set[str]) -> list[str]:
+    """The layer types ncnn has no layer for: operators pnnx left unconverted, under their
+    PyTorch (``torch.gt``) or ONNX (``ReduceMax``) names. Without ncnn installed, the
+    PyTorch-named ones only."""
+    try:
+        import ncnn
+    except ImportError:
+        return sorted(t for t in types if "." in t)
+    return sorted(t for t in types if ncnn.layer_to_index(t) < 0)
 
 
 def _declared_input_shape(param: Path, blob: str) -> tuple[int | None, ...]:

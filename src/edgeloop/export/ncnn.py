@@ -8,9 +8,9 @@ the ONNX output shapes (ncnn has no batch axis).
 
 Two things are checked here rather than discovered at inference time:
 
-- pnnx writes an operator it cannot map to an ncnn layer under its PyTorch name
-  (``torch.gt``, ``Tensor.to``): ncnn would refuse to load such a model, so the
-  conversion is refused, naming those operators.
+- pnnx writes an operator it cannot map to an ncnn layer under its PyTorch or ONNX
+  name (``torch.gt``, ``Tensor.to``, ``ReduceMax``): ncnn would refuse to load such a
+  model, so the conversion is refused, naming those operators.
 - pnnx (20250530 and later) drops the axis of a ``Reduce*`` node whose ``axes`` is an
   input holding one value (every ReduceSum at opset 13+), and ncnn then reduces over
   nothing. The converted copy of the model lists that axis twice (``[a, a]``), which
@@ -233,8 +233,10 @@ def _layers(param_text: str) -> list[list[str]]:
 
 
 def _check_layers(param_text: str, model_name: str) -> None:
-    """pnnx leaves operators it cannot map under their PyTorch names (``torch.gt``, ``Tensor.to``)."""
-    unmapped = sorted({fields[0] for fields in _layers(param_text) if "." in fields[0]})
+    """pnnx leaves operators it cannot map under their PyTorch or ONNX names (``torch.gt``, ``ReduceMax``)."""
+    from edgeloop.backends.ncnn import unknown_layer_types
+
+    unmapped = unknown_layer_types({fields[0] for fields in _layers(param_text)})
     if unmapped:
         raise BackendError(
             f"ncnn has no layer for operators of {model_name}: {', '.join(unmapped)} "
