@@ -97,6 +97,21 @@ def test_param_without_its_map_uses_blob_names(ncnn_bundles: dict[str, Bundle], 
     backend.close()
 
 
+def test_damaged_files_are_clear_errors(ncnn_bundles: dict[str, Bundle], tmp_path: Path) -> None:
+    param = ncnn_bundles["yolo"].model_path("fp32", "ncnn")
+    for suffix in (".param", ".json"):
+        shutil.copyfile(param.with_suffix(suffix), tmp_path / f"model.ncnn{suffix}")
+    weights = param.with_suffix(".bin").read_bytes()
+    (tmp_path / "model.ncnn.bin").write_bytes(weights[: len(weights) // 2])
+    backend = create_backend(NcnnConfig())
+    with pytest.raises(BackendError, match="could not load model.ncnn.bin: truncated"):
+        backend.load(tmp_path / "model.ncnn.param")
+    (tmp_path / "model.ncnn.bin").write_bytes(weights)
+    (tmp_path / "model.ncnn.json").write_text('{"inputs": [{"name": "images"}], "outputs": []}')
+    with pytest.raises(BackendError, match="model.ncnn.json: not an edgeloop ncnn input/output map"):
+        backend.load(tmp_path / "model.ncnn.param")
+
+
 def test_load_errors_say_what_to_do(yolo_bundle: Bundle, tmp_path: Path) -> None:
     need_ncnn()
     backend = create_backend(NcnnConfig())

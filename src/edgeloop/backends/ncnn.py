@@ -12,13 +12,12 @@ ncnn runs one image at a time: its tensors have no batch axis.
 from __future__ import annotations
 
 import importlib.util
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edgeloop.backends.base import BackendSettings, Capabilities, Tensor
 from edgeloop.errors import BackendError
@@ -52,6 +51,25 @@ class NcnnConfig(BackendSettings):
         several threads), but the Python binding keeps the GIL while it computes: calls are
         safe from several threads and do not overlap, so one worker. Batch 1 only."""
         return Capabilities(thread_safe=True, preferred_workers=1, dynamic_shapes=False, threads_setting=True)
+
+
+class NcnnTensor(BaseModel):
+    """One model input or output: its ONNX name and shape, and ncnn's blob name for it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    blob: str
+    shape: list[int | None]
+
+
+class NcnnIoMap(BaseModel):
+    """``model.ncnn.json``: what ``convert_onnx_to_ncnn`` writes beside the ``.param``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: list[NcnnTensor]
+    outputs: list[NcnnTensor]
 
 
 class NcnnBackend:
@@ -106,10 +124,10 @@ class NcnnBackend:
             self._inputs = [(blob, blob) for blob in net.input_names()]
             self._outputs = [(blob, None) for blob in net.output_names()]
         else:
-            inputs = [TensorSpec(e["name"], tuple(e["shape"])) for e in io_map["inputs"]]
-            outputs = [TensorSpec(e["name"], tuple(e["shape"])) for e in io_map["outputs"]]
-            self._inputs = [(e["name"], e["blob"]) for e in io_map["inputs"]]
-            self._outputs = [(e["blob"], tuple(e["shape"])) for e in io_map["outputs"]]
+            inputs = [TensorSpec(e.name, tuple(e.shape)) for e in io_map.inputs]
+            outputs = [TensorSpec(e.name, tuple(e.shape)) for e in io_map.outputs]
+            self._inputs = [(e.name, e.blob) for e in io_map.inputs]
+            self._outputs = [(e.blob, tuple(e.shape)) for e in io_map.outputs]
         self._net = net
         return ModelSpec(inputs=tuple(inputs), outputs=tuple(outputs), metadata={})
 
@@ -160,18 +178,17 @@ class NcnnBackend:
         self._net = None  # freed with its last reference (a call still running keeps its own)
 
 
-def _read_io_map(param: Path) -> dict[str, list[dict[str, Any]]] | None:
+def _read_io_map(param: Path) -> NcnnIoMap | None:
     path = param.with_suffix(".json")
     if not path.is_file():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        for side in ("inputs", "outputs"):
-            for entry in data[side]:
-                str(entry["name"]), str(entry["blob"]), list(entry["shape"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BackendError(f"{path.name}: not an edgeloop ncnn input/output map ({exc})") from None
-    return dict(data)
+        return NcnnIoMap.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        raise BackendError(
+            f"{path.name}: not an edgeloop ncnn input/output map ({exc.error_count()} errors, first: "
+            f"{exc.errors()[0]['msg']})"
+        ) from None
 
 
 def _restore_shape(array: Tensor, shape: tuple[int | str | None, ...] | None, blob: str) -> Tensor:

@@ -20,7 +20,6 @@ Two things are checked here rather than discovered at inference time:
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import shutil
 import subprocess
@@ -29,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from edgeloop.backends.ncnn import NcnnIoMap, NcnnTensor
 from edgeloop.errors import BackendError
 
 PARAM, BIN, IO_MAP = "model.ncnn.param", "model.ncnn.bin", "model.ncnn.json"
@@ -85,7 +85,7 @@ def convert_onnx_to_ncnn(
         raise BackendError(f"onnx is not installed (ONNX -> ncnn needs it): {INSTALL_HINT}") from None
     model = onnx.load(str(onnx_path))
     io_map = _io_map(model, input_shape)
-    shapes = ",".join("[" + ",".join(str(d) for d in item["shape"]) + "]" for item in io_map["inputs"])
+    shapes = ",".join("[" + ",".join(str(d) for d in item.shape) + "]" for item in io_map.inputs)
     with tempfile.TemporaryDirectory(prefix="edgeloop-pnnx-") as tmp:
         work = Path(tmp)
         source = work / "model.onnx"
@@ -123,7 +123,7 @@ def convert_onnx_to_ncnn(
         out_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(param, out_dir / PARAM)
         shutil.copyfile(weights, out_dir / BIN)
-    (out_dir / IO_MAP).write_text(json.dumps(io_map, indent=2) + "\n", encoding="utf-8")
+    (out_dir / IO_MAP).write_text(io_map.model_dump_json(indent=2) + "\n", encoding="utf-8")
     return out_dir / PARAM, out_dir / BIN
 
 
@@ -151,7 +151,7 @@ def bundle_input_shape(onnx_path: str | Path, size_hw: Sequence[int], layout: st
     return [1] + [d if isinstance(d, int) and d > 0 else wanted[i] for i, d in enumerate(dims) if i > 0]
 
 
-def _io_map(model: Any, input_shape: Sequence[int] | None) -> dict[str, list[dict[str, Any]]]:
+def _io_map(model: Any, input_shape: Sequence[int] | None) -> NcnnIoMap:
     """ONNX names and static shapes, and the blob names pnnx gives them (in0.., out0..)."""
     graph = model.graph
     initializers = {i.name for i in graph.initializer}
@@ -172,19 +172,14 @@ def _io_map(model: Any, input_shape: Sequence[int] | None) -> dict[str, list[dic
             )
         if shape[0] != 1:
             raise BackendError(f"ncnn runs one image at a time: input shape {shape} must have batch 1")
-        entries.append({"name": value.name, "blob": f"in{index}", "shape": shape})
-    outputs = [
-        {
-            "name": value.name,
-            "blob": f"out{index}",
-            "shape": [d if isinstance(d, int) else None for d in _dims(value)],
-        }
-        for index, value in enumerate(graph.output)
-    ]
-    for output in outputs:  # a dynamic batch axis is 1 here
-        if output["shape"] and output["shape"][0] is None:
-            output["shape"][0] = 1
-    return {"inputs": entries, "outputs": outputs}
+        entries.append(NcnnTensor(name=value.name, blob=f"in{index}", shape=list(shape)))
+    outputs = []
+    for index, value in enumerate(graph.output):
+        shape_out: list[int | None] = [d if isinstance(d, int) else None for d in _dims(value)]
+        if shape_out and shape_out[0] is None:  # a dynamic batch axis is 1 here
+            shape_out[0] = 1
+        outputs.append(NcnnTensor(name=value.name, blob=f"out{index}", shape=shape_out))
+    return NcnnIoMap(inputs=entries, outputs=outputs)
 
 
 def _dims(value: Any) -> list[int | str | None]:
@@ -245,12 +240,12 @@ def _check_layers(param_text: str, model_name: str) -> None:
         )
 
 
-def _check_blobs(param_text: str, io_map: dict[str, list[dict[str, Any]]], model_name: str) -> None:
+def _check_blobs(param_text: str, io_map: NcnnIoMap, model_name: str) -> None:
     blobs = set()
     for fields in _layers(param_text):
         n_in, n_out = int(fields[2]), int(fields[3])
         blobs.update(fields[4 : 4 + n_in + n_out])
-    missing = [e["blob"] for side in ("inputs", "outputs") for e in io_map[side] if e["blob"] not in blobs]
+    missing = [e.blob for e in [*io_map.inputs, *io_map.outputs] if e.blob not in blobs]
     if missing:
         raise BackendError(
             f"pnnx's ncnn model of {model_name} lacks the blobs {', '.join(missing)} "
