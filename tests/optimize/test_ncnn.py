@@ -24,7 +24,9 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
 @pytest.fixture(scope="module")
 def ncnn_bundle(source: Bundle, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
     out = tmp_path_factory.mktemp("ncnn-out") / "bundle"
-    result = run_cli("optimize", str(source.root), "--ncnn", "--out", str(out), "--runs", "3", "--json")
+    result = run_cli(
+        "optimize", str(source.root), "--ncnn", "--fp16", "--out", str(out), "--runs", "3", "--json"
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return out, json.loads(result.stdout)
 
@@ -62,7 +64,11 @@ def test_bench_times_each_stage_on_ncnn(ncnn_bundle: tuple[Path, dict[str, objec
     data = json.loads(result.stdout)
     jsonschema.validate(data, report_schema())
     runs = {(r["variant"], r["backend"]) for r in data["results"]}
-    assert runs == {("ncnn/model.ncnn.param", "ncnn"), ("model.onnx", "onnxruntime")}  # each its own file
+    assert runs == {  # each backend on its own files; ncnn has no fp16 variant (it reads no ONNX)
+        ("ncnn/model.ncnn.param", "ncnn"),
+        ("model.onnx", "onnxruntime"),
+        ("model.fp16.onnx", "onnxruntime"),
+    }
     (ncnn,) = [r for r in data["results"] if r["backend"] == "ncnn"]
     assert set(ncnn["stages"]) == set(STAGES) and ncnn["backend_config"] == {"threads": 1}
     assert ncnn["stages"]["total"]["p50_ms"] >= ncnn["stages"]["infer"]["p50_ms"] > 0
