@@ -190,6 +190,15 @@ def test_an_onnx_operator_pnnx_leaves_is_named(tmp_path: Path) -> None:
         convert_onnx_to_ncnn(model, tmp_path / "out")
 
 
+def test_not_an_onnx_file(tmp_path: Path) -> None:
+    from edgeloop.export.ncnn import convert_onnx_to_ncnn
+
+    need_ncnn(convert=True)
+    (tmp_path / "bad.onnx").write_bytes(b"\x00garbage")
+    with pytest.raises(BackendError, match="bad.onnx is not a readable ONNX model"):
+        convert_onnx_to_ncnn(tmp_path / "bad.onnx", tmp_path / "out")
+
+
 def test_pnnx_failure_shows_the_end_of_its_log(yolo_bundle: Bundle, tmp_path: Path) -> None:
     from edgeloop.export.ncnn import convert_onnx_to_ncnn
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -83,7 +84,10 @@ def convert_onnx_to_ncnn(
         import onnx
     except ImportError:
         raise BackendError(f"onnx is not installed (ONNX -> ncnn needs it): {INSTALL_HINT}") from None
-    model = onnx.load(str(onnx_path))
+    try:
+        model = onnx.load(str(onnx_path))
+    except Exception as exc:  # protobuf's DecodeError, OSError: no useful common type
+        raise BackendError(f"{onnx_path.name} is not a readable ONNX model: {exc}") from None
     io_map = _io_map(model, input_shape)
     shapes = ",".join("[" + ",".join(str(d) for d in item.shape) + "]" for item in io_map.inputs)
     with tempfile.TemporaryDirectory(prefix="edgeloop-pnnx-") as tmp:
@@ -258,4 +262,5 @@ def _tail(log_path: Path) -> str:
         lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return "(no log)"
-    return "\n".join(lines[-_LOG_TAIL_LINES:]) or "(empty log)"
+    tail = "\n".join(lines[-_LOG_TAIL_LINES:])
+    return re.sub(r"\x1b\[[0-9;]*m", "", tail) or "(empty log)"  # without pnnx's terminal colours
