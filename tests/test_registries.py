@@ -40,15 +40,13 @@ def check_backend(name: str, cls: Any, tmp_path: Path) -> None:
     assert isinstance(cls.available(), bool)
     if not cls.available():
         pytest.skip(f"backend {name}: runtime not installed here")
-    from edgeloop.importer import ImportOptions, import_onnx
+    from edgeloop.importer import import_onnx
     from edgeloop.testing.onnx_models import colour_detector
     from tests.backends.models import contract_model
 
-    onnx = colour_detector(tmp_path / "m.onnx", imgsz=(64, 64), stride=32)
-    bundle = import_onnx(onnx, tmp_path / "contract-bundle", ImportOptions())
-    model = contract_model(name, bundle, tmp_path)  # the backend's own format (.tflite, ncnn ...)
+    bundle = import_onnx(colour_detector(tmp_path / "m.onnx", imgsz=(64, 64), stride=32), tmp_path / "bundle")
     backend = cls(cls.Config())
-    spec = backend.load(model)
+    spec = backend.load(contract_model(name, bundle, tmp_path))  # in the backend's own format
     shape = tuple(d if isinstance(d, int) else 1 for d in spec.inputs[0].shape)
     outputs = backend.infer({spec.inputs[0].name: np.zeros(shape, np.float32)})
     assert len(outputs) == len(spec.outputs) and all(isinstance(o, np.ndarray) for o in outputs)

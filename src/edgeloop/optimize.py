@@ -39,6 +39,7 @@ class OptimizeOptions(BaseModel):
     int8: bool = False
     fp16: bool = False
     openvino: bool = False
+    ncnn: bool = False
     calib: Path | None = None
     calib_images: int = Field(default=200, ge=1)
     quantize: QuantizeConfig = Field(default_factory=QuantizeConfig)
@@ -159,7 +160,20 @@ def _make_variants(src: Bundle, out: Path, options: OptimizeOptions) -> list[Var
         for onnx_file, precision, xml in sources:
             _, bin_path = convert_to_ir(out / onnx_file, out / new_file(xml))
             made.append(_variant(out, xml, precision, ["openvino"], (bin_path.relative_to(out).as_posix(),)))
+    if options.ncnn:
+        made.append(_ncnn_variant(src, out, base.file, new_file("ncnn/model.ncnn.param")))
     return made
+
+
+def _ncnn_variant(src: Bundle, out: Path, onnx_file: str, param_file: str) -> Variant:
+    """ncnn's param + bin (and the map of its blob names to the ONNX ones) converted with pnnx, FP32."""
+    from edgeloop.export.ncnn import bundle_input_shape, convert_onnx_to_ncnn
+
+    param_path = out / param_file
+    shape = bundle_input_shape(out / onnx_file, src.manifest.input.size_hw, src.manifest.input.layout)
+    _, bin_path = convert_onnx_to_ncnn(out / onnx_file, param_path.parent, shape)
+    extra = (bin_path, param_path.with_suffix(".json"))
+    return _variant(out, param_file, "fp32", ["ncnn"], tuple(p.relative_to(out).as_posix() for p in extra))
 
 
 def _input_name(model_path: Path) -> str:
@@ -286,8 +300,8 @@ def optimize(source: str | Path, out: str | Path, options: OptimizeOptions) -> O
     """
     if options.target is not None:
         return _optimize_for_target(source, Path(out), options)
-    if not (options.int8 or options.fp16 or options.openvino):
-        raise ConfigError("nothing to make: pass --int8, --fp16 and/or --openvino (or --target)")
+    if not (options.int8 or options.fp16 or options.openvino or options.ncnn):
+        raise ConfigError("nothing to make: pass --int8, --fp16, --openvino and/or --ncnn (or --target)")
     src, out = load_bundle(source), Path(out)
     _copy_bundle(src, out)
     try:

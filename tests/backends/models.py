@@ -28,6 +28,8 @@ def _nn_archive(bundle: Bundle, work: Path) -> Path:
 
         pytest.skip("no Myriad X blob for the test detector: build it with edgeloop optimize --target myriad")
     return path
+
+
 def _litert(bundle: Bundle, work: Path) -> Path:
     """A small detector-shaped .tflite built with TensorFlow (.venv-refs) once per test session:
     the ONNX test detector cannot become a .tflite without TensorFlow in this environment."""
@@ -36,12 +38,24 @@ def _litert(bundle: Bundle, work: Path) -> Path:
     return tf_models() / "detector.tflite"
 
 
+def _ncnn(bundle: Bundle, work: Path) -> Path:
+    """The colour detector compares and casts (Greater, Cast), which ncnn has no layers for:
+    ncnn's contract runs the random YOLO-style detector of the parity tests instead."""
+    from edgeloop.export.ncnn import convert_onnx_to_ncnn
+    from edgeloop.testing.onnx_models import random_yolo
+
+    model = random_yolo(work / "random-yolo.onnx", imgsz=160, num_classes=3, width=0.25)
+    param, _ = convert_onnx_to_ncnn(model, work / "ncnn")
+    return param
+
+
 MODEL_MAKERS: dict[str, ModelMaker] = {
     "depthai": _nn_archive,
     "onnxruntime": _onnx,
     "openvino": _onnx,
     "tensorrt": _onnx,
     "litert": _litert,
+    "ncnn": _ncnn,
     "null": _onnx,
 }
 

@@ -7,6 +7,7 @@ from edgeloop.backends.config import (
     BackendConfig,
     DepthAiConfig,
     LiteRtConfig,
+    NcnnConfig,
     NullConfig,
     OnnxRuntimeConfig,
     OpenVinoConfig,
@@ -25,6 +26,7 @@ BACKENDS = Registry(
         "tensorrt": "edgeloop.backends.tensorrt:TensorRtBackend",
         "depthai": "edgeloop.backends.depthai:DepthAiBackend",
         "litert": "edgeloop.backends.litert:LiteRtBackend",
+        "ncnn": "edgeloop.backends.ncnn:NcnnBackend",
         "null": "edgeloop.backends.null:NullBackend",
     },
     BackendError,
@@ -35,6 +37,7 @@ _INSTALL = {
     "tensorrt": "pip install 'edgeloop[tensorrt]' on a machine with an NVIDIA GPU and driver",
     "depthai": "pip install 'edgeloop[depthai]' and connect an OAK camera",
     "litert": "pip install 'edgeloop[litert]'",
+    "ncnn": "pip install 'edgeloop[ncnn]'",
 }
 
 
@@ -61,6 +64,7 @@ __all__ = [
     "Capabilities",
     "DepthAiConfig",
     "LiteRtConfig",
+    "NcnnConfig",
     "NullConfig",
     "OnnxRuntimeConfig",
     "OpenVinoConfig",

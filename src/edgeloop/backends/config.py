@@ -16,6 +16,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 from edgeloop.backends.base import BackendSettings, settings_error
 from edgeloop.backends.depthai import DepthAiConfig
 from edgeloop.backends.litert import LiteRtConfig
+from edgeloop.backends.ncnn import NcnnConfig
 from edgeloop.backends.null import NullConfig
 from edgeloop.backends.onnxruntime import OnnxRuntimeConfig
 from edgeloop.backends.openvino import OpenVinoConfig
@@ -24,7 +25,13 @@ from edgeloop.errors import ConfigError
 
 # Adding a backend: its config class here and one line in the BACKENDS registry.
 BackendConfig = Annotated[
-    OnnxRuntimeConfig | OpenVinoConfig | TensorRtConfig | DepthAiConfig | LiteRtConfig | NullConfig,
+    OnnxRuntimeConfig
+    | OpenVinoConfig
+    | TensorRtConfig
+    | DepthAiConfig
+    | LiteRtConfig
+    | NcnnConfig
+    | NullConfig,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[BackendConfig] = TypeAdapter(BackendConfig)
@@ -93,10 +100,12 @@ def with_device(config: BackendConfig, device: str) -> BackendConfig:
 
 def sharing_process(config: BackendConfig) -> BackendConfig:
     """``config`` for a model that shares the process with other busy models (interleaved
-    measurements, pipelines beside a server): ONNX Runtime threads that busy-wait between
-    runs would take the others' cores, so spinning is off unless asked for."""
+    measurements, pipelines beside a server): ONNX Runtime (and ncnn's OpenMP) threads that
+    busy-wait between runs would take the others' cores, so spinning is off unless asked for."""
     if isinstance(config, OnnxRuntimeConfig) and config.allow_spinning is None:
         return config.replace({"allow_spinning": False})
+    if isinstance(config, NcnnConfig) and config.openmp_blocktime is None:
+        return config.replace({"openmp_blocktime": 0})
     return config
 
 
@@ -106,13 +115,22 @@ def backend_names() -> list[str]:
 
 
 def _members() -> tuple[type[BackendSettings], ...]:
-    return (OnnxRuntimeConfig, OpenVinoConfig, TensorRtConfig, DepthAiConfig, LiteRtConfig, NullConfig)
+    return (
+        OnnxRuntimeConfig,
+        OpenVinoConfig,
+        TensorRtConfig,
+        DepthAiConfig,
+        LiteRtConfig,
+        NcnnConfig,
+        NullConfig,
+    )
 
 
 __all__ = [
     "BackendConfig",
     "DepthAiConfig",
     "LiteRtConfig",
+    "NcnnConfig",
     "NullConfig",
     "OnnxRuntimeConfig",
     "OpenVinoConfig",

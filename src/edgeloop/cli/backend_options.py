@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from edgeloop.backends import BackendConfig
 
 # Spelled out so that `edgeloop --help` does not import the backends; a test checks the list.
-BACKEND_NAMES = ("onnxruntime", "openvino", "tensorrt", "depthai", "litert", "null")
+BACKEND_NAMES = ("onnxruntime", "openvino", "tensorrt", "depthai", "litert", "ncnn", "null")
 DEVICE_HELP = (
     "Device (default: the CPU). onnxruntime: cpu, cuda, tensorrt, openvino, coreml, auto; "
     "openvino: CPU, GPU, NPU, AUTO, MYRIAD (an NCS2, OpenVINO 2022.3 only); tensorrt: GPU index; "

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from edgeloop.backends import BackendConfig
+from edgeloop.backends import BackendConfig, create_backend
 from edgeloop.bundle import Bundle
-from edgeloop.errors import EdgeloopError
+from edgeloop.errors import BackendError, EdgeloopError
 from edgeloop.hardware.catalog import Unit
 from edgeloop.hardware.predict import Measurement
 from edgeloop.imaging import decode_image, encode_jpeg
@@ -174,10 +174,20 @@ def bench_bundle(
         raise EdgeloopError(
             f"bundle has no variant of precision {', '.join(precisions or [])} (it has: {have})"
         )
+    for config in backends:
+        create_backend(config).close()  # a runtime not installed is an error, not a missing row
     results = []
+    unreadable: list[BackendError] = []
     for variant in variants:
         for config in backends:
-            with Predictor(bundle, config, precision=variant.precision) as predictor:
+            try:
+                predictor = Predictor(bundle, config, precision=variant.precision)
+            except BackendError as exc:
+                if config.type in variant.backends:
+                    raise
+                unreadable.append(exc)  # a file made for other backends (ncnn reads no ONNX)
+                continue
+            with predictor:
                 if predictor.variant.file != variant.file:
                     continue  # another variant is this backend's own (e.g. OpenVINO IR for openvino)
                 stages = bench_one(predictor, data, warmup, runs)
@@ -195,6 +205,8 @@ def bench_bundle(
                         peak_rss_mb=_peak_rss_mb(),
                     )
                 )
+    if not results and unreadable:
+        raise unreadable[0]
     return BenchReport(
         edgeloop=__version__,
         created=datetime.now(timezone.utc).isoformat(),
