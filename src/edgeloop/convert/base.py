@@ -35,6 +35,9 @@ class ConvertOptions(ImportOptions):
         check: run the bundle beside the source framework on the samples and refuse a
             bundle whose outputs differ by more than the converter's tolerance.
         to_onnx: convert a model that could run as it is (``.tflite``) to ONNX instead.
+        mean: per-channel pixel mean subtracted before ``scale`` (Caffe's ``(x - mean) * scale``),
+            in the model's channel order; None: the format's default.
+        scale: multiplies ``(x - mean)``; None: the format's default.
     """
 
     weights: Path | None = None
@@ -43,6 +46,27 @@ class ConvertOptions(ImportOptions):
     num_samples: int = 3
     check: bool = True
     to_onnx: bool = False
+    mean: tuple[float, float, float] | None = None
+    scale: float | None = None
+
+
+def parse_mean(value: str) -> tuple[float, float, float]:
+    """``--mean`` value: one number for every channel, or three comma-separated ones.
+
+    Raises:
+        ModelImportError: not one or three numbers.
+    """
+    from edgeloop.errors import ModelImportError
+
+    try:
+        values = [float(v) for v in value.replace(" ", "").split(",") if v]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 3):
+        raise ModelImportError(f"--mean '{value}' is not a mean: give 127.5 or three values B,G,R")
+    if len(values) == 1:
+        values *= 3
+    return (values[0], values[1], values[2])
 
 
 @dataclass

@@ -10,6 +10,7 @@ scores are far from flat, so a fair number of boxes pass the confidence threshol
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,8 +167,6 @@ def mobilenet_ssd(folder: Path, num_classes: int = 4, seed: int = 0, width: floa
         for kind, per, gain in (("loc", 4, 0.35), ("conf", num_classes, 2.5)):
             name = f"{source}_mbox_{kind}"
             net.conv(name, source, ch(channels), count * per, 1, pad=0, bias=True, gain=gain)
-            if kind == "conf":  # the background leads, as in a trained detector
-                net.weights[name][1].reshape(count, per)[:, 0] += 4.5
             net.add(
                 f"{name}_perm",
                 "Permute",
@@ -197,6 +196,7 @@ def mobilenet_ssd(folder: Path, num_classes: int = 4, seed: int = 0, width: floa
         )
     net.add("mbox_loc", "Concat", locs, ["mbox_loc"], ("concat_param", [("axis", 1)]))
     net.add("mbox_conf", "Concat", confs, ["mbox_conf"], ("concat_param", [("axis", 1)]))
+    _calibrate(net, [f"{source}_mbox_conf" for source, *_ in HEADS], num_classes, confidence_threshold)
     net.add("mbox_priorbox", "Concat", priors, ["mbox_priorbox"], ("concat_param", [("axis", 2)]))
     net.add("mbox_conf_reshape", "Reshape", ["mbox_conf"], ["mbox_conf_reshape"],
             ("reshape_param", [("shape", [("dim", 0), ("dim", -1), ("dim", num_classes)])]))  # fmt: skip
@@ -265,3 +265,40 @@ def _side(size: int) -> int:
     a = (size + 2 - 3) // 2 + 1
     b = -(-(a - 3) // 2) + 1
     return -(-(b + 2 - 3) // 2) + 1
+
+
+def _calibrate(
+    net: CaffeNet, heads: list[str], num_classes: int, threshold: float, target: int = 120
+) -> None:
+    """Raise the background logit of every prior (as training would) until about ``target``
+    (prior, class) pairs of a synthetic scene score above ``threshold``: random weights otherwise
+    give anything from a handful to thousands of candidates, depending on the seed."""
+    import onnxruntime as ort
+
+    from edgeloop.convert.caffe.build import build
+    from edgeloop.convert.caffe.net import read_net
+    from edgeloop.convert.caffe.weights import CaffeWeights
+    from edgeloop.convert.samples import synthetic_image
+
+    with tempfile.TemporaryDirectory() as tmp:
+        prototxt, weights = net.write(Path(tmp), "calibrate")
+        reader = CaffeWeights(weights)
+        try:
+            built = build(read_net(prototxt.read_text(encoding="utf-8")), reader)
+        finally:
+            reader.close()
+    session = ort.InferenceSession(built.onnx, providers=["CPUExecutionProvider"])
+    image = synthetic_image(net.input_hw, seed=7).astype(np.float32)
+    tensor = ((image - 127.5) * 0.007843).transpose(2, 0, 1)[None]
+    outputs = dict(zip(built.outputs, session.run(None, {built.input_name: tensor}), strict=True))
+    logits = outputs["mbox_conf"].reshape(-1, num_classes)
+    low, high = -20.0, 40.0
+    for _ in range(40):
+        shift = (low + high) / 2
+        z = logits.copy()
+        z[:, 0] += shift
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        low, high = (shift, high) if int((p[:, 1:] > threshold).sum()) > target else (low, shift)
+    for name in heads:
+        net.weights[name][1].reshape(-1, num_classes)[:, 0] += np.float32((low + high) / 2)

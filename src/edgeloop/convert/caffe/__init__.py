@@ -38,6 +38,10 @@ def _names(options: ConvertOptions, count: int, what: str) -> list[str]:
 
 def _input(built: Built, options: ConvertOptions) -> InputSpec:
     h, w = built.input_shape[2:]
+    scale = options.scale if options.scale is not None else SCALE
+    mean = options.mean if options.mean is not None else (MEAN,) * 3
+    if scale <= 0:
+        raise ModelImportError(f"--scale {scale:g}: give a positive factor")
     if options.imgsz_hw is not None and tuple(options.imgsz_hw) != (h, w):
         raise ModelImportError(f"--imgsz {options.imgsz_hw}: the prototxt fixes the input at {h},{w}")
     return InputSpec(
@@ -46,8 +50,8 @@ def _input(built: Built, options: ConvertOptions) -> InputSpec:
         layout="NCHW",
         color=options.color or "BGR",
         resize=options.resize or "stretch",
-        scale=SCALE,
-        mean=(MEAN * SCALE,) * 3,  # InputSpec scales first, then subtracts: x*s - m*s == (x - m)*s
+        scale=scale,
+        mean=(mean[0] * scale, mean[1] * scale, mean[2] * scale),  # InputSpec: x*s - m*s == (x - m)*s
     )
 
 
