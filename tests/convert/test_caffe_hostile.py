@@ -118,3 +118,7 @@ def test_garbage_prototxt(net: CaffeNet, tmp_path: Path) -> None:
 def test_weights_of_another_model(net: CaffeNet, tmp_path: Path) -> None:
     other = classifier_net(num_classes=7, seed=0, size=64)
     refused(tmp_path, net.prototxt(), other.caffemodel(), "layer 'fc' blob 0 declares shape")
+
+
+def test_millions_of_fields(net: CaffeNet, tmp_path: Path) -> None:
+    refused(tmp_path, "a: 1\n" * 3_000_000, net.caffemodel(), "more than 200000 fields")

@@ -96,8 +96,10 @@ def convert(path: Path, out: Path, options: ConvertOptions, work: Path) -> Conve
         raise ModelImportError(str(exc)) from None
     try:
         built = build(net, weights)
-    except (NetError, WeightsError) as exc:
+    except NetError as exc:
         raise ModelImportError(f"{path.name}: {exc}") from None
+    except WeightsError as exc:
+        raise ModelImportError(str(exc)) from None
     finally:
         weights.close()
     model = work / MODEL_FILE

@@ -8,10 +8,11 @@ and field counts are bounded so a crafted file cannot exhaust memory or the stac
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 MAX_DEPTH = 32
-MAX_FIELDS = 1_000_000
+MAX_FIELDS = 200_000  # a ResNet-152 deploy.prototxt has about 10 000
 
 Scalar = str | float | int | bool
 Value = "Message | Scalar"
@@ -109,8 +110,8 @@ def _unquote(token: str, line: int) -> str:
     return "".join(out)
 
 
-def _tokens(text: str) -> list[tuple[str, str, int]]:
-    out: list[tuple[str, str, int]] = []
+def _tokens(text: str) -> Iterator[tuple[str, str, int]]:
+    """(kind, text, line) of each token, lazily: a crafted file fails before it is all read."""
     pos, line = 0, 1
     while pos < len(text):
         match = _TOKEN.match(text, pos)
@@ -120,12 +121,24 @@ def _tokens(text: str) -> list[tuple[str, str, int]]:
         kind = match.lastgroup or ""
         value = match.group()
         if kind != "space":
-            out.append((kind, value, line))
-            if len(out) > 4 * MAX_FIELDS:
-                raise TextFormatError(f"more than {MAX_FIELDS} fields: not a model description")
+            yield kind, value, line
         line += value.count("\n")
         pos = match.end()
-    return out
+
+
+class _Stream:
+    """Tokens with one of lookahead."""
+
+    def __init__(self, text: str) -> None:
+        self._tokens = _tokens(text)
+        self._next = next(self._tokens, None)
+
+    def peek(self) -> tuple[str, str, int] | None:
+        return self._next
+
+    def take(self) -> tuple[str, str, int] | None:
+        token, self._next = self._next, next(self._tokens, None)
+        return token
 
 
 def _scalar(kind: str, value: str, line: int) -> Scalar:
@@ -151,60 +164,59 @@ def parse(text: str) -> Message:
         TextFormatError: bad syntax (with the line), nesting deeper than ``MAX_DEPTH``,
             or more than ``MAX_FIELDS`` fields.
     """
-    tokens = _tokens(text)
-    pos = 0
+    tokens = _Stream(text)
     stack: list[tuple[Message, str]] = [(Message(), "")]
-    while pos < len(tokens):
-        kind, value, line = tokens[pos]
-        current, closer = stack[-1]
+    count = 0
+    while (token := tokens.take()) is not None:
+        kind, value, line = token
+        closer = stack[-1][1]
         if kind == "punct" and value in "}>":
             if value != closer:
                 raise TextFormatError(f"line {line}: unexpected '{value}'")
             stack.pop()
-            pos += 1
             continue
         if kind == "punct" and value in ",;":
-            pos += 1
             continue
         if kind != "ident":
             raise TextFormatError(f"line {line}: expected a field name, got '{value}'")
-        name = value
-        pos += 1
-        has_colon = pos < len(tokens) and tokens[pos][1] == ":"
-        pos += has_colon
-        if pos >= len(tokens):
-            raise TextFormatError(f"line {line}: field '{name}' has no value")
-        kind, value, line = tokens[pos]
-        if kind == "punct" and value in "{<":
-            if len(stack) > MAX_DEPTH:
-                raise TextFormatError(f"line {line}: messages nested deeper than {MAX_DEPTH} levels")
-            child = Message()
-            current.fields.append((name, child))
-            stack.append((child, "}" if value == "{" else ">"))
-            pos += 1
-        elif kind == "punct" and value == "[":
-            pos += 1
-            while pos < len(tokens) and tokens[pos][1] != "]":
-                k, v, ln = tokens[pos]
-                if not (k == "punct" and v == ","):
-                    current.fields.append((name, _scalar(k, v, ln)))
-                pos += 1
-            if pos >= len(tokens):
-                raise TextFormatError(f"line {line}: list for '{name}' is not closed with ']'")
-            pos += 1
-        elif not has_colon:
-            raise TextFormatError(f"line {line}: expected ':' or '{{' after '{name}'")
-        else:
-            current.fields.append((name, _scalar(kind, value, line)))
-            pos += 1
-            # Adjacent string literals concatenate.
-            while kind == "string" and pos < len(tokens) and tokens[pos][0] == "string":
-                previous = current.fields[-1][1]
-                assert isinstance(previous, str)
-                current.fields[-1] = (name, previous + _unquote(tokens[pos][1], tokens[pos][2]))
-                pos += 1
-        if len(current.fields) > MAX_FIELDS:
-            raise TextFormatError(f"more than {MAX_FIELDS} fields in one message")
+        count += 1
+        if count > MAX_FIELDS:
+            raise TextFormatError(f"more than {MAX_FIELDS} fields: not a model description")
+        _field(tokens, stack, value, line)
     if len(stack) != 1:
         raise TextFormatError("the file ends inside a message: a '}' is missing")
     return stack[0][0]
+
+
+def _field(tokens: _Stream, stack: list[tuple[Message, str]], name: str, line: int) -> None:
+    """The value of field ``name`` (its name already taken), added to the innermost message."""
+    current = stack[-1][0]
+    ahead = tokens.peek()
+    has_colon = ahead is not None and ahead[1] == ":"
+    if has_colon:
+        tokens.take()
+    token = tokens.take()
+    if token is None:
+        raise TextFormatError(f"line {line}: field '{name}' has no value")
+    kind, value, line = token
+    if kind == "punct" and value in "{<":
+        if len(stack) > MAX_DEPTH:
+            raise TextFormatError(f"line {line}: messages nested deeper than {MAX_DEPTH} levels")
+        child = Message()
+        current.fields.append((name, child))
+        stack.append((child, "}" if value == "{" else ">"))
+    elif kind == "punct" and value == "[":
+        while (item := tokens.take()) is not None and item[1] != "]":
+            if not (item[0] == "punct" and item[1] == ","):
+                current.fields.append((name, _scalar(*item)))
+        if item is None:
+            raise TextFormatError(f"line {line}: list for '{name}' is not closed with ']'")
+    elif not has_colon:
+        raise TextFormatError(f"line {line}: expected ':' or '{{' after '{name}'")
+    else:
+        scalar = _scalar(kind, value, line)
+        while kind == "string" and (ahead := tokens.peek()) is not None and ahead[0] == "string":
+            assert isinstance(scalar, str)
+            scalar += _unquote(ahead[1], ahead[2])  # adjacent string literals concatenate
+            tokens.take()
+        current.fields.append((name, scalar))

@@ -88,7 +88,9 @@ class CaffeWeights:
                 for i, (view, shape) in enumerate(zip(raw, expected, strict=False))
             ]
         except WireError as exc:
-            raise WeightsError(f"layer '{layer}' in {self.path.name}: {exc}") from None
+            raise WeightsError(f"{self.path.name}: layer '{layer}': {exc}") from None
+        except WeightsError as exc:
+            raise WeightsError(f"{self.path.name}: {exc}") from None
 
     def close(self) -> None:
         self.layers.clear()
