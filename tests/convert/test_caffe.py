@@ -64,7 +64,12 @@ def test_ssd_import_is_checked_against_opencv(ssd_bundle: tuple[Path, dict]) -> 
     assert float(check["max_abs_diff"]) <= 1e-4  # type: ignore[arg-type]
     manifest = load_bundle(bundle_dir).manifest
     assert manifest.family == "ssd" and manifest.names == NAMES.split(",")
-    assert manifest.conf == 0.25 and manifest.input.resize == "stretch" and manifest.input.color == "BGR"
+    assert (
+        manifest.conf == 0.25
+        and manifest.iou == 0.45
+        and manifest.input.resize == "stretch"
+        and manifest.input.color == "BGR"
+    )
     head = manifest.head or {}
     assert head["num_classes"] == 4 and head["code_type"] == "CENTER_SIZE" and len(head["priors"]) == 6
     assert [p["feature_hw"] for p in head["priors"]] == [[19, 19], [10, 10], [5, 5], [3, 3], [2, 2], [1, 1]]

@@ -127,12 +127,12 @@ def test_ssd_decode_drops_background_and_maps_to_original_pixels() -> None:
     loc[4:8] = [1.0, 0.0, np.log(2) / 0.2, 0.0]  # second prior: shifted by 0.1 * width, twice as wide
     conf = np.asarray([[0.1, 0.2, 0.7], [0.9, 0.05, 0.05]], np.float32).reshape(-1)
     _, _, transform = stretch_geometry((400, 200), (100, 100))  # a 200x400 (w x h) original
-    det = decode([loc, conf], transform, DecodeOptions(conf=0.2, head=HEAD, names=("a", "b")))
+    det = decode([loc, conf], transform, DecodeOptions(conf=0.2, iou=0.45, head=HEAD, names=("a", "b")))
     assert det.class_id.tolist() == [1]  # label 2 -> class 1; label 1 at 0.2 is not above the threshold
     np.testing.assert_allclose(det.xyxy, [[0.0, 100.0, 100.0, 300.0]], atol=1e-4)
     np.testing.assert_allclose(det.confidence, [0.7], atol=1e-6)
     conf2 = np.asarray([[0.1, 0.2, 0.7], [0.1, 0.1, 0.8]], np.float32).reshape(-1)
-    det2 = decode([loc, conf2], transform, DecodeOptions(conf=0.2, head=HEAD))
+    det2 = decode([loc, conf2], transform, DecodeOptions(conf=0.2, iou=0.45, head=HEAD))
     assert det2.class_id.tolist() == [1, 1] and det2.confidence.tolist() == pytest.approx([0.8, 0.7])
     # centre 0.75 + 0.1 * 1 * 0.5, width 0.5 * 2: x 0.3..1.3 of 100 px, then x2 to the original, clipped
     np.testing.assert_allclose(det2.xyxy[0], [60.0, 100.0, 200.0, 300.0], atol=1e-3)

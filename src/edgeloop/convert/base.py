@@ -91,6 +91,7 @@ class Converted:
         precision: fp32, fp16 or int8.
         extra_files: other files the model needs: name inside the bundle -> path in the work folder.
         conf: default confidence threshold (None: the user's ``--conf``).
+        iou: default NMS IoU threshold (None: the user's ``--iou``).
         notes: lines for the user (what was assumed, what was left out).
     """
 
@@ -110,6 +111,7 @@ class Converted:
     precision: Literal["fp32", "fp16", "int8"] = "fp32"
     extra_files: dict[str, Path] = field(default_factory=dict)
     conf: float | None = None
+    iou: float | None = None
     notes: list[str] = field(default_factory=list)
 
 

@@ -26,6 +26,10 @@ SCALE = 0.007843
 MEAN = 127.5
 """MobileNet-SSD's preprocessing: (pixel - 127.5) * 0.007843, BGR, plain resize."""
 TOLERANCE = 1e-3
+NO_REFERENCE = (
+    "not checked against OpenCV DNN's Caffe reader: it needs OpenCV 4.x "
+    "(pip install 'opencv-python-headless<5'; OpenCV 5 dropped readNetFromCaffe)"
+)
 
 
 def _names(options: ConvertOptions, count: int, what: str) -> list[str]:
@@ -105,6 +109,7 @@ def convert(path: Path, out: Path, options: ConvertOptions, work: Path) -> Conve
     model = work / MODEL_FILE
     model.write_bytes(built.onnx)
     reference, reference_name = _reference(path, options.weights, built) if options.check else (None, None)
+    notes = [] if reference is not None or not options.check else [NO_REFERENCE]
     common: dict[str, Any] = {
         "model_file": model,
         "bundle_file": MODEL_FILE,
@@ -115,15 +120,20 @@ def convert(path: Path, out: Path, options: ConvertOptions, work: Path) -> Conve
         "reference": reference,
         "reference_name": reference_name,
         "tolerance": TOLERANCE,
+        "notes": notes,
     }
     if built.head is not None:
         head = built.head
         real = head["num_classes"] - (1 if head["background_label_id"] >= 0 else 0)
+        # The network's own thresholds, unless --conf / --iou say otherwise.
         conf = options.conf if options.conf != ImportOptions.conf else head["confidence_threshold"]
-        notes = [f"SSD head: {head['num_classes']} classes with background {head['background_label_id']}"]
+        iou = options.iou if options.iou != ImportOptions.iou else head["nms_threshold"]
+        notes.append(
+            f"SSD head: {head['num_classes']} classes, background label {head['background_label_id']}"
+        )
         return Converted(
             family="ssd", task="detect", names=_names(options, real, "the DetectionOutput layer has"),
-            head=head, conf=conf, notes=notes, **common,
+            head=head, conf=conf, iou=iou, **common,
         )  # fmt: skip
     shape = built.output_shapes[0]
     if len(built.outputs) == 1 and len(shape) == 2 and options.family in (None, "classify"):

@@ -5,8 +5,10 @@ background included) that feed Caffe's DetectionOutput layer. The prior boxes ar
 rebuilt from the PriorBox parameters in the bundle's ``head`` (``bundle.json``), and
 decoding follows DetectionOutput: CENTER_SIZE (or CORNER) coding with variances, a
 per-class confidence threshold, per-class ``nms_top_k`` then NMS, ``keep_top_k``
-overall. The background class is dropped and the ids shift so class 0 is the first
-real class. Chosen by the Caffe importer, never recognised from output shapes alone.
+overall. The confidence and IoU thresholds are the decode options' (the importer makes
+DetectionOutput's ``confidence_threshold`` and ``nms_threshold`` the bundle's defaults).
+The background class is dropped and the ids shift so class 0 is the first real class.
+Chosen by the Caffe importer, never recognised from output shapes alone.
 """
 
 from __future__ import annotations
@@ -185,7 +187,7 @@ def decode(outputs: Sequence[npt.NDArray[Any]], transform: Transform, options: D
     score = scores[index, np.asarray(labels, np.intp)[cls]]
     boxes = decode_boxes(loc.reshape(count, 4)[index], priors[index], variances[index], head)
     limit = options.max_det if head.keep_top_k <= 0 else min(options.max_det, head.keep_top_k)
-    keep = batched_nms(boxes, score, cls, head.nms_threshold, limit, options.agnostic)
+    keep = batched_nms(boxes, score, cls, options.iou, limit, options.agnostic)
     h, w = head.input_hw
     pixels = boxes[keep] * np.asarray([w, h, w, h], np.float32)
     return Detections(transform.boxes_to_original(pixels), score[keep], cls[keep], options.names)
