@@ -88,7 +88,7 @@ class CaffeNet:
         self.weights[name] = [w] + ([self.rng.normal(0, 0.1, cout).astype(np.float32)] if bias else [])
         return self.add(name, "Convolution", [x], [name], ("convolution_param", param))
 
-    def bn_scale_relu(self, name: str, c: int) -> str:
+    def bn_scale_relu(self, name: str, c: int, relu: bool = True) -> str:
         factor = 0.5  # stored statistics are divided by the third blob, as Caffe does
         mean = self.rng.normal(0, 0.2, c).astype(np.float32)
         var = self.rng.uniform(0.6, 1.6, c).astype(np.float32)
@@ -97,7 +97,9 @@ class CaffeNet:
         gamma = self.rng.uniform(0.7, 1.1, c).astype(np.float32)
         beta = self.rng.normal(0.05, 0.15, c).astype(np.float32)
         self.weights[f"{name}/scale"] = [gamma, beta]
-        self.add(f"{name}/scale", "Scale", [name], [name], ("scale_param", [("bias_term", True)]))
+        top = self.add(f"{name}/scale", "Scale", [name], [name], ("scale_param", [("bias_term", True)]))
+        if not relu:
+            return top
         return self.add(f"{name}/relu", "ReLU", [name], [name])
 
     def prototxt(self) -> str:
@@ -237,7 +239,7 @@ def classifier(folder: Path, num_classes: int = 5, seed: int = 0, size: int = 64
 
 def classifier_net(num_classes: int = 5, seed: int = 0, size: int = 64) -> CaffeNet:
     """A small classifier: conv / BN / Scale / ReLU, max pool (Caffe ceil rounding), depthwise conv,
-    average pool with padding, InnerProduct, Softmax."""
+    PReLU, SSD's Normalize, average pool with padding, Dropout, InnerProduct, Softmax."""
     net = CaffeNet("classifier", (size, size), np.random.default_rng(seed))
     x = net.bn_scale_relu(net.conv("conv1", "data", 3, 16, 3, stride=2), 16)
     x = net.add(
@@ -248,7 +250,12 @@ def classifier_net(num_classes: int = 5, seed: int = 0, size: int = 64) -> Caffe
         ("pooling_param", [("pool", Enum("MAX")), ("kernel_size", 3), ("stride", 2)]),
     )
     x = net.bn_scale_relu(net.conv("conv2/dw", x, 16, 16, 3, group=16), 16)
-    x = net.bn_scale_relu(net.conv("conv2", x, 16, 32, 1, bias=True), 32)
+    x = net.bn_scale_relu(net.conv("conv2", x, 16, 32, 1, bias=True), 32, relu=False)
+    net.weights["conv2/prelu"] = [net.rng.uniform(0.05, 0.3, 32).astype(np.float32)]
+    x = net.add("conv2/prelu", "PReLU", [x], ["conv2/prelu"])
+    net.weights["conv2/norm"] = [net.rng.uniform(2.0, 6.0, 32).astype(np.float32)]
+    norm: Fields = [("across_spatial", False), ("channel_shared", False)]
+    x = net.add("conv2/norm", "Normalize", [x], ["conv2/norm"], ("norm_param", norm))
     ave: Fields = [("pool", Enum("AVE")), ("kernel_size", 3), ("stride", 2), ("pad", 1)]
     x = net.add("pool2", "Pooling", [x], ["pool2"], ("pooling_param", ave))
     x = net.add("drop", "Dropout", [x], [x], ("dropout_param", [("dropout_ratio", 0.5)]))

@@ -17,6 +17,8 @@ CONVERTERS: dict[str, layers.Converter] = {
     "BatchNorm": layers.batch_norm,
     "Scale": layers.scale,
     "ReLU": layers.relu,
+    "PReLU": layers.prelu,
+    "Normalize": layers.normalize,
     "Sigmoid": layers.unary("Sigmoid"),
     "TanH": layers.unary("Tanh"),
     "Pooling": layers.pooling,

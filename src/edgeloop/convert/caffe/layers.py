@@ -212,3 +212,34 @@ def _pooled(size: int, kernel: int, stride: int, pad: int) -> int:
     if pad and (out - 1) * stride >= size + pad:
         out -= 1  # the last window must start inside the image or its leading pad
     return out
+
+
+def normalize(ctx: Context, layer: Layer, ins: list[str]) -> list[str]:
+    """SSD's Normalize (L2 norm over channels, or over everything, then a learned scale)."""
+    g, x = ctx.graph, _one(ins, layer)
+    shape = g.shapes[x]
+    c = shape[1]
+    p = layer.params.message("norm_param")
+    across = p.flag("across_spatial", True)
+    shared = p.flag("channel_shared", True)
+    eps = p.number("eps", 1e-10)
+    (gamma,) = _read(ctx, layer, [(1,) if shared else (c,)])
+    axes = list(range(1, len(shape))) if across else [1]
+    reduced = tuple(1 if i in axes else d for i, d in enumerate(shape))
+    total = g.node("ReduceSumSquare", [x], f"{layer.name}_sumsq", reduced, axes=axes, keepdims=1)
+    total = g.node(
+        "Add", [total, g.const(f"{layer.name}.eps", np.array(eps, np.float32))], f"{layer.name}_eps", reduced
+    )
+    norm = g.node("Sqrt", [total], f"{layer.name}_norm", reduced)
+    out = g.node("Div", [x, norm], f"{layer.name}_div", shape)
+    tail = (1,) * (len(shape) - 1) if shared else (c,) + (1,) * (len(shape) - 2)
+    return [g.node("Mul", [out, g.const(f"{layer.name}.scale", gamma.reshape(tail))], layer.tops[0], shape)]
+
+
+def prelu(ctx: Context, layer: Layer, ins: list[str]) -> list[str]:
+    g, x = ctx.graph, _one(ins, layer)
+    shape = g.shapes[x]
+    shared = layer.params.message("prelu_param").flag("channel_shared", False)
+    (slope,) = _read(ctx, layer, [(1,) if shared else (shape[1],)])
+    tail = (1,) * (len(shape) - 1) if shared else (shape[1],) + (1,) * (len(shape) - 2)
+    return [g.node("PRelu", [x, g.const(f"{layer.name}.slope", slope.reshape(tail))], layer.tops[0], shape)]
