@@ -158,3 +158,9 @@ def test_mean_and_scale_override_caffe_style(tmp_path: Path) -> None:
     ).manifest.input
     assert default.scale == pytest.approx(0.007843) and default.mean == pytest.approx((127.5 * 0.007843,) * 3)
     assert parse_mean("127.5") == (127.5, 127.5, 127.5)
+
+
+def test_ssd_head_with_absurd_prior_count_is_refused() -> None:
+    prior = {**HEAD["priors"][0], "feature_hw": [100_000, 100_000]}  # type: ignore[dict-item]
+    with pytest.raises(ConfigError, match="prior boxes"):
+        parse_head({**HEAD, "priors": [prior]})

@@ -190,7 +190,8 @@ def pooling(ctx: Context, layer: Layer, ins: list[str]) -> list[str]:
         raise NetError(
             f"pooling '{layer.name}': kernel {kh}x{kw}, stride {sh}x{sw}, pad {ph}x{pw} are not valid"
         )
-    oh, ow = _pooled(h, kh, sh, ph), _pooled(w, kw, sw, pw)
+    ceil = p.text("round_mode", "CEIL") != "FLOOR"  # newer Caffe's round_mode; CEIL is Caffe's own
+    oh, ow = _pooled(h, kh, sh, ph, ceil), _pooled(w, kw, sw, pw, ceil)
     shape = _check_size(layer, (n, c, oh, ow))
     # Caffe rounds the output size up; explicit end padding reproduces it with floor rounding.
     eh = max(0, (oh - 1) * sh + kh - (h + 2 * ph))
@@ -207,7 +208,9 @@ def pooling(ctx: Context, layer: Layer, ins: list[str]) -> list[str]:
     ]
 
 
-def _pooled(size: int, kernel: int, stride: int, pad: int) -> int:
+def _pooled(size: int, kernel: int, stride: int, pad: int, ceil: bool = True) -> int:
+    if not ceil:
+        return (size + 2 * pad - kernel) // stride + 1
     out = -(-(size + 2 * pad - kernel) // stride) + 1
     if pad and (out - 1) * stride >= size + pad:
         out -= 1  # the last window must start inside the image or its leading pad

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
 
 from edgeloop.errors import ConfigError
 from edgeloop.postprocess.families.base import Family, Hints, Match
@@ -30,6 +30,7 @@ from edgeloop.preprocess import Transform
 from edgeloop.types import Detections, ModelSpec, TensorSpec
 
 NAME = "ssd"
+MAX_PRIORS = 1 << 21
 FloatArray = npt.NDArray[np.float32]
 
 
@@ -38,12 +39,12 @@ class PriorBoxes(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    feature_hw: tuple[int, int] = Field(description="feature map height, width")
-    image_hw: tuple[int, int]
-    step_hw: tuple[float, float]
-    min_sizes: list[float] = Field(min_length=1)
-    max_sizes: list[float] = []
-    aspect_ratios: list[float] = []
+    feature_hw: tuple[PositiveInt, PositiveInt] = Field(description="feature map height, width")
+    image_hw: tuple[PositiveInt, PositiveInt]
+    step_hw: tuple[PositiveFloat, PositiveFloat]
+    min_sizes: list[PositiveFloat] = Field(min_length=1, max_length=64)
+    max_sizes: list[PositiveFloat] = Field(default=[], max_length=64)
+    aspect_ratios: list[PositiveFloat] = Field(default=[], max_length=64)
     flip: bool = True
     clip: bool = False
     variance: tuple[float, float, float, float] = (0.1, 0.1, 0.2, 0.2)
@@ -64,7 +65,7 @@ class SsdHead(BaseModel):
     code_type: Literal["CENTER_SIZE", "CORNER"] = "CENTER_SIZE"
     variance_encoded_in_target: bool = False
     clip: bool = False
-    input_hw: tuple[int, int]
+    input_hw: tuple[PositiveInt, PositiveInt]
     priors: list[PriorBoxes] = Field(min_length=1)
 
 
@@ -77,6 +78,10 @@ def _ratios(prior: PriorBoxes) -> list[float]:
         if prior.flip:
             ratios.append(1.0 / ar)
     return ratios
+
+
+def _per_cell(prior: PriorBoxes) -> int:
+    return len(prior.min_sizes) * len(_ratios(prior)) + len(prior.max_sizes)
 
 
 def _layer_priors(prior: PriorBoxes) -> tuple[FloatArray, FloatArray]:
@@ -118,6 +123,9 @@ def _parsed(canonical: str) -> tuple[SsdHead, FloatArray, FloatArray]:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ConfigError(f"the bundle's SSD head parameters are invalid: {where}: {first['msg']}") from None
+    count = sum(p.feature_hw[0] * p.feature_hw[1] * _per_cell(p) for p in head.priors)
+    if count > MAX_PRIORS:
+        raise ConfigError(f"the bundle's SSD head describes {count} prior boxes (more than {MAX_PRIORS})")
     parts = [_layer_priors(p) for p in head.priors]
     boxes = np.concatenate([b for b, _ in parts])
     variances = np.concatenate([v for _, v in parts])
