@@ -143,3 +143,15 @@ def test_missing_weights_flag_says_what_to_pass(ssd_files: tuple[Path, Path], tm
 
     with pytest.raises(ModelImportError, match="pass --weights"):
         convert_model(ssd_files[0], tmp_path / "b", ConvertOptions())
+
+
+def test_ssd_prior_box_options_match_opencv(tmp_path: Path) -> None:
+    """Explicit step, clip, offset 0.4, no flip, 6 classes, a narrower trunk."""
+    prototxt, weights = mobilenet_ssd(tmp_path / "m", num_classes=6, seed=1, width=0.5, variant=True)
+    check = import_in_refs(prototxt, weights, tmp_path / "b", "--names", "a,b,c,d,e")
+    assert check["checked"] is True
+    head = load_bundle(tmp_path / "b").manifest.head or {}
+    assert head["priors"][0]["step_hw"] == [16.0, 16.0] and head["priors"][0]["clip"] is True
+    images = write_images(tmp_path / "images", 3, seed=3)
+    parity = compare(edgeloop_ssd(tmp_path / "b", images), opencv_ssd(prototxt, weights, images))
+    assert parity.total >= 60 and parity.fraction >= 0.99, parity

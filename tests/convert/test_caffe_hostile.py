@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from edgeloop.convert.caffe.wire import bytes_field, varint
-from edgeloop.testing.caffe_models import CaffeNet, blob_bytes, classifier_net, layer_bytes
+from edgeloop.testing.caffe_models import classifier_net
+from edgeloop.testing.caffe_writer import CaffeNet, blob_bytes, layer_bytes
 from edgeloop.testing.hostile_imports import run_import
 
 

@@ -15,7 +15,8 @@ from edgeloop.errors import ConfigError
 from edgeloop.postprocess.families.ssd import decode, parse_head
 from edgeloop.postprocess.options import DecodeOptions
 from edgeloop.preprocess import stretch_geometry
-from edgeloop.testing.caffe_models import blob_bytes, classifier_net, mobilenet_ssd
+from edgeloop.testing.caffe_models import classifier_net, mobilenet_ssd
+from edgeloop.testing.caffe_writer import blob_bytes
 
 TEXT = """
 name: "net"  # a comment

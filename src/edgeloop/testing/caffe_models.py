@@ -11,124 +11,17 @@ scores are far from flat, so a fair number of boxes pass the confidence threshol
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from edgeloop.convert.caffe.wire import bytes_field, packed_ints
-
-
-class Enum(str):
-    """A text-format enum value (written bare, not quoted)."""
-
-
-Fields = list[tuple[str, Any]]
-
-
-def to_text(fields: Fields, indent: int = 0) -> str:
-    """Render (name, value) pairs as protocol-buffer text; a list value is a nested message."""
-    pad = "  " * indent
-    lines = []
-    for name, value in fields:
-        if isinstance(value, list):
-            lines.append(f"{pad}{name} {{\n{to_text(value, indent + 1)}{pad}}}\n")
-        elif isinstance(value, Enum):
-            lines.append(f"{pad}{name}: {value}\n")
-        elif isinstance(value, str):
-            lines.append(f'{pad}{name}: "{value}"\n')
-        elif isinstance(value, bool):
-            lines.append(f"{pad}{name}: {'true' if value else 'false'}\n")
-        else:
-            lines.append(f"{pad}{name}: {value}\n")
-    return "".join(lines)
-
-
-def blob_bytes(array: npt.NDArray[Any], shape: tuple[int, ...] | None = None) -> bytes:
-    """A BlobProto: shape (field 7, packed dims) and packed float data (field 5)."""
-    dims = list(array.shape if shape is None else shape)
-    return bytes_field(7, packed_ints(1, dims)) + bytes_field(5, np.asarray(array, "<f4").tobytes())
-
-
-def layer_bytes(name: str, kind: str, blobs: list[bytes]) -> bytes:
-    """A LayerParameter with name (1), type (2) and blobs (7)."""
-    return bytes_field(1, name) + bytes_field(2, kind) + b"".join(bytes_field(7, b) for b in blobs)
-
-
-@dataclass
-class CaffeNet:
-    """A network being written: its text layers and its weights (layer name -> blobs)."""
-
-    name: str
-    input_hw: tuple[int, int]
-    rng: np.random.Generator
-    layers: list[Fields] = field(default_factory=list)
-    weights: dict[str, list[npt.NDArray[np.float32]]] = field(default_factory=dict)
-    kinds: dict[str, str] = field(default_factory=dict)
-
-    def add(self, name: str, kind: str, bottoms: list[str], tops: list[str], *params: tuple[str, Any]) -> str:
-        fields: Fields = [("name", name), ("type", kind)]
-        fields += [("bottom", b) for b in bottoms] + [("top", t) for t in tops]
-        self.layers.append(fields + list(params))
-        self.kinds[name] = kind
-        return tops[0]
-
-    def conv(self, name: str, x: str, cin: int, cout: int, k: int, stride: int = 1, group: int = 1,
-             pad: int | None = None, bias: bool = False, gain: float = 1.0) -> str:  # fmt: skip
-        pad = k // 2 if pad is None else pad
-        param: Fields = [("num_output", cout), ("bias_term", bias), ("pad", pad), ("kernel_size", k)]
-        if stride != 1:
-            param.append(("stride", stride))
-        if group != 1:
-            param.append(("group", group))
-        fan_in = cin // group * k * k
-        w = self.rng.normal(0, gain * np.sqrt(2.0 / fan_in), (cout, cin // group, k, k)).astype(np.float32)
-        self.weights[name] = [w] + ([self.rng.normal(0, 0.1, cout).astype(np.float32)] if bias else [])
-        return self.add(name, "Convolution", [x], [name], ("convolution_param", param))
-
-    def bn_scale_relu(self, name: str, c: int, relu: bool = True) -> str:
-        factor = 0.5  # stored statistics are divided by the third blob, as Caffe does
-        mean = self.rng.normal(0, 0.2, c).astype(np.float32)
-        var = self.rng.uniform(0.6, 1.6, c).astype(np.float32)
-        self.weights[f"{name}/bn"] = [mean * factor, var * factor, np.array([factor], np.float32)]
-        self.add(f"{name}/bn", "BatchNorm", [name], [name], ("batch_norm_param", [("eps", 1e-5)]))
-        gamma = self.rng.uniform(0.7, 1.1, c).astype(np.float32)
-        beta = self.rng.normal(0.05, 0.15, c).astype(np.float32)
-        self.weights[f"{name}/scale"] = [gamma, beta]
-        top = self.add(f"{name}/scale", "Scale", [name], [name], ("scale_param", [("bias_term", True)]))
-        if not relu:
-            return top
-        return self.add(f"{name}/relu", "ReLU", [name], [name])
-
-    def prototxt(self) -> str:
-        h, w = self.input_hw
-        shape: Fields = [("dim", 1), ("dim", 3), ("dim", h), ("dim", w)]
-        head: Fields = [("name", self.name), ("input", "data"), ("input_shape", shape)]
-        return to_text(head) + "".join(to_text([("layer", fields)]) for fields in self.layers)
-
-    def caffemodel(self) -> bytes:
-        body = bytes_field(1, self.name)
-        for fields in self.layers:
-            name = str(fields[0][1])
-            if name in self.weights:
-                blobs = [blob_bytes(b) for b in self.weights[name]]
-                body += bytes_field(100, layer_bytes(name, self.kinds[name], blobs))
-        return body
-
-    def write(self, folder: Path, stem: str) -> tuple[Path, Path]:
-        folder.mkdir(parents=True, exist_ok=True)
-        prototxt, weights = folder / f"{stem}.prototxt", folder / f"{stem}.caffemodel"
-        prototxt.write_text(self.prototxt(), encoding="utf-8")
-        weights.write_bytes(self.caffemodel())
-        return prototxt, weights
-
+from edgeloop.testing.caffe_writer import CaffeNet, Enum, Fields
 
 # MobileNet v1 trunk: (depthwise stride, pointwise output channels) for conv1..conv13.
 TRUNK = [(1, 64), (2, 128), (1, 128), (2, 256), (1, 256), (2, 512)] + [(1, 512)] * 5 + [(2, 1024), (1, 1024)]
 # The extra layers: (name, 1x1 channels, 3x3 stride-2 channels).
 EXTRAS = [("conv14", 256, 512), ("conv15", 128, 256), ("conv16", 128, 256), ("conv17", 64, 128)]
+STEPS = [16.0, 32.0, 64.0, 100.0, 150.0, 300.0]  # explicit PriorBox steps of the variant
 # The six heads: (source blob, channels, min_size, max_size or None, aspect ratios).
 HEADS = [
     ("conv11", 512, 60.0, None, [2.0]),
@@ -140,11 +33,19 @@ HEADS = [
 ]
 
 
-def mobilenet_ssd(folder: Path, num_classes: int = 4, seed: int = 0, width: float = 1.0,
-                  confidence_threshold: float = 0.25) -> tuple[Path, Path]:  # fmt: skip
+def mobilenet_ssd(
+    folder: Path,
+    num_classes: int = 4,
+    seed: int = 0,
+    width: float = 1.0,
+    confidence_threshold: float = 0.25,
+    variant: bool = False,
+) -> tuple[Path, Path]:
     """Write ``mobilenet_ssd.prototxt`` / ``.caffemodel`` (``num_classes`` includes the background).
 
-    ``width`` scales every channel count (1.0 is the published network).
+    ``width`` scales every channel count (1.0 is the published network). ``variant`` exercises
+    the PriorBox options the published network leaves at their defaults: explicit ``step``,
+    ``clip``, an ``offset`` off centre and no ``flip``.
     """
     net = CaffeNet("MobileNet-SSD", (300, 300), np.random.default_rng(seed))
 
@@ -165,7 +66,7 @@ def mobilenet_ssd(folder: Path, num_classes: int = 4, seed: int = 0, width: floa
     confs: list[str] = []
     priors: list[str] = []
     for source, channels, min_size, max_size, ratios in HEADS:
-        count = 1 + (1 if max_size else 0) + 2 * len(ratios)
+        count = 1 + (1 if max_size else 0) + (1 if variant else 2) * len(ratios)
         for kind, per, gain in (("loc", 4, 0.35), ("conf", num_classes, 2.5)):
             name = f"{source}_mbox_{kind}"
             net.conv(name, source, ch(channels), count * per, 1, pad=0, bias=True, gain=gain)
@@ -185,8 +86,10 @@ def mobilenet_ssd(folder: Path, num_classes: int = 4, seed: int = 0, width: floa
             )
             (locs if kind == "loc" else confs).append(f"{name}_flat")
         param: Fields = [("min_size", min_size)] + ([("max_size", max_size)] if max_size else [])
-        param += [("aspect_ratio", r) for r in ratios] + [("flip", True), ("clip", False)]
-        param += [("variance", v) for v in (0.1, 0.1, 0.2, 0.2)] + [("offset", 0.5)]
+        param += [("aspect_ratio", r) for r in ratios] + [("flip", not variant), ("clip", variant)]
+        param += [("variance", v) for v in (0.1, 0.1, 0.2, 0.2)] + [("offset", 0.4 if variant else 0.5)]
+        if variant:
+            param.append(("step", STEPS[len(priors)]))
         priors.append(
             net.add(
                 f"{source}_mbox_priorbox",
