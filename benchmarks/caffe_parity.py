@@ -9,7 +9,7 @@ the reference environment (so the import checks the bundle against OpenCV), then
 a total (reference boxes matched at IoU >= 0.9, same class, confidence within 0.01); exits 1
 below 99%.
 
-    python benchmarks/caffe_parity.py [--seeds 5] [--images 20] [--classes 4]
+    python benchmarks/caffe_parity.py [--seeds 5] [--images 20] [--classes 4] [--variant]
 """
 
 from __future__ import annotations
@@ -35,13 +35,19 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--images", type=int, default=20)
     parser.add_argument("--classes", type=int, default=4, help="num_classes, background included")
+    parser.add_argument(
+        "--variant", action="store_true", help="explicit PriorBox step, clip, offset 0.4, no flip; half width"
+    )
     args = parser.parse_args()
     matched = total = ours = 0
     worst_diff = worst_conf = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
             work = Path(tmp) / f"seed{seed}"
-            prototxt, weights = mobilenet_ssd(work / "model", num_classes=args.classes, seed=seed)
+            width = 0.5 if args.variant else 1.0
+            prototxt, weights = mobilenet_ssd(
+                work / "model", num_classes=args.classes, seed=seed, width=width, variant=args.variant
+            )
             names = ",".join(f"c{i}" for i in range(args.classes - 1))
             env = {**os.environ, "PYTHONPATH": str(SRC)}
             cmd = [str(refs_python()), "-m", "edgeloop", "import", str(prototxt), "--weights", str(weights)]
