@@ -16,7 +16,7 @@ from edgeloop.postprocess.families.ssd import decode, parse_head
 from edgeloop.postprocess.options import DecodeOptions
 from edgeloop.preprocess import stretch_geometry
 from edgeloop.testing.caffe_models import classifier_net, mobilenet_ssd
-from edgeloop.testing.caffe_writer import blob_bytes
+from edgeloop.testing.caffe_writer import Enum, blob_bytes
 
 TEXT = """
 name: "net"  # a comment
@@ -165,3 +165,27 @@ def test_ssd_head_with_absurd_prior_count_is_refused() -> None:
     prior = {**HEAD["priors"][0], "feature_hw": [100_000, 100_000]}  # type: ignore[dict-item]
     with pytest.raises(ConfigError, match="prior boxes"):
         parse_head({**HEAD, "priors": [prior]})
+
+
+def test_training_prototxt_is_refused_with_a_hint(tmp_path: Path) -> None:
+    from edgeloop.errors import ModelImportError
+
+    net = classifier_net()
+    net.add("loss", "SoftmaxWithLoss", ["fc", "label"], ["loss"])
+    prototxt, weights = net.write(tmp_path, "train")
+    with pytest.raises(ModelImportError, match="import the network's deploy.prototxt"):
+        convert_model(prototxt, tmp_path / "b", ConvertOptions(weights=weights))
+
+
+def test_convolutional_classifier_output_becomes_2d(tmp_path: Path) -> None:
+    """A (1, C, 1, 1) softmax after global pooling is flattened so the classify family decodes it."""
+    net = classifier_net()
+    net.layers = [f for f in net.layers if str(f[0][1]) not in ("fc", "prob")]
+    net.conv("head", "pool2", 32, 5, 1, pad=0, bias=True)
+    gap = [("pool", Enum("AVE")), ("global_pooling", True)]
+    net.add("gap", "Pooling", ["head"], ["gap"], ("pooling_param", gap))
+    net.add("prob", "Softmax", ["gap"], ["prob"])
+    del net.weights["fc"]
+    prototxt, weights = net.write(tmp_path, "conv_classifier")
+    bundle = convert_model(prototxt, tmp_path / "b", ConvertOptions(weights=weights, check=False))
+    assert bundle.manifest.family == "classify" and len(bundle.manifest.names) == 5

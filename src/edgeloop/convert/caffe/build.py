@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from edgeloop.convert.caffe import layers, tensors
 from edgeloop.convert.caffe.graph import Graph
 from edgeloop.convert.caffe.head import detection_output, prior_box, priors_per_cell
@@ -32,6 +34,10 @@ CONVERTERS: dict[str, layers.Converter] = {
     "Reshape": tensors.reshape,
     "Eltwise": tensors.eltwise,
 }
+TRAINING_ONLY = frozenset(
+    {"Data", "ImageData", "HDF5Data", "AnnotatedData", "WindowData", "MemoryData", "DummyData"}
+    | {"SoftmaxWithLoss", "EuclideanLoss", "MultiBoxLoss", "Accuracy", "SigmoidCrossEntropyLoss", "Silence"}
+)
 SUPPORTED = sorted([*CONVERTERS, "Input", "PriorBox", "DetectionOutput"])
 
 
@@ -72,6 +78,11 @@ def build(net: Net, weights: CaffeWeights) -> Built:
     consumed: set[str] = set()
     detection: tuple[Layer, dict[str, Any]] | None = None
     for layer in net.layers:
+        if layer.type in TRAINING_ONLY:
+            raise NetError(
+                f"layer '{layer.name}' is a {layer.type} layer, used for training: import the network's "
+                "deploy.prototxt (the one with an input shape and no data or loss layers)"
+            )
         for b in layer.bottoms:
             if b not in blobs and b not in priors:
                 raise NetError(f"layer '{layer.name}' reads blob '{b}', which no earlier layer makes")
@@ -123,6 +134,10 @@ def build(net: Net, weights: CaffeWeights) -> Built:
         names = [top for top in blobs if top not in consumed and top != input_name and top not in priors]
         if not names:
             raise NetError("the network has no output")
+        shape = graph.shapes[blobs[names[0]]]
+        if len(names) == 1 and len(shape) == 4 and shape[2:] == (1, 1):  # (1, C, 1, 1) scores -> (1, C)
+            target = graph.const(f"{names[0]}.shape", np.array(shape[:2], np.int64))
+            blobs[names[0]] = graph.node("Reshape", [blobs[names[0]], target], f"{names[0]}_2d", shape[:2])
     graph.outputs = list(dict.fromkeys(blobs[n] for n in names))
     if len(graph.outputs) != len(names):
         raise NetError("two outputs of the network are the same tensor")
