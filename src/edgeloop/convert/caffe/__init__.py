@@ -89,7 +89,7 @@ def convert(path: Path, out: Path, options: ConvertOptions, work: Path) -> Conve
     if not options.weights.is_file():
         raise ModelImportError(f"{options.weights}: no such weights file")
     try:
-        net = read_net(path.read_text(encoding="utf-8", errors="strict"))
+        net = read_net(path.read_text(encoding="utf-8-sig", errors="strict"))
     except UnicodeDecodeError:
         raise ModelImportError(f"{path.name}: not a text prototxt (binary or not UTF-8)") from None
     except NetError as exc:
