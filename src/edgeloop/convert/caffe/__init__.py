@@ -59,6 +59,14 @@ def _input(built: Built, options: ConvertOptions) -> InputSpec:
     )
 
 
+def _opencv_failed(what: str, exc: Exception) -> str:
+    reason = " ".join(str(exc).split())[-300:]
+    return (
+        f"OpenCV DNN could not {what} the model to check the conversion ({reason}); "
+        "pass --skip-check to import it unchecked"
+    )
+
+
 def _reference(prototxt: Path, weights: Path, built: Built) -> tuple[Any, str] | tuple[None, None]:
     """OpenCV DNN's Caffe reader on the same files, when the installed OpenCV has one."""
     try:
@@ -69,12 +77,18 @@ def _reference(prototxt: Path, weights: Path, built: Built) -> tuple[Any, str] |
         return None, None
     import numpy as np
 
-    net = cv2.dnn.readNetFromCaffe(str(prototxt), str(weights))
-    net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    try:
+        net = cv2.dnn.readNetFromCaffe(str(prototxt), str(weights))
+        net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
+    except cv2.error as exc:
+        raise ModelImportError(_opencv_failed("read", exc)) from None
 
     def run(tensor: Array) -> list[Array]:
-        net.setInput(np.ascontiguousarray(tensor, np.float32))
-        outs = net.forward(built.output_layers)
+        try:
+            net.setInput(np.ascontiguousarray(tensor, np.float32))
+            outs = net.forward(built.output_layers)
+        except cv2.error as exc:
+            raise ModelImportError(_opencv_failed("run", exc)) from None
         return [np.asarray(o, np.float32).reshape(s) for o, s in zip(outs, built.output_shapes, strict=True)]
 
     return run, f"opencv-dnn {cv2.__version__}"

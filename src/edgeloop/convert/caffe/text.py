@@ -15,7 +15,6 @@ MAX_DEPTH = 32
 MAX_FIELDS = 200_000  # a ResNet-152 deploy.prototxt has about 10 000
 
 Scalar = str | float | int | bool
-Value = "Message | Scalar"
 
 _TOKEN = re.compile(
     r"""
