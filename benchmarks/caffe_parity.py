@@ -36,7 +36,9 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=20)
     parser.add_argument("--classes", type=int, default=4, help="num_classes, background included")
     parser.add_argument(
-        "--variant", action="store_true", help="explicit PriorBox step, clip, offset 0.4, no flip; half width"
+        "--variant",
+        action="store_true",
+        help="merged-BN deploy form, explicit PriorBox step, clip, offset 0.4, no flip; half width",
     )
     args = parser.parse_args()
     matched = total = ours = 0

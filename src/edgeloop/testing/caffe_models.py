@@ -45,9 +45,11 @@ def mobilenet_ssd(
 
     ``width`` scales every channel count (1.0 is the published network). ``variant`` exercises
     the PriorBox options the published network leaves at their defaults: explicit ``step``,
-    ``clip``, an ``offset`` off centre and no ``flip``.
+    ``clip``, an ``offset`` off centre and no ``flip``; and it is written in the merged form of
+    the published ``MobileNetSSD_deploy.prototxt`` (BatchNorm folded into biased convolutions,
+    training-only ``param``, filler and ``engine`` fields left in).
     """
-    net = CaffeNet("MobileNet-SSD", (300, 300), np.random.default_rng(seed))
+    net = CaffeNet("MobileNet-SSD", (300, 300), np.random.default_rng(seed), merged=variant)
 
     def ch(c: int) -> int:
         return max(8, int(c * width))

@@ -60,6 +60,7 @@ class CaffeNet:
     layers: list[Fields] = field(default_factory=list)
     weights: dict[str, list[npt.NDArray[np.float32]]] = field(default_factory=dict)
     kinds: dict[str, str] = field(default_factory=dict)
+    merged: bool = False
 
     def add(self, name: str, kind: str, bottoms: list[str], tops: list[str], *params: tuple[str, Any]) -> str:
         fields: Fields = [("name", name), ("type", kind)]
@@ -71,17 +72,28 @@ class CaffeNet:
     def conv(self, name: str, x: str, cin: int, cout: int, k: int, stride: int = 1, group: int = 1,
              pad: int | None = None, bias: bool = False, gain: float = 1.0) -> str:  # fmt: skip
         pad = k // 2 if pad is None else pad
+        bias = bias or self.merged
         param: Fields = [("num_output", cout), ("bias_term", bias), ("pad", pad), ("kernel_size", k)]
         if stride != 1:
             param.append(("stride", stride))
         if group != 1:
             param.append(("group", group))
+        training: list[tuple[str, Any]] = []
+        if self.merged:  # what a deploy file converted from a training file still carries
+            param += [
+                ("weight_filler", [("type", "msra")]),
+                ("bias_filler", [("type", "constant"), ("value", 0.0)]),
+            ]
+            param += [("engine", Enum("CAFFE"))] if group != 1 else []
+            training = [("param", [("lr_mult", 1.0), ("decay_mult", 1.0)]), ("param", [("lr_mult", 2.0)])]
         fan_in = cin // group * k * k
         w = self.rng.normal(0, gain * np.sqrt(2.0 / fan_in), (cout, cin // group, k, k)).astype(np.float32)
         self.weights[name] = [w] + ([self.rng.normal(0, 0.1, cout).astype(np.float32)] if bias else [])
-        return self.add(name, "Convolution", [x], [name], ("convolution_param", param))
+        return self.add(name, "Convolution", [x], [name], *training, ("convolution_param", param))
 
     def bn_scale_relu(self, name: str, c: int, relu: bool = True) -> str:
+        if self.merged:  # BatchNorm and Scale folded into the convolution, as in a merged deploy file
+            return self.add(f"{name}/relu", "ReLU", [name], [name]) if relu else name
         factor = 0.5  # stored statistics are divided by the third blob, as Caffe does
         mean = self.rng.normal(0, 0.2, c).astype(np.float32)
         var = self.rng.uniform(0.6, 1.6, c).astype(np.float32)
