@@ -123,3 +123,7 @@ def test_weights_of_another_model(net: CaffeNet, tmp_path: Path) -> None:
 
 def test_millions_of_fields(net: CaffeNet, tmp_path: Path) -> None:
     refused(tmp_path, "a: 1\n" * 3_000_000, net.caffemodel(), "more than 200000 fields")
+
+
+def test_millions_of_tiny_fields_in_the_weights(net: CaffeNet, tmp_path: Path) -> None:
+    refused(tmp_path, net.prototxt(), b"\x08\x00" * 2_000_000, "more than 100000 top-level fields")

@@ -24,6 +24,8 @@ BLOB_NUM, BLOB_CHANNELS, BLOB_HEIGHT, BLOB_WIDTH = 1, 2, 3, 4
 BLOB_DATA, BLOB_SHAPE, BLOB_DOUBLE_DATA = 5, 7, 8
 SHAPE_DIM = 1
 MAX_BLOB_DIMS = 8
+MAX_FIELDS = 100_000
+"""Fields of the file, or of one layer, beyond this are refused (a real model has hundreds)."""
 
 
 class WeightsError(ValueError):
@@ -50,7 +52,9 @@ class CaffeWeights:
             raise WeightsError(f"{path.name} is not a readable .caffemodel: {exc}") from None
 
     def _index(self) -> None:
-        for top in fields(self._view):
+        for count, top in enumerate(fields(self._view)):
+            if count > MAX_FIELDS:
+                raise WireError(f"more than {MAX_FIELDS} top-level fields: not a Caffe model")
             if top.wire != LENGTH or top.number not in (NET_LAYER, NET_LAYERS_V1):
                 continue
             assert isinstance(top.value, memoryview)
@@ -58,7 +62,9 @@ class CaffeWeights:
                 (LAYER_NAME, LAYER_BLOBS) if top.number == NET_LAYER else (V1_NAME, V1_BLOBS)
             )
             name, blobs = "", []
-            for f in fields(top.value):
+            for inner, f in enumerate(fields(top.value)):
+                if inner > MAX_FIELDS:
+                    raise WireError(f"a layer with more than {MAX_FIELDS} fields: not a Caffe model")
                 if f.number == name_field and isinstance(f.value, memoryview):
                     name = bytes(f.value[:1024]).decode("utf-8", "replace")
                 elif f.number == blob_field and isinstance(f.value, memoryview):
@@ -124,6 +130,10 @@ def _blob(layer: str, index: int, view: memoryview, expected: tuple[int, ...]) -
             legacy[f.number - 1] = f.value
         elif f.number == BLOB_DATA and isinstance(f.value, memoryview):
             (unpacked if f.wire == FIXED32 else data).append(f.value)
+            if len(unpacked) > want:
+                raise WeightsError(
+                    f"layer '{layer}' blob {index} holds more than the {want} values it should"
+                )
         elif f.number == BLOB_DOUBLE_DATA and isinstance(f.value, memoryview):
             doubles.append(f.value)
     declared = shape if shape is not None else legacy
