@@ -61,6 +61,7 @@ def check_family(name: str, family: Any, tmp_path: Path) -> None:
     from edgeloop.postprocess import DecodeOptions
     from edgeloop.predictor import Predictor
     from edgeloop.testing.family_models import text_detector
+    from edgeloop.testing.imported_families import imported_family_bundle
     from edgeloop.testing.onnx_models import colour_detector
 
     assert family.name == name and family.task in ("detect", "classify", "raw")
@@ -70,6 +71,9 @@ def check_family(name: str, family: Any, tmp_path: Path) -> None:
         with Predictor(bundle) as predictor:
             outputs = predictor.infer(np.zeros((1, 3, 64, 96), np.float32))
         assert outputs and all(np.isfinite(o).all() for o in outputs)
+        return
+    if (imported := imported_family_bundle(name, tmp_path)) is not None:
+        check_imported_family(name, family, imported)
         return
     try:
         model = colour_detector(tmp_path / "m.onnx", family=name)
@@ -87,6 +91,29 @@ def check_family(name: str, family: Any, tmp_path: Path) -> None:
         assert isinstance(result, Classification)
     else:  # the scene holds one red and one green square
         assert isinstance(result, Detections) and sorted(result.class_id.tolist()) == [0, 1], result
+
+
+def check_imported_family(name: str, family: Any, bundle: Path) -> None:
+    """A family chosen by an importer (its parameters come from the source model): the bundle names
+    it, and it decodes the model's real outputs into its task's type, inside the image."""
+    from edgeloop.predictor import Predictor
+
+    with Predictor(bundle) as predictor:
+        assert predictor.bundle.manifest.family == name
+        array, size_wh = predictor.decode(scene_640x480())
+        prepared = predictor.prepare(array, size_wh)
+        outputs = predictor.infer(prepared.tensor)
+        result = family.decode([o[0] for o in outputs], prepared.transform, predictor.options())
+    if family.task == "classify":
+        assert isinstance(result, Classification)
+        return
+    assert isinstance(result, Detections) and len(result.class_id) > 0, (
+        "no detections: the check means nothing"
+    )
+    w, h = size_wh
+    assert bool((result.xyxy >= 0).all()) and bool(
+        (result.xyxy[:, 0::2] <= w).all() and (result.xyxy[:, 1::2] <= h).all()
+    )
 
 
 def _dataset(root: Path, task: str) -> Dataset:

@@ -13,12 +13,14 @@ import numpy as np
 import pytest
 
 from edgeloop.backends.onnxruntime import OnnxRuntimeBackend
+from edgeloop.bundle import Bundle, load_bundle
 from edgeloop.errors import ConfigError, ModelImportError, NoDecoderError
 from edgeloop.importer import ImportOptions, hints, import_onnx, ultralytics_metadata
 from edgeloop.postprocess import DECODERS, FAMILY_TASK
 from edgeloop.postprocess.families import FAMILIES, NO_DECODER, get_family, recognise, require_decoder
 from edgeloop.predictor import Predictor
 from edgeloop.testing.family_models import embedder, export_layout_detector, text_detector
+from edgeloop.testing.imported_families import MAKERS, imported_family_bundle
 from edgeloop.testing.onnx_models import colour_detector, random_yolo
 from edgeloop.types import Classification, Detections, ModelSpec
 
@@ -59,7 +61,9 @@ def _load(path: Path) -> ModelSpec:
 
 
 def test_every_family_has_synthetic_models() -> None:
-    assert sorted(MODELS) == sorted(FAMILIES.names())
+    """ONNX models for the families recognised from ONNX; source models for those an importer chooses."""
+    assert sorted([*MODELS, *MAKERS]) == sorted(FAMILIES.names())
+    assert not set(MODELS) & set(MAKERS)
 
 
 @pytest.mark.parametrize("name", FAMILIES.names())
@@ -106,6 +110,7 @@ def test_family_recognises_its_own_model_and_no_other_does(
     imgsz = meta.get("imgsz")
     found = hints(meta, names, tuple(imgsz) if isinstance(imgsz, list) else None)  # type: ignore[arg-type]
     claims = {n: m for n in FAMILIES.names() if (m := get_family(n).recognise(spec, found)) is not None}
+    assert not set(claims) & set(MAKERS)  # families an importer chooses never claim ONNX models
     if family == "raw":
         assert claims == {}  # raw is only ever chosen explicitly
         with pytest.raises(ModelImportError, match="--family raw"):
@@ -121,8 +126,13 @@ def test_family_recognises_its_own_model_and_no_other_does(
 
 @pytest.mark.parametrize("family", [f for f in FAMILIES.names() if get_family(f).task != "raw"])
 def test_decoder_runs_on_its_own_model(tmp_path: Path, family: str) -> None:
-    _, build, names = MODELS[family][0]
-    bundle = import_onnx(build(tmp_path / "m.onnx"), tmp_path / "b", ImportOptions(names=names))
+    imported = imported_family_bundle(family, tmp_path)
+    bundle: Bundle
+    if imported is not None:
+        bundle = load_bundle(imported)
+    else:
+        _, build, names = MODELS[family][0]
+        bundle = import_onnx(build(tmp_path / "m.onnx"), tmp_path / "b", ImportOptions(names=names))
     assert bundle.manifest.family == family
     with Predictor(bundle) as predictor:
         result = predictor.predict(np.full((120, 160, 3), 128, np.uint8))

@@ -35,6 +35,12 @@ def import_model(
     bgr: bool = typer.Option(False, "--bgr", help="The model wants BGR input (default RGB)."),
     conf: float = typer.Option(0.25, min=0, max=1, help="Default confidence threshold."),
     iou: float = typer.Option(0.7, min=0, max=1, help="Default NMS IoU threshold."),
+    mean: str | None = typer.Option(
+        None, help="Pixel mean subtracted before --scale, Caffe style: 127.5 or B,G,R (Caffe models)."
+    ),
+    scale: float | None = typer.Option(
+        None, min=0, help="Multiplies (pixel - mean), Caffe style (Caffe models; default 0.007843)."
+    ),
     samples: Path | None = typer.Option(
         None, help="Folder of images to store as golden samples (default: synthetic images)."
     ),
@@ -54,6 +60,7 @@ def import_model(
 ) -> None:
     """Create a bundle from a model, convert it where needed, and check it against its source."""
     from edgeloop.convert import ConvertOptions, convert_model
+    from edgeloop.convert.base import parse_mean
     from edgeloop.convert.onnx import quiet_onnxruntime
     from edgeloop.errors import ModelImportError
     from edgeloop.importer import parse_imgsz, parse_names
@@ -77,6 +84,8 @@ def import_model(
         to_onnx=to_onnx,
         input_names=tuple(n.strip() for n in (inputs or "").split(",") if n.strip()),
         output_names=tuple(n.strip() for n in (outputs or "").split(",") if n.strip()),
+        mean=parse_mean(mean) if mean is not None else None,
+        scale=scale,
     )
     quiet_onnxruntime()  # one error line: ONNX Runtime logs some refusals of its own before raising
     bundle = convert_model(model, out, options)

@@ -25,6 +25,7 @@ FORMATS = Registry(
         "pytorch": "edgeloop.convert.pytorch:FORMAT",
         "tensorflow": "edgeloop.convert.tensorflow:FORMAT",
         "tflite": "edgeloop.convert.tflite:FORMAT",
+        "caffe": "edgeloop.convert.caffe:FORMAT",
     },
     ModelImportError,
 )

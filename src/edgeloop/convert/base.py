@@ -37,6 +37,9 @@ class ConvertOptions(ImportOptions):
         to_onnx: convert a model that could run as it is (``.tflite``) to ONNX instead.
         input_names: a frozen TensorFlow graph's input (``--inputs``), when it has several placeholders.
         output_names: a frozen graph's outputs (``--outputs``), instead of the nodes nothing reads.
+        mean: per-channel pixel mean subtracted before ``scale`` (Caffe's ``(x - mean) * scale``),
+            in the model's channel order; None: the format's default.
+        scale: multiplies ``(x - mean)``; None: the format's default.
     """
 
     weights: Path | None = None
@@ -47,6 +50,27 @@ class ConvertOptions(ImportOptions):
     to_onnx: bool = False
     input_names: tuple[str, ...] = ()
     output_names: tuple[str, ...] = ()
+    mean: tuple[float, float, float] | None = None
+    scale: float | None = None
+
+
+def parse_mean(value: str) -> tuple[float, float, float]:
+    """``--mean`` value: one number for every channel, or three comma-separated ones.
+
+    Raises:
+        ModelImportError: not one or three numbers.
+    """
+    from edgeloop.errors import ModelImportError
+
+    try:
+        values = [float(v) for v in value.replace(" ", "").split(",") if v]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 3):
+        raise ModelImportError(f"--mean '{value}' is not a mean: give 127.5 or three values B,G,R")
+    if len(values) == 1:
+        values *= 3
+    return (values[0], values[1], values[2])
 
 
 @dataclass
@@ -71,6 +95,7 @@ class Converted:
         precision: fp32, fp16 or int8.
         extra_files: other files the model needs: name inside the bundle -> path in the work folder.
         conf: default confidence threshold (None: the user's ``--conf``).
+        iou: default NMS IoU threshold (None: the user's ``--iou``).
         notes: lines for the user (what was assumed, what was left out).
     """
 
@@ -90,6 +115,7 @@ class Converted:
     precision: Literal["fp32", "fp16", "int8"] = "fp32"
     extra_files: dict[str, Path] = field(default_factory=dict)
     conf: float | None = None
+    iou: float | None = None
     notes: list[str] = field(default_factory=list)
 
 

@@ -50,7 +50,7 @@ def _manifest(converted: Converted, options: ConvertOptions, out: Path) -> Manif
         input=converted.input,
         names=converted.names,
         conf=converted.conf if converted.conf is not None else options.conf,
-        iou=options.iou,
+        iou=converted.iou if converted.iou is not None else options.iou,
         head=converted.head,
         variants=[
             Variant(

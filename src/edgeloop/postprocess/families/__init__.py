@@ -18,6 +18,7 @@ _MODULES = {
     "yolo-e2e": "edgeloop.postprocess.families.yolo_e2e",
     "yolov5": "edgeloop.postprocess.families.yolov5",
     "classify": "edgeloop.postprocess.families.classify",
+    "ssd": "edgeloop.postprocess.families.ssd",
     "raw": "edgeloop.postprocess.families.raw",
 }
 NO_DECODER = frozenset({"raw"})
