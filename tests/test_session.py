@@ -52,6 +52,15 @@ def _inputs(predictor: Predictor, count: int) -> list[Tensor]:
 
 def _bundle_for(name: str, random_bundle: Path) -> Path:
     """The bundle holding a variant backend ``name`` runs: ncnn's own copy, made once."""
+    if name == "litert":  # LiteRT runs .tflite files: the TensorFlow-built test detector
+        out = random_bundle.parent / "b-litert"
+        if not out.exists():
+            from edgeloop.convert import ConvertOptions, convert_model
+            from tests.convert.test_tflite import NAMES
+            from tests.convert.tf_artifacts import tf_models
+
+            convert_model(tf_models() / "detector.tflite", out, ConvertOptions(names=NAMES, check=False))
+        return out
     if name != "ncnn":
         return random_bundle
     out = random_bundle.parent / "b-ncnn"
