@@ -43,8 +43,10 @@ def test_int8_model_is_float_at_the_boundary() -> None:
 def test_threads_flag_sets_num_threads() -> None:
     config = backend_config("litert", threads=2)
     assert isinstance(config, LiteRtConfig) and config.num_threads == 2 and config.cpu_threads == 2
-    with pytest.raises(ConfigError, match="--device: backend 'litert' has no device"):
-        backend_config("litert", device="cpu")
+    assert backend_config("litert", device="edgetpu").delegate == "edgetpu"  # type: ignore[union-attr]
+    assert backend_config("litert", device="cpu").delegate == "cpu"  # type: ignore[union-attr]
+    with pytest.raises(ConfigError, match="--device: .*'gpu' is not one of cpu, edgetpu"):
+        backend_config("litert", device="gpu")
     with pytest.raises(ConfigError, match="setting 'delegate'"):
         parse_backend_config({"type": "litert", "delegate": "gpu"})
     backend = create_backend(config)
@@ -60,7 +62,7 @@ def test_edgetpu_delegate_without_its_library_says_how_to_fix() -> None:
         pass
     else:
         pytest.skip("the Edge TPU runtime is installed here")
-    backend = create_backend(parse_backend_config({"type": "litert", "delegate": "edgetpu"}))
+    backend = create_backend(backend_config("litert", device="edgetpu"))
     with pytest.raises(BackendError, match=r"could not load libedgetpu\.so\.1.*libedgetpu1-std"):
         backend.load(tf_models() / "detector.tflite")
 

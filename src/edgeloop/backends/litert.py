@@ -36,12 +36,13 @@ class LiteRtConfig(BackendSettings):
     """Settings for the LiteRT backend."""
 
     threads_field: ClassVar[str | None] = "num_threads"
-    device_field: ClassVar[str | None] = None
+    device_field: ClassVar[str | None] = "delegate"  # --device edgetpu
 
     type: Literal["litert"] = "litert"
     num_threads: int = Field(default=0, ge=0, description="CPU threads; 0 lets LiteRT choose")
-    delegate: Literal["none", "edgetpu"] = Field(
-        default="none", description="'edgetpu': the Coral Edge TPU delegate (untested on hardware)"
+    delegate: Literal["cpu", "edgetpu"] = Field(
+        default="cpu",
+        description="'edgetpu' (--device edgetpu): the Coral Edge TPU delegate (untested on hardware)",
     )
 
     def capabilities(self) -> Capabilities:
@@ -75,7 +76,7 @@ class LiteRtBackend:
         return True
 
     def _delegates(self) -> list[Any] | None:
-        if self.config.delegate == "none":
+        if self.config.delegate == "cpu":
             return None
         import ctypes
 

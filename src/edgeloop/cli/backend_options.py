@@ -20,7 +20,7 @@ BACKEND_NAMES = ("onnxruntime", "openvino", "tensorrt", "depthai", "litert", "nc
 DEVICE_HELP = (
     "Device (default: the CPU). onnxruntime: cpu, cuda, tensorrt, openvino, coreml, auto; "
     "openvino: CPU, GPU, NPU, AUTO, MYRIAD (an NCS2, OpenVINO 2022.3 only); tensorrt: GPU index; "
-    "depthai: the OAK camera's id or IP."
+    "depthai: the OAK camera's id or IP; litert: cpu, edgetpu (a Coral)."
 )
 
 
