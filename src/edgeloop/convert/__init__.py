@@ -22,6 +22,7 @@ FORMATS = Registry(
     "source format",
     {
         "onnx": "edgeloop.convert.onnx:FORMAT",
+        "darknet": "edgeloop.convert.darknet:FORMAT",
     },
     ModelImportError,
 )
