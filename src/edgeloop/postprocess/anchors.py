@@ -42,8 +42,8 @@ class AnchorHead:
 
 
 def _sigmoid(x: FloatArray) -> FloatArray:
-    out: FloatArray = 1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))
-    return out.astype(np.float32, copy=False)
+    out = 1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))
+    return np.asarray(out, np.float32)
 
 
 def decode_head(

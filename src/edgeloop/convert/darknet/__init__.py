@@ -73,7 +73,11 @@ def convert(path: Path, out: Path, options: ConvertOptions, work: Path) -> Conve
         )
     if options.family not in (None, FAMILY):
         raise ModelImportError(f"--family {options.family}: Darknet YOLO models decode with {FAMILY}")
-    network = build_network(read_cfg(path))
+    sections = read_cfg(path)
+    try:
+        network = build_network(sections)
+    except ModelImportError as exc:
+        raise ModelImportError(f"{path.name}: {exc}") from None
     classes = network.yolo_layers()[0].classes
     names, notes = _names(options, classes)
     conv = read_weights(weights, network)

@@ -122,7 +122,7 @@ def build_onnx(network: Network, weights: dict[int, ConvWeights], out: Path, pro
 
     b = _Builder()
     names: dict[int, str] = {-1: INPUT_NAME}
-    outputs = []
+    outputs: list[Any] = []
     for layer in network.layers:
         names[layer.index] = _layer(b, layer, network, names, weights)
         if layer.kind == "yolo":
@@ -136,6 +136,7 @@ def build_onnx(network: Network, weights: dict[int, ConvWeights], out: Path, pro
     graph = helper.make_graph(b.nodes, "darknet", [image], outputs, initializer=b.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name=producer)
     model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, str(out))
+    data = model.SerializeToString()  # once: checked and written from the same bytes
+    onnx.checker.check_model(data)
+    out.write_bytes(data)
     return out
