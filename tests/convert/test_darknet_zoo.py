@@ -55,9 +55,9 @@ def test_import_matches_opencv_darknet(name: str, tmp_path: Path) -> None:
     cfg.write_text(text, encoding="utf-8")
     weights = random_weights(text, tmp_path / f"{name}.weights", seed=5)
     out = tmp_path / "bundle"
+    args = [str(cfg), "--weights", str(weights), "--names", "a,b,c", "--out", str(out)]
     done = subprocess.run(
-        [str(refs_python()), "-m", "edgeloop", "import", str(cfg), "--weights", str(weights)]
-        + ["--names", "a,b,c", "--out", str(out)],
+        [str(refs_python()), "-m", "edgeloop", "import", *args],
         capture_output=True,
         text=True,
         timeout=600,
