@@ -13,11 +13,13 @@ import numpy as np
 import pytest
 
 from edgeloop.backends.onnxruntime import OnnxRuntimeBackend
+from edgeloop.bundle import load_bundle
 from edgeloop.errors import ConfigError, ModelImportError, NoDecoderError
 from edgeloop.importer import ImportOptions, hints, import_onnx, ultralytics_metadata
 from edgeloop.postprocess import DECODERS, FAMILY_TASK
 from edgeloop.postprocess.families import FAMILIES, NO_DECODER, get_family, recognise, require_decoder
 from edgeloop.predictor import Predictor
+from edgeloop.testing.darknet_models import darknet_bundle
 from edgeloop.testing.family_models import embedder, export_layout_detector, text_detector
 from edgeloop.testing.onnx_models import colour_detector, random_yolo
 from edgeloop.types import Classification, Detections, ModelSpec
@@ -46,7 +48,10 @@ MODELS: dict[str, list[tuple[str, Builder, list[str] | None]]] = {
         ("colour-bare", lambda p: colour_detector(p, family="classify", metadata=False), COLOURS),
     ],
     "raw": [("text-detector", text_detector, None), ("embedder", embedder, None)],
+    "yolo-anchors": [("darknet-yolov4-tiny", lambda p: darknet_bundle(p.parent) / "model.onnx", None)],
 }
+CHOSEN_EXPLICITLY = ("raw", "yolo-anchors")
+"""Families no model is recognised as: raw by --family raw, yolo-anchors by the Darknet importer."""
 CASES = [(family, *model) for family, models in MODELS.items() for model in models]
 
 
@@ -106,8 +111,8 @@ def test_family_recognises_its_own_model_and_no_other_does(
     imgsz = meta.get("imgsz")
     found = hints(meta, names, tuple(imgsz) if isinstance(imgsz, list) else None)  # type: ignore[arg-type]
     claims = {n: m for n in FAMILIES.names() if (m := get_family(n).recognise(spec, found)) is not None}
-    if family == "raw":
-        assert claims == {}  # raw is only ever chosen explicitly
+    if family in CHOSEN_EXPLICITLY:
+        assert claims == {}
         with pytest.raises(ModelImportError, match="--family raw"):
             recognise(spec, found)
         return
@@ -122,7 +127,10 @@ def test_family_recognises_its_own_model_and_no_other_does(
 @pytest.mark.parametrize("family", [f for f in FAMILIES.names() if get_family(f).task != "raw"])
 def test_decoder_runs_on_its_own_model(tmp_path: Path, family: str) -> None:
     _, build, names = MODELS[family][0]
-    bundle = import_onnx(build(tmp_path / "m.onnx"), tmp_path / "b", ImportOptions(names=names))
+    if family == "yolo-anchors":  # written by the Darknet importer, with its head parameters
+        bundle = load_bundle(darknet_bundle(tmp_path))
+    else:
+        bundle = import_onnx(build(tmp_path / "m.onnx"), tmp_path / "b", ImportOptions(names=names))
     assert bundle.manifest.family == family
     with Predictor(bundle) as predictor:
         result = predictor.predict(np.full((120, 160, 3), 128, np.uint8))

@@ -202,3 +202,13 @@ def write_model(
     weights = random_weights(cfg_text, folder / f"{name}.weights", seed)
     calibrate_objectness(cfg, weights, fraction, seed)
     return cfg, weights
+
+
+def darknet_bundle(folder: Path, names: tuple[str, ...] = ("a", "b", "c")) -> Path:
+    """A small YOLOv4-tiny bundle (64x64, random calibrated weights) imported from Darknet files,
+    for tests that need a ``yolo-anchors`` bundle; its folder."""
+    from edgeloop.convert import ConvertOptions, convert_model
+
+    cfg, weights = write_model(folder / "darknet", "yolov4-tiny", yolov4_tiny_cfg(64, len(names)), seed=1)
+    options = ConvertOptions(weights=weights, names=list(names), check=False)
+    return convert_model(cfg, folder / "bundle", options).root
