@@ -15,6 +15,8 @@ import pytest
 
 from edgeloop.bundle import Bundle, load_bundle
 from edgeloop.convert import ConvertOptions, convert_model
+from edgeloop.convert.darknet.cfg import read_cfg
+from edgeloop.convert.darknet.layers import Network, build_network
 from edgeloop.convert.samples import synthetic_image
 from edgeloop.predictor import Predictor
 from edgeloop.testing.darknet_models import write_model, yolov3_tiny_cfg, yolov4_tiny_cfg
@@ -44,9 +46,8 @@ def test_detections_match_opencv_darknet(name: str, tmp_path: Path) -> None:
     with Predictor(bundle) as predictor:
         tensors = [predictor.prepare(image).tensor for image in images]
         ours = [predictor.predict(image) for image in images]
-    feeds = [f"conv_{y.inputs[0]}" for y in _yolo_layers(cfg)]
     opencv = run_opencv(
-        cfg, weights, tensors, [(i.shape[1], i.shape[0]) for i in images], 0.25, IOU, tmp_path, feeds
+        cfg, weights, tensors, [(i.shape[1], i.shape[0]) for i in images], 0.25, IOU, tmp_path, _network(cfg)
     )
     assert opencv.version.startswith("4.")
     total = MatchCount(0, 0, 0.0)
@@ -61,11 +62,8 @@ def test_detections_match_opencv_darknet(name: str, tmp_path: Path) -> None:
                 np.testing.assert_allclose(a, b, atol=1e-3)
 
 
-def _yolo_layers(cfg: Path) -> list:  # type: ignore[type-arg]
-    from edgeloop.convert.darknet.cfg import read_cfg
-    from edgeloop.convert.darknet.layers import build_network
-
-    return build_network(read_cfg(cfg)).yolo_layers()
+def _network(cfg: Path) -> Network:
+    return build_network(read_cfg(cfg))
 
 
 def test_import_check_against_opencv_in_the_reference_environment(tmp_path: Path) -> None:

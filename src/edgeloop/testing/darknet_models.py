@@ -155,9 +155,10 @@ def random_weights(cfg_text: str, path: Path, seed: int = 0, objectness: float =
 
 
 def calibrate_objectness(cfg: Path, weights: Path, fraction: float = 0.03, seed: int = 0) -> None:
-    """Shift each head's objectness bias in ``weights`` so that about ``fraction`` of the
-    anchor cells of a synthetic image have objectness above 0.6 (random weights otherwise give
-    anything from no box to every cell, depending on the seed)."""
+    """Rescale each head's objectness logits in ``weights`` to a spread of 2 (kernel rows
+    scaled) and shift them (bias) so that about ``fraction`` of the anchor cells of a synthetic
+    image have objectness above 0.5. Random weights otherwise give anything from no box to
+    every cell, depending on the seed and the class count."""
     import onnxruntime as ort
 
     from edgeloop.convert.darknet.graph import build_onnx
@@ -170,7 +171,6 @@ def calibrate_objectness(cfg: Path, weights: Path, fraction: float = 0.03, seed:
     tensor = np.ascontiguousarray(image.transpose(2, 0, 1)[None], np.float32) / 255
     maps = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).run(None, {"images": tensor})
     model.unlink()
-    target = np.log(0.6 / 0.4)
     offset, _ = header_size(weights)
     data = np.fromfile(weights, dtype="<f4", offset=offset)
     pos = 0
@@ -184,8 +184,13 @@ def calibrate_objectness(cfg: Path, weights: Path, fraction: float = 0.03, seed:
             logits = (
                 raw if layer.activation != "logistic" else np.log(np.clip(raw, 1e-6, 1 - 1e-6) / (1 - raw))
             )
-            shift = target - np.quantile(logits, 1 - fraction)
-            data[pos + 4 : pos + layer.filters : per] += np.float32(shift)
+            bias = data[pos + 4 : pos + layer.filters : per].copy()
+            scale = np.float32(2.0 / max(float(logits.std()), 1e-3))
+            scaled = scale * (logits - bias[:, None])  # the kernel's part, rescaled
+            data[pos + 4 : pos + layer.filters : per] = -np.quantile(scaled, 1 - fraction)
+            in_c = network.shape_of(layer.inputs[0])[0]
+            kernel = data[pos + layer.filters : pos + layer.filters * (1 + in_c)].reshape(layer.filters, in_c)
+            kernel[4::per] *= scale
         pos += layer.param_count(network.shape_of(layer.inputs[0])[0])
     with weights.open("r+b") as f:
         f.seek(offset)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from edgeloop.convert.darknet.layers import Network
 from edgeloop.postprocess.nms import box_iou_one_to_many
 from edgeloop.testing.refs import refs_python
 
@@ -31,11 +32,18 @@ net = cv2.dnn.readNetFromDarknet(cfg, weights)
 net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
 data = np.load(inputs)
 names = list(net.getUnconnectedOutLayersNames())
+layers = list(net.getLayerNames())
+wanted = []
+for feed in filter(None, feeds.split(",")):  # "I:A": conv layer I, A = 1 when an activation follows it
+    i, act = feed.split(":")
+    q = layers.index(f"conv_{i}") + 1
+    q += layers[q] == f"bn_{i}"
+    wanted.append(layers[q] if act == "1" else layers[q - 1])
 result = {}
 for k in range(int(data["count"])):
     net.setInput(data[f"tensor{k}"])
-    if feeds:
-        for j, o in enumerate(net.forward(feeds.split(","))):
+    if wanted:
+        for j, o in enumerate(net.forward(wanted)):
             result[f"raw{k}_{j}"] = o
     rows = np.concatenate([o.reshape(-1, o.shape[-1]) for o in net.forward(names)])
     w0, h0 = (float(v) for v in data[f"wh{k}"])
@@ -82,25 +90,22 @@ def run_opencv(
     conf: float,
     iou: float,
     work: Path,
-    feeds: list[str] | None = None,
+    network: Network | None = None,
     max_det: int = 300,
 ) -> OpenCVRun:
-    """OpenCV's detections (and the raw outputs of layers ``feeds``) for each prepared tensor."""
+    """OpenCV's detections for each prepared tensor (and, given the ``network``, the raw maps
+    feeding its [yolo] layers, named the way OpenCV names Darknet layers)."""
+    feeds = []
+    if network is not None:
+        for yolo in network.yolo_layers():
+            conv = network.layers[yolo.inputs[0]]
+            feeds.append(f"{conv.index}:{int(conv.activation != 'linear')}")
     inputs, out = work / "opencv-in.npz", work / "opencv-out.npz"
     arrays: dict[str, Any] = {"count": np.array(len(tensors))}
     for k, (t, wh) in enumerate(zip(tensors, original_wh, strict=True)):
         arrays[f"tensor{k}"], arrays[f"wh{k}"] = np.asarray(t, np.float32), np.array(wh)
     np.savez(inputs, **arrays)
-    args = [
-        str(cfg),
-        str(weights),
-        str(inputs),
-        str(out),
-        str(conf),
-        str(iou),
-        str(max_det),
-        ",".join(feeds or []),
-    ]
+    args = [str(p) for p in (cfg, weights, inputs, out, conf, iou, max_det)] + [",".join(feeds)]
     result = subprocess.run(
         [str(refs_python()), "-c", OPENCV_SCRIPT, *args],
         capture_output=True,
@@ -112,7 +117,7 @@ def run_opencv(
         raise RuntimeError(f"OpenCV reference failed: {result.stderr[-2000:]}")
     data = np.load(out)
     boxes = [Boxes(data[f"xyxy{k}"], data[f"conf{k}"], data[f"cls{k}"]) for k in range(len(tensors))]
-    raw = [[data[f"raw{k}_{j}"] for j in range(len(feeds or []))] for k in range(len(tensors))]
+    raw = [[data[f"raw{k}_{j}"] for j in range(len(feeds))] for k in range(len(tensors))]
     return OpenCVRun(str(data["version"]), boxes, raw)
 
 
