@@ -12,6 +12,7 @@ import pytest
 
 from edgeloop.testing.darknet_models import random_weights, yolov4_tiny_cfg
 from edgeloop.testing.hostile_imports import run_import
+from tests.blocked import run_without
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 Case = Callable[[Path], list[str]]
@@ -126,3 +127,19 @@ def test_crafted_darknet_file_fails_cleanly(name: str, tmp_path: Path) -> None:
     assert re.search(expected, outcome.stderr_lines[0]), outcome.stderr_lines[0]
     assert outcome.peak_rss_mb < 400, outcome.peak_rss_mb
     assert not (tmp_path / "out").exists()
+
+
+def test_without_the_onnx_package_the_error_names_the_extra(tmp_path: Path) -> None:
+    cfg, weights = _model(tmp_path)
+    code = (
+        "from pathlib import Path\n"
+        "from edgeloop.convert import ConvertOptions, convert_model\n"
+        "from edgeloop.errors import ModelImportError\n"
+        "try:\n"
+        f"    convert_model(Path({str(cfg)!r}), Path({str(tmp_path / 'out')!r}), "
+        f"ConvertOptions(weights=Path({str(weights)!r})))\n"
+        "except ModelImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    result = run_without(("onnx",), code)
+    assert "pip install 'edgeloop[darknet]'" in result.stdout, result.stderr[-1000:]

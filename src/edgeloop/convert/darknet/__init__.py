@@ -62,6 +62,12 @@ def convert(path: Path, out: Path, options: ConvertOptions, work: Path) -> Conve
     from edgeloop.convert.darknet.reference import opencv_reference
     from edgeloop.convert.darknet.weights import read_weights
 
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise ModelImportError(
+            "converting Darknet models needs the onnx package: pip install 'edgeloop[darknet]'"
+        ) from None
     weights = options.weights
     if weights is None:
         raise ModelImportError(f"{path}: a Darknet .cfg needs its weights: pass --weights FILE.weights")
@@ -115,5 +121,5 @@ FORMAT = SourceFormat(
     title="Darknet .cfg + .weights",
     suffixes=(".cfg",),
     convert=convert,
-    needs="onnx",
+    needs="darknet",
 )
