@@ -40,7 +40,7 @@ CONF, IOU = 0.25, 0.45  # Darknet's detector defaults
 
 def run(name: str, size: int, images: int, work: Path) -> None:
     start = time.monotonic()
-    cfg, weights = write_model(work / "src", name, MODELS[name](size, 80), seed=11, fraction=0.01)
+    cfg, weights = write_model(work / "src", name, MODELS[name](size, 80), seed=11, fraction=0.004)
     names = [f"class{i}" for i in range(80)]
     options = ConvertOptions(weights=weights, names=names, iou=IOU, conf=CONF, check=False)
     bundle = convert_model(cfg, work / name, options)

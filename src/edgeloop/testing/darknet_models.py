@@ -3,8 +3,9 @@
 The layer structures follow the published cfgs (YOLOv3-tiny, YOLOv4-tiny here; YOLOv3,
 YOLOv4 and YOLOv7-tiny in ``darknet_zoo``); tests pick a small input size and class count,
 which changes no layer. The weights are random but sane: positive batch-norm variances,
-kernels scaled by fan-in so activations stay in range, and the objectness bias of each head
-set so that a few percent of the cells score above the usual thresholds.
+kernels scaled by fan-in so activations stay in range, and (``write_model``) each head's
+logits scaled to a fixed spread with the objectness bias set so that a few percent of the
+cells score above the usual thresholds.
 """
 
 from __future__ import annotations
@@ -115,9 +116,10 @@ def yolov4_tiny_cfg(size: int = 416, classes: int = 80) -> str:
 def random_weights(cfg_text: str, path: Path, seed: int = 0, objectness: float = -1.0) -> Path:
     """Write seeded random ``.weights`` (header version 0.2.0, int64 ``seen``) for ``cfg_text``.
 
-    Kernels are normal with std sqrt(2 / fan-in) (sqrt(1 / fan-in) for the convs that feed a
-    [yolo] layer or a [shortcut]); batch norm keeps activations in range with positive
-    variances; the objectness bias of each head is ``objectness``.
+    Kernels are normal with std sqrt(2 / fan-in), sqrt(1 / fan-in) for the convs that feed a
+    [yolo] layer and sqrt(0.1 / fan-in) for those that feed a [shortcut] (so that the residual
+    sums of YOLOv3/v4 do not grow the activations a hundredfold); batch-norm scales and
+    variances near 1 (variances positive); the objectness bias of each head is ``objectness``.
     """
     network = build_network(parse_cfg(cfg_text))
     rng = np.random.default_rng(seed)
@@ -132,7 +134,7 @@ def random_weights(cfg_text: str, path: Path, seed: int = 0, objectness: float =
             continue
         n = layer.filters
         fan_in = network.shape_of(layer.inputs[0])[0] // layer.groups * layer.size * layer.size
-        gain = 1.0 if layer.index in feeds_head else (0.5 if layer.index in feeds_sum else 2.0)
+        gain = 1.0 if layer.index in feeds_head else (0.1 if layer.index in feeds_sum else 2.0)
         bias = rng.normal(0.0, 0.1, n).astype(np.float32)
         if layer.index in feeds_head:
             per = 5 + network.layers[layer.index + 1].classes
@@ -154,11 +156,20 @@ def random_weights(cfg_text: str, path: Path, seed: int = 0, objectness: float =
     return path
 
 
-def calibrate_objectness(cfg: Path, weights: Path, fraction: float = 0.03, seed: int = 0) -> None:
-    """Rescale each head's objectness logits in ``weights`` to a spread of 2 (kernel rows
-    scaled) and shift them (bias) so that about ``fraction`` of the anchor cells of a synthetic
-    image have objectness above 0.5. Random weights otherwise give anything from no box to
-    every cell, depending on the seed and the class count."""
+HEAD_SPREAD = {"xy": 1.0, "wh": 0.5, "objectness": 2.0, "classes": 1.5}
+"""The standard deviation each kind of head logit is scaled to by ``calibrate_heads``."""
+
+
+def _row_kinds(per: int, rows: int) -> dict[str, np.ndarray]:
+    kind = np.arange(rows) % per
+    return {"xy": kind < 2, "wh": (kind >= 2) & (kind < 4), "objectness": kind == 4, "classes": kind >= 5}
+
+
+def calibrate_heads(cfg: Path, weights: Path, fraction: float = 0.03, seed: int = 0) -> None:
+    """Rescale the logits of each head in ``weights`` (its 1x1 kernel rows) to ``HEAD_SPREAD`` on a
+    synthetic image, and shift the objectness bias so that about ``fraction`` of the anchor cells
+    have objectness above 0.5. Random weights otherwise give logits of any scale (saturated
+    sigmoids, every box at confidence 1) and anything from no box to every cell."""
     import onnxruntime as ort
 
     from edgeloop.convert.darknet.graph import build_onnx
@@ -179,18 +190,19 @@ def calibrate_objectness(cfg: Path, weights: Path, fraction: float = 0.03, seed:
             continue
         nxt = network.layers[layer.index + 1] if layer.index + 1 < len(network.layers) else None
         if nxt is not None and nxt.kind == "yolo":
-            per = 5 + nxt.classes
-            raw = maps[network.yolo_layers().index(nxt)][0].reshape(len(nxt.mask), per, -1)[:, 4]
-            logits = (
-                raw if layer.activation != "logistic" else np.log(np.clip(raw, 1e-6, 1 - 1e-6) / (1 - raw))
-            )
-            bias = data[pos + 4 : pos + layer.filters : per].copy()
-            scale = np.float32(2.0 / max(float(logits.std()), 1e-3))
-            scaled = scale * (logits - bias[:, None])  # the kernel's part, rescaled
-            data[pos + 4 : pos + layer.filters : per] = -np.quantile(scaled, 1 - fraction)
-            in_c = network.shape_of(layer.inputs[0])[0]
-            kernel = data[pos + layer.filters : pos + layer.filters * (1 + in_c)].reshape(layer.filters, in_c)
-            kernel[4::per] *= scale
+            n, in_c = layer.filters, network.shape_of(layer.inputs[0])[0]
+            raw = maps[network.yolo_layers().index(nxt)][0].reshape(n, -1).astype(np.float64)
+            if layer.activation == "logistic":
+                raw = np.log(np.clip(raw, 1e-7, 1 - 1e-7) / (1 - np.clip(raw, 1e-7, 1 - 1e-7)))
+            bias = data[pos : pos + n].astype(np.float64)
+            kernel = data[pos + n : pos + n * (1 + in_c)].reshape(n, in_c)  # the head is a 1x1 conv
+            for kind, rows in _row_kinds(5 + nxt.classes, n).items():
+                part = raw[rows] - bias[rows, None]  # the kernel's share of the logits
+                scale = HEAD_SPREAD[kind] / max(float(part.std()), 1e-6)
+                kernel[rows] *= np.float32(scale)
+                if kind == "objectness":
+                    bias[rows] = -np.quantile(scale * part, 1 - fraction)
+            data[pos : pos + n] = bias.astype(np.float32)
         pos += layer.param_count(network.shape_of(layer.inputs[0])[0])
     with weights.open("r+b") as f:
         f.seek(offset)
@@ -200,12 +212,12 @@ def calibrate_objectness(cfg: Path, weights: Path, fraction: float = 0.03, seed:
 def write_model(
     folder: Path, name: str, cfg_text: str, seed: int = 0, fraction: float = 0.03
 ) -> tuple[Path, Path]:
-    """``NAME.cfg`` and ``NAME.weights`` in ``folder``, objectness calibrated (``calibrate_objectness``)."""
+    """``NAME.cfg`` and ``NAME.weights`` in ``folder``, heads calibrated (``calibrate_heads``)."""
     folder.mkdir(parents=True, exist_ok=True)
     cfg = folder / f"{name}.cfg"
     cfg.write_text(cfg_text, encoding="utf-8")
     weights = random_weights(cfg_text, folder / f"{name}.weights", seed)
-    calibrate_objectness(cfg, weights, fraction, seed)
+    calibrate_heads(cfg, weights, fraction, seed)
     return cfg, weights
 
 
