@@ -84,6 +84,11 @@ def no_weights(tmp: Path) -> list[str]:
     return [str(cfg), "--out", str(tmp / "out")]
 
 
+def with_imgsz(tmp: Path) -> list[str]:
+    cfg, weights = _model(tmp)
+    return _args(cfg, weights, "--imgsz", "320")
+
+
 def wrong_names(tmp: Path) -> list[str]:
     cfg, weights = _model(tmp)
     return _args(cfg, weights, "--names", "a,b,c")
@@ -116,6 +121,7 @@ CASES: dict[str, tuple[Case, str]] = {
     "unsupported layer": (_edit(r"^\[upsample\]$", "[reorg3d]"), r"layer type \[reorg3d\] is not supported"),
     "missing --weights": (no_weights, r"pass --weights FILE\.weights"),
     "names that do not fit": (wrong_names, r"3 class names given but .* classes=2"),
+    "--imgsz": (with_imgsz, r"--imgsz does not apply to Darknet models: edit width= and height="),
 }
 
 
