@@ -166,10 +166,11 @@ def _row_kinds(per: int, rows: int) -> dict[str, np.ndarray]:
 
 
 def calibrate_heads(cfg: Path, weights: Path, fraction: float = 0.03, seed: int = 0) -> None:
-    """Rescale the logits of each head in ``weights`` (its 1x1 kernel rows) to ``HEAD_SPREAD`` on a
-    synthetic image, and shift the objectness bias so that about ``fraction`` of the anchor cells
-    have objectness above 0.5. Random weights otherwise give logits of any scale (saturated
-    sigmoids, every box at confidence 1) and anything from no box to every cell."""
+    """Rescale each logit row of each head in ``weights`` (its 1x1 kernel rows) to ``HEAD_SPREAD``
+    on a synthetic image, centre it (bias), and shift the objectness bias so that about
+    ``fraction`` of the anchor cells have objectness above 0.5. Random weights otherwise give
+    logits of any scale (saturated sigmoids, every box at confidence 1) and anything from no
+    box to every cell."""
     import onnxruntime as ort
 
     from edgeloop.convert.darknet.graph import build_onnx
@@ -197,11 +198,13 @@ def calibrate_heads(cfg: Path, weights: Path, fraction: float = 0.03, seed: int 
             bias = data[pos : pos + n].astype(np.float64)
             kernel = data[pos + n : pos + n * (1 + in_c)].reshape(n, in_c)  # the head is a 1x1 conv
             for kind, rows in _row_kinds(5 + nxt.classes, n).items():
-                part = raw[rows] - bias[rows, None]  # the kernel's share of the logits
-                scale = HEAD_SPREAD[kind] / max(float(part.std()), 1e-6)
-                kernel[rows] *= np.float32(scale)
-                if kind == "objectness":
-                    bias[rows] = -np.quantile(scale * part, 1 - fraction)
+                for r in np.flatnonzero(rows):  # each row (anchor, value) on its own
+                    part = raw[r] - bias[r]  # the kernel's share of the logits
+                    scale = HEAD_SPREAD[kind] / max(float(part.std()), 1e-6)
+                    kernel[r] *= np.float32(scale)
+                    # centred (box offsets at the cell centre, sizes at the anchor's, classes balanced);
+                    # objectness: the top ``fraction`` of cells above 0.5
+                    bias[r] = -np.quantile(scale * part, 1 - fraction if kind == "objectness" else 0.5)
             data[pos : pos + n] = bias.astype(np.float32)
         pos += layer.param_count(network.shape_of(layer.inputs[0])[0])
     with weights.open("r+b") as f:
