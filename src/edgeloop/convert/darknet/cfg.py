@@ -89,6 +89,8 @@ def read_cfg(path: Path) -> list[Section]:
     Raises:
         ModelImportError: the file is too large, not text, or not in the cfg syntax.
     """
+    if not path.is_file():
+        raise ModelImportError(f"{path}: not a file: pass the Darknet .cfg file as MODEL")
     size = path.stat().st_size
     if size > MAX_CFG_BYTES:
         raise ModelImportError(
