@@ -26,6 +26,7 @@ FORMATS = Registry(
         "tensorflow": "edgeloop.convert.tensorflow:FORMAT",
         "tflite": "edgeloop.convert.tflite:FORMAT",
         "caffe": "edgeloop.convert.caffe:FORMAT",
+        "darknet": "edgeloop.convert.darknet:FORMAT",
     },
     ModelImportError,
 )

@@ -2,7 +2,7 @@
 
 A hostile model file (truncated weights, layer counts that lie, gigantic dimensions, a
 pickle) must give one ``error:`` line on stderr, exit code 1, no traceback, and stay
-within a memory bound: the child's peak resident memory is read from ``wait4``.
+within a memory bound: the child's own peak resident memory (VmHWM) is measured.
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 DEFAULT_MAX_RSS_MB = 1500
 
@@ -49,25 +50,52 @@ class ImportOutcome:
         return None
 
 
+# The child reports its own peak resident memory (VmHWM, which execve resets) as it exits. The
+# rusage from wait4 is no good here: Linux carries ru_maxrss across execve, so a child started by
+# a pytest worker holding torch would report the worker's size.
+_LAUNCH = """
+import os, sys
+def _peak_kb():
+    with open('/proc/self/status') as status:
+        for line in status:
+            if line.startswith('VmHWM:'):
+                return line.split()[1]
+    return ''
+try:
+    from edgeloop.cli.main import main
+    sys.argv = ['edgeloop', *sys.argv[1:]]
+    main()
+finally:
+    with open(os.environ['EDGELOOP_PEAK_FILE'], 'w') as out:
+        out.write(_peak_kb())
+"""
+
+
 def run_import(args: list[str], timeout_s: float = 300, env: dict[str, str] | None = None) -> ImportOutcome:
-    """``python -m edgeloop import ARGS`` in a child process (this interpreter), measured."""
+    """``edgeloop import ARGS`` in a child process (this interpreter), measured.
+
+    A child killed before it could report its peak memory (a hang past ``timeout_s``, the
+    kernel's OOM killer) reports infinity, which no bound accepts.
+    """
     start = time.monotonic()
-    child_env = {**os.environ, "COLUMNS": "400", **(env or {})}
-    with subprocess.Popen(
-        [sys.executable, "-m", "edgeloop", "import", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=child_env,
-        text=True,
-    ) as proc:
-        assert proc.stderr is not None
-        timer = threading.Timer(timeout_s, proc.kill)  # a hang counts as a failure (exit -9)
-        timer.start()
+    with tempfile.TemporaryDirectory(prefix="edgeloop-hostile-") as scratch:
+        peak_file = Path(scratch) / "peak"
+        child_env = {**os.environ, "COLUMNS": "400", "EDGELOOP_PEAK_FILE": str(peak_file), **(env or {})}
         try:
-            stderr = proc.stderr.read()
-            _, status, usage = os.wait4(proc.pid, 0)  # wait4: this child's own peak memory
-        finally:
-            timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    return ImportOutcome(proc.returncode, lines, usage.ru_maxrss / 1024, time.monotonic() - start)
+            result = subprocess.run(
+                [sys.executable, "-c", _LAUNCH, "import", *args],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env=child_env,
+                text=True,
+                timeout=timeout_s,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:  # killed: a hang is a failure, never a pass
+            tail = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else exc.stderr or ""
+            lines = [f"(killed after {timeout_s:g} s)", *tail.splitlines()]
+            return ImportOutcome(-9, lines, float("inf"), time.monotonic() - start)
+        text = peak_file.read_text() if peak_file.is_file() else ""
+    peak_mb = int(text) / 1024 if text.isdigit() else float("inf")
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    return ImportOutcome(result.returncode, lines, peak_mb, time.monotonic() - start)

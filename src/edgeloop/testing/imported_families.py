@@ -1,8 +1,9 @@
 """Bundles for the output families that an importer chooses, never ONNX shape recognition.
 
-Such a family (``ssd``) decodes with parameters that come from the source model (the prior
-boxes in ``bundle.json`` ``head``), so the registry contract test cannot make its model from
-a bare ONNX file: it asks here for a bundle converted from a synthetic source model.
+Such a family (``ssd``, ``yolo-anchors``) decodes with parameters that come from the source
+model (prior boxes, anchors in ``bundle.json`` ``head``), so the registry contract test cannot
+make its model from a bare ONNX file: it asks here for a bundle converted from a synthetic
+source model.
 Adding one is a line in ``MAKERS``: family -> "module:function(work folder) -> bundle folder".
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 MAKERS = {
     "ssd": "edgeloop.testing.imported_families:caffe_ssd_bundle",
+    "yolo-anchors": "edgeloop.testing.darknet_models:darknet_bundle",
 }
 
 

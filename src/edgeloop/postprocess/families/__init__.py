@@ -17,6 +17,7 @@ _MODULES = {
     "yolo": "edgeloop.postprocess.families.yolo",
     "yolo-e2e": "edgeloop.postprocess.families.yolo_e2e",
     "yolov5": "edgeloop.postprocess.families.yolov5",
+    "yolo-anchors": "edgeloop.postprocess.families.yolo_anchors",
     "classify": "edgeloop.postprocess.families.classify",
     "ssd": "edgeloop.postprocess.families.ssd",
     "raw": "edgeloop.postprocess.families.raw",
