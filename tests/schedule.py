@@ -38,6 +38,11 @@ SLOW_MODULES: dict[str, float] = {
     "tests/convert/test_tf_hostile.py": 30,
     "tests/convert/test_tflite.py": 25,
     "tests/convert/test_tensorflow.py": 20,
+    "tests/convert/test_pytorch.py": 25,
+    "tests/convert/test_darknet_zoo.py": 20,
+    "tests/convert/test_caffe.py": 18,
+    "tests/convert/test_caffe_hostile.py": 16,
+    "tests/convert/test_darknet_hostile.py": 15,
 }
 
 T = TypeVar("T")

@@ -6,15 +6,12 @@ from __future__ import annotations
 import atexit
 import functools
 import json
-import os
 import shutil
 import subprocess
 import tempfile
-import threading
-import time
 from pathlib import Path
 
-from edgeloop.testing.hostile_imports import ImportOutcome
+from edgeloop.testing.hostile_imports import ImportOutcome, run_import
 from edgeloop.testing.refs import refs_python
 from edgeloop.testing.tf_models import build_tf_models, refs_env
 
@@ -50,25 +47,6 @@ def refs_json(script: str, *args: str) -> dict[str, object]:
 
 
 def refs_import(args: list[str], timeout_s: float = 300) -> ImportOutcome:
-    """``python -m edgeloop import ARGS`` (this checkout) in the reference environment, measured
-    like ``edgeloop.testing.hostile_imports.run_import``."""
-    start = time.monotonic()
-    env = {**refs_env(SRC), "COLUMNS": "400"}
-    with subprocess.Popen(
-        [str(refs_python()), "-m", "edgeloop", "import", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=env,
-        text=True,
-    ) as proc:
-        assert proc.stderr is not None
-        timer = threading.Timer(timeout_s, proc.kill)
-        timer.start()
-        try:
-            stderr = proc.stderr.read()
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    return ImportOutcome(proc.returncode, lines, usage.ru_maxrss / 1024, time.monotonic() - start)
+    """``edgeloop import ARGS`` (this checkout) in the reference environment, measured by
+    ``edgeloop.testing.hostile_imports.run_import`` (the child's own peak memory)."""
+    return run_import(args, timeout_s, python=refs_python(), base_env=refs_env(SRC))

@@ -13,7 +13,7 @@ from edgeloop.testing.sync_faults import sync_kill_rounds
 
 def test_kill_9_of_sync_into_a_folder_loses_and_doubles_nothing(tmp_path: Path) -> None:
     report = sync_kill_rounds(tmp_path, kills=15, seed=1, initial=150, captured=100, max_delay_s=1.2)
-    assert report.kills + report.finished_rounds == 15 and report.kills >= 10
+    assert report.kills == 15  # rounds that drained before their kill were run again
     assert report.crash_points == {"sync_uploaded": 1, "acked": 1}
     check = report.check
     assert check.expected == 250

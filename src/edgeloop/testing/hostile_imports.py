@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,8 +72,18 @@ finally:
 """
 
 
-def run_import(args: list[str], timeout_s: float = 300, env: dict[str, str] | None = None) -> ImportOutcome:
-    """``edgeloop import ARGS`` in a child process (this interpreter), measured.
+def run_import(
+    args: list[str],
+    timeout_s: float = 300,
+    env: dict[str, str] | None = None,
+    python: str | Path | None = None,
+    base_env: Mapping[str, str] | None = None,
+) -> ImportOutcome:
+    """``edgeloop import ARGS`` in a child process, measured.
+
+    ``python`` is the interpreter (default: this one; the reference environment's for imports
+    that need TensorFlow); the child's environment is ``base_env`` (default: this process's)
+    updated with ``env``.
 
     A child killed before it could report its peak memory (a hang past ``timeout_s``, the
     kernel's OOM killer) reports infinity, which no bound accepts.
@@ -80,10 +91,11 @@ def run_import(args: list[str], timeout_s: float = 300, env: dict[str, str] | No
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="edgeloop-hostile-") as scratch:
         peak_file = Path(scratch) / "peak"
-        child_env = {**os.environ, "COLUMNS": "400", "EDGELOOP_PEAK_FILE": str(peak_file), **(env or {})}
+        base = os.environ if base_env is None else base_env
+        child_env = {**base, "COLUMNS": "400", "EDGELOOP_PEAK_FILE": str(peak_file), **(env or {})}
         try:
             result = subprocess.run(
-                [sys.executable, "-c", _LAUNCH, "import", *args],
+                [str(python or sys.executable), "-c", _LAUNCH, "import", *args],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 env=child_env,

@@ -206,7 +206,8 @@ def sync_kill_rounds(
 ) -> SyncKillReport:
     """Kill ``edgeloop sync`` ``kills`` times at random moments and once at each crash point, while a
     capture child adds ``captured`` samples; then drain and check the target (a folder under
-    ``root``, or ``hub``)."""
+    ``root``, or ``hub``). A sync that finishes before its random kill is started again (up to
+    ``2 * kills`` times in all), so a fast machine gets the same number of kills as a slow one."""
     spool_dir, log = root / "spool", root / "captured.log"
     target: Path | HubTarget = hub if hub is not None else root / "target"
     token_env = {"EDGELOOP_HUB_TOKEN": hub.token} if hub is not None else {}
@@ -220,21 +221,28 @@ def sync_kill_rounds(
         schedule = ["random"] * kills
         for i, point in enumerate(points):  # crash points spread among the random kills
             schedule.insert((i + 1) * len(schedule) // (len(points) + 1), point)
+        retries = 2 * kills  # a round that drains before its kill is run again, up to this many times
         for what in schedule:
             env = _env({**token_env, **({"EDGELOOP_CRASH_AT": what} if what != "random" else {})})
-            proc = subprocess.Popen(sync_command(spool_dir, target, rate), env=env, stderr=subprocess.PIPE)
-            if what == "random":
-                try:
-                    proc.wait(rng.uniform(0.0, max_delay_s))
-                    report.finished_rounds += 1  # drained before the kill
-                except subprocess.TimeoutExpired:
-                    os.kill(proc.pid, signal.SIGKILL)
-                    report.kills += 1
-            elif proc.wait(60) == -signal.SIGKILL:
-                report.crash_points[what] = report.crash_points.get(what, 0) + 1
-            proc.wait()
-            if proc.stderr:
-                proc.stderr.close()
+            again = True
+            while again:
+                again = False
+                proc = subprocess.Popen(
+                    sync_command(spool_dir, target, rate), env=env, stderr=subprocess.PIPE
+                )
+                if what == "random":
+                    try:
+                        proc.wait(rng.uniform(0.0, max_delay_s))
+                        report.finished_rounds += 1  # drained before the kill: try again
+                        again, retries = retries > 0, retries - 1
+                    except subprocess.TimeoutExpired:
+                        os.kill(proc.pid, signal.SIGKILL)
+                        report.kills += 1
+                elif proc.wait(60) == -signal.SIGKILL:
+                    report.crash_points[what] = report.crash_points.get(what, 0) + 1
+                proc.wait()
+                if proc.stderr:
+                    proc.stderr.close()
         capture.wait(120)
     finally:
         if capture.poll() is None:
