@@ -94,6 +94,15 @@ def test_pack_and_reopen(yolo_bundle: Bundle, tmp_path: Path) -> None:
     assert spec.inputs[0].name == yolo_bundle.manifest.input.name
 
 
+def test_a_symlinked_model_is_stored_as_its_bytes(yolo_bundle: Bundle, tmp_path: Path) -> None:
+    link = tmp_path / "link.dlc"
+    link.symlink_to(_dlc(tmp_path))
+    archive = pack_nn_archive(yolo_bundle, link, tmp_path / "model.rvc4.tar.xz")
+    with tarfile.open(archive) as tar:
+        member = tar.getmember("model.dlc")
+        assert member.isfile() and tar.extractfile(member).read() == b"not a real dlc"  # type: ignore[union-attr]
+
+
 def test_depthai_parses_our_archive(yolo_bundle: Bundle, tmp_path: Path) -> None:
     dai = _depthai()
     archive = pack_nn_archive(yolo_bundle, _dlc(tmp_path), tmp_path / "model.rvc4.tar.xz")

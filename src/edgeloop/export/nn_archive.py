@@ -197,7 +197,7 @@ def pack_nn_archive(bundle: Bundle, model_file: Path, out: Path) -> Path:
         info = tarfile.TarInfo("config.json")
         info.size = len(config)
         tar.addfile(info, io.BytesIO(config))
-        tar.add(model_file, arcname=name)
+        tar.add(model_file.resolve(), arcname=name)  # the file's bytes, never a symlink member
     return out
 
 
