@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from edgeloop.backends import create_backend, parse_backend_config
 from edgeloop.backends.depthai_io import read_archive_config
 from edgeloop.bundle import Bundle, load_bundle
 from edgeloop.cli.optimize_target import TargetFlags, optimize_target
-from edgeloop.errors import ConfigError
+from edgeloop.errors import BundleError, ConfigError
 from edgeloop.export.myriad import (
     COMPILE_SCRIPT,
     DOCKERFILE,
@@ -74,6 +75,21 @@ def test_scripts_parse_as_shell(yolo_bundle: Bundle, tmp_path: Path) -> None:
     args = "images 1,3,640,640 0,0,0 255,255,255 6"
     user = '--user "$(id -u):$(id -g)" -e HOME=/tmp'
     assert f'docker run --rm --network none {user} -v "$PWD":/io {IMAGE_TAG} {args}' in run
+
+
+@pytest.mark.parametrize("name", ["x; touch pwned", "$(reboot)", "a b", "-o", "in`id`", "x'y", ""])
+def test_a_hostile_input_name_is_refused(yolo_bundle: Bundle, tmp_path: Path, name: str) -> None:
+    hostile = yolo_bundle.manifest.model_copy(update={"input": InputSpec(name=name)})
+    with pytest.raises(BundleError, match="not a plain tensor name"):
+        write_recipe(Bundle(yolo_bundle.root, hostile), tmp_path / "recipe")
+    assert not (tmp_path / "recipe").exists()
+
+
+def test_run_sh_quotes_every_argument(yolo_bundle: Bundle, tmp_path: Path) -> None:
+    names = yolo_bundle.manifest.model_copy(update={"input": InputSpec(name="serving/in.put:0")})
+    args = write_recipe(Bundle(yolo_bundle.root, names), tmp_path)
+    (line,) = [x for x in (tmp_path / "run.sh").read_text().splitlines() if x.startswith("docker run")]
+    assert shlex.split(line)[-len(args) :] == args == ["serving/in.put:0", "1,3,640,640", "0,0,0", "255,255,255", "6"]
 
 
 def test_compile_args_carry_the_bundle_normalization(yolo_bundle: Bundle) -> None:

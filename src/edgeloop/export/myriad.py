@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgeloop.bundle import Bundle, sha256_file
-from edgeloop.errors import ConfigError, EdgeloopError
+from edgeloop.errors import BundleError, ConfigError, EdgeloopError
 from edgeloop.export.nn_archive import pack_nn_archive, pixel_normalization
 
 OPENVINO_IMAGE = "openvino/ubuntu20_dev:2022.3.2"
@@ -37,6 +39,8 @@ IR_FILE = "myriad/model.xml"
 IR_BIN_FILE = "myriad/model.bin"
 DEFAULT_SHAVES = 6
 RECIPE_FILE = "recipe.json"
+# Tensor names the recipe passes to mo (ONNX names such as images, input.1, x:0, in/put).
+SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]*")
 
 DOCKERFILE = f"""\
 # Myriad X (OAK RVC2, Intel NCS2) compiler: OpenVINO 2022.3 LTS, the last release with it.
@@ -89,10 +93,17 @@ def compile_args(bundle: Bundle, shaves: int = DEFAULT_SHAVES) -> list[str]:
 
     Raises:
         ConfigError: ``shaves`` outside 1..16.
+        BundleError: the input name is not a plain tensor name.
     """
     if not 1 <= shaves <= 16:
         raise ConfigError(f"--shaves must be 1..16 (the Myriad X has 16 SHAVE cores), got {shaves}")
     spec = bundle.manifest.input
+    if not SAFE_NAME.fullmatch(spec.name):
+        raise BundleError(
+            f"bundle.json input.name {spec.name!r} is not a plain tensor name: the Myriad X recipe "
+            "passes it to OpenVINO's mo on a command line, so it takes letters, digits and _ . : / - "
+            "only (not first -): rename the model's input and input.name to match"
+        )
     h, w = spec.size_hw
     shape = [1, 3, h, w] if spec.layout == "NCHW" else [1, h, w, 3]
     mean, scale = pixel_normalization(spec)
@@ -110,7 +121,9 @@ def write_recipe(bundle: Bundle, folder: Path, shaves: int = DEFAULT_SHAVES) -> 
     (folder / "compile.sh").write_text(COMPILE_SCRIPT)
     shutil.copyfile(bundle.model_path("fp32"), folder / "model.onnx")
     user = '"$(id -u):$(id -g)"'
-    run = " ".join(run_command("docker", Path("$PWD"), args, user)).replace("$PWD:/io", '"$PWD":/io')
+    shell_words = {user: user, "$PWD:/io": '"$PWD":/io'}  # expanded by the shell: ours, not the bundle's
+    cmd = run_command("docker", Path("$PWD"), args, user)
+    run = " ".join(shell_words.get(word) or shlex.quote(word) for word in cmd)
     (folder / "run.sh").write_text(
         "#!/bin/sh\n# Compile model.onnx here into model.blob (and ir/model.xml), offline.\nset -eu\n"
         f'cd "$(dirname "$0")"\ndocker image inspect {IMAGE_TAG} >/dev/null 2>&1 || '
