@@ -65,6 +65,14 @@ def test_recipe_pins_the_lts_toolchain() -> None:
     assert '-VPU_NUMBER_OF_SHAVES "$shaves" -VPU_NUMBER_OF_CMX_SLICES "$shaves"' in COMPILE_SCRIPT
 
 
+def test_compiler_and_ncs2_runtime_are_one_release() -> None:
+    from edgeloop.deploy.boards import BOARDS
+
+    release = OPENVINO_IMAGE.rsplit(":", 1)[1]
+    assert BOARDS["ncs2"].base_image == f"openvino/ubuntu20_runtime:{release}"
+    assert BOARDS["ncs2"].runtime == f"openvino=={release}" and IMAGE_TAG.endswith(release)
+
+
 def test_scripts_parse_as_shell(yolo_bundle: Bundle, tmp_path: Path) -> None:
     write_recipe(yolo_bundle, tmp_path)
     for script in ("compile.sh", "run.sh"):
@@ -227,6 +235,10 @@ def test_from_recipe_takes_what_run_sh_compiled_elsewhere(yolo_bundle: Bundle, t
     out = load_bundle(tmp_path / "oak")
     assert out.path("myriad/model.blob").read_bytes() == b"compiled elsewhere: model.blob"
     assert (recipe / "model.blob").exists()  # the user's folder is left as it was
+    # A recipe compiled for other SHAVEs than asked is refused, not silently taken.
+    with pytest.raises(MyriadError, match="compiled for 6 SHAVEs, not --shaves 8"):
+        optimize(yolo_bundle.root, tmp_path / "eight", from_recipe.model_copy(update={"shaves": 8}))
+    assert not (tmp_path / "eight").exists()
     # A recipe for another model is refused.
     (recipe / "model.onnx").write_bytes(b"another model")
     with pytest.raises(MyriadError, match="written for another model"):
