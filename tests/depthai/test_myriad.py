@@ -156,6 +156,14 @@ def test_cli_prints_the_recipe_and_refuses_mixing(yolo_bundle: Bundle, tmp_path:
         optimize_target(yolo_bundle.root, tmp_path / "x", "rvc4", TargetFlags(print_recipe=True), False)
     with pytest.raises(ConfigError, match="--target myriad makes its own model: leave out --int8"):
         optimize(yolo_bundle.root, tmp_path / "y", OptimizeOptions(target="myriad", fp16=True))
+    with pytest.raises(ConfigError, match="--target rvc4 makes its own model: leave out --int8"):
+        optimize(yolo_bundle.root, tmp_path / "y", OptimizeOptions(target="rvc4", ncnn=True))
+    # The measured variants' flags are refused with --target, not silently dropped.
+    mixed = run_cli(*args[:-1], "--ncnn", "--calib", str(tmp_path), "--eval", str(tmp_path))
+    assert mixed.returncode == 1 and "leave out --ncnn, --calib, --eval" in mixed.stderr, mixed.stderr
+    mixed = run_cli("optimize", str(yolo_bundle.root), "--out", str(tmp_path / "z"), "--target", "myriad", "--int8")
+    assert mixed.returncode == 1 and "leave out --int8 (" in mixed.stderr, mixed.stderr
+    assert not (tmp_path / "z").exists()
 
 
 STAND_IN = '''#!{python}
