@@ -362,6 +362,6 @@ def _optimize_for_target(source: str | Path, out: Path, options: OptimizeOptions
         raise
     current = manifest.default_variant or manifest.variants[0].file
     reports = [VariantReport(v.file, v.precision, _backend_of(v)) for v in made]
-    device = "an OAK camera (--backend depthai) or an NCS2" if options.target == "myriad" else "an OAK4"
+    device = "an RVC2 OAK camera (--backend depthai)" if options.target == "myriad" else "an OAK4"
     warning = f"made for {options.target}, not measured here: run it on {device}"
     return OptimizeReport(out, current, reports, [warning])
