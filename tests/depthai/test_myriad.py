@@ -97,7 +97,11 @@ def test_run_sh_quotes_every_argument(yolo_bundle: Bundle, tmp_path: Path) -> No
     names = yolo_bundle.manifest.model_copy(update={"input": InputSpec(name="serving/in.put:0")})
     args = write_recipe(Bundle(yolo_bundle.root, names), tmp_path)
     (line,) = [x for x in (tmp_path / "run.sh").read_text().splitlines() if x.startswith("docker run")]
-    assert shlex.split(line)[-len(args) :] == args == ["serving/in.put:0", "1,3,640,640", "0,0,0", "255,255,255", "6"]
+    assert (
+        shlex.split(line)[-len(args) :]
+        == args
+        == ["serving/in.put:0", "1,3,640,640", "0,0,0", "255,255,255", "6"]
+    )
 
 
 def test_compile_args_carry_the_bundle_normalization(yolo_bundle: Bundle) -> None:
@@ -161,7 +165,9 @@ def test_cli_prints_the_recipe_and_refuses_mixing(yolo_bundle: Bundle, tmp_path:
     # The measured variants' flags are refused with --target, not silently dropped.
     mixed = run_cli(*args[:-1], "--ncnn", "--calib", str(tmp_path), "--eval", str(tmp_path))
     assert mixed.returncode == 1 and "leave out --ncnn, --calib, --eval" in mixed.stderr, mixed.stderr
-    mixed = run_cli("optimize", str(yolo_bundle.root), "--out", str(tmp_path / "z"), "--target", "myriad", "--int8")
+    mixed = run_cli(
+        "optimize", str(yolo_bundle.root), "--out", str(tmp_path / "z"), "--target", "myriad", "--int8"
+    )
     assert mixed.returncode == 1 and "leave out --int8 (" in mixed.stderr, mixed.stderr
     assert not (tmp_path / "z").exists()
 
