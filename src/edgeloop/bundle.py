@@ -188,6 +188,21 @@ class Manifest(BaseModel):
         own = [v for v in pool if backend is not None and backend in v.backends]
         return (own or pool)[0]
 
+    def onnx_variant(self, precision: str | None = None) -> Variant:
+        """The ONNX file of ``precision`` (default: fp32), never an IR or other format: for a
+        runtime that must be given ONNX (OpenVINO 2022.3 for an NCS2 reads ONNX but maybe not
+        the operator versions of an IR written by a newer OpenVINO).
+
+        Raises:
+            BundleError: no ONNX variant of that precision.
+        """
+        want = precision or "fp32"
+        for v in self.variants:
+            if v.precision == want and v.file.endswith(".onnx"):
+                return v
+        have = ", ".join(v.file for v in self.variants)
+        raise BundleError(f"bundle '{self.name}' has no {want} ONNX model (it has: {have})")
+
 
 def _check_relative(name: str) -> None:
     try:

@@ -339,9 +339,9 @@ def _optimize_for_target(source: str | Path, out: Path, options: OptimizeOptions
     from edgeloop.export.myriad import myriad_files
     from edgeloop.export.nn_archive import rvc4_files
 
-    if options.int8 or options.fp16 or options.openvino:
+    if options.int8 or options.fp16 or options.openvino or options.ncnn or options.calib or options.eval:
         what = f"--target {options.target} makes its own model"
-        raise ConfigError(f"{what}: leave out --int8, --fp16 and --openvino")
+        raise ConfigError(f"{what}: leave out --int8, --fp16, --openvino, --ncnn, --calib and --eval")
     if (options.target == "rvc4") != (options.dlc is not None):
         raise ConfigError("--dlc FILE goes with --target rvc4 (a .dlc compiled by Luxonis' tools) only")
     src = load_bundle(source)
@@ -362,6 +362,6 @@ def _optimize_for_target(source: str | Path, out: Path, options: OptimizeOptions
         raise
     current = manifest.default_variant or manifest.variants[0].file
     reports = [VariantReport(v.file, v.precision, _backend_of(v)) for v in made]
-    device = "an OAK camera (--backend depthai) or an NCS2" if options.target == "myriad" else "an OAK4"
+    device = "an RVC2 OAK camera (--backend depthai)" if options.target == "myriad" else "an OAK4"
     warning = f"made for {options.target}, not measured here: run it on {device}"
     return OptimizeReport(out, current, reports, [warning])

@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from edgeloop.backends import Backend, BackendConfig, Capabilities, OnnxRuntimeConfig, create_backend
 from edgeloop.backends.base import BackendSettings
-from edgeloop.bundle import Bundle, load_bundle
+from edgeloop.bundle import Bundle, Manifest, Variant, load_bundle
 from edgeloop.errors import BundleError, ImageError
 from edgeloop.imaging import (
     DEFAULT_MAX_PIXELS,
@@ -91,7 +91,7 @@ class Predictor:
                 f"parse_backend_config({backend!r}) or OnnxRuntimeConfig()"
             )
         self.backend: Backend = create_backend(backend) if isinstance(backend, BackendSettings) else backend
-        self.variant = manifest.variant(precision, self.backend.name)
+        self.variant = _variant_for(manifest, precision, self.backend)
         _check_backend_reads(self.variant.file, self.variant.backends, self.backend.name, manifest.name)
         self.model_spec: ModelSpec = self.backend.load(self.bundle.path(self.variant.file))
         self.input_name = self.model_spec.inputs[0].name
@@ -252,6 +252,15 @@ class Predictor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _variant_for(manifest: Manifest, precision: str | None, backend: Backend) -> Variant:
+    """The variant ``backend`` runs. OpenVINO on ``MYRIAD`` (an NCS2: OpenVINO 2022.3, the last
+    release with that plugin) gets the ONNX model, never an IR variant: an IR made by a newer
+    OpenVINO may use operator versions 2022.3 cannot read."""
+    if backend.name == "openvino" and getattr(getattr(backend, "config", None), "device", None) == "MYRIAD":
+        return manifest.onnx_variant(precision)
+    return manifest.variant(precision, backend.name)
 
 
 def _check_backend_reads(file: str, backends: list[str], backend: str, bundle: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from edgeloop.backends import create_backend, parse_backend_config
 from edgeloop.backends.depthai_io import read_archive_config
 from edgeloop.bundle import Bundle, load_bundle
 from edgeloop.cli.optimize_target import TargetFlags, optimize_target
-from edgeloop.errors import ConfigError
+from edgeloop.errors import BundleError, ConfigError
 from edgeloop.export.myriad import (
     COMPILE_SCRIPT,
     DOCKERFILE,
@@ -64,6 +65,14 @@ def test_recipe_pins_the_lts_toolchain() -> None:
     assert '-VPU_NUMBER_OF_SHAVES "$shaves" -VPU_NUMBER_OF_CMX_SLICES "$shaves"' in COMPILE_SCRIPT
 
 
+def test_compiler_and_ncs2_runtime_are_one_release() -> None:
+    from edgeloop.deploy.boards import BOARDS
+
+    release = OPENVINO_IMAGE.rsplit(":", 1)[1]
+    assert BOARDS["ncs2"].base_image == f"openvino/ubuntu20_runtime:{release}"
+    assert BOARDS["ncs2"].runtime == f"openvino=={release}" and IMAGE_TAG.endswith(release)
+
+
 def test_scripts_parse_as_shell(yolo_bundle: Bundle, tmp_path: Path) -> None:
     write_recipe(yolo_bundle, tmp_path)
     for script in ("compile.sh", "run.sh"):
@@ -74,6 +83,25 @@ def test_scripts_parse_as_shell(yolo_bundle: Bundle, tmp_path: Path) -> None:
     args = "images 1,3,640,640 0,0,0 255,255,255 6"
     user = '--user "$(id -u):$(id -g)" -e HOME=/tmp'
     assert f'docker run --rm --network none {user} -v "$PWD":/io {IMAGE_TAG} {args}' in run
+
+
+@pytest.mark.parametrize("name", ["x; touch pwned", "$(reboot)", "a b", "-o", "in`id`", "x'y", ""])
+def test_a_hostile_input_name_is_refused(yolo_bundle: Bundle, tmp_path: Path, name: str) -> None:
+    hostile = yolo_bundle.manifest.model_copy(update={"input": InputSpec(name=name)})
+    with pytest.raises(BundleError, match="not a plain tensor name"):
+        write_recipe(Bundle(yolo_bundle.root, hostile), tmp_path / "recipe")
+    assert not (tmp_path / "recipe").exists()
+
+
+def test_run_sh_quotes_every_argument(yolo_bundle: Bundle, tmp_path: Path) -> None:
+    names = yolo_bundle.manifest.model_copy(update={"input": InputSpec(name="serving/in.put:0")})
+    args = write_recipe(Bundle(yolo_bundle.root, names), tmp_path)
+    (line,) = [x for x in (tmp_path / "run.sh").read_text().splitlines() if x.startswith("docker run")]
+    assert (
+        shlex.split(line)[-len(args) :]
+        == args
+        == ["serving/in.put:0", "1,3,640,640", "0,0,0", "255,255,255", "6"]
+    )
 
 
 def test_compile_args_carry_the_bundle_normalization(yolo_bundle: Bundle) -> None:
@@ -132,6 +160,16 @@ def test_cli_prints_the_recipe_and_refuses_mixing(yolo_bundle: Bundle, tmp_path:
         optimize_target(yolo_bundle.root, tmp_path / "x", "rvc4", TargetFlags(print_recipe=True), False)
     with pytest.raises(ConfigError, match="--target myriad makes its own model: leave out --int8"):
         optimize(yolo_bundle.root, tmp_path / "y", OptimizeOptions(target="myriad", fp16=True))
+    with pytest.raises(ConfigError, match="--target rvc4 makes its own model: leave out --int8"):
+        optimize(yolo_bundle.root, tmp_path / "y", OptimizeOptions(target="rvc4", ncnn=True))
+    # The measured variants' flags are refused with --target, not silently dropped.
+    mixed = run_cli(*args[:-1], "--ncnn", "--calib", str(tmp_path), "--eval", str(tmp_path))
+    assert mixed.returncode == 1 and "leave out --ncnn, --calib, --eval" in mixed.stderr, mixed.stderr
+    mixed = run_cli(
+        "optimize", str(yolo_bundle.root), "--out", str(tmp_path / "z"), "--target", "myriad", "--int8"
+    )
+    assert mixed.returncode == 1 and "leave out --int8 (" in mixed.stderr, mixed.stderr
+    assert not (tmp_path / "z").exists()
 
 
 STAND_IN = '''#!{python}
@@ -211,6 +249,10 @@ def test_from_recipe_takes_what_run_sh_compiled_elsewhere(yolo_bundle: Bundle, t
     out = load_bundle(tmp_path / "oak")
     assert out.path("myriad/model.blob").read_bytes() == b"compiled elsewhere: model.blob"
     assert (recipe / "model.blob").exists()  # the user's folder is left as it was
+    # A recipe compiled for other SHAVEs than asked is refused, not silently taken.
+    with pytest.raises(MyriadError, match="compiled for 6 SHAVEs, not --shaves 8"):
+        optimize(yolo_bundle.root, tmp_path / "eight", from_recipe.model_copy(update={"shaves": 8}))
+    assert not (tmp_path / "eight").exists()
     # A recipe for another model is refused.
     (recipe / "model.onnx").write_bytes(b"another model")
     with pytest.raises(MyriadError, match="written for another model"):

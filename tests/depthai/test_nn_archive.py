@@ -22,6 +22,7 @@ from edgeloop.export.nn_archive import (
 )
 from edgeloop.preprocess import InputSpec
 from edgeloop.testing.components import need
+from edgeloop.testing.darknet_models import ANCHORS_TINY, darknet_bundle
 
 
 def _depthai():  # type: ignore[no-untyped-def]
@@ -93,6 +94,15 @@ def test_pack_and_reopen(yolo_bundle: Bundle, tmp_path: Path) -> None:
     assert spec.inputs[0].name == yolo_bundle.manifest.input.name
 
 
+def test_a_symlinked_model_is_stored_as_its_bytes(yolo_bundle: Bundle, tmp_path: Path) -> None:
+    link = tmp_path / "link.dlc"
+    link.symlink_to(_dlc(tmp_path))
+    archive = pack_nn_archive(yolo_bundle, link, tmp_path / "model.rvc4.tar.xz")
+    with tarfile.open(archive) as tar:
+        member = tar.getmember("model.dlc")
+        assert member.isfile() and tar.extractfile(member).read() == b"not a real dlc"  # type: ignore[union-attr]
+
+
 def test_depthai_parses_our_archive(yolo_bundle: Bundle, tmp_path: Path) -> None:
     dai = _depthai()
     archive = pack_nn_archive(yolo_bundle, _dlc(tmp_path), tmp_path / "model.rvc4.tar.xz")
@@ -129,20 +139,26 @@ def test_not_an_archive_is_one_clear_error(tmp_path: Path) -> None:
 def test_heads_per_family(yolo_bundle: Bundle, classify_bundle: Bundle, tmp_path: Path) -> None:
     (head,) = archive_config(classify_bundle, "model.blob")["model"]["heads"]
     assert head["parser"] == "ClassificationParser" and head["metadata"]["is_softmax"] is False
-    darknet = yolo_bundle.manifest.model_copy(
-        update={
-            "family": "darknet-yolo",
-            "head": {"anchors": [[10, 14], [23, 27], [37, 58], [81, 82]], "masks": [[2, 3], [0, 1]]},
-        }
-    )
-    (head,) = archive_config(Bundle(yolo_bundle.root, darknet), "model.blob")["model"]["heads"]
-    assert head["parser"] == "YOLO" and head["metadata"]["subtype"] == "yolov4"
-    assert head["metadata"]["anchors"] == [[[37, 58], [81, 82]], [[10, 14], [23, 27]]]
-    _depthai()
-    archive = pack_nn_archive(Bundle(yolo_bundle.root, darknet), _dlc(tmp_path), tmp_path / "d.tar.xz")
-    assert open_archive(archive).getConfigV1().model.heads[0].metadata.anchors == head["metadata"]["anchors"]
     raw = yolo_bundle.manifest.model_copy(update={"family": "raw", "task": "raw"})
     assert archive_config(Bundle(yolo_bundle.root, raw), "model.blob")["model"]["heads"] == []
+
+
+def test_darknet_import_gets_its_anchors(tmp_path: Path) -> None:
+    """A real Darknet import (YOLOv4-tiny: masks 3,4,5 then 1,2,3): each output's own anchors."""
+    darknet = load_bundle(darknet_bundle(tmp_path))
+    assert darknet.manifest.family == "yolo-anchors"
+    (head,) = archive_config(darknet, "model.blob")["model"]["heads"]
+    assert head["parser"] == "YOLO" and head["metadata"]["subtype"] == "yolov4"
+    pairs = [float(v) for v in ANCHORS_TINY.split(",")]
+    tiny = [pairs[i : i + 2] for i in range(0, len(pairs), 2)]
+    assert head["metadata"]["anchors"] == [[tiny[3], tiny[4], tiny[5]], [tiny[1], tiny[2], tiny[3]]]
+    assert len(head["metadata"]["yolo_outputs"]) == 2
+    # Under a family name no parser is registered for, the Darknet head still says YOLO.
+    other = Bundle(darknet.root, darknet.manifest.model_copy(update={"family": "custom-darknet"}))
+    assert archive_config(other, "model.blob")["model"]["heads"] == [head]
+    _depthai()
+    archive = pack_nn_archive(darknet, _dlc(tmp_path), tmp_path / "d.tar.xz")
+    assert open_archive(archive).getConfigV1().model.heads[0].metadata.anchors == head["metadata"]["anchors"]
 
 
 def test_rvc4_target_packs_the_users_dlc(yolo_bundle: Bundle, tmp_path: Path) -> None:

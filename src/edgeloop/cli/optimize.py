@@ -60,8 +60,11 @@ def optimize(
     from edgeloop.validation import format_validation_error
 
     if target is not None or print_recipe or from_recipe is not None or dlc is not None:
-        from edgeloop.cli.optimize_target import TargetFlags, optimize_target
+        from edgeloop.cli.optimize_target import TargetFlags, optimize_target, refuse_variant_flags
 
+        variant_flags = {"--int8": int8, "--fp16": fp16, "--openvino": openvino, "--ncnn": ncnn}
+        variant_flags.update({"--calib": calib is not None, "--eval": eval_dataset is not None})
+        refuse_variant_flags(target, [flag for flag, given in variant_flags.items() if given])
         optimize_target(bundle, out, target, TargetFlags(shaves, print_recipe, from_recipe, dlc), as_json)
         return
     try:

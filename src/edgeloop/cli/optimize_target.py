@@ -24,6 +24,20 @@ class TargetFlags:
     dlc: Path | None = None
 
 
+def refuse_variant_flags(target: str | None, given: list[str]) -> None:
+    """Refuse the flags of the measured variants (``--int8``, ``--calib``, ``--eval``, ...) with
+    ``--target``, which makes the device's own model and measures nothing.
+
+    Raises:
+        ConfigError: any of them given.
+    """
+    if given:
+        raise ConfigError(
+            f"--target {target or '...'} makes the device's own model and measures nothing here: "
+            f"leave out {', '.join(given)} (run them in a separate `edgeloop optimize` without --target)"
+        )
+
+
 def optimize_target(bundle: Path, out: Path, target: str | None, flags: TargetFlags, as_json: bool) -> None:
     """Add ``target``'s NN Archive to a new bundle ``out`` or (``--print-recipe``) write the
     container recipe for the Myriad X into ``out``, to run on a machine with Docker."""

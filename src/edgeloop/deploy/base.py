@@ -47,6 +47,7 @@ class Target:
     udev_rules: str | None = None  # a host udev rules file the device needs (USB accelerators)
     needs_variant: str | None = None  # a bundle variant made for this backend is required
     needs_hint: str = ""  # how to make that variant
+    runs_onnx: bool = False  # the runtime is given the bundle's FP32 ONNX model, never an IR variant
     docker_only: str | None = None  # why `deploy systemd` cannot serve this target
     notes: tuple[str, ...] = field(default_factory=tuple)
 

@@ -109,11 +109,12 @@ BOARDS: dict[str, Target] = {
         docker_flags=USB_FLAGS,
         udev_rules=MOVIDIUS_RULES,
         docker_only="the MYRIAD plugin comes from OpenVINO 2022.3's archive in Intel's runtime image",
+        runs_onnx=True,
         notes=(
-            "OpenVINO 2022.3 LTS is the last release with the MYRIAD plugin. Give the image an IR made by "
-            "OpenVINO 2022.3's own converter (FP16: `edgeloop optimize --target myriad` runs it in a "
-            "pinned container) or the ONNX model, which 2022.3 reads directly; IRs written by newer "
-            "OpenVINO releases may use operator versions 2022.3 cannot read.",
+            "OpenVINO 2022.3 LTS is the last release with the MYRIAD plugin. The image runs the bundle's "
+            "FP32 ONNX model, which 2022.3 reads directly (the plugin computes in FP16), and never an "
+            "OpenVINO IR variant: IRs written by newer OpenVINO releases may use operator versions "
+            "2022.3 cannot read. A bundle without an FP32 ONNX model is refused.",
         ),
     ),
     "jetson-jp4": Target(

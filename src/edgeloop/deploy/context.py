@@ -70,6 +70,15 @@ def check_variant(target: Target, manifest: Manifest) -> None:
     Raises:
         DeployError: the target needs a variant made for its backend and the bundle has none.
     """
+    if target.runs_onnx and not any(
+        v.precision == "fp32" and v.file.endswith(".onnx") for v in manifest.variants
+    ):
+        have = ", ".join(v.file for v in manifest.variants)
+        raise DeployError(
+            f"target {target.key} runs the bundle's FP32 ONNX model with {target.runtime} (an IR written "
+            f"by a newer OpenVINO may use operators it cannot read) and bundle '{manifest.name}' has none "
+            f"(it has: {have}): deploy a bundle imported or exported as ONNX"
+        )
     need = target.needs_variant
     if need is None or any(need in v.backends for v in manifest.variants):
         return

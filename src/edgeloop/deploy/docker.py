@@ -231,7 +231,7 @@ def write_docker(
         "org.opencontainers.image.title": f"edgeloop {m.name}",
         "org.opencontainers.image.version": m.version,
         "io.edgeloop.target": target.key,
-        "io.edgeloop.model.sha256": m.variant().sha256,
+        "io.edgeloop.model.sha256": (m.onnx_variant() if target.runs_onnx else m.variant()).sha256,
     }
     files = {
         "Dockerfile": render_dockerfile(target, staged.wheel.name, mode, args, labels),

@@ -19,24 +19,30 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgeloop.bundle import Bundle, sha256_file
-from edgeloop.errors import ConfigError, EdgeloopError
+from edgeloop.errors import BundleError, ConfigError, EdgeloopError
 from edgeloop.export.nn_archive import pack_nn_archive, pixel_normalization
 
-OPENVINO_IMAGE = "openvino/ubuntu20_dev:2022.3.2"
-"""OpenVINO 2022.3.2 LTS developer image (``mo``, ``compile_tool``, the MYRIAD plugin), pinned by tag."""
-IMAGE_TAG = "edgeloop-myriad:2022.3.2"
+OPENVINO_IMAGE = "openvino/ubuntu20_dev:2022.3.1"
+"""OpenVINO 2022.3.1 LTS developer image (``mo``, ``compile_tool``, the MYRIAD plugin), pinned by tag:
+the release of the ``ncs2`` deploy target's runtime image, so what it compiles is what that runs
+(Intel's Docker images for 2022.3 stop at 2022.3.1)."""
+IMAGE_TAG = "edgeloop-myriad:2022.3.1"
 BLOB_FILE = "myriad/model.blob"
 ARCHIVE_FILE = "myriad/model.rvc2.tar.xz"
 IR_FILE = "myriad/model.xml"
 IR_BIN_FILE = "myriad/model.bin"
 DEFAULT_SHAVES = 6
 RECIPE_FILE = "recipe.json"
+# Tensor names the recipe passes to mo (ONNX names such as images, input.1, x:0, in/put).
+SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]*")
 
 DOCKERFILE = f"""\
 # Myriad X (OAK RVC2, Intel NCS2) compiler: OpenVINO 2022.3 LTS, the last release with it.
@@ -89,10 +95,17 @@ def compile_args(bundle: Bundle, shaves: int = DEFAULT_SHAVES) -> list[str]:
 
     Raises:
         ConfigError: ``shaves`` outside 1..16.
+        BundleError: the input name is not a plain tensor name.
     """
     if not 1 <= shaves <= 16:
         raise ConfigError(f"--shaves must be 1..16 (the Myriad X has 16 SHAVE cores), got {shaves}")
     spec = bundle.manifest.input
+    if not SAFE_NAME.fullmatch(spec.name):
+        raise BundleError(
+            f"bundle.json input.name {spec.name!r} is not a plain tensor name: the Myriad X recipe "
+            "passes it to OpenVINO's mo on a command line, so it takes letters, digits and _ . : / - "
+            "only (not first -): rename the model's input and input.name to match"
+        )
     h, w = spec.size_hw
     shape = [1, 3, h, w] if spec.layout == "NCHW" else [1, h, w, 3]
     mean, scale = pixel_normalization(spec)
@@ -110,7 +123,9 @@ def write_recipe(bundle: Bundle, folder: Path, shaves: int = DEFAULT_SHAVES) -> 
     (folder / "compile.sh").write_text(COMPILE_SCRIPT)
     shutil.copyfile(bundle.model_path("fp32"), folder / "model.onnx")
     user = '"$(id -u):$(id -g)"'
-    run = " ".join(run_command("docker", Path("$PWD"), args, user)).replace("$PWD:/io", '"$PWD":/io')
+    shell_words = {user: user, "$PWD:/io": '"$PWD":/io'}  # expanded by the shell: ours, not the bundle's
+    cmd = run_command("docker", Path("$PWD"), args, user)
+    run = " ".join(shell_words.get(word) or shlex.quote(word) for word in cmd)
     (folder / "run.sh").write_text(
         "#!/bin/sh\n# Compile model.onnx here into model.blob (and ir/model.xml), offline.\nset -eu\n"
         f'cd "$(dirname "$0")"\ndocker image inspect {IMAGE_TAG} >/dev/null 2>&1 || '
@@ -200,12 +215,13 @@ def _run(cmd: list[str], what: str) -> None:
         raise MyriadError(f"{what} failed (exit {result.returncode}): {tail}")
 
 
-def recipe_outputs(bundle: Bundle, folder: Path) -> MyriadOutputs:
-    """What ``run.sh`` wrote into a recipe ``folder`` made by ``write_recipe`` for ``bundle``.
+def recipe_outputs(bundle: Bundle, folder: Path, shaves: int = DEFAULT_SHAVES) -> MyriadOutputs:
+    """What ``run.sh`` wrote into a recipe ``folder`` made by ``write_recipe`` for ``bundle``
+    and ``shaves``.
 
     Raises:
-        MyriadError: not a recipe folder for this bundle's model and preprocessing, or one
-            whose run.sh has not run (or failed).
+        MyriadError: not a recipe folder for this bundle's model, preprocessing and SHAVEs,
+            or one whose run.sh has not run (or failed).
     """
     if not (folder / RECIPE_FILE).is_file():
         raise MyriadError(f"{folder} is not a recipe folder (no {RECIPE_FILE}): see --print-recipe")
@@ -216,8 +232,14 @@ def recipe_outputs(bundle: Bundle, folder: Path) -> MyriadOutputs:
     model = folder / "model.onnx"
     if not model.is_file() or sha256_file(model) != sha256_file(bundle.model_path("fp32")):
         raise MyriadError(f"the recipe in {folder} was written for another model than this bundle's")
-    if recorded.get("args", [])[:4] != compile_args(bundle)[:4]:
+    args, want = recorded.get("args", []), compile_args(bundle, shaves)
+    if args[:4] != want[:4]:
         raise MyriadError(f"the recipe in {folder} was written for another input or normalization")
+    if args[4:] != want[4:]:
+        raise MyriadError(
+            f"the recipe in {folder} compiled for {' '.join(map(str, args[4:])) or 'unknown'} SHAVEs, "
+            f"not --shaves {shaves}: pass the same --shaves as --print-recipe did"
+        )
     outputs = MyriadOutputs(folder / "model.blob", folder / "ir" / "model.xml", folder / "ir" / "model.bin")
     files = (outputs.blob, outputs.xml, outputs.bin)
     missing = [p.relative_to(folder).as_posix() for p in files if not p.is_file()]
@@ -242,7 +264,7 @@ def myriad_files(
         if from_recipe is None:
             built = compile_blob(bundle, work, shaves)
         else:
-            built = recipe_outputs(bundle, from_recipe)
+            built = recipe_outputs(bundle, from_recipe, shaves)
         target = out / "myriad"
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(built.blob, out / BLOB_FILE)

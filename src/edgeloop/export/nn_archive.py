@@ -90,11 +90,12 @@ def _layout(rank: int) -> str:
 
 
 def _parser(family: str, head: dict[str, Any] | None) -> tuple[str, str | None] | None:
-    """The NN Archive parser for an output family: by name, else anchors mean a Darknet-style
-    YOLO head and an ``ssd`` name an SSD head; None when no DepthAI parser fits."""
+    """The NN Archive parser for an output family: by name, else a Darknet head (anchors per
+    [yolo] layer) means a Darknet-style YOLO head and an ``ssd`` name an SSD head; None when no
+    DepthAI parser fits."""
     if family in _PARSERS:
         return _PARSERS[family]
-    if head and "anchors" in head:
+    if _anchors(head) is not None:
         return _PARSERS["yolo-anchors"]
     if "ssd" in family:
         return _PARSERS["ssd"]
@@ -121,14 +122,13 @@ def _head(bundle: Bundle, outputs: list[str]) -> list[dict[str, Any]]:
 
 
 def _anchors(head: dict[str, Any] | None) -> list[list[list[float]]] | None:
-    """The NN Archive's anchors (per output: [w, h] pairs) from a Darknet-style bundle head."""
-    if not head or "anchors" not in head:
+    """The NN Archive's anchors (per output: [w, h] pairs) from a Darknet import's head:
+    ``{"layers": [{"anchors": [[w, h], ...], ...}, ...]}``, each layer's anchors already masked
+    and in output order (``edgeloop.convert.darknet.head_for``)."""
+    layers = (head or {}).get("layers")
+    if not isinstance(layers, list) or not layers or not all("anchors" in layer for layer in layers):
         return None
-    anchors = [[float(v) for v in pair] for pair in head["anchors"]]
-    masks = head.get("masks")
-    if not masks:
-        return [anchors]
-    return [[anchors[i] for i in mask] for mask in masks]
+    return [[[float(v) for v in pair] for pair in layer["anchors"]] for layer in layers]
 
 
 def archive_config(bundle: Bundle, model_name: str) -> dict[str, Any]:
@@ -197,7 +197,7 @@ def pack_nn_archive(bundle: Bundle, model_file: Path, out: Path) -> Path:
         info = tarfile.TarInfo("config.json")
         info.size = len(config)
         tar.addfile(info, io.BytesIO(config))
-        tar.add(model_file, arcname=name)
+        tar.add(model_file.resolve(), arcname=name)  # the file's bytes, never a symlink member
     return out
 
 
