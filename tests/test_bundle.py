@@ -181,6 +181,30 @@ def test_variant_is_chosen_per_backend(yolo_bundle: Bundle) -> None:
         m.variant("fp16")
 
 
+def test_a_backend_reading_onnx_keeps_the_default_precision(yolo_bundle: Bundle) -> None:
+    """An INT8 default plus an FP32 IR from a second optimize pass: openvino runs the INT8 ONNX
+    (it reads ONNX); only backends that cannot read ONNX fall back to their own variant."""
+    m = yolo_bundle.manifest
+    base = m.variants[0]
+    int8 = base.model_copy(update={"file": "model.int8.onnx", "precision": "int8"})
+    ir = base.model_copy(update={"file": "ov/model.xml", "backends": ["openvino"]})
+    own = {
+        name: base.model_copy(update={"file": file, "precision": precision, "backends": [name]})
+        for name, file, precision in (
+            ("ncnn", "ncnn/model.ncnn.param", "fp32"),
+            ("litert", "model.tflite", "fp16"),
+            ("depthai", "model.tar.xz", "fp16"),
+        )
+    }
+    variants = [base, int8, ir, *own.values()]
+    m = m.model_copy(update={"variants": variants, "default_variant": "model.int8.onnx"})
+    assert m.variant(backend="openvino").file == "model.int8.onnx"
+    assert m.variant(backend="tensorrt").file == "model.int8.onnx"
+    assert m.variant("fp32", backend="openvino").file == "ov/model.xml"
+    for name, variant in own.items():
+        assert m.variant(backend=name).file == variant.file
+
+
 def test_extra_files_stay_inside_the_bundle(bundle_copy: Path) -> None:
     data = json.loads((bundle_copy / "bundle.json").read_text())
     data["variants"][0]["extra_files"] = {"../weights.bin": "0" * 64}

@@ -6,6 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
+from edgeloop.backends import OnnxRuntimeConfig
+from edgeloop.backends import onnxruntime as ort_backend
 from edgeloop.backends.null import NullBackend, NullConfig
 from edgeloop.bundle import Bundle
 from edgeloop.errors import BundleError, ImageError
@@ -103,6 +105,16 @@ def test_size_mismatch_between_manifest_and_model(yolo_bundle: Bundle) -> None:
     backend = NullBackend(NullConfig(input_shape=(1, 3, 320, 320)))
     with pytest.raises(BundleError, match=r"input.size_hw \[640, 640\] does not match .* \[320, 320\]"):
         Predictor(yolo_bundle, backend=backend)
+
+
+def test_a_backend_it_made_is_closed_when_the_bundle_is_refused(yolo_bundle: Bundle) -> None:
+    """A session left open would count as live: later ones would be made without spinning."""
+    spec = yolo_bundle.manifest.input.model_copy(update={"size_hw": (320, 320)})
+    bundle = Bundle(yolo_bundle.root, yolo_bundle.manifest.model_copy(update={"input": spec}))
+    before = ort_backend._live_sessions
+    with pytest.raises(BundleError, match="does not match the model's input"):
+        Predictor(bundle, OnnxRuntimeConfig())
+    assert ort_backend._live_sessions == before
 
 
 def test_fast_decode_maps_boxes_to_the_full_image(yolo_bundle: Bundle, tmp_path: Path) -> None:

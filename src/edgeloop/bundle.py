@@ -35,6 +35,10 @@ SIGNATURE = "bundle.sig"  # Ed25519 signature over the manifest (edgeloop.signin
 FORMAT_VERSION = 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
+# Backends that cannot read an ONNX file: only a variant made for them runs there. The others
+# (onnxruntime, openvino, tensorrt) run the ONNX default when they have no own variant of its precision.
+NON_ONNX_BACKENDS = frozenset({"depthai", "litert", "ncnn"})
+
 
 class Variant(BaseModel):
     """One model file of the bundle, e.g. the FP32 original or an INT8 copy."""
@@ -170,8 +174,9 @@ class Manifest(BaseModel):
         With ``backend``, a variant made for that backend (e.g. OpenVINO IR for
         ``openvino``) of the same precision is preferred; without one, the
         first variant of that precision is used (ONNX, which most backends read).
-        With neither ``precision`` nor such a variant, the first variant made for
-        ``backend`` (a device's only format: an FP16 NN Archive for ``depthai``).
+        With neither ``precision`` nor such a variant, a backend that cannot read ONNX
+        (``NON_ONNX_BACKENDS``) gets the first variant made for it (a device's only
+        format: an FP16 NN Archive for ``depthai``).
         """
         default = next(v for v in self.variants if v.file == (self.default_variant or self.variants[0].file))
         if precision is None:
@@ -179,7 +184,11 @@ class Manifest(BaseModel):
                 return default
             precision = default.precision
             own_only = [v for v in self.variants if backend in v.backends]
-            if own_only and not any(v.precision == precision for v in own_only):
+            if (
+                backend in NON_ONNX_BACKENDS
+                and own_only
+                and not any(v.precision == precision for v in own_only)
+            ):
                 return own_only[0]
         pool = [v for v in self.variants if v.precision == precision]
         if not pool:

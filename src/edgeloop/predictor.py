@@ -90,15 +90,21 @@ class Predictor:
                 f"Predictor(backend={backend!r}): pass settings, e.g. "
                 f"parse_backend_config({backend!r}) or OnnxRuntimeConfig()"
             )
+        created = isinstance(backend, BackendSettings)
         self.backend: Backend = create_backend(backend) if isinstance(backend, BackendSettings) else backend
-        self.variant = _variant_for(manifest, precision, self.backend)
-        _check_backend_reads(self.variant.file, self.variant.backends, self.backend.name, manifest.name)
-        self.model_spec: ModelSpec = self.backend.load(self.bundle.path(self.variant.file))
-        self.input_name = self.model_spec.inputs[0].name
-        self.input_spec: InputSpec = manifest.input
-        self._decode = get_family(manifest.family).decode  # None: a raw bundle, run with infer() only
-        if self._decode is not None:  # a raw model's input need not be an image
-            self._check_input_shape()
+        try:
+            self.variant = _variant_for(manifest, precision, self.backend)
+            _check_backend_reads(self.variant.file, self.variant.backends, self.backend.name, manifest.name)
+            self.model_spec: ModelSpec = self.backend.load(self.bundle.path(self.variant.file))
+            self.input_name = self.model_spec.inputs[0].name
+            self.input_spec: InputSpec = manifest.input
+            self._decode = get_family(manifest.family).decode  # None: a raw bundle, run with infer() only
+            if self._decode is not None:  # a raw model's input need not be an image
+                self._check_input_shape()
+        except BaseException:
+            if created:  # a backend the caller passed in stays the caller's to close
+                self.backend.close()
+            raise
         self.defaults = DecodeOptions(
             conf=manifest.conf,
             iou=manifest.iou,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -74,3 +75,18 @@ def test_corrupt_model_is_a_clear_error(tmp_path: Path) -> None:
         create_backend(parse_backend_config("litert")).load(bad)
     with pytest.raises(BackendError, match="no such file"):
         create_backend(parse_backend_config("litert")).load(tmp_path / "missing.tflite")
+
+
+def test_tensors_too_large_together_are_refused_before_allocation(tmp_path: Path) -> None:
+    """Each tensor under the 2 GiB bound, ~2.7 GB in all: refused before LiteRT allocates them."""
+    good = (tf_models() / "detector.tflite").read_bytes()
+    big = struct.pack("<5i", 4, 1, 8192, 8192, 5)  # 1.25 GiB of float32
+    crafted = good
+    for dims in ((1, 64, 64, 3), (1, 32, 32, 8)):  # the input, and the first convolution's output
+        shape = struct.pack("<5i", 4, *dims)  # a shape vector: its length, then the dims
+        assert crafted.count(shape) == 1
+        crafted = crafted.replace(shape, big)
+    path = tmp_path / "big.tflite"
+    path.write_bytes(crafted)
+    with pytest.raises(BackendError, match="its tensors declare more than 2 GiB in all"):
+        create_backend(parse_backend_config("litert")).load(path)

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeloop.convert.caffe.wire import bytes_field, varint
+from edgeloop.convert.caffe.weights import CaffeWeights
+from edgeloop.convert.caffe.wire import bytes_field, float_field, packed_ints, varint
 from edgeloop.testing.caffe_models import classifier_net
 from edgeloop.testing.caffe_writer import CaffeNet, blob_bytes, layer_bytes
 from edgeloop.testing.hostile_imports import run_import
@@ -127,3 +128,27 @@ def test_millions_of_fields(net: CaffeNet, tmp_path: Path) -> None:
 
 def test_millions_of_tiny_fields_in_the_weights(net: CaffeNet, tmp_path: Path) -> None:
     refused(tmp_path, net.prototxt(), b"\x08\x00" * 2_000_000, "more than 100000 top-level fields")
+
+
+def test_a_data_chunk_of_partial_floats(net: CaffeNet, tmp_path: Path) -> None:
+    w = net.weights["conv1"][0].reshape(-1)
+    shape = bytes_field(7, packed_ints(1, list(net.weights["conv1"][0].shape)))
+    odd = shape + bytes_field(5, w[:1].tobytes()[:3]) + bytes_field(5, w[1:].tobytes() + b"\0")
+    line = refused(tmp_path, net.prototxt(), caffemodel_with(net, "conv1", [odd]), "a chunk of 3 bytes")
+    assert "not whole 32-bit floats" in line
+
+
+def test_packed_and_unpacked_data_keep_file_order(net: CaffeNet, tmp_path: Path) -> None:
+    """Protobuf concatenates a repeated field's chunks in file order, packed or not."""
+    w = net.weights["conv1"][0]
+    flat = w.reshape(-1)
+    mixed = bytes_field(7, packed_ints(1, list(w.shape))) + float_field(5, float(flat[0]))
+    mixed += bytes_field(5, flat[1:-1].astype("<f4").tobytes()) + float_field(5, float(flat[-1]))
+    path = tmp_path / "model.caffemodel"
+    path.write_bytes(caffemodel_with(net, "conv1", [mixed, *map(blob_bytes, net.weights["conv1"][1:])]))
+    weights = CaffeWeights(path)
+    try:
+        got = weights.blobs("conv1", [a.shape for a in net.weights["conv1"]])
+    finally:
+        weights.close()
+    np.testing.assert_array_equal(got[0], w)

@@ -146,6 +146,14 @@ def test_ssd_head_missing_or_invalid() -> None:
         parse_head({**HEAD, "num_classes": 1})
 
 
+def test_ssd_head_with_max_sizes_not_one_per_min_size() -> None:
+    """A hand-edited bundle.json: a ConfigError naming the fix, not an IndexError while decoding."""
+    prior = {**HEAD["priors"][0], "min_sizes": [20.0, 50.0], "max_sizes": [60.0]}  # type: ignore[dict-item]
+    with pytest.raises(ConfigError, match="priors.0: .*1 max_sizes for 2 min_sizes: give one max_size per"):
+        parse_head({**HEAD, "priors": [prior]})
+    parse_head({**HEAD, "priors": [{**prior, "max_sizes": [40.0, 80.0]}]})
+
+
 def test_mean_and_scale_override_caffe_style(tmp_path: Path) -> None:
     """--mean 104,117,123 --scale 1: (pixel - mean) * scale, per BGR channel."""
     from edgeloop.convert.base import parse_mean

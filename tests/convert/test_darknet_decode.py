@@ -103,6 +103,18 @@ def test_a_missing_or_bad_head_is_a_clear_bundle_error() -> None:
         decode([maps[0], maps[0]], IDENTITY, _options(_head()))
 
 
+def test_a_map_of_another_grid_size_is_refused() -> None:
+    """The strides hold for the grid the head was written for: a map of another size (the model run
+    at another input size) would decode with the wrong strides, so it is refused."""
+    head = _head()
+    head["layers"][0]["grid_hw"] = [4, 4]  # type: ignore[index]
+    cell = {(0, 4, 0, 0): 5.0, (0, 5, 0, 0): 5.0}
+    assert len(decode([_map(cell, -8.0)], IDENTITY, _options(head))) == 1
+    bigger = np.full((2 * (5 + NC), 8, 8), -8.0, np.float32)
+    with pytest.raises(BundleError, match="map is 8x8 but bundle.json's head was written for 4x4"):
+        decode([bigger], IDENTITY, _options(head))
+
+
 def test_the_family_never_claims_a_model_by_its_shapes() -> None:
     family = get_family("yolo-anchors")
     spec = ModelSpec(

@@ -116,6 +116,14 @@ CASES: dict[str, tuple[Case, str]] = {
         _edit(r"^classes=2$", "classes=7", count=2),
         r"not 3 anchors x \(5 \+ 7 classes\)",
     ),
+    "route to a [yolo] layer": (
+        _edit(r"^layers=-4$", "layers=-1"),
+        r"\(layer 31\) reads the output of the \[yolo\] layer 30",
+    ),
+    "conv after a [yolo] layer": (
+        _edit(r"^\[route\]\nlayers=-4$", "[convolutional]\nfilters=8\nsize=1\nactivation=leaky"),
+        r"reads the output of the \[yolo\] layer",
+    ),
     "garbage text": (_text(b"hello world\nthis is not darknet\n"), r"not a Darknet cfg line|\[net\]"),
     "non-UTF-8 bytes": (_text(os.urandom(2048) + b"\xff\xfe"), r"not UTF-8 text"),
     "unsupported layer": (_edit(r"^\[upsample\]$", "[reorg3d]"), r"layer type \[reorg3d\] is not supported"),

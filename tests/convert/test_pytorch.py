@@ -3,7 +3,10 @@ are refused without being unpickled; crafted archives fail with one clear line."
 
 from __future__ import annotations
 
+import io
 import pickle
+import struct
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +16,8 @@ from typer.testing import CliRunner
 from edgeloop.bundle import Bundle, load_bundle
 from edgeloop.cli.main import app
 from edgeloop.convert.pytorch import tolerance_for
+from edgeloop.convert.torch_pickle import check_storages
+from edgeloop.errors import ModelImportError
 from edgeloop.postprocess.families import DECODERS
 from edgeloop.predictor import Predictor
 from edgeloop.testing.hostile_imports import run_import
@@ -186,3 +191,34 @@ def _fails_cleanly(fmt: str, kind: str, tmp_path: Path) -> None:
     outcome = run_import([*maker(tmp_path), "--out", str(tmp_path / "b")])
     assert outcome.problem() is None, outcome
     assert not (tmp_path / "b").exists()
+
+
+def _storage_tuple(numel: int) -> bytes:
+    """MARK 'storage' torch.FloatStorage '0' 'cpu' numel TUPLE: the reference torch pickles."""
+
+    def text(t: bytes) -> bytes:
+        return b"X" + struct.pack("<I", len(t)) + t
+
+    numel_op = b"J" + struct.pack("<i", numel)
+    return b"(" + text(b"storage") + b"ctorch\nFloatStorage\n" + text(b"0") + text(b"cpu") + numel_op + b"t"
+
+
+def _check(pickled: bytes) -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("m/data.pkl", pickled)
+        zf.writestr("m/data/0", b"\0" * 4)  # one float
+    with zipfile.ZipFile(buf) as zf:
+        check_storages("m.pt", zf, "m/data.pkl", "m/data/")
+
+
+def test_a_storage_reference_from_the_memo_is_refused() -> None:
+    """The record length is checked against the tuple BINPERSID takes: a crafted pickle that memoizes
+    a tuple claiming a million floats, builds a harmless one, then references the first is refused."""
+    _check(b"\x80\x02" + _storage_tuple(1) + b"q\x00Q.")  # torch.save's layout: TUPLE BINPUT BINPERSID
+    _check(b"\x80\x02" + _storage_tuple(1) + b"Q.")  # TorchScript's: TUPLE BINPERSID
+    with pytest.raises(ModelImportError, match="holds 4 bytes but the model says 4000000"):
+        _check(b"\x80\x02" + _storage_tuple(10**6) + b"Q.")
+    crafted = _storage_tuple(10**6) + b"q\x000" + _storage_tuple(1) + b"0h\x00Q."
+    with pytest.raises(ModelImportError, match="persistent reference not built right before it"):
+        _check(b"\x80\x02" + crafted)

@@ -26,6 +26,7 @@ from edgeloop.types import ModelSpec, TensorSpec
 
 EDGETPU_LIBRARY = "libedgetpu.so.1"
 MAX_TENSOR_BYTES = 1 << 31  # a tensor declared larger than this is refused before any allocation
+MAX_TOTAL_BYTES = 1 << 31  # and tensors declared larger than this together
 _EDGETPU_HINT = (
     "install the Edge TPU runtime (Debian package libedgetpu1-std from Coral's apt repository) "
     "and plug in the Coral device, or leave the delegate setting out to run on the CPU"
@@ -152,7 +153,9 @@ class LiteRtBackend:
 
 
 def _check_sizes(interpreter: Any, model_name: str) -> None:
-    """Refuse a model that declares a gigantic tensor (a crafted file) before LiteRT allocates it."""
+    """Refuse a model that declares a gigantic tensor, or many large ones (a crafted file), before
+    LiteRT allocates them."""
+    total = 0
     for detail in interpreter.get_tensor_details():
         shape = [max(int(d), 1) for d in detail["shape"]]
         size = int(np.prod(shape, dtype=np.float64)) * np.dtype(detail["dtype"]).itemsize
@@ -161,6 +164,12 @@ def _check_sizes(interpreter: Any, model_name: str) -> None:
                 f"LiteRT could not load {model_name}: tensor '{detail['name']}' declares shape {shape} "
                 f"({size / 2**30:.3g} GiB, more than {MAX_TENSOR_BYTES / 2**30:g} GiB): "
                 "not a model for this device"
+            )
+        total += size
+        if total > MAX_TOTAL_BYTES:
+            raise BackendError(
+                f"LiteRT could not load {model_name}: its tensors declare more than "
+                f"{MAX_TOTAL_BYTES / 2**30:g} GiB in all: not a model for this device"
             )
 
 

@@ -60,6 +60,8 @@ def bench(
     data = image.read_bytes() if image is not None else None
     err.print(f"benchmarking {loaded.manifest.name}: {warmup} warm-up + {runs} timed runs per combination")
     report = bench_bundle(loaded, configs, precision or None, warmup, runs, data)
+    for skip in report.skipped:
+        err.print(f"skipped {skip.variant} on {skip.backend}: {skip.reason}", markup=False)
     if record is not None and as_device is not None:
         _record(report, bundle, record, as_device, device or "cpu")
     if as_json:

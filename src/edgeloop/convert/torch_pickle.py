@@ -39,7 +39,7 @@ def storages(data: bytes) -> list[tuple[str, str, int]]:
     """
     memo: dict[int, Any] = {}
     groups: list[list[Any]] = []
-    last_tuple: list[Any] = []
+    top_tuple: list[Any] | None = None  # the tuple just built, while it is on top of the stack
     last: Any = None
     found = []
     for op, arg, _ in pickletools.genops(data):
@@ -56,17 +56,23 @@ def storages(data: bytes) -> list[tuple[str, str, int]]:
             memo[len(memo)] = last
         if name == "MARK":
             groups.append([])
-        elif name == "TUPLE" and groups:
-            last_tuple = groups.pop()
+        elif name == "TUPLE":
+            top_tuple = groups.pop() if groups else None
         elif name == "BINPERSID":
-            if len(last_tuple) != 5 or last_tuple[0] != "storage":
-                raise ValueError(f"a persistent reference {last_tuple[:5]!r} that is not a tensor storage")
-            kind, key, _location, numel = last_tuple[1:]
+            # torch writes the reference's tuple right before it (torch.save memoizes it first):
+            # a reference from the memo or built otherwise could differ from the tuple read here.
+            if top_tuple is None:
+                raise ValueError("a persistent reference not built right before it, as torch writes them")
+            if len(top_tuple) != 5 or top_tuple[0] != "storage":
+                raise ValueError(f"a persistent reference {top_tuple[:5]!r} that is not a tensor storage")
+            kind, key, _location, numel = top_tuple[1:]
             found.append((str(kind).rsplit(" ", 1)[-1].rsplit(".", 1)[-1], str(key), int(numel)))
         elif name not in ("BINPUT", "LONG_BINPUT", "PUT", "MEMOIZE") and groups:
             groups[-1].append(value)
-        if name not in ("BINPUT", "LONG_BINPUT", "PUT", "MEMOIZE"):
+        if name not in ("BINPUT", "LONG_BINPUT", "PUT", "MEMOIZE"):  # a memo put leaves the stack as is
             last = value
+            if name != "TUPLE":
+                top_tuple = None
     return found
 
 

@@ -21,8 +21,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgeloop.backends import BackendConfig, create_backend
-from edgeloop.bundle import Bundle
-from edgeloop.errors import BackendError, EdgeloopError
+from edgeloop.bundle import NON_ONNX_BACKENDS, Bundle, Variant
+from edgeloop.errors import BackendError, BundleError, EdgeloopError
 from edgeloop.hardware.catalog import Unit
 from edgeloop.hardware.predict import Measurement
 from edgeloop.imaging import decode_image, encode_jpeg
@@ -59,6 +59,16 @@ class BenchRun(BaseModel):
     peak_rss_mb: float = Field(description="peak resident memory of the process so far")
 
 
+class BenchSkip(BaseModel):
+    """A (variant, backend) combination not run: the file is in a format the backend cannot read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    variant: str
+    backend: str
+    reason: str
+
+
 class Host(BaseModel):
     """Where the benchmark ran."""
 
@@ -83,6 +93,9 @@ class BenchReport(BaseModel):
     host: Host
     image_wh: list[int]
     results: list[BenchRun]
+    skipped: list[BenchSkip] = Field(
+        default_factory=list, description="combinations not run: a file the backend cannot read"
+    )
 
 
 def host_info() -> Host:
@@ -177,19 +190,20 @@ def bench_bundle(
     for config in backends:
         create_backend(config).close()  # a runtime not installed is an error, not a missing row
     results = []
-    unreadable: list[BackendError] = []
+    skipped: list[tuple[BenchSkip, EdgeloopError]] = []
     for variant in variants:
         for config in backends:
+            if bundle.manifest.variant(variant.precision, config.type).file != variant.file:
+                continue  # another variant is this backend's own (e.g. OpenVINO IR for openvino)
             try:
                 predictor = Predictor(bundle, config, precision=variant.precision)
-            except BackendError as exc:
-                if config.type in variant.backends:
+            except (BackendError, BundleError) as exc:
+                if not _cannot_read(config.type, variant):
                     raise
-                unreadable.append(exc)  # a file made for other backends (ncnn reads no ONNX)
+                skip = BenchSkip(variant=variant.file, backend=config.type, reason=str(exc))
+                skipped.append((skip, exc))
                 continue
             with predictor:
-                if predictor.variant.file != variant.file:
-                    continue  # another variant is this backend's own (e.g. OpenVINO IR for openvino)
                 stages = bench_one(predictor, data, warmup, runs)
                 results.append(
                     BenchRun(
@@ -205,8 +219,8 @@ def bench_bundle(
                         peak_rss_mb=_peak_rss_mb(),
                     )
                 )
-    if not results and unreadable:
-        raise unreadable[0]
+    if not results and skipped:
+        raise skipped[0][1]
     return BenchReport(
         edgeloop=__version__,
         created=datetime.now(timezone.utc).isoformat(),
@@ -214,7 +228,16 @@ def bench_bundle(
         host=host_info(),
         image_wh=[int(decoded.shape[1]), int(decoded.shape[0])] if decoded is not None else [0, 0],
         results=results,
+        skipped=[skip for skip, _ in skipped],
     )
+
+
+def _cannot_read(backend: str, variant: Variant) -> bool:
+    """Whether ``variant``'s file is in a format ``backend`` does not read: an ONNX file for
+    ncnn, LiteRT or DepthAI, or another format (IR, .tflite, ncnn, NN Archive) made for others."""
+    if backend in variant.backends or backend == "null":
+        return False
+    return backend in NON_ONNX_BACKENDS or not variant.file.endswith(".onnx")
 
 
 def to_measurements(

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from edgeloop.errors import BundleError
+
 FloatArray = npt.NDArray[np.float32]
 
 
@@ -33,12 +35,15 @@ class AnchorHead:
         stride: input pixels per grid cell along (x, y).
         scale_x_y: Darknet's ``scale_x_y`` (1 = plain sigmoid offsets).
         new_coords: Darknet's ``new_coords`` form (YOLOv7).
+        grid_hw: the map's height and width at the input size ``stride`` was worked out for
+            (Darknet's stride is the network's input size over the map's); None: not checked.
     """
 
     anchors: tuple[tuple[float, float], ...]
     stride: tuple[float, float]
     scale_x_y: float = 1.0
     new_coords: bool = False
+    grid_hw: tuple[int, int] | None = None
 
 
 def _sigmoid(x: FloatArray) -> FloatArray:
@@ -53,6 +58,7 @@ def decode_head(
 
     Raises:
         ValueError: the map's channels are not anchors x (5 + classes).
+        BundleError: the map's size is not the head's ``grid_hw`` (a model run at another input size).
     """
     a = len(head.anchors)
     per = 5 + num_classes
@@ -62,6 +68,13 @@ def decode_head(
             f"got {list(out.shape)}"
         )
     _, h, w = out.shape
+    if head.grid_hw is not None and (h, w) != tuple(head.grid_hw):
+        gh, gw = head.grid_hw
+        raise BundleError(
+            f"a [yolo] head's map is {h}x{w} but bundle.json's head was written for {gh}x{gw} "
+            "(its strides hold for that input size only): run the model at the bundle's input size, "
+            "or import it again at the size it runs at"
+        )
     v = np.asarray(out, np.float32).reshape(a, per, h * w)
     obj = v[:, 4] if head.new_coords else _sigmoid(v[:, 4])
     anchor, cell = np.nonzero(obj > conf)  # a box's confidence never exceeds its objectness

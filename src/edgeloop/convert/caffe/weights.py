@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from edgeloop.convert.caffe.wire import FIXED32, LENGTH, WireError, fields, packed_varints
+from edgeloop.convert.caffe.wire import LENGTH, WireError, fields, packed_varints
 
 NET_LAYER, NET_LAYERS_V1 = 100, 2
 LAYER_NAME, LAYER_BLOBS = 1, 7
@@ -112,9 +112,8 @@ def _blob(layer: str, index: int, view: memoryview, expected: tuple[int, ...]) -
     want = math.prod(expected)
     shape: list[int] | None = None
     legacy = [1, 1, 1, 1]
-    data: list[memoryview] = []
+    data: list[memoryview] = []  # packed and unpacked chunks, in file order
     doubles: list[memoryview] = []
-    unpacked: list[memoryview] = []
     for f in fields(view):
         if f.number == BLOB_SHAPE and isinstance(f.value, memoryview):
             shape = []
@@ -128,28 +127,33 @@ def _blob(layer: str, index: int, view: memoryview, expected: tuple[int, ...]) -
                     raise WireError(f"blob {index} has more than {MAX_BLOB_DIMS} dimensions")
         elif f.number in (BLOB_NUM, BLOB_CHANNELS, BLOB_HEIGHT, BLOB_WIDTH) and isinstance(f.value, int):
             legacy[f.number - 1] = f.value
-        elif f.number == BLOB_DATA and isinstance(f.value, memoryview):
-            (unpacked if f.wire == FIXED32 else data).append(f.value)
-            if len(unpacked) > want:
+        elif f.number in (BLOB_DATA, BLOB_DOUBLE_DATA) and isinstance(f.value, memoryview):
+            item = 4 if f.number == BLOB_DATA else 8
+            chunks = data if f.number == BLOB_DATA else doubles
+            if len(f.value) % item:
+                raise WeightsError(
+                    f"layer '{layer}' blob {index} has a chunk of {len(f.value)} bytes, not whole "
+                    f"{8 * item}-bit floats (the file is damaged or crafted)"
+                )
+            chunks.append(f.value)
+            if len(chunks) > want:
                 raise WeightsError(
                     f"layer '{layer}' blob {index} holds more than the {want} values it should"
                 )
-        elif f.number == BLOB_DOUBLE_DATA and isinstance(f.value, memoryview):
-            doubles.append(f.value)
     declared = shape if shape is not None else legacy
     if any(d >= 1 << 40 for d in declared) or math.prod(declared) != want:
         raise WeightsError(
             f"layer '{layer}' blob {index} declares shape {declared}; the prototxt implies {list(expected)}"
         )
-    if data or unpacked:
-        size = sum(len(v) for v in data) + sum(len(v) for v in unpacked)
+    if data:
+        size = sum(len(v) for v in data)
         if size != 4 * want:
             raise WeightsError(
                 f"layer '{layer}' blob {index} holds {size // 4} values but its shape {declared} "
                 f"needs {want} "
                 "(the file lies about its length, or is truncated)"
             )
-        parts = [np.frombuffer(v, "<f4") for v in (*data, *unpacked)]
+        parts = [np.frombuffer(v, "<f4") for v in data]
         array = parts[0] if len(parts) == 1 else np.concatenate(parts)
     elif doubles:
         size = sum(len(v) for v in doubles)

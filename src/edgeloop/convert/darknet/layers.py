@@ -241,8 +241,6 @@ def build_network(sections: list[Section]) -> Network:
             if s.options.get(key, "0") not in ("0", "none"):
                 raise ModelImportError(f"{s.where()}: option {key} is not supported")
         prev = i - 1
-        if s.kind != "route" and prev >= 0 and layers[prev].kind == "yolo":
-            raise ModelImportError(f"{s.where()}: reads the output of a [yolo] layer, which is not supported")
         ins = (channels, height, width) if prev < 0 else shapes[prev]
         if s.kind == "convolutional":
             layer = _conv(s, i, prev, ins)
@@ -260,6 +258,12 @@ def build_network(sections: list[Section]) -> Network:
             if prev < 0:
                 raise ModelImportError(f"{s.where()}: a [yolo] layer cannot be the first layer")
             layer = _yolo(s, i, prev, ins)
+        read = [r for r in layer.inputs if r >= 0 and layers[r].kind == "yolo"]
+        if read:  # Darknet passes on a [yolo] layer's activated output; the ONNX holds its raw map
+            raise ModelImportError(
+                f"{s.where()} (layer {i}) reads the output of the [yolo] layer {read[0]}, which edgeloop "
+                "does not support: a [yolo] layer's output can only be a model output"
+            )
         layers.append(layer)
         shapes.append(layer.out)
     network = Network(width, height, channels, tuple(layers))

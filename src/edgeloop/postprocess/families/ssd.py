@@ -20,7 +20,15 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
 
 from edgeloop.errors import ConfigError
 from edgeloop.postprocess.families.base import Family, Hints, Match
@@ -49,6 +57,15 @@ class PriorBoxes(BaseModel):
     clip: bool = False
     variance: tuple[float, float, float, float] = (0.1, 0.1, 0.2, 0.2)
     offset: float = 0.5
+
+    @model_validator(mode="after")
+    def _one_max_per_min(self) -> PriorBoxes:
+        if self.max_sizes and len(self.max_sizes) != len(self.min_sizes):
+            raise ValueError(
+                f"{len(self.max_sizes)} max_sizes for {len(self.min_sizes)} min_sizes: "
+                "give one max_size per min_size, or none"
+            )
+        return self
 
 
 class SsdHead(BaseModel):

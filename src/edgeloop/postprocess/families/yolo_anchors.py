@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError
 
 from edgeloop.errors import BundleError
 from edgeloop.postprocess.anchors import AnchorHead, decode_heads
@@ -36,7 +36,7 @@ class HeadLayer(BaseModel):
     scale_x_y: float = Field(default=1.0, gt=0, le=4)
     new_coords: bool = False
     stride: tuple[float, float]
-    grid_hw: tuple[int, int] | None = None
+    grid_hw: tuple[PositiveInt, PositiveInt] | None = None
 
 
 class AnchorsHead(BaseModel):
@@ -58,7 +58,7 @@ def _parse(canonical: str) -> tuple[int, tuple[AnchorHead, ...]]:
         where = ".".join(str(p) for p in first["loc"])
         raise BundleError(f"bundle.json head for family {NAME}: {where}: {first['msg']}") from None
     heads = tuple(
-        AnchorHead(tuple(layer.anchors), layer.stride, layer.scale_x_y, layer.new_coords)
+        AnchorHead(tuple(layer.anchors), layer.stride, layer.scale_x_y, layer.new_coords, layer.grid_hw)
         for layer in head.layers
     )
     return head.classes, heads
