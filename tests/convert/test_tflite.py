@@ -18,7 +18,8 @@ from edgeloop.errors import BundleError
 from edgeloop.hardware.bench import bench_bundle
 from edgeloop.importer import ImportOptions, import_onnx
 from edgeloop.predictor import Predictor
-from edgeloop.types import Detections
+from edgeloop.testing.tf_models import CLASSIFIER_NAMES
+from edgeloop.types import Classification, Detections
 from tests.convert.tf_artifacts import refs_import, refs_run, tf_models
 
 pytest.importorskip("ai_edge_litert")
@@ -53,7 +54,7 @@ for model, tensors, out in zip(*[iter(sys.argv[1:])] * 3):
         results[key] = (y.astype(np.float32) - zero) * np.float32(scale) if scale else y
     np.savez(out, step=np.float32(outp["quantization"][0]), **results)
 """
-FILES = ("detector.tflite", "detector_int8.tflite", "detector_uint8.tflite")
+FILES = ("detector.tflite", "detector_int8.tflite", "detector_uint8.tflite", "classifier.tflite")
 
 
 def _images(work: Path, count: int) -> list[Path]:
@@ -88,7 +89,8 @@ def litert_vs_tensorflow(
 def compared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Bundle, float, float]]:
     """Each test .tflite imported, and its LiteRT outputs against TensorFlow's on 4 images."""
     work = tmp_path_factory.mktemp("tflite")
-    bundles = {f: convert_model(tf_models() / f, work / f, ConvertOptions(names=NAMES)) for f in FILES}
+    names = {f: list(CLASSIFIER_NAMES) if f.startswith("classifier") else NAMES for f in FILES}
+    bundles = {f: convert_model(tf_models() / f, work / f, ConvertOptions(names=names[f])) for f in FILES}
     diffs = litert_vs_tensorflow(bundles, _images(work / "images", 4), work)
     return {f: (bundles[f], *diffs[f]) for f in FILES}
 
@@ -105,6 +107,18 @@ def test_fp32_tflite_runs_on_litert_like_tensorflow(compared: dict[str, tuple[Bu
         assert check["checked"] is True and check["max_abs_diff"] <= 1e-4
     assert len(bundle.manifest.samples) == 3
     assert worst <= 1e-4
+
+
+def test_fp32_tflite_classifier_runs_on_litert_like_tensorflow(
+    compared: dict[str, tuple[Bundle, float, float]],
+) -> None:
+    bundle, worst, _ = compared["classifier.tflite"]
+    assert bundle.manifest.task == "classify" and bundle.manifest.family == "classify"
+    assert bundle.manifest.variants[0].backends == ["litert"]
+    assert worst <= 1e-4
+    with Predictor(bundle, LiteRtConfig()) as predictor:
+        result = predictor.predict(_images(bundle.root.parent / "cls-images", 1)[0])
+    assert isinstance(result, Classification) and result.names == CLASSIFIER_NAMES
 
 
 @pytest.mark.parametrize(

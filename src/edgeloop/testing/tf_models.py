@@ -9,7 +9,8 @@
   (full-integer, int8 input and output, representative dataset), ``detector_uint8.tflite``
   (the same with uint8 input and output) and ``detector.onnx``
   (tf2onnx from the SavedModel);
-- ``classifier/`` SavedModel and ``classifier.pb``: [1, 32, 32, 3] -> softmax over 5 classes.
+- ``classifier/`` SavedModel, ``classifier.pb`` and ``classifier.tflite`` (FP32): [1, 32, 32, 3]
+  -> softmax over 5 classes.
 
 Models are ``tf.Module`` objects with a ``tf.function`` signature (tf2onnx's Keras 3 path is
 broken). The detector's SavedModel and FP32 ``.tflite`` alone are a little quicker:
@@ -90,7 +91,8 @@ def save(module, name):
 det = save(Detector(), "detector")
 (out / "detector.tflite").write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(det)).convert())
 if not only_tflite:
-    save(Classifier(), "classifier")
+    cls = save(Classifier(), "classifier")
+    (out / "classifier.tflite").write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(cls)).convert())
     def representative():
         for _ in range(16):
             yield [rng.uniform(0, 1, (1, 64, 64, 3)).astype(np.float32)]
