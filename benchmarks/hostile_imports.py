@@ -42,9 +42,7 @@ print(json.dumps(out))
 def _make(fmt: str, work: Path) -> list[tuple[str, list[str], Path]]:
     """Write ``fmt``'s crafted files under ``work`` in a child process: (kind, import args, folder).
 
-    The child's peak memory (from ``wait4``) includes the memory of the process that started it
-    (Linux keeps the high-water mark across exec), so the makers, some of which import torch,
-    run apart and this process stays small.
+    The makers, some of which import torch, run apart so that this process stays small.
     """
     env = {
         **os.environ,

@@ -133,6 +133,10 @@ CASES: dict[str, tuple[Case, str]] = {
 }
 
 
+MAKERS = [(name, make) for name, (make, _) in CASES.items()]
+"""For benchmarks/hostile_imports.py (edgeloop.testing.hostile_models.HOSTILE)."""
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_crafted_darknet_file_fails_cleanly(name: str, tmp_path: Path) -> None:
     make, expected = CASES[name]

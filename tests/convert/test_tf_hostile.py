@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,18 @@ def _tflite_cases(work: Path) -> dict[str, tuple[Path, str]]:
         "huge": (huge, "declares shape [1, 200000, 200000, 3]"),
         "text": (text, invalid),
     }
+
+
+def _tflite_maker(case: str) -> Callable[[Path], list[str]]:
+    def make(folder: Path) -> list[str]:
+        path, _ = _tflite_cases(folder)[case]
+        return [str(path), "--names", "a,b,c"]
+
+    return make
+
+
+TFLITE_MAKERS = [(case, _tflite_maker(case)) for case in ("truncated", "offsets", "huge", "text")]
+"""For benchmarks/hostile_imports.py (edgeloop.testing.hostile_models.HOSTILE)."""
 
 
 @pytest.mark.parametrize("case", ["truncated", "offsets", "huge", "text"])

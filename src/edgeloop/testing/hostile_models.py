@@ -29,6 +29,8 @@ HOSTILE: dict[str, str] = {
     "onnx": "edgeloop.testing.hostile_models:ONNX",
     "pytorch": "edgeloop.testing.hostile_models:PYTORCH",
     "pytorch-real": "tests.convert.torch_models:HOSTILE",  # made from real torch exports: needs torch
+    "darknet": "tests.convert.test_darknet_hostile:MAKERS",
+    "tflite": "tests.convert.test_tf_hostile:TFLITE_MAKERS",  # the .tflite is made with TensorFlow
 }
 
 MARKER = "unpickled-marker"
