@@ -25,7 +25,7 @@ from edgeloop.convert.darknet.layers import build_network
 from edgeloop.convert.samples import synthetic_image
 from edgeloop.predictor import Predictor
 from edgeloop.testing.darknet_models import write_model, yolov3_tiny_cfg, yolov4_tiny_cfg
-from edgeloop.testing.darknet_parity import Boxes, MatchCount, match, run_opencv
+from edgeloop.testing.darknet_parity import Boxes, Match, match, run_opencv
 from edgeloop.testing.darknet_zoo import yolov3_cfg, yolov4_cfg, yolov7_tiny_cfg
 
 MODELS = {
@@ -59,9 +59,9 @@ def run(name: str, size: int, images: int, work: Path) -> None:
     network = build_network(read_cfg(cfg))
     wh = [(p.shape[1], p.shape[0]) for p in pictures]
     opencv = run_opencv(cfg, weights, tensors, wh, CONF, IOU, work, network)
-    total = MatchCount(0, 0, 0.0)
+    total = Match(0, 0, 0.0)
     for result, theirs in zip(ours, opencv.boxes, strict=True):
-        total = total + match(Boxes(result.xyxy, result.confidence, result.class_id), theirs)
+        total = total + match(Boxes.of(result), theirs)
     raw = max(
         float(np.abs(np.asarray(a) - np.asarray(b)).max())
         for mine, ref in zip(maps, opencv.raw, strict=True)

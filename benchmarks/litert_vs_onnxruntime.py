@@ -15,13 +15,9 @@ from __future__ import annotations
 import argparse
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 _BUILD = r"""
 import sys
@@ -81,15 +77,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20, help="inferences per runtime per round")
     args = parser.parse_args()
 
-    from tests.convert.test_tflite import _matched
-
     from edgeloop.backends import LiteRtConfig, OnnxRuntimeConfig
     from edgeloop.convert import ConvertOptions, convert_model
     from edgeloop.convert.samples import sample_images
     from edgeloop.importer import ImportOptions, import_onnx
     from edgeloop.predictor import Predictor
+    from edgeloop.testing.parity import match_detections
     from edgeloop.testing.refs import refs_python
     from edgeloop.testing.tf_models import refs_env
+    from edgeloop.types import Detections
 
     work = Path(tempfile.mkdtemp(prefix="litert-bench-"))
     subprocess.run(
@@ -134,7 +130,8 @@ def main() -> None:
         for image in images:
             theirs, ours = base.predict(image), predictors[key].predict(image)
             total += len(theirs)
-            matched += _matched(ours, theirs)  # type: ignore[arg-type]
+            assert isinstance(theirs, Detections) and isinstance(ours, Detections)
+            matched += match_detections(theirs, ours, iou=0.95).matched
         print(f"  {key}: {matched}/{total} onnxruntime boxes matched at IoU >= 0.95, same class")
     for predictor in predictors.values():
         predictor.close()

@@ -20,7 +20,7 @@ from edgeloop.convert.darknet.layers import Network, build_network
 from edgeloop.convert.samples import synthetic_image
 from edgeloop.predictor import Predictor
 from edgeloop.testing.darknet_models import write_model, yolov3_tiny_cfg, yolov4_tiny_cfg
-from edgeloop.testing.darknet_parity import Boxes, MatchCount, match, run_opencv
+from edgeloop.testing.darknet_parity import Boxes, Match, match, run_opencv
 
 NAMES = ["person", "car", "dog"]
 SIZE = 224
@@ -50,9 +50,9 @@ def test_detections_match_opencv_darknet(name: str, tmp_path: Path) -> None:
         cfg, weights, tensors, [(i.shape[1], i.shape[0]) for i in images], 0.25, IOU, tmp_path, _network(cfg)
     )
     assert opencv.version.startswith("4.")
-    total = MatchCount(0, 0, 0.0)
+    total = Match(0, 0, 0.0)
     for result, theirs in zip(ours, opencv.boxes, strict=True):
-        total = total + match(Boxes(result.xyxy, result.confidence, result.class_id), theirs)
+        total = total + match(Boxes.of(result), theirs)
     assert total.total >= 80, f"too few boxes to compare: {total}"
     assert total.ratio >= 0.99, total
     assert total.max_conf_diff <= 0.01

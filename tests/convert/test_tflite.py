@@ -18,6 +18,7 @@ from edgeloop.errors import BundleError
 from edgeloop.hardware.bench import bench_bundle
 from edgeloop.importer import ImportOptions, import_onnx
 from edgeloop.predictor import Predictor
+from edgeloop.testing.parity import match_detections
 from edgeloop.testing.tf_models import CLASSIFIER_NAMES
 from edgeloop.types import Classification, Detections
 from tests.convert.tf_artifacts import refs_import, refs_run, tf_models
@@ -139,26 +140,6 @@ def test_int8_tflite_runs_on_litert_like_tensorflow(
     assert worst <= step * 1.001  # exactly the same or one quantization step apart
 
 
-def _matched(ours: Detections, theirs: Detections, iou: float = 0.95) -> int:
-    """Boxes of ``theirs`` with a box of the same class in ``ours`` at IoU >= ``iou`` (one-to-one)."""
-    used: set[int] = set()
-    found = 0
-    for box, cls in zip(theirs.xyxy, theirs.class_id, strict=True):
-        x1 = np.maximum(ours.xyxy[:, 0], box[0])
-        y1 = np.maximum(ours.xyxy[:, 1], box[1])
-        x2 = np.minimum(ours.xyxy[:, 2], box[2])
-        y2 = np.minimum(ours.xyxy[:, 3], box[3])
-        inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-        areas = (ours.xyxy[:, 2] - ours.xyxy[:, 0]) * (ours.xyxy[:, 3] - ours.xyxy[:, 1])
-        ious = inter / (areas + (box[2] - box[0]) * (box[3] - box[1]) - inter + 1e-9)
-        ious[ours.class_id != cls] = 0
-        ious[list(used)] = 0
-        if len(ious) and ious.max() >= iou:
-            used.add(int(ious.argmax()))
-            found += 1
-    return found
-
-
 def test_litert_reproduces_onnxruntime_detections(tmp_path: Path) -> None:
     models = tf_models()
     tflite = convert_model(models / "detector.tflite", tmp_path / "tflite", ConvertOptions(names=NAMES))
@@ -170,7 +151,7 @@ def test_litert_reproduces_onnxruntime_detections(tmp_path: Path) -> None:
             theirs, ours = ort.predict(image), lite.predict(image)
             assert isinstance(theirs, Detections) and isinstance(ours, Detections)
             total += len(theirs)
-            matched += _matched(ours, theirs)
+            matched += match_detections(theirs, ours, iou=0.95).matched
             assert abs(len(ours) - len(theirs)) <= max(1, len(theirs) // 100)
     assert total >= 100
     assert matched >= 0.99 * total, f"{matched}/{total} boxes matched at IoU >= 0.95"

@@ -145,15 +145,10 @@ def convert(path: Path, out: Path, options: ConvertOptions, work: Path) -> Conve
     )
 
 
-def _sniff(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() == ".tflite"
-
-
 FORMAT = SourceFormat(
     name="tflite",
     title="TensorFlow Lite / LiteRT",
     suffixes=(".tflite",),
     convert=convert,
-    sniff=_sniff,
     needs="litert",
 )

@@ -12,15 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import numpy.typing as npt
 
 from edgeloop.convert.samples import synthetic_image
 from edgeloop.imaging import write_image
-from edgeloop.postprocess.nms import box_iou_one_to_many
+from edgeloop.testing.parity import Boxes, match_boxes
 from edgeloop.testing.refs import run_refs
 from edgeloop.types import Detections
-
-FloatArray = npt.NDArray[np.float32]
 
 _OPENCV_SSD = """
 import json, sys
@@ -43,15 +40,6 @@ for path in sys.argv[7:]:
     out.append({"cls": cls, "conf": rows[:, 2].tolist(), "xyxy": boxes.tolist()})
 print(json.dumps(out))
 """
-
-
-@dataclass(frozen=True)
-class Boxes:
-    """One image's detections: (N, 4) xyxy pixels, (N,) confidences, (N,) class ids."""
-
-    xyxy: FloatArray
-    conf: FloatArray
-    cls: npt.NDArray[np.int32]
 
 
 @dataclass(frozen=True)
@@ -97,32 +85,14 @@ def opencv_ssd(
     ]
 
 
-def match(ours: Boxes, theirs: Boxes, iou: float = 0.9, conf_tol: float = 0.01) -> tuple[int, float]:
-    """Reference boxes with a partner of ours (greedy, best IoU first), and the worst confidence gap."""
-    used = np.zeros(len(ours.conf), bool)
-    matched, worst = 0, 0.0
-    for i in np.argsort(-theirs.conf, kind="stable"):
-        candidates = np.flatnonzero((ours.cls == theirs.cls[i]) & ~used)
-        if candidates.size == 0:
-            continue
-        ious = box_iou_one_to_many(theirs.xyxy[i], ours.xyxy[candidates])
-        best = int(np.argmax(ious))
-        j = int(candidates[best])
-        gap = abs(float(ours.conf[j]) - float(theirs.conf[i]))
-        if ious[best] >= iou and gap <= conf_tol:
-            used[j] = True
-            matched += 1
-            worst = max(worst, gap)
-    return matched, worst
-
-
 def compare(ours: list[Boxes], theirs: list[Boxes]) -> Parity:
-    """Parity over several images."""
+    """Parity over several images: OpenCV's boxes (``theirs``) are the reference."""
     matched = total = count = 0
     worst = 0.0
     for a, b in zip(ours, theirs, strict=True):
-        m, w = match(a, b)
-        matched, total, count, worst = matched + m, total + len(b.conf), count + len(a.conf), max(worst, w)
+        m = match_boxes(b, a, iou=0.9, conf_tol=0.01)
+        matched, total, count = matched + m.matched, total + m.total, count + len(a.conf)
+        worst = max(worst, m.max_conf_diff)
     return Parity(matched, total, count, worst)
 
 
@@ -136,5 +106,5 @@ def edgeloop_ssd(bundle: Path, images: list[Path]) -> list[Boxes]:
             det = predictor.predict(path)
             if not isinstance(det, Detections):
                 raise TypeError(f"{bundle} is not a detector")
-            out.append(Boxes(det.xyxy, det.confidence, det.class_id))
+            out.append(Boxes.of(det))
     return out

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edgeloop.convert.darknet.layers import Network
-from edgeloop.postprocess.nms import box_iou_one_to_many
+from edgeloop.testing.parity import Boxes, Match, match_boxes
 from edgeloop.testing.refs import refs_python
 
 SRC = Path(__file__).resolve().parents[2]
@@ -64,15 +64,6 @@ for k in range(int(data["count"])):
 result["version"] = np.array(cv2.__version__)
 np.savez(out, **result)
 """
-
-
-@dataclass(frozen=True)
-class Boxes:
-    """One image's detections: xyxy in original pixels, confidences, class ids."""
-
-    xyxy: npt.NDArray[np.float32]
-    conf: npt.NDArray[np.float32]
-    cls: npt.NDArray[np.int32]
 
 
 @dataclass(frozen=True)
@@ -121,46 +112,8 @@ def run_opencv(
     return OpenCVRun(str(data["version"]), boxes, raw)
 
 
-@dataclass(frozen=True)
-class MatchCount:
-    """How two sets of detections agree.
-
-    Attributes:
-        matched: pairs with the same class, IoU >= ``iou`` and confidences within ``conf_tol``.
-        total: the larger of the two box counts.
-        max_conf_diff: the largest confidence difference among matched pairs.
-    """
-
-    matched: int
-    total: int
-    max_conf_diff: float
-
-    def __add__(self, other: MatchCount) -> MatchCount:
-        return MatchCount(
-            self.matched + other.matched,
-            self.total + other.total,
-            max(self.max_conf_diff, other.max_conf_diff),
-        )
-
-    @property
-    def ratio(self) -> float:
-        return self.matched / self.total if self.total else 1.0
-
-
-def match(ours: Boxes, theirs: Boxes, iou: float = 0.9, conf_tol: float = 0.01) -> MatchCount:
-    """Greedy one-to-one matching of ``theirs`` (best first) to ``ours``."""
-    used = np.zeros(len(ours.conf), bool)
-    matched, worst = 0, 0.0
-    for k in np.argsort(-theirs.conf, kind="stable"):
-        same = (ours.cls == theirs.cls[k]) & ~used
-        if not same.any():
-            continue
-        ious = box_iou_one_to_many(theirs.xyxy[k].astype(np.float32), ours.xyxy.astype(np.float32))
-        ious = np.where(same, ious, -1.0)
-        j = int(np.argmax(ious))
-        diff = abs(float(ours.conf[j]) - float(theirs.conf[k]))
-        if ious[j] >= iou and diff <= conf_tol:
-            used[j] = True
-            matched += 1
-            worst = max(worst, diff)
-    return MatchCount(matched, max(len(ours.conf), len(theirs.conf)), worst)
+def match(ours: Boxes, theirs: Boxes, iou: float = 0.9, conf_tol: float = 0.01) -> Match:
+    """``match_boxes`` with ``theirs`` as the reference: pairs of the same class, IoU >= ``iou``
+    and confidences within ``conf_tol``, out of the larger of the two box counts."""
+    found = match_boxes(theirs, ours, iou, conf_tol)
+    return Match(found.matched, max(len(ours.conf), len(theirs.conf)), found.max_conf_diff)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +20,19 @@ from edgeloop.backends import BackendConfig, OnnxRuntimeConfig
 from edgeloop.bundle import Bundle
 from edgeloop.postprocess.nms import box_iou_one_to_many
 from edgeloop.types import Detections
+
+
+@dataclass(frozen=True)
+class Boxes:
+    """One image's detections: (N, 4) xyxy pixels, (N,) confidences, (N,) class ids."""
+
+    xyxy: npt.NDArray[np.floating[Any]]
+    conf: npt.NDArray[np.floating[Any]]
+    cls: npt.NDArray[np.integer[Any]]
+
+    @classmethod
+    def of(cls, detections: Detections) -> Boxes:
+        return cls(detections.xyxy, detections.confidence, detections.class_id)
 
 
 @dataclass(frozen=True)
@@ -41,21 +55,34 @@ class Match:
         )
 
 
-def match_detections(reference: Detections, other: Detections, iou: float = 0.95) -> Match:
-    """Greedy one-to-one matching, most confident reference box first: same class, IoU >= ``iou``."""
-    free = np.ones(len(other), bool)
+def match_boxes(reference: Boxes, other: Boxes, iou: float, conf_tol: float | None = None) -> Match:
+    """Greedy one-to-one matching, most confident reference box first.
+
+    Each reference box takes the free ``other`` box of the same class with the highest IoU
+    (float32); the pair counts when that IoU is >= ``iou`` and, given ``conf_tol``, the
+    confidences differ by at most ``conf_tol`` (otherwise the box stays free for the next).
+    ``total`` is the number of reference boxes; ``max_conf_diff`` is over matched pairs.
+    """
+    ref_xyxy, xyxy = np.asarray(reference.xyxy, np.float32), np.asarray(other.xyxy, np.float32)
+    free = np.ones(len(other.conf), bool)
     matched, conf_diff = 0, 0.0
-    for i in np.argsort(-reference.confidence, kind="stable"):
-        candidates = free & (other.class_id == reference.class_id[i])
+    for i in np.argsort(-reference.conf, kind="stable"):
+        candidates = free & (other.cls == reference.cls[i])
         if not candidates.any():
             continue
-        overlaps = np.where(candidates, box_iou_one_to_many(reference.xyxy[i], other.xyxy), -1.0)
+        overlaps = np.where(candidates, box_iou_one_to_many(ref_xyxy[i], xyxy), -1.0)
         j = int(np.argmax(overlaps))
-        if overlaps[j] >= iou:
+        diff = abs(float(reference.conf[i]) - float(other.conf[j]))
+        if overlaps[j] >= iou and (conf_tol is None or diff <= conf_tol):
             free[j] = False
             matched += 1
-            conf_diff = max(conf_diff, abs(float(reference.confidence[i]) - float(other.confidence[j])))
-    return Match(matched, len(reference), conf_diff)
+            conf_diff = max(conf_diff, diff)
+    return Match(matched, len(reference.conf), conf_diff)
+
+
+def match_detections(reference: Detections, other: Detections, iou: float = 0.95) -> Match:
+    """``match_boxes`` of two Detections: same class, IoU >= ``iou``, any confidence."""
+    return match_boxes(Boxes.of(reference), Boxes.of(other), iou)
 
 
 def parity_images(
