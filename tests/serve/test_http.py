@@ -317,11 +317,16 @@ def test_full_queue_sheds_with_503_and_recovers(yolo_bundle: Bundle, tmp_path: P
             if r.status_code == 503:
                 retry_after.append(r.headers.get("retry-after", ""))
 
-        threads = [threading.Thread(target=one) for _ in range(24)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        # A burst of 24 large uploads overloads a queue of one nearly always; on a loaded machine
+        # the uploads can arrive spread out and all be served, so up to three bursts are sent.
+        for _ in range(3):
+            threads = [threading.Thread(target=one) for _ in range(24)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            if 503 in codes:
+                break
         assert set(codes) <= {200, 503} and 503 in codes and 200 in codes, codes
         assert set(retry_after) == {"1"}
         assert (
